@@ -1,0 +1,243 @@
+//! keyward's HTTP wire types: the JSON bodies of `/v1`, shared by the server and the CLI so
+//! the two cannot drift. Requests refuse unknown fields, so a typo is a `400`, not a
+//! silently ignored setting.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// `POST /v1/keys`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `PATCH /v1/keys/{id}`: absent fields are left as they are; `description`, `owner_id`
+/// and `expires_at` set to `null` are cleared.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
+    pub fn serialize<S, T>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        T: Serialize,
+    {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// `POST /v1/keys/{id}/revoke`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeKeyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/keys/{id}/rotate`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// How long the old key keeps working; 0 (the default) refuses it at once.
+    #[serde(default)]
+    pub grace_period_seconds: u64,
+}
+
+/// A key as the API shows it: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Key {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner_id: Option<String>,
+    /// The prefix and first characters of the key, for recognising it.
+    pub start: String,
+    pub permissions: Vec<String>,
+    /// `active`, `disabled`, `expired` or `revoked`.
+    pub status: String,
+    pub enabled: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub metadata: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+    /// On a rotated key, the key that replaced it.
+    pub replaced_by: Option<String>,
+}
+
+/// `201` from create and rotate: the only time the plaintext `key` is ever returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub record: Key,
+}
+
+/// `GET /v1/keys`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<Key>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/verify`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub key: String,
+    /// One permission (`invoices:read`) or an expression
+    /// (`invoices:read AND (payroll:read OR payroll:admin)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// What the calling service is about to do, e.g. `invoices.delete` (recorded in audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// What it is about to do it to, e.g. `INV-1042` (recorded in audit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// `200` from verify. The key's details are present only when the key exists in the
+/// caller's workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    /// `VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `DISABLED`, `INSUFFICIENT_PERMISSIONS`, …
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/root-keys`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRootKeyRequest {
+    pub name: String,
+    /// Rights: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, `root_keys:write`, `*`.
+    pub permissions: Vec<String>,
+}
+
+/// A root key as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootKeyInfo {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub start: String,
+    pub permissions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// `201` from `POST /v1/root-keys`: the only time the root key's plaintext is returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedRootKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub record: RootKeyInfo,
+}
+
+/// `keyward init --json`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitOutput {
+    pub workspace_id: String,
+    pub root_key: String,
+}
+
+/// Every error: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`.
+    pub code: String,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_tells_absent_from_null() {
+        let absent: UpdateKeyRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.description, None);
+        let cleared: UpdateKeyRequest = serde_json::from_str(r#"{"description":null}"#).unwrap();
+        assert_eq!(cleared.description, Some(None));
+        let set: UpdateKeyRequest = serde_json::from_str(r#"{"description":"x"}"#).unwrap();
+        assert_eq!(set.description, Some(Some("x".into())));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<CreateKeyRequest>(r#"{"name":"a","nmae":"b"}"#).is_err());
+        assert!(serde_json::from_str::<VerifyRequest>(r#"{"key":"a","perm":"b"}"#).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! keyward's domain: what a key is, how it is hashed, what a permission grants and what a
+//! verification decides. No HTTP, no SQL: storage is reached through the [`Store`] trait and
+//! time through the [`Clock`] trait, so every rule here is testable in-process.
+
+pub mod audit;
+pub mod clock;
+pub mod hashing;
+pub mod ids;
+pub mod key_format;
+pub mod model;
+pub mod name;
+pub mod permission;
+pub mod query;
+pub mod store;
+pub mod verify;
+
+pub use audit::{AuditEvent, AuditFilter, ChainReport, EventKind, NewEvent};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use hashing::KeyHash;
+pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};
+pub use model::{KeyRecord, KeyStatus, RootKey, Workspace};
+pub use name::{KeyName, NameError};
+pub use permission::{Permission, PermissionError};
+pub use query::{PermissionQuery, QueryError};
+pub use store::{KeyFilter, Store, StoreError};
+pub use verify::{decide, VerifyCode};

@@ -1,0 +1,113 @@
+//! The records keyward keeps: workspaces (the tenant boundary), root keys (administrators'
+//! credentials) and keys (what integrations present). Only hashes of secrets live here.
+
+use crate::hashing::KeyHash;
+use crate::permission::Permission;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    /// Issuer prefix of this workspace's keys, e.g. `bos` or `bos_live`.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workspace administrator's credential. Kept apart from customer keys (its own table and
+/// index), so no customer key can ever act as a root key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootKey {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub hash: KeyHash,
+    pub start: String,
+    /// What the root key may do: `keys:read`, `keys:write`, `keys:verify`, `audit:read`,
+    /// `root_keys:write`, or `*`.
+    pub permissions: Vec<Permission>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Rights a root key can hold, checked by the server per endpoint.
+pub mod rights {
+    pub const KEYS_READ: &str = "keys:read";
+    pub const KEYS_WRITE: &str = "keys:write";
+    pub const KEYS_VERIFY: &str = "keys:verify";
+    pub const AUDIT_READ: &str = "audit:read";
+    pub const ROOT_KEYS_WRITE: &str = "root_keys:write";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Disabled, Self::Expired, Self::Revoked]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+}
+
+/// A customer key as stored: everything but its plaintext.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner_id: Option<String>,
+    pub hash: KeyHash,
+    /// Prefix and first body characters, for display (`bos_5Qm2`).
+    pub start: String,
+    pub permissions: Vec<Permission>,
+    pub enabled: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// A JSON object the workspace attaches to the key.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+    /// Set on the old key when it is rotated: the id of the key that replaced it. A replaced
+    /// key no longer holds its name (the new key does), though it may still work for a grace
+    /// period.
+    pub replaced_by: Option<String>,
+}
+
+impl KeyRecord {
+    /// The status at `now`; revocation wins over expiry, expiry over disabling.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.revoked_at.is_some_and(|at| at <= now) {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            KeyStatus::Expired
+        } else if !self.enabled {
+            KeyStatus::Disabled
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    /// Whether the key still holds its name (for the uniqueness rule).
+    pub fn holds_name(&self) -> bool {
+        self.revoked_at.is_none() && self.replaced_by.is_none()
+    }
+}

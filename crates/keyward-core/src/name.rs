@@ -1,0 +1,98 @@
+//! Key names: required, 3-100 characters, and descriptive. A generic name ("API", "key",
+//! "test", …) tells nobody which integration holds the key, so it is refused with a hint.
+
+use std::fmt;
+
+pub const MIN_NAME_CHARS: usize = 3;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const NAME_HINT: &str =
+    "name the key after the integration that uses it, e.g. \"Stripe Invoice Sending Integration\"";
+
+/// Names that say nothing about where a key is used (compared case-insensitively, after
+/// collapsing spaces, '-' and '_').
+const GENERIC_NAMES: &[&str] = &[
+    "api", "apikey", "api key", "key", "keys", "my key", "mykey", "test", "testing", "test key",
+    "token", "api token", "secret", "default", "new", "new key", "newkey", "temp", "tmp", "foo",
+    "bar", "asdf", "qwerty", "xxx", "abc", "untitled", "main", "prod", "production", "dev",
+    "staging", "key1", "key 1", "key2", "my api key", "access key", "access token", "password",
+    "example", "sample", "demo", "none", "null", "misc", "general", "stuff",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a key name is required: {NAME_HINT}")]
+    Empty,
+    #[error("a key name must be {MIN_NAME_CHARS}-{MAX_NAME_CHARS} characters: {NAME_HINT}")]
+    Length,
+    #[error("a key name must not contain control characters")]
+    Control,
+    #[error("{0:?} is too generic to tell which integration holds the key: {NAME_HINT}")]
+    Generic(String),
+}
+
+/// A descriptive, trimmed key name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+impl KeyName {
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if !(MIN_NAME_CHARS..=MAX_NAME_CHARS).contains(&name.chars().count()) {
+            return Err(NameError::Length);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(NameError::Control);
+        }
+        let normalized = name
+            .to_lowercase()
+            .replace(['-', '_', '.'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if GENERIC_NAMES.contains(&normalized.as_str()) {
+            return Err(NameError::Generic(name.to_owned()));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for KeyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptive_names_pass_and_are_trimmed() {
+        let n = KeyName::parse("  Stripe Invoice Sending Integration ").unwrap();
+        assert_eq!(n.as_str(), "Stripe Invoice Sending Integration");
+    }
+
+    #[test]
+    fn generic_and_bad_names_are_refused_with_a_hint() {
+        for generic in ["API", "key", "Test", "TOKEN", "default", "New Key", "new_key", "api-key"] {
+            let err = KeyName::parse(generic).unwrap_err();
+            assert!(matches!(err, NameError::Generic(_)), "{generic}");
+            assert!(err.to_string().contains("Stripe Invoice Sending Integration"));
+        }
+        assert_eq!(KeyName::parse("   "), Err(NameError::Empty));
+        assert_eq!(KeyName::parse("ab"), Err(NameError::Length));
+        assert_eq!(KeyName::parse(&"x".repeat(101)), Err(NameError::Length));
+        assert_eq!(KeyName::parse("Payroll\nExport"), Err(NameError::Control));
+    }
+}

@@ -1,0 +1,91 @@
+//! The storage boundary. The server holds an `Arc<dyn Store>`; each engine (SQLite today)
+//! implements it in its own crate with its own migrations. Every mutation takes the audit
+//! event that records it and writes both in one transaction, so a change is never durable
+//! without its record.
+
+use crate::audit::{AuditEvent, AuditFilter, NewEvent};
+use crate::model::{KeyRecord, KeyStatus, RootKey, Workspace};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A live key in the workspace already has this name.
+    #[error("a live key in this workspace already has that name")]
+    NameTaken,
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached or written; the message is for logs only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row could not be read back into a record.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Which keys a list wants, newest first; `before_id` is the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFilter {
+    pub owner_id: Option<String>,
+    pub status: Option<KeyStatus>,
+    /// Status is judged at this instant.
+    pub now: DateTime<Utc>,
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Bring the schema up to date (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Create a workspace and its first root key.
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        root_key: &RootKey,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError>;
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError>;
+    async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError>;
+    /// Every root key of every workspace, for the in-memory index.
+    async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError>;
+
+    async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError>;
+    /// Replace the mutable fields of an existing key (matched by workspace and id).
+    async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError>;
+    /// Update the old key and insert its replacement atomically.
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        new: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    async fn list_keys(
+        &self,
+        workspace_id: &str,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Every key of every workspace, for the in-memory verification index.
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Append events that record no state change (verifications) in one transaction.
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
+    async fn events(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Events with `seq > after_seq` in ascending order, at most `limit`, for chain checks.
+    async fn events_ascending(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The chain's head: last `seq` and `hash` (None before the first event).
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError>;
+}
