@@ -7,7 +7,7 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 /// SHA-256 of a key's full text. `Debug` shows no digest bytes.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct KeyHash([u8; 32]);
 
 impl KeyHash {
@@ -28,6 +28,13 @@ impl KeyHash {
 impl PartialEq for KeyHash {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Hashes the same bytes that `eq` compares, so the two agree.
+impl std::hash::Hash for KeyHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 

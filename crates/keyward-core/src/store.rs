@@ -39,6 +39,9 @@ pub trait Store: Send + Sync + 'static {
     /// Bring the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// A cheap round-trip proving the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Create a workspace and its first root key.
     async fn create_workspace(
         &self,

@@ -1,1 +1,18 @@
-//! placeholder
+//! keyward's HTTP server: the axum router, the handlers of `/v1`, root-key authentication
+//! and the in-memory index that answers verifications without touching storage.
+//!
+//! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
+//! [`router`] builds the `Router` that tests can drive directly.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod index;
+pub mod server;
+pub mod state;
+pub mod views;
+
+pub use server::{router, serve};
+pub use state::AppState;

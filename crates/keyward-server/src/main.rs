@@ -1,1 +1,174 @@
-fn main() {}
+//! The `keyward` binary: `serve`, `init`, and the client commands (`keys`, `verify`).
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use keyward_cli::{ClientArgs, KeysCommand, VerifyArgs};
+use keyward_core::{Clock, Store, SystemClock};
+use keyward_server::{bootstrap, serve, AppState};
+use keyward_sqlite::SqliteStore;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "keyward", version, about = "Issue, verify, restrict, rotate, revoke and audit API keys")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (creates a workspace and prints its root key on an empty database)
+    Serve(ServeArgs),
+    /// Create the schema if needed and a new workspace with its first root key
+    Init(InitArgs),
+    /// Manage keys on a running server (KEYWARD_URL, KEYWARD_ROOT_KEY)
+    Keys {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Verify a key against a running server
+    Verify {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: VerifyArgs,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Database URL
+    #[arg(long, env = "KEYWARD_DATABASE_URL", default_value = "sqlite://keyward.db")]
+    database_url: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Name of the new workspace
+    #[arg(long, default_value = "Default workspace")]
+    workspace: String,
+    /// Issuer prefix of the workspace's keys, e.g. bos or bos_live
+    #[arg(long, default_value = "kw")]
+    prefix: String,
+    /// Print {"workspace_id": …, "root_key": …}
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => report(run_serve(args).await),
+            Command::Init(args) => report(run_init(args).await),
+            Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
+            Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
+        }
+    })
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::connect(url).await.context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(Arc::new(store))
+}
+
+async fn run_init(args: InitArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.database.database_url).await?;
+    let created = bootstrap::create_workspace(store.as_ref(), &SystemClock, &args.workspace, &args.prefix).await?;
+    if args.json {
+        let out = keyward_api::InitOutput {
+            workspace_id: created.workspace.id.clone(),
+            root_key: created.root_key.expose().to_owned(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        println!("Created workspace {:?} ({})", created.workspace.name, created.workspace.id);
+        println!("Root key (shown once; store it in a secret manager):\n\n    {}\n", created.root_key.expose());
+        println!("Use it with: export KEYWARD_ROOT_KEY=<root key>");
+    }
+    Ok(())
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let store = open_store(&args.database.database_url).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if store.workspaces().await?.is_empty() {
+        let created = bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Default workspace", "kw").await?;
+        // Printed once, straight to the terminal and not through the logger, so log
+        // collectors never see it.
+        eprintln!(
+            "\nCreated workspace {} with its first root key (shown once; store it safely):\n\n    {}\n",
+            created.workspace.id,
+            created.root_key.expose()
+        );
+    }
+    let state = AppState::load(store, clock).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(keys = state.index.key_count(), "keyward listening on http://{addr}");
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("keyward stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

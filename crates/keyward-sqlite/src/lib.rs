@@ -1,1 +1,119 @@
-//! placeholder
+//! keyward's embedded SQLite [`Store`](keyward_core::Store): one database file in WAL mode with
+//! `synchronous = FULL`, so a committed change (and the audit event recording it) survives a
+//! crash or power loss. Writes go through a single connection, reads through a small pool.
+
+mod audit;
+mod error;
+mod keys;
+mod rows;
+mod store;
+mod workspaces;
+
+use keyward_core::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a statement waits for another process's lock before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections for a file database; WAL lets them read while the writer writes.
+const READERS: u32 = 8;
+
+/// A [`Store`](keyward_core::Store) on SQLite.
+///
+/// Every write runs on the one connection of `writer`, in a `BEGIN IMMEDIATE` transaction:
+/// in-process writers queue on the pool instead of spinning on SQLite's busy handler, and the
+/// write lock is held from the first statement, so reading a chain head and appending after
+/// it can never be interleaved with another writer.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url`: `sqlite://path.db`, `sqlite:path.db`
+    /// or `sqlite::memory:`. Does not migrate; call [`Store::migrate`](keyward_core::Store::migrate).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite url: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        if is_in_memory(url) {
+            // Each connection to `:memory:` may be its own database, and the database is gone
+            // when its last connection closes: keep exactly one, forever.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(error::store_error)?;
+            return Ok(Self { writer: pool.clone(), reader: pool });
+        }
+
+        // The writer connects first so that it creates the file and switches it to WAL.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(error::store_error)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await
+            .map_err(error::store_error)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
+    /// last connection closes.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pragma(pool: &SqlitePool, name: &str) -> String {
+        let (value,): (String,) = sqlx::query_as(&format!("PRAGMA {name}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        value
+    }
+
+    #[tokio::test]
+    async fn every_connection_is_durable_and_enforces_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("keyward.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        for pool in [&store.writer, &store.reader] {
+            assert_eq!(pragma(pool, "journal_mode").await, "wal");
+            assert_eq!(pragma(pool, "synchronous").await, "2", "2 is FULL");
+            assert_eq!(pragma(pool, "foreign_keys").await, "1");
+            assert_eq!(pragma(pool, "busy_timeout").await, "5000");
+        }
+        assert_eq!(store.writer.options().get_max_connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_one_connection() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(store.writer.options().get_max_connections(), 1);
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&store.writer).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&store.reader).await.unwrap();
+    }
+}

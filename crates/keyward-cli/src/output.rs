@@ -1,0 +1,338 @@
+//! What people and scripts see: key tables and key/value listings, the once-only display
+//! of a new key, and the server's JSON re-indented without reordering anything.
+
+use std::io::{ErrorKind, Write};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{presets, ContentArrangement, Table};
+use keyward_api::{CreatedKey, Key};
+
+/// Writes `text` (and a final newline) to stdout. A closed pipe (`keyward keys list | head`)
+/// is not an error.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// Text from the server made safe for one terminal line: line breaks become spaces and
+/// other control characters (which could drive the terminal) become `�`.
+pub(crate) fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Pretty-prints valid JSON text the way `serde_json::to_string_pretty` does, but keeps the
+/// server's field order and number spelling: only whitespace outside strings changes.
+pub(crate) fn pretty_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.next_if(|c| c.is_whitespace()).is_some() {}
+                match chars.next_if(|&next| next == '}' || next == ']') {
+                    Some(close) => out.push(close),
+                    None => {
+                        depth += 1;
+                        newline(&mut out, depth);
+                    }
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn newline(out: &mut String, depth: usize) {
+    out.push('\n');
+    for _ in 0..depth {
+        out.push_str("  ");
+    }
+}
+
+/// Keys as an aligned table without borders, one key a line.
+pub(crate) fn key_table(keys: &[Key]) -> String {
+    if keys.is_empty() {
+        return "No keys.".to_owned();
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header([
+            "ID",
+            "NAME",
+            "START",
+            "STATUS",
+            "OWNER",
+            "PERMISSIONS",
+            "EXPIRES",
+        ]);
+    for key in keys {
+        table.add_row([
+            one_line(&key.id),
+            one_line(&key.name),
+            one_line(&key.start),
+            one_line(&key.status),
+            key.owner_id
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), one_line),
+            permissions(&key.permissions),
+            expires(key.expires_at),
+        ]);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table.trim_fmt()
+}
+
+/// One key as a `label  value` listing.
+pub(crate) fn key_fields(key: &Key) -> String {
+    let optional =
+        |value: &Option<String>| value.as_deref().map_or_else(|| "-".to_owned(), one_line);
+    let mut fields = vec![
+        ("id", one_line(&key.id)),
+        ("name", one_line(&key.name)),
+        ("description", optional(&key.description)),
+        ("owner", optional(&key.owner_id)),
+        ("start", one_line(&key.start)),
+        ("status", one_line(&key.status)),
+        ("enabled", if key.enabled { "yes" } else { "no" }.to_owned()),
+        ("permissions", permissions(&key.permissions)),
+        ("expires", expires(key.expires_at)),
+        (
+            "metadata",
+            if key.metadata.is_empty() {
+                "-".to_owned()
+            } else {
+                one_line(&serde_json::Value::Object(key.metadata.clone()).to_string())
+            },
+        ),
+        ("created", time(key.created_at)),
+        ("updated", time(key.updated_at)),
+    ];
+    if let Some(revoked_at) = key.revoked_at {
+        fields.push(("revoked", time(revoked_at)));
+    }
+    if let Some(reason) = &key.revoked_reason {
+        fields.push(("revoked reason", one_line(reason)));
+    }
+    if let Some(replaced_by) = &key.replaced_by {
+        fields.push(("replaced by", one_line(replaced_by)));
+    }
+    fields.push(("workspace", one_line(&key.workspace_id)));
+    listing(&fields)
+}
+
+/// A new key: `intro`, then the plaintext, set apart, with the warning that it is shown
+/// only this once, then the key's details.
+pub(crate) fn created_key(created: &CreatedKey, intro: &str) -> String {
+    format!(
+        "{intro}\n\n    {}\n\nCopy this key now and store it somewhere safe: it will not be shown again.\n\n{}",
+        one_line(&created.key),
+        key_fields(&created.record)
+    )
+}
+
+fn listing(fields: &[(&str, String)]) -> String {
+    let width = fields
+        .iter()
+        .map(|(label, _)| label.len())
+        .max()
+        .unwrap_or(0);
+    fields
+        .iter()
+        .map(|(label, value)| format!("{label:<width$}  {value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn permissions(permissions: &[String]) -> String {
+    if permissions.is_empty() {
+        "(none)".to_owned()
+    } else {
+        one_line(&permissions.join(", "))
+    }
+}
+
+fn expires(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "never".to_owned(), time)
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn key(id: &str, name: &str) -> Key {
+        serde_json::from_value(json!({
+            "id": id,
+            "workspace_id": "ws_1",
+            "name": name,
+            "description": null,
+            "owner_id": null,
+            "start": "bos_5Qm2",
+            "permissions": [],
+            "status": "active",
+            "enabled": true,
+            "expires_at": null,
+            "metadata": {},
+            "created_at": "2025-01-02T03:04:05Z",
+            "updated_at": "2025-01-02T03:04:05Z",
+            "revoked_at": null,
+            "revoked_reason": null,
+            "replaced_by": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn table_columns_line_up() {
+        let mut long = key("key_0002", "Payroll export to Xero");
+        long.owner_id = Some("cus_42".into());
+        long.permissions = vec!["payroll:read".into(), "payroll:export".into()];
+        long.expires_at = Some("2026-01-31T00:00:00Z".parse().unwrap());
+        let table = key_table(&[key("key_1", "Stripe"), long]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(lines[0].starts_with("ID"), "{table}");
+        for column in ["NAME", "START", "STATUS", "OWNER", "PERMISSIONS", "EXPIRES"] {
+            let at = lines[0].find(column).unwrap();
+            for line in &lines[1..] {
+                let before = line.chars().nth(at - 1).unwrap();
+                let cell = line.chars().nth(at).unwrap();
+                assert_eq!(before, ' ', "column {column} in {table}");
+                assert_ne!(cell, ' ', "column {column} in {table}");
+            }
+        }
+        assert!(lines[2].contains("payroll:read, payroll:export"));
+        assert!(lines[2].ends_with("2026-01-31T00:00:00Z"));
+        assert!(lines[1].ends_with("never"));
+        assert!(table.lines().all(|line| line == line.trim()), "{table:?}");
+    }
+
+    #[test]
+    fn empty_list_says_so() {
+        assert_eq!(key_table(&[]), "No keys.");
+    }
+
+    #[test]
+    fn fields_are_aligned_and_optional_ones_appear_when_set() {
+        let mut revoked = key("key_1", "Stripe");
+        let text = key_fields(&revoked);
+        assert!(text.contains("\nname         Stripe\n"), "{text}");
+        assert!(text.contains("\ndescription  -\n"), "{text}");
+        assert!(text.contains("\npermissions  (none)\n"), "{text}");
+        assert!(!text.contains("revoked"), "{text}");
+        revoked.revoked_at = Some("2025-02-01T00:00:00Z".parse().unwrap());
+        revoked.revoked_reason = Some("leaked\nin a doc".into());
+        revoked.metadata = json!({"team": "billing"}).as_object().unwrap().clone();
+        let text = key_fields(&revoked);
+        assert!(
+            text.contains("\nrevoked reason  leaked in a doc\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"metadata        {"team":"billing"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn new_key_is_shown_with_the_warning() {
+        let created = CreatedKey {
+            key: "bos_plaintextsecret".into(),
+            record: key("key_1", "Stripe"),
+        };
+        let text = created_key(&created, "Created key \"Stripe\" (key_1).");
+        assert_eq!(text.matches("bos_plaintextsecret").count(), 1);
+        assert!(text.contains("\n    bos_plaintextsecret\n"));
+        assert!(text.contains("will not be shown again"));
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        assert_eq!(one_line("a\nb\tc\u{1b}[31m"), "a b c\u{fffd}[31m");
+    }
+
+    #[test]
+    fn pretty_json_matches_serde_layout() {
+        let value = json!({
+            "a": [1, 2.5, {"b": null}],
+            "c": {},
+            "d": [],
+            "e": "x: {y}, [z] \" \\",
+            "f": {"g": true}
+        });
+        let compact = value.to_string();
+        let expected = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(pretty_json(&compact), expected);
+        assert_eq!(pretty_json(&expected), expected);
+    }
+
+    #[test]
+    fn pretty_json_keeps_the_servers_order() {
+        let pretty = pretty_json(r#"{"valid":false,"code":"REVOKED","key_id":"key_1"}"#);
+        assert_eq!(
+            pretty,
+            "{\n  \"valid\": false,\n  \"code\": \"REVOKED\",\n  \"key_id\": \"key_1\"\n}"
+        );
+        let parsed: Value = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(parsed["code"], "REVOKED");
+    }
+}

@@ -1,0 +1,141 @@
+//! Turning command-line text into request values: permission lists, metadata objects,
+//! timestamps, ids, and a key read from stdin. Every error names what was expected.
+
+use anyhow::{anyhow, bail, Result};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// `--permission` values, each possibly comma-separated, as one list: trimmed, without
+/// empties or repeats, in the order given.
+pub(crate) fn permissions(flags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for permission in flags.iter().flat_map(|flag| flag.split(',')) {
+        let permission = permission.trim();
+        if !permission.is_empty() && !out.iter().any(|seen| seen == permission) {
+            out.push(permission.to_owned());
+        }
+    }
+    out
+}
+
+/// `--metadata`: a JSON object.
+pub(crate) fn metadata(raw: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(r#"expected a JSON object, e.g. '{"team":"billing"}'"#.to_owned()),
+        Err(err) => Err(format!(
+            r#"not valid JSON ({err}); expected an object, e.g. '{{"team":"billing"}}'"#
+        )),
+    }
+}
+
+/// `--expires-at`: an RFC 3339 timestamp.
+pub(crate) fn timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|err| format!("{err}: expected an RFC 3339 time such as 2026-01-31T00:00:00Z"))
+}
+
+/// A key id on the command line: not blank.
+pub(crate) fn id(raw: &str) -> Result<String, String> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err("a key id cannot be empty".to_owned());
+    }
+    Ok(id.to_owned())
+}
+
+/// `--description ""` and `--owner ""` on `update` clear the field.
+pub(crate) fn clearable(value: Option<String>) -> Option<Option<String>> {
+    value.map(|value| Some(value).filter(|value| !value.trim().is_empty()))
+}
+
+/// The key given on stdin: one token, surrounding whitespace ignored. Errors never echo
+/// what was read, since it may be a secret.
+pub(crate) fn key_from_stdin(text: &str) -> Result<String> {
+    let key = text.trim();
+    if key.is_empty() {
+        bail!("no key on stdin: pipe the key in, e.g. `printf '%s' \"$KEY\" | keyward verify -`");
+    }
+    if key.split_whitespace().nth(1).is_some() {
+        bail!("expected one key on stdin, found several words or lines");
+    }
+    Ok(key.to_owned())
+}
+
+/// The key given as an argument (not `-`): surrounding whitespace ignored.
+pub(crate) fn key_argument(raw: &str) -> Result<String> {
+    let key = raw.trim();
+    if key.is_empty() {
+        return Err(anyhow!("the key to verify is empty"));
+    }
+    Ok(key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn permissions_split_on_commas_and_repeat() {
+        let flags = strings(&[
+            "invoices:read,invoices:write",
+            " payroll:* ",
+            "invoices:read",
+            ",,",
+        ]);
+        assert_eq!(
+            permissions(&flags),
+            strings(&["invoices:read", "invoices:write", "payroll:*"])
+        );
+        assert!(permissions(&[]).is_empty());
+        assert!(permissions(&strings(&[""])).is_empty());
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        let map = metadata(r#"{"team":"billing","tier":2}"#).unwrap();
+        assert_eq!(map.get("team"), Some(&Value::from("billing")));
+        assert_eq!(map.get("tier"), Some(&Value::from(2)));
+        assert!(metadata("[1,2]").unwrap_err().contains("JSON object"));
+        assert!(metadata("\"x\"").is_err());
+        assert!(metadata("{team: billing}")
+            .unwrap_err()
+            .starts_with("not valid JSON"));
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_in_any_offset() {
+        let time = timestamp("2026-01-31T02:00:00+02:00").unwrap();
+        assert_eq!(time.to_rfc3339(), "2026-01-31T00:00:00+00:00");
+        assert!(timestamp("2026-01-31").unwrap_err().contains("RFC 3339"));
+        assert!(timestamp("tomorrow").is_err());
+    }
+
+    #[test]
+    fn empty_strings_clear_on_update() {
+        assert_eq!(clearable(None), None);
+        assert_eq!(clearable(Some(String::new())), Some(None));
+        assert_eq!(clearable(Some("x".into())), Some(Some("x".into())));
+    }
+
+    #[test]
+    fn ids_are_trimmed_and_not_blank() {
+        assert_eq!(id(" key_1 ").unwrap(), "key_1");
+        assert!(id("  ").is_err());
+    }
+
+    #[test]
+    fn stdin_holds_exactly_one_key_and_errors_do_not_echo_it() {
+        assert_eq!(key_from_stdin("bos_abc123\n").unwrap(), "bos_abc123");
+        assert!(key_from_stdin("\n").is_err());
+        let err = key_from_stdin("bos_secret1\nbos_secret2\n").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+        assert!(key_argument(" ").is_err());
+        assert_eq!(key_argument("bos_x").unwrap(), "bos_x");
+    }
+}

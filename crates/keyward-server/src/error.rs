@@ -1,0 +1,95 @@
+//! One error type for every handler, one status `match`, one stable JSON body:
+//! `{"error": {"code": "...", "message": "..."}}`. Internal detail is logged once here and
+//! never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keyward_api::{ErrorBody, ErrorDetail};
+use keyward_core::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(String),
+    NotFound,
+    Conflict(String),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MethodNotAllowed,
+    /// Storage could not be written or read; the client is told to retry.
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send a valid root key as 'Authorization: Bearer <root key>'".into(),
+            ),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request bodies are limited to 64 KiB".into(),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with 'Content-Type: application/json'".into(),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not accept that method".into(),
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage is unavailable; nothing was changed, try again".into(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; nothing secret was exposed, see the server log".into(),
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NameTaken => Self::Conflict(
+                "a live key in this workspace already has that name; names tell keys apart, so choose another".into(),
+            ),
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        match &self {
+            Self::Unavailable(detail) => tracing::error!(%detail, "storage unavailable"),
+            Self::Internal(detail) => tracing::error!(%detail, "internal error"),
+            _ => {}
+        }
+        let body = ErrorBody {
+            error: ErrorDetail { code: code.to_owned(), message },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,99 @@
+//! Extractors that turn every malformed request into a clear `ApiError` (never axum's plain
+//! text rejections), and keep values the client sent out of the messages: a key pasted into
+//! the wrong field must not be echoed back in an error.
+
+use crate::error::ApiError;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+/// A JSON body (≤ 64 KiB, `Content-Type: application/json`).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        _ => match rejection {
+            JsonRejection::JsonDataError(e) => {
+                ApiError::BadRequest(format!("invalid request body: {}", redact_values(&e.body_text())))
+            }
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!(
+                "malformed JSON (or not UTF-8): {}",
+                redact_values(&e.body_text())
+            )),
+            _ => ApiError::BadRequest("the request body could not be read".into()),
+        },
+    }
+}
+
+/// Query-string parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::BadRequest(
+                format!("invalid query string: {}", redact_values(&e.body_text())),
+            )),
+            Err(_) => Err(ApiError::BadRequest("invalid query string".into())),
+        }
+    }
+}
+
+/// serde quotes the offending value (`invalid type: string "…"`); field names are in
+/// backticks and stay. Everything between double quotes is replaced.
+pub fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_redacted_and_field_names_kept() {
+        let m = r#"invalid type: string "bos_secret", expected u64 at line 1 column 9 in `grace_period_seconds`"#;
+        let r = redact_values(m);
+        assert!(!r.contains("bos_secret"));
+        assert!(r.contains("`grace_period_seconds`"));
+        assert!(r.contains("expected u64"));
+    }
+}

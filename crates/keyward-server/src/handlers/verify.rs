@@ -1,0 +1,56 @@
+//! `POST /v1/verify`: the hot path. Parse and checksum the key (a malformed key never reaches
+//! any lookup), hash it, look it up in the in-memory index, decide. No storage round-trip.
+
+use crate::auth::RootPrincipal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use keyward_api::{VerifyRequest, VerifyResponse};
+use keyward_core::model::rights;
+use keyward_core::{decide, ApiKey, KeyHash, PermissionQuery, VerifyCode};
+
+pub async fn verify(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> ApiResult<Json<VerifyResponse>> {
+    principal.require(rights::KEYS_VERIFY)?;
+    let required = req
+        .permission
+        .as_deref()
+        .map(PermissionQuery::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let key = ApiKey::parse(&req.key)
+        .ok()
+        .and_then(|key| state.index.key(&KeyHash::of(key.expose())))
+        // Another workspace's key is indistinguishable from an unknown one.
+        .filter(|key| key.workspace_id == principal.workspace_id());
+    let now = state.clock.now();
+    let code = decide(key.as_deref(), required.as_ref(), now);
+    let response = match key {
+        Some(key) => VerifyResponse {
+            valid: code == VerifyCode::Valid,
+            code: code.as_str().to_owned(),
+            key_id: Some(key.id.clone()),
+            name: Some(key.name.clone()),
+            owner_id: key.owner_id.clone(),
+            permissions: Some(key.permissions.iter().map(|p| p.to_string()).collect()),
+            expires_at: key.expires_at,
+            metadata: Some(key.metadata.clone()),
+        },
+        None => VerifyResponse {
+            valid: false,
+            code: code.as_str().to_owned(),
+            key_id: None,
+            name: None,
+            owner_id: None,
+            permissions: None,
+            expires_at: None,
+            metadata: None,
+        },
+    };
+    Ok(Json(response))
+}

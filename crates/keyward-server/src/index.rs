@@ -1,0 +1,87 @@
+//! The verification index: every key and root key by the hash of its secret, in memory.
+//!
+//! On one node every write goes through this process, so the index is complete and exact:
+//! an unknown key is answered `NOT_FOUND` without a database round-trip, and a revocation
+//! replaces the entry before the revoke call answers (revocation beats the cache). Lookups
+//! are by SHA-256 digest of the presented key, which an attacker cannot steer toward a stored
+//! digest, so the map's lookup time reveals nothing useful; the final comparison of digests
+//! is constant-time (`KeyHash: PartialEq`).
+
+use anyhow::Context;
+use keyward_core::{KeyHash, KeyRecord, RootKey, Store, Workspace};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Default)]
+pub struct KeyIndex {
+    keys: RwLock<HashMap<KeyHash, Arc<KeyRecord>>>,
+    root_keys: RwLock<HashMap<KeyHash, Arc<RootKey>>>,
+    /// Workspace id → issuer prefix, for issuing keys.
+    prefixes: RwLock<HashMap<String, String>>,
+}
+
+impl KeyIndex {
+    pub async fn load(store: &dyn Store) -> anyhow::Result<Self> {
+        let keys = store.all_keys().await.context("loading keys")?;
+        let roots = store.root_keys().await.context("loading root keys")?;
+        let workspaces = store.workspaces().await.context("loading workspaces")?;
+        let index = Self::default();
+        for workspace in workspaces {
+            index.put_workspace(&workspace);
+        }
+        for key in keys {
+            index.put_key(key);
+        }
+        for root in roots {
+            index.put_root_key(root);
+        }
+        Ok(index)
+    }
+
+    /// Re-reads root keys and workspaces (created by another process, e.g. `keyward init`).
+    pub async fn reload_root_keys(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let workspaces = store.workspaces().await.context("loading workspaces")?;
+        let roots = store.root_keys().await.context("loading root keys")?;
+        for workspace in workspaces {
+            self.put_workspace(&workspace);
+        }
+        for root in roots {
+            self.put_root_key(root);
+        }
+        Ok(())
+    }
+
+    pub fn key(&self, hash: &KeyHash) -> Option<Arc<KeyRecord>> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.get(hash).filter(|k| k.hash == *hash).cloned()
+    }
+
+    pub fn put_key(&self, key: KeyRecord) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(key.hash, Arc::new(key));
+    }
+
+    pub fn root_key(&self, hash: &KeyHash) -> Option<Arc<RootKey>> {
+        let roots = self.root_keys.read().unwrap_or_else(|p| p.into_inner());
+        roots.get(hash).filter(|k| k.hash == *hash).cloned()
+    }
+
+    pub fn put_root_key(&self, root: RootKey) {
+        let mut roots = self.root_keys.write().unwrap_or_else(|p| p.into_inner());
+        roots.insert(root.hash, Arc::new(root));
+    }
+
+    pub fn put_workspace(&self, workspace: &Workspace) {
+        let mut prefixes = self.prefixes.write().unwrap_or_else(|p| p.into_inner());
+        prefixes.insert(workspace.id.clone(), workspace.prefix.clone());
+    }
+
+    pub fn workspace_prefix(&self, workspace_id: &str) -> Option<String> {
+        let prefixes = self.prefixes.read().unwrap_or_else(|p| p.into_inner());
+        prefixes.get(workspace_id).cloned()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}

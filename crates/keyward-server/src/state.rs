@@ -1,0 +1,64 @@
+//! The one piece of shared state every handler receives.
+
+use crate::index::KeyIndex;
+use keyward_core::{Clock, KeyHash, RootKey, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// How often an unknown root key may trigger a reload of root keys from storage.
+const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub index: Arc<KeyIndex>,
+    /// Serialises read-modify-write of keys and root keys, so two concurrent updates of one
+    /// key cannot lose each other and the index is updated in the same order as the store.
+    /// Storage engines serialise writes anyway (SQLite has one writer), so this costs no
+    /// throughput; verifications never take it.
+    pub writes: Arc<Mutex<()>>,
+    /// When root keys were last reloaded after a miss (see [`AppState::root_key`]).
+    last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl AppState {
+    /// Loads every key and root key into the index.
+    pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let index = KeyIndex::load(store.as_ref()).await?;
+        Ok(Self {
+            store,
+            clock,
+            index: Arc::new(index),
+            writes: Arc::new(Mutex::new(())),
+            last_root_reload: Arc::new(std::sync::Mutex::new(None)),
+        })
+    }
+
+    /// The root key with this hash. A miss reloads root keys and workspaces from storage (at
+    /// most once a second, so garbage root keys cannot hammer the database): `keyward init`
+    /// run against a live server's database then works without a restart.
+    pub async fn root_key(&self, hash: &KeyHash) -> Option<Arc<RootKey>> {
+        if let Some(root) = self.index.root_key(hash) {
+            return Some(root);
+        }
+        {
+            let mut last = self.last_root_reload.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < ROOT_KEY_RELOAD_INTERVAL) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        // Holding the write lock keeps a reload from overwriting a newer in-process change
+        // (a root key revoked while the reload read the old row).
+        let _guard = self.writes.lock().await;
+        match self.index.reload_root_keys(self.store.as_ref()).await {
+            Ok(()) => self.index.root_key(hash),
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading root keys failed");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The audit chain in SQL: appending events inside a caller's transaction (reading and
+//! advancing each workspace's head in `audit_heads`), and reading events back.
+
+use crate::error::store_error;
+use crate::rows::{millis, EventRow};
+use keyward_core::audit::GENESIS_HASH;
+use keyward_core::{AuditEvent, AuditFilter, NewEvent, StoreError};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use std::collections::HashMap;
+
+/// The columns every event query selects, in [`EventRow`]'s shape.
+macro_rules! event_columns {
+    () => {
+        "workspace_id, seq, id, time, kind, actor_id, actor_name, key_id, key_name, action, \
+         resource, outcome, ip, origin, user_agent, detail, prev_hash, hash"
+    };
+}
+
+/// Appends `events` in order, each after its workspace's current head, and advances the heads.
+/// Must run inside a write transaction (`BEGIN IMMEDIATE`) so no other writer moves a head
+/// between the read and the write.
+pub(crate) async fn append(conn: &mut SqliteConnection, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    // Each workspace's head is read once and written once, however many events it gets.
+    let mut heads: HashMap<String, (i64, String)> = HashMap::new();
+    for event in events {
+        let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
+            Some(head) => head,
+            None => head(&mut *conn, &event.workspace_id)
+                .await?
+                .unwrap_or_else(|| (0, GENESIS_HASH.to_owned())),
+        };
+        let chained = AuditEvent::chain(event, prev_seq, &prev_hash);
+        insert(&mut *conn, &chained).await?;
+        heads.insert(chained.event.workspace_id, (chained.seq, chained.hash));
+    }
+    for (workspace_id, (seq, hash)) in heads {
+        sqlx::query(
+            "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?) \
+             ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(workspace_id)
+        .bind(seq)
+        .bind(hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+async fn insert(db: impl SqliteExecutor<'_>, chained: &AuditEvent) -> Result<(), StoreError> {
+    let e = &chained.event;
+    sqlx::query(concat!(
+        "INSERT INTO audit_events (",
+        event_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&e.workspace_id)
+    .bind(chained.seq)
+    .bind(&e.id)
+    .bind(millis(e.time))
+    .bind(&e.kind)
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.key_id)
+    .bind(&e.key_name)
+    .bind(&e.action)
+    .bind(&e.resource)
+    .bind(&e.outcome)
+    .bind(&e.ip)
+    .bind(&e.origin)
+    .bind(&e.user_agent)
+    .bind(&e.detail)
+    .bind(&chained.prev_hash)
+    .bind(&chained.hash)
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// The last `seq` and `hash` of a workspace's chain.
+pub(crate) async fn head(
+    db: impl SqliteExecutor<'_>,
+    workspace_id: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_heads WHERE workspace_id = ?")
+        .bind(workspace_id)
+        .fetch_optional(db)
+        .await
+        .map_err(store_error)
+}
+
+/// A workspace's events matching `filter`, newest first.
+pub(crate) async fn newest_first(
+    db: impl SqliteExecutor<'_>,
+    workspace_id: &str,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM audit_events WHERE workspace_id = "
+    ));
+    sql.push_bind(workspace_id);
+    if let Some(key_id) = &filter.key_id {
+        sql.push(" AND key_id = ").push_bind(key_id);
+    }
+    if let Some(kind) = &filter.kind {
+        sql.push(" AND kind = ").push_bind(kind);
+    }
+    if let Some(action) = &filter.action {
+        sql.push(" AND action = ").push_bind(action);
+    }
+    if let Some(outcome) = &filter.outcome {
+        sql.push(" AND outcome = ").push_bind(outcome);
+    }
+    if let Some(since) = filter.since {
+        sql.push(" AND time >= ").push_bind(millis(since));
+    }
+    if let Some(until) = filter.until {
+        sql.push(" AND time < ").push_bind(millis(until));
+    }
+    if let Some(before_seq) = filter.before_seq {
+        sql.push(" AND seq < ").push_bind(before_seq);
+    }
+    sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(filter.limit));
+    sql.build_query_as::<EventRow>()
+        .fetch_all(db)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(EventRow::into_event)
+        .collect()
+}
+
+/// At most `limit` events after `after_seq`, in chain order.
+pub(crate) async fn ascending(
+    db: impl SqliteExecutor<'_>,
+    workspace_id: &str,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    sqlx::query_as::<_, EventRow>(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM audit_events WHERE workspace_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+    ))
+    .bind(workspace_id)
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await
+    .map_err(store_error)?
+    .into_iter()
+    .map(EventRow::into_event)
+    .collect()
+}

@@ -1,0 +1,134 @@
+//! [`Store`] for [`SqliteStore`]: each mutation writes its records and audit events in one
+//! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
+
+use crate::error::store_error;
+use crate::{audit, keys, workspaces, SqliteStore};
+use async_trait::async_trait;
+use keyward_core::{AuditEvent, AuditFilter, KeyFilter, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace};
+use sqlx::migrate::Migrator;
+use sqlx::{Sqlite, Transaction};
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+impl SqliteStore {
+    /// Starts a write transaction holding SQLite's write lock from the first statement, so it
+    /// never fails halfway with SQLITE_BUSY when upgrading a read lock.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)
+    }
+}
+
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(store_error)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        root_key: &RootKey,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        workspaces::insert(&mut *tx, workspace).await?;
+        workspaces::insert_root_key(&mut *tx, root_key).await?;
+        audit::append(&mut tx, events).await?;
+        commit(tx).await
+    }
+
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        workspaces::all(&self.reader).await
+    }
+
+    async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        workspaces::insert_root_key(&mut *tx, root_key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        workspaces::update_root_key(&mut *tx, root_key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError> {
+        workspaces::all_root_keys(&self.reader).await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::insert(&mut *tx, key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::update(&mut *tx, key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn rotate_key(&self, old: &KeyRecord, new: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // The old key gives up its name (replaced_by is set) before the new one takes it.
+        keys::update(&mut *tx, old).await?;
+        keys::insert(&mut *tx, new).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        keys::get(&self.reader, workspace_id, id).await
+    }
+
+    async fn list_keys(&self, workspace_id: &str, filter: &KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::list(&self.reader, workspace_id, filter).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::all(&self.reader).await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        audit::append(&mut tx, events).await?;
+        commit(tx).await
+    }
+
+    async fn events(&self, workspace_id: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::newest_first(&self.reader, workspace_id, filter).await
+    }
+
+    async fn events_ascending(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::ascending(&self.reader, workspace_id, after_seq, limit).await
+    }
+
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+        audit::head(&self.reader, workspace_id).await
+    }
+}
