@@ -173,7 +173,11 @@ impl AuditEvent {
 
     /// Whether this event's stored hash matches its contents and follows `prev_hash`.
     pub fn is_intact(&self, prev_hash: &str) -> bool {
-        let recomputed = hex::encode(Sha256::digest(Self::canonical(&self.event, self.seq, &self.prev_hash)));
+        let recomputed = hex::encode(Sha256::digest(Self::canonical(
+            &self.event,
+            self.seq,
+            &self.prev_hash,
+        )));
         self.prev_hash == prev_hash && recomputed == self.hash
     }
 }
@@ -227,7 +231,10 @@ impl ChainVerifier {
         }
         self.checked += 1;
         let reason = if event.seq != self.expected_seq {
-            Some(format!("expected seq {}, found {}", self.expected_seq, event.seq))
+            Some(format!(
+                "expected seq {}, found {}",
+                self.expected_seq, event.seq
+            ))
         } else if event.prev_hash != self.prev_hash {
             Some("prev_hash does not match the previous event's hash".to_owned())
         } else if !event.is_intact(&self.prev_hash) {
@@ -248,7 +255,12 @@ impl ChainVerifier {
     /// missing is broken even though every present event is intact.
     pub fn finish(self, head: Option<(i64, &str)>) -> ChainReport {
         if let Some((seq, reason)) = self.broken {
-            return ChainReport { valid: false, events: self.checked, first_bad_seq: Some(seq), reason: Some(reason) };
+            return ChainReport {
+                valid: false,
+                events: self.checked,
+                first_bad_seq: Some(seq),
+                reason: Some(reason),
+            };
         }
         if let Some((head_seq, head_hash)) = head {
             if head_seq != self.expected_seq - 1 || head_hash != self.prev_hash {
@@ -256,11 +268,18 @@ impl ChainVerifier {
                     valid: false,
                     events: self.checked,
                     first_bad_seq: Some(self.expected_seq),
-                    reason: Some(format!("the chain ends before its recorded head (seq {head_seq})")),
+                    reason: Some(format!(
+                        "the chain ends before its recorded head (seq {head_seq})"
+                    )),
                 };
             }
         }
-        ChainReport { valid: true, events: self.checked, first_bad_seq: None, reason: None }
+        ChainReport {
+            valid: true,
+            events: self.checked,
+            first_bad_seq: None,
+            reason: None,
+        }
     }
 }
 
@@ -273,8 +292,14 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let mut out: Vec<AuditEvent> = Vec::new();
         for _ in 0..n {
-            let (seq, prev) = out.last().map_or((0, GENESIS_HASH.to_owned()), |e| (e.seq, e.hash.clone()));
-            out.push(AuditEvent::chain(NewEvent::new("ws_1", t, EventKind::KeyCreated), seq, &prev));
+            let (seq, prev) = out
+                .last()
+                .map_or((0, GENESIS_HASH.to_owned()), |e| (e.seq, e.hash.clone()));
+            out.push(AuditEvent::chain(
+                NewEvent::new("ws_1", t, EventKind::KeyCreated),
+                seq,
+                &prev,
+            ));
         }
         out
     }
@@ -289,7 +314,15 @@ mod tests {
     #[test]
     fn an_intact_chain_verifies() {
         let events = chain_of(5);
-        assert_eq!(verify(&events), ChainReport { valid: true, events: 5, first_bad_seq: None, reason: None });
+        assert_eq!(
+            verify(&events),
+            ChainReport {
+                valid: true,
+                events: 5,
+                first_bad_seq: None,
+                reason: None
+            }
+        );
     }
 
     #[test]

@@ -203,14 +203,32 @@ mod tests {
         for good in ["bos", "bos_live", "a1", "abcdefghijklmnop"] {
             assert!(KeyPrefix::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "b", "Bos", "bos_", "_bos", "bos_l", "bos_live_x", "abcdefghijklmnopq", "bö"] {
+        for bad in [
+            "",
+            "b",
+            "Bos",
+            "bos_",
+            "_bos",
+            "bos_l",
+            "bos_live_x",
+            "abcdefghijklmnopq",
+            "bö",
+        ] {
             assert!(KeyPrefix::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn garbage_is_rejected() {
-        for bad in ["", "bos", "bos_", "_abc", "bos_short", &"x".repeat(300), "bos_ä😀"] {
+        for bad in [
+            "",
+            "bos",
+            "bos_",
+            "_abc",
+            "bos_short",
+            &"x".repeat(300),
+            "bos_ä😀",
+        ] {
             assert!(ApiKey::parse(bad).is_err(), "{bad:?}");
         }
     }

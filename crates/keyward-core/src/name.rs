@@ -11,11 +11,52 @@ pub const NAME_HINT: &str =
 /// Names that say nothing about where a key is used (compared case-insensitively, after
 /// collapsing spaces, '-' and '_').
 const GENERIC_NAMES: &[&str] = &[
-    "api", "apikey", "api key", "key", "keys", "my key", "mykey", "test", "testing", "test key",
-    "token", "api token", "secret", "default", "new", "new key", "newkey", "temp", "tmp", "foo",
-    "bar", "asdf", "qwerty", "xxx", "abc", "untitled", "main", "prod", "production", "dev",
-    "staging", "key1", "key 1", "key2", "my api key", "access key", "access token", "password",
-    "example", "sample", "demo", "none", "null", "misc", "general", "stuff",
+    "api",
+    "apikey",
+    "api key",
+    "key",
+    "keys",
+    "my key",
+    "mykey",
+    "test",
+    "testing",
+    "test key",
+    "token",
+    "api token",
+    "secret",
+    "default",
+    "new",
+    "new key",
+    "newkey",
+    "temp",
+    "tmp",
+    "foo",
+    "bar",
+    "asdf",
+    "qwerty",
+    "xxx",
+    "abc",
+    "untitled",
+    "main",
+    "prod",
+    "production",
+    "dev",
+    "staging",
+    "key1",
+    "key 1",
+    "key2",
+    "my api key",
+    "access key",
+    "access token",
+    "password",
+    "example",
+    "sample",
+    "demo",
+    "none",
+    "null",
+    "misc",
+    "general",
+    "stuff",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,10 +126,14 @@ mod tests {
 
     #[test]
     fn generic_and_bad_names_are_refused_with_a_hint() {
-        for generic in ["API", "key", "Test", "TOKEN", "default", "New Key", "new_key", "api-key"] {
+        for generic in [
+            "API", "key", "Test", "TOKEN", "default", "New Key", "new_key", "api-key",
+        ] {
             let err = KeyName::parse(generic).unwrap_err();
             assert!(matches!(err, NameError::Generic(_)), "{generic}");
-            assert!(err.to_string().contains("Stripe Invoice Sending Integration"));
+            assert!(err
+                .to_string()
+                .contains("Stripe Invoice Sending Integration"));
         }
         assert_eq!(KeyName::parse("   "), Err(NameError::Empty));
         assert_eq!(KeyName::parse("ab"), Err(NameError::Length));

@@ -105,10 +105,26 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        for good in ["*", "invoices:read", "invoices:*", "*:read", "payroll.v2:export-all"] {
+        for good in [
+            "*",
+            "invoices:read",
+            "invoices:*",
+            "*:read",
+            "payroll.v2:export-all",
+        ] {
             assert!(Permission::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "invoices", "invoices:", ":read", "Invoices:read", "a:b:c", "a b:c", "**", "in*:read"] {
+        for bad in [
+            "",
+            "invoices",
+            "invoices:",
+            ":read",
+            "Invoices:read",
+            "a:b:c",
+            "a b:c",
+            "**",
+            "in*:read",
+        ] {
             assert!(Permission::parse(bad).is_err(), "{bad}");
         }
     }

@@ -31,7 +31,11 @@ impl PermissionQuery {
             });
         }
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, at: 0, end: text.chars().count() + 1 };
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            end: text.chars().count() + 1,
+        };
         let query = parser.or(0)?;
         match parser.tokens.get(parser.at) {
             None => Ok(query),

@@ -109,12 +109,18 @@ mod tests {
         let mut k = key(now);
         assert_eq!(decide(None, None, now), VerifyCode::NotFound);
         assert_eq!(decide(Some(&k), None, now), VerifyCode::Valid);
-        assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::InsufficientPermissions);
+        assert_eq!(
+            decide(Some(&k), Some(&q), now),
+            VerifyCode::InsufficientPermissions
+        );
         k.enabled = false;
         assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Disabled);
         k.expires_at = Some(now);
         assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Expired);
-        assert_eq!(decide(Some(&k), Some(&q), now - Duration::seconds(1)), VerifyCode::Disabled);
+        assert_eq!(
+            decide(Some(&k), Some(&q), now - Duration::seconds(1)),
+            VerifyCode::Disabled
+        );
         k.revoked_at = Some(now);
         assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Revoked);
     }

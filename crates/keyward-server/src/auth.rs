@@ -24,7 +24,9 @@ impl RootPrincipal {
         if Permission::any_grants(&self.0.permissions, &needed) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("this root key lacks the right {right:?}")))
+            Err(ApiError::Forbidden(format!(
+                "this root key lacks the right {right:?}"
+            )))
         }
     }
 }

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use keyward_core::audit::EventKind;
 use keyward_core::model::RootKey;
-use keyward_core::{ids, ApiKey, Clock, KeyHash, KeyPrefix, NewEvent, Permission, Store, Workspace};
+use keyward_core::{
+    ids, ApiKey, Clock, KeyHash, KeyPrefix, NewEvent, Permission, Store, Workspace,
+};
 
 /// Issuer prefix of every root key. Root keys have their own table and index, so the prefix
 /// only helps people and scanners recognise one.
@@ -37,7 +39,12 @@ pub async fn create_workspace(
         prefix: prefix.to_string(),
         created_at: now,
     };
-    let (root, secret) = new_root_key(&workspace.id, "Initial root key", vec![Permission::parse("*")?], now)?;
+    let (root, secret) = new_root_key(
+        &workspace.id,
+        "Initial root key",
+        vec![Permission::parse("*")?],
+        now,
+    )?;
     let events = vec![
         NewEvent::new(&workspace.id, now, EventKind::WorkspaceCreated).detail(format!(
             "workspace {:?} with key prefix {}",

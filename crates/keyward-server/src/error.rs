@@ -33,7 +33,11 @@ impl ApiError {
                 "send a valid root key as 'Authorization: Bearer <root key>'".into(),
             ),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource".into(),
+            ),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,7 +90,10 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let body = ErrorBody {
-            error: ErrorDetail { code: code.to_owned(), message },
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
         };
         (status, Json(body)).into_response()
     }

@@ -33,9 +33,10 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
         _ => match rejection {
-            JsonRejection::JsonDataError(e) => {
-                ApiError::BadRequest(format!("invalid request body: {}", redact_values(&e.body_text())))
-            }
+            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!(
+                "invalid request body: {}",
+                redact_values(&e.body_text())
+            )),
             JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!(
                 "malformed JSON (or not UTF-8): {}",
                 redact_values(&e.body_text())

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "keyward", version, about = "Issue, verify, restrict, rotate, revoke and audit API keys")]
+#[command(
+    name = "keyward",
+    version,
+    about = "Issue, verify, restrict, rotate, revoke and audit API keys"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,11 @@ enum Command {
 #[derive(Args)]
 struct DatabaseArgs {
     /// Database URL
-    #[arg(long, env = "KEYWARD_DATABASE_URL", default_value = "sqlite://keyward.db")]
+    #[arg(
+        long,
+        env = "KEYWARD_DATABASE_URL",
+        default_value = "sqlite://keyward.db"
+    )]
     database_url: String,
 }
 
@@ -100,14 +108,18 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::connect(url).await.context("opening the database")?;
+    let store = SqliteStore::connect(url)
+        .await
+        .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
     Ok(Arc::new(store))
 }
 
 async fn run_init(args: InitArgs) -> anyhow::Result<()> {
     let store = open_store(&args.database.database_url).await?;
-    let created = bootstrap::create_workspace(store.as_ref(), &SystemClock, &args.workspace, &args.prefix).await?;
+    let created =
+        bootstrap::create_workspace(store.as_ref(), &SystemClock, &args.workspace, &args.prefix)
+            .await?;
     if args.json {
         let out = keyward_api::InitOutput {
             workspace_id: created.workspace.id.clone(),
@@ -115,8 +127,14 @@ async fn run_init(args: InitArgs) -> anyhow::Result<()> {
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        println!("Created workspace {:?} ({})", created.workspace.name, created.workspace.id);
-        println!("Root key (shown once; store it in a secret manager):\n\n    {}\n", created.root_key.expose());
+        println!(
+            "Created workspace {:?} ({})",
+            created.workspace.name, created.workspace.id
+        );
+        println!(
+            "Root key (shown once; store it in a secret manager):\n\n    {}\n",
+            created.root_key.expose()
+        );
         println!("Use it with: export KEYWARD_ROOT_KEY=<root key>");
     }
     Ok(())
@@ -124,14 +142,18 @@ async fn run_init(args: InitArgs) -> anyhow::Result<()> {
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let store = open_store(&args.database.database_url).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if store.workspaces().await?.is_empty() {
-        let created = bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Default workspace", "kw").await?;
+        let created =
+            bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Default workspace", "kw")
+                .await?;
         // Printed once, straight to the terminal and not through the logger, so log
         // collectors never see it.
         eprintln!(
@@ -145,7 +167,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(keys = state.index.key_count(), "keyward listening on http://{addr}");
+    tracing::info!(
+        keys = state.index.key_count(),
+        "keyward listening on http://{addr}"
+    );
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("keyward stopped");
     Ok(())

@@ -44,7 +44,10 @@ impl AppState {
             return Some(root);
         }
         {
-            let mut last = self.last_root_reload.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = self
+                .last_root_reload
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|at| at.elapsed() < ROOT_KEY_RELOAD_INTERVAL) {
                 return None;
             }

@@ -19,7 +19,10 @@ macro_rules! event_columns {
 /// Appends `events` in order, each after its workspace's current head, and advances the heads.
 /// Must run inside a write transaction (`BEGIN IMMEDIATE`) so no other writer moves a head
 /// between the read and the write.
-pub(crate) async fn append(conn: &mut SqliteConnection, events: Vec<NewEvent>) -> Result<(), StoreError> {
+pub(crate) async fn append(
+    conn: &mut SqliteConnection,
+    events: Vec<NewEvent>,
+) -> Result<(), StoreError> {
     // Each workspace's head is read once and written once, however many events it gets.
     let mut heads: HashMap<String, (i64, String)> = HashMap::new();
     for event in events {
@@ -124,7 +127,8 @@ pub(crate) async fn newest_first(
     if let Some(before_seq) = filter.before_seq {
         sql.push(" AND seq < ").push_bind(before_seq);
     }
-    sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(filter.limit));
+    sql.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(filter.limit));
     sql.build_query_as::<EventRow>()
         .fetch_all(db)
         .await

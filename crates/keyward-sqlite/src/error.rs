@@ -30,7 +30,10 @@ pub(crate) fn store_error(err: sqlx::Error) -> StoreError {
 /// and an expression index as `UNIQUE constraint failed: index 'keys_live_name'`.
 fn names_live_name(message: &str) -> bool {
     let failed = message.rsplit(": ").next().unwrap_or(message);
-    failed == LIVE_NAME_COLUMNS || failed.trim_matches(|c| c == '\'').ends_with(LIVE_NAME_INDEX)
+    failed == LIVE_NAME_COLUMNS
+        || failed
+            .trim_matches(|c| c == '\'')
+            .ends_with(LIVE_NAME_INDEX)
 }
 
 #[cfg(test)]
@@ -39,8 +42,12 @@ mod tests {
 
     #[test]
     fn only_the_name_index_means_name_taken() {
-        assert!(names_live_name("UNIQUE constraint failed: keys.workspace_id, keys.name"));
-        assert!(names_live_name("UNIQUE constraint failed: index 'keys_live_name'"));
+        assert!(names_live_name(
+            "UNIQUE constraint failed: keys.workspace_id, keys.name"
+        ));
+        assert!(names_live_name(
+            "UNIQUE constraint failed: index 'keys_live_name'"
+        ));
         assert!(!names_live_name("UNIQUE constraint failed: keys.hash"));
         assert!(!names_live_name("UNIQUE constraint failed: keys.id"));
         assert!(!names_live_name(

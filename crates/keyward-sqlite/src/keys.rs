@@ -111,7 +111,8 @@ pub(crate) async fn list(
     if let Some(status) = filter.status {
         push_status(&mut sql, status, millis(filter.now));
     }
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
+    sql.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(filter.limit));
     sql.build_query_as::<KeyRow>()
         .fetch_all(db)
         .await
@@ -125,18 +126,24 @@ pub(crate) async fn list(
 /// disabling.
 fn push_status(sql: &mut QueryBuilder<'_, Sqlite>, status: KeyStatus, now: i64) {
     let not_revoked = |sql: &mut QueryBuilder<'_, Sqlite>| {
-        sql.push(" AND (revoked_at IS NULL OR revoked_at > ").push_bind(now).push(")");
+        sql.push(" AND (revoked_at IS NULL OR revoked_at > ")
+            .push_bind(now)
+            .push(")");
     };
     let not_expired = |sql: &mut QueryBuilder<'_, Sqlite>| {
-        sql.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+        sql.push(" AND (expires_at IS NULL OR expires_at > ")
+            .push_bind(now)
+            .push(")");
     };
     match status {
         KeyStatus::Revoked => {
-            sql.push(" AND revoked_at IS NOT NULL AND revoked_at <= ").push_bind(now);
+            sql.push(" AND revoked_at IS NOT NULL AND revoked_at <= ")
+                .push_bind(now);
         }
         KeyStatus::Expired => {
             not_revoked(sql);
-            sql.push(" AND expires_at IS NOT NULL AND expires_at <= ").push_bind(now);
+            sql.push(" AND expires_at IS NOT NULL AND expires_at <= ")
+                .push_bind(now);
         }
         KeyStatus::Disabled => {
             not_revoked(sql);

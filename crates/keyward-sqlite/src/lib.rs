@@ -10,7 +10,9 @@ mod store;
 mod workspaces;
 
 use keyward_core::StoreError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,7 +56,10 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(error::store_error)?;
-            return Ok(Self { writer: pool.clone(), reader: pool });
+            return Ok(Self {
+                writer: pool.clone(),
+                reader: pool,
+            });
         }
 
         // The writer connects first so that it creates the file and switches it to WAL.
@@ -87,8 +92,11 @@ fn is_in_memory(url: &str) -> bool {
 mod tests {
     use super::*;
 
-    async fn pragma(pool: &SqlitePool, name: &str) -> String {
-        let (value,): (String,) = sqlx::query_as(&format!("PRAGMA {name}"))
+    async fn pragma<T>(pool: &SqlitePool, name: &str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+    {
+        let (value,): (T,) = sqlx::query_as(&format!("PRAGMA {name}"))
             .fetch_one(pool)
             .await
             .unwrap();
@@ -101,10 +109,10 @@ mod tests {
         let url = format!("sqlite:{}", dir.path().join("keyward.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
         for pool in [&store.writer, &store.reader] {
-            assert_eq!(pragma(pool, "journal_mode").await, "wal");
-            assert_eq!(pragma(pool, "synchronous").await, "2", "2 is FULL");
-            assert_eq!(pragma(pool, "foreign_keys").await, "1");
-            assert_eq!(pragma(pool, "busy_timeout").await, "5000");
+            assert_eq!(pragma::<String>(pool, "journal_mode").await, "wal");
+            assert_eq!(pragma::<i64>(pool, "synchronous").await, 2, "2 is FULL");
+            assert_eq!(pragma::<i64>(pool, "foreign_keys").await, 1);
+            assert_eq!(pragma::<i64>(pool, "busy_timeout").await, 5000);
         }
         assert_eq!(store.writer.options().get_max_connections(), 1);
     }
@@ -113,7 +121,13 @@ mod tests {
     async fn an_in_memory_database_is_one_connection() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         assert_eq!(store.writer.options().get_max_connections(), 1);
-        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&store.writer).await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (1)").execute(&store.reader).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&store.reader)
+            .await
+            .unwrap();
     }
 }

@@ -3,7 +3,9 @@
 //! blobs; anything else read back is reported as [`StoreError::Corrupt`].
 
 use chrono::{DateTime, Utc};
-use keyward_core::{AuditEvent, KeyHash, KeyRecord, NewEvent, Permission, RootKey, StoreError, Workspace};
+use keyward_core::{
+    AuditEvent, KeyHash, KeyRecord, NewEvent, Permission, RootKey, StoreError, Workspace,
+};
 use serde_json::Value;
 
 /// A time as stored: unix milliseconds (the domain clock is already truncated to millis).
@@ -26,8 +28,13 @@ fn hash(bytes: &[u8], what: &str) -> Result<KeyHash, StoreError> {
 
 /// Permissions as stored: a JSON array of strings.
 pub(crate) fn permissions_json(permissions: &[Permission]) -> String {
-    Value::Array(permissions.iter().map(|p| Value::String(p.as_str().to_owned())).collect())
-        .to_string()
+    Value::Array(
+        permissions
+            .iter()
+            .map(|p| Value::String(p.as_str().to_owned()))
+            .collect(),
+    )
+    .to_string()
 }
 
 fn permissions(json: &str, what: &str) -> Result<Vec<Permission>, StoreError> {
@@ -35,7 +42,9 @@ fn permissions(json: &str, what: &str) -> Result<Vec<Permission>, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON array of strings")))?;
     texts
         .iter()
-        .map(|text| Permission::parse(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))))
+        .map(|text| {
+            Permission::parse(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+        })
         .collect()
 }
 
@@ -45,7 +54,8 @@ pub(crate) fn metadata_json(metadata: &serde_json::Map<String, Value>) -> String
 }
 
 fn metadata(json: &str, what: &str) -> Result<serde_json::Map<String, Value>, StoreError> {
-    serde_json::from_str(json).map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON object")))
+    serde_json::from_str(json)
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON object")))
 }
 
 #[derive(sqlx::FromRow)]
@@ -58,8 +68,16 @@ pub(crate) struct WorkspaceRow {
 
 impl WorkspaceRow {
     pub(crate) fn into_workspace(self) -> Result<Workspace, StoreError> {
-        let created_at = time(self.created_at, &format!("workspace {} created_at", self.id))?;
-        Ok(Workspace { id: self.id, name: self.name, prefix: self.prefix, created_at })
+        let created_at = time(
+            self.created_at,
+            &format!("workspace {} created_at", self.id),
+        )?;
+        Ok(Workspace {
+            id: self.id,
+            name: self.name,
+            prefix: self.prefix,
+            created_at,
+        })
     }
 }
 

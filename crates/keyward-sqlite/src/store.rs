@@ -4,7 +4,9 @@
 use crate::error::store_error;
 use crate::{audit, keys, workspaces, SqliteStore};
 use async_trait::async_trait;
-use keyward_core::{AuditEvent, AuditFilter, KeyFilter, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace};
+use keyward_core::{
+    AuditEvent, AuditFilter, KeyFilter, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace,
+};
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
 
@@ -14,7 +16,10 @@ impl SqliteStore {
     /// Starts a write transaction holding SQLite's write lock from the first statement, so it
     /// never fails halfway with SQLITE_BUSY when upgrading a read lock.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)
     }
 }
 
@@ -32,7 +37,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(store_error)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 
@@ -85,7 +93,12 @@ impl Store for SqliteStore {
         commit(tx).await
     }
 
-    async fn rotate_key(&self, old: &KeyRecord, new: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        new: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
@@ -98,7 +111,11 @@ impl Store for SqliteStore {
         keys::get(&self.reader, workspace_id, id).await
     }
 
-    async fn list_keys(&self, workspace_id: &str, filter: &KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn list_keys(
+        &self,
+        workspace_id: &str,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         keys::list(&self.reader, workspace_id, filter).await
     }
 
@@ -115,7 +132,11 @@ impl Store for SqliteStore {
         commit(tx).await
     }
 
-    async fn events(&self, workspace_id: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn events(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::newest_first(&self.reader, workspace_id, filter).await
     }
 

@@ -5,7 +5,10 @@ use crate::rows::{millis, permissions_json, RootKeyRow, WorkspaceRow};
 use keyward_core::{RootKey, StoreError, Workspace};
 use sqlx::SqliteExecutor;
 
-pub(crate) async fn insert(db: impl SqliteExecutor<'_>, workspace: &Workspace) -> Result<(), StoreError> {
+pub(crate) async fn insert(
+    db: impl SqliteExecutor<'_>,
+    workspace: &Workspace,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO workspaces (id, name, prefix, created_at) VALUES (?, ?, ?, ?)")
         .bind(&workspace.id)
         .bind(&workspace.name)
@@ -19,16 +22,21 @@ pub(crate) async fn insert(db: impl SqliteExecutor<'_>, workspace: &Workspace) -
 
 /// Every workspace, oldest first.
 pub(crate) async fn all(db: impl SqliteExecutor<'_>) -> Result<Vec<Workspace>, StoreError> {
-    sqlx::query_as::<_, WorkspaceRow>("SELECT id, name, prefix, created_at FROM workspaces ORDER BY id")
-        .fetch_all(db)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(WorkspaceRow::into_workspace)
-        .collect()
+    sqlx::query_as::<_, WorkspaceRow>(
+        "SELECT id, name, prefix, created_at FROM workspaces ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .map_err(store_error)?
+    .into_iter()
+    .map(WorkspaceRow::into_workspace)
+    .collect()
 }
 
-pub(crate) async fn insert_root_key(db: impl SqliteExecutor<'_>, root_key: &RootKey) -> Result<(), StoreError> {
+pub(crate) async fn insert_root_key(
+    db: impl SqliteExecutor<'_>,
+    root_key: &RootKey,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO root_keys (id, workspace_id, name, hash, start, permissions, created_at, revoked_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -48,7 +56,10 @@ pub(crate) async fn insert_root_key(db: impl SqliteExecutor<'_>, root_key: &Root
 }
 
 /// Replaces a root key's mutable fields (name, permissions, revocation).
-pub(crate) async fn update_root_key(db: impl SqliteExecutor<'_>, root_key: &RootKey) -> Result<(), StoreError> {
+pub(crate) async fn update_root_key(
+    db: impl SqliteExecutor<'_>,
+    root_key: &RootKey,
+) -> Result<(), StoreError> {
     let done = sqlx::query(
         "UPDATE root_keys SET name = ?, permissions = ?, revoked_at = ? WHERE workspace_id = ? AND id = ?",
     )

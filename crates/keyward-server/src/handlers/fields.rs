@@ -13,7 +13,9 @@ pub const MAX_PERMISSIONS: usize = 100;
 
 pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
     if raw.len() > MAX_PERMISSIONS {
-        return Err(ApiError::BadRequest(format!("at most {MAX_PERMISSIONS} permissions per key")));
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_PERMISSIONS} permissions per key"
+        )));
     }
     let mut out: Vec<Permission> = Vec::with_capacity(raw.len());
     for text in raw {
@@ -25,29 +27,46 @@ pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
     Ok(out)
 }
 
-pub fn optional_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+pub fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };
     let value = value.trim().to_owned();
     if value.chars().count() > max {
-        return Err(ApiError::BadRequest(format!("{field} is limited to {max} characters")));
+        return Err(ApiError::BadRequest(format!(
+            "{field} is limited to {max} characters"
+        )));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::BadRequest(format!("{field} must not contain control characters")));
+        return Err(ApiError::BadRequest(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok((!value.is_empty()).then_some(value))
 }
 
 pub fn metadata(value: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
-    let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        return Err(ApiError::BadRequest(format!("metadata is limited to {MAX_METADATA_BYTES} bytes of JSON")));
+        return Err(ApiError::BadRequest(format!(
+            "metadata is limited to {MAX_METADATA_BYTES} bytes of JSON"
+        )));
     }
     Ok(value)
 }
 
-pub fn future_expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn future_expiry(
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     match expires_at {
-        Some(at) if at <= now => Err(ApiError::BadRequest("expires_at must be in the future".into())),
+        Some(at) if at <= now => Err(ApiError::BadRequest(
+            "expires_at must be in the future".into(),
+        )),
         // Stored with millisecond precision; truncate so what we answer is what we keep.
         Some(at) => Ok(DateTime::from_timestamp_millis(at.timestamp_millis())),
         None => Ok(None),

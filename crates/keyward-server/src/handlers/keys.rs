@@ -13,11 +13,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Duration;
 use keyward_api::{
-    CreateKeyRequest, CreatedKey, Key, KeyList, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+    CreateKeyRequest, CreatedKey, Key, KeyList, RevokeKeyRequest, RotateKeyRequest,
+    UpdateKeyRequest,
 };
 use keyward_core::audit::EventKind;
 use keyward_core::model::rights;
-use keyward_core::{ids, ApiKey, KeyFilter, KeyHash, KeyName, KeyPrefix, KeyRecord, KeyStatus, NewEvent};
+use keyward_core::{
+    ids, ApiKey, KeyFilter, KeyHash, KeyName, KeyPrefix, KeyRecord, KeyStatus, NewEvent,
+};
 use serde::Deserialize;
 
 pub const MAX_PAGE: u32 = 100;
@@ -34,7 +37,11 @@ pub async fn create(
     let now = state.clock.now();
     let name = KeyName::parse(&req.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let permissions = fields::permissions(&req.permissions)?;
-    let description = fields::optional_text("description", req.description, fields::MAX_DESCRIPTION_CHARS)?;
+    let description = fields::optional_text(
+        "description",
+        req.description,
+        fields::MAX_DESCRIPTION_CHARS,
+    )?;
     let owner_id = fields::optional_text("owner_id", req.owner_id, fields::MAX_OWNER_ID_CHARS)?;
     let expires_at = fields::future_expiry(req.expires_at, now)?;
     let metadata = fields::metadata(req.metadata.unwrap_or_default())?;
@@ -63,7 +70,13 @@ pub async fn create(
     state.store.insert_key(&key, event).await?;
     state.index.put_key(key.clone());
     tracing::info!(key_id = %key.id, workspace_id = %key.workspace_id, "key created");
-    Ok((StatusCode::CREATED, Json(CreatedKey { key: secret.expose().to_owned(), record: key_view(&key, now) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: secret.expose().to_owned(),
+            record: key_view(&key, now),
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +98,9 @@ pub async fn list(
         .status
         .map(|s| {
             KeyStatus::parse(&s).ok_or_else(|| {
-                ApiError::BadRequest("status must be one of active, disabled, expired, revoked".into())
+                ApiError::BadRequest(
+                    "status must be one of active, disabled, expired, revoked".into(),
+                )
             })
         })
         .transpose()?;
@@ -95,7 +110,9 @@ pub async fn list(
     }
     if let Some(cursor) = &params.cursor {
         if !ids::is_well_formed(ids::KEY, cursor) {
-            return Err(ApiError::BadRequest("cursor is not one this server gave out".into()));
+            return Err(ApiError::BadRequest(
+                "cursor is not one this server gave out".into(),
+            ));
         }
     }
     let now = state.clock.now();
@@ -106,14 +123,20 @@ pub async fn list(
         before_id: params.cursor,
         limit: limit + 1,
     };
-    let mut keys = state.store.list_keys(principal.workspace_id(), &filter).await?;
+    let mut keys = state
+        .store
+        .list_keys(principal.workspace_id(), &filter)
+        .await?;
     let next_cursor = if keys.len() > limit as usize {
         keys.truncate(limit as usize);
         keys.last().map(|k| k.id.clone())
     } else {
         None
     };
-    Ok(Json(KeyList { keys: keys.iter().map(|k| key_view(k, now)).collect(), next_cursor }))
+    Ok(Json(KeyList {
+        keys: keys.iter().map(|k| key_view(k, now)).collect(),
+        next_cursor,
+    }))
 }
 
 pub async fn show(
@@ -137,15 +160,20 @@ pub async fn update(
     let _guard = state.writes.lock().await;
     let mut key = load(&state, &principal, &id).await?;
     if key.revoked_at.is_some() {
-        return Err(ApiError::Conflict("a revoked key cannot be changed; create a new one".into()));
+        return Err(ApiError::Conflict(
+            "a revoked key cannot be changed; create a new one".into(),
+        ));
     }
     let mut changed = Vec::new();
     if let Some(name) = req.name {
-        key.name = KeyName::parse(&name).map_err(|e| ApiError::BadRequest(e.to_string()))?.into_inner();
+        key.name = KeyName::parse(&name)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .into_inner();
         changed.push("name");
     }
     if let Some(description) = req.description {
-        key.description = fields::optional_text("description", description, fields::MAX_DESCRIPTION_CHARS)?;
+        key.description =
+            fields::optional_text("description", description, fields::MAX_DESCRIPTION_CHARS)?;
         changed.push("description");
     }
     if let Some(owner_id) = req.owner_id {
@@ -169,8 +197,14 @@ pub async fn update(
         changed.push("metadata");
     }
     key.updated_at = now;
-    let event = management_event(&principal, &key, EventKind::KeyUpdated, now)
-        .detail(format!("changed: {}", if changed.is_empty() { "nothing".into() } else { changed.join(", ") }));
+    let event = management_event(&principal, &key, EventKind::KeyUpdated, now).detail(format!(
+        "changed: {}",
+        if changed.is_empty() {
+            "nothing".into()
+        } else {
+            changed.join(", ")
+        }
+    ));
     state.store.update_key(&key, event).await?;
     state.index.put_key(key.clone());
     Ok(Json(key_view(&key, now)))
@@ -218,10 +252,14 @@ pub async fn rotate(
     let _guard = state.writes.lock().await;
     let mut old = load(&state, &principal, &id).await?;
     if old.revoked_at.is_some() {
-        return Err(ApiError::Conflict("a revoked key cannot be rotated; create a new one".into()));
+        return Err(ApiError::Conflict(
+            "a revoked key cannot be rotated; create a new one".into(),
+        ));
     }
     if old.replaced_by.is_some() {
-        return Err(ApiError::Conflict("this key was already rotated; rotate its replacement".into()));
+        return Err(ApiError::Conflict(
+            "this key was already rotated; rotate its replacement".into(),
+        ));
     }
     let secret = issue_secret(&state, principal.workspace_id())?;
     let new = KeyRecord {
@@ -254,7 +292,13 @@ pub async fn rotate(
     state.index.put_key(old);
     state.index.put_key(new.clone());
     tracing::info!(key_id = %id, new_key_id = %new.id, "key rotated");
-    Ok((StatusCode::CREATED, Json(CreatedKey { key: secret.expose().to_owned(), record: key_view(&new, now) })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: secret.expose().to_owned(),
+            record: key_view(&new, now),
+        }),
+    ))
 }
 
 /// The key `id` in the caller's workspace; `404` for a malformed id, an unknown one, or one
@@ -263,7 +307,11 @@ async fn load(state: &AppState, principal: &RootPrincipal, id: &str) -> ApiResul
     if !ids::is_well_formed(ids::KEY, id) {
         return Err(ApiError::NotFound);
     }
-    state.store.key(principal.workspace_id(), id).await?.ok_or(ApiError::NotFound)
+    state
+        .store
+        .key(principal.workspace_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 fn issue_secret(state: &AppState, workspace_id: &str) -> ApiResult<ApiKey> {

@@ -34,7 +34,9 @@ pub async fn create(
     let name = KeyName::parse(&req.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let permissions = fields::permissions(&req.permissions)?;
     if permissions.is_empty() {
-        return Err(ApiError::BadRequest("a root key needs at least one right".into()));
+        return Err(ApiError::BadRequest(
+            "a root key needs at least one right".into(),
+        ));
     }
     for p in &permissions {
         if !KNOWN_RIGHTS.contains(&p.as_str()) {
@@ -62,11 +64,17 @@ pub async fn create(
     state.index.put_root_key(root.clone());
     Ok((
         StatusCode::CREATED,
-        Json(CreatedRootKey { key: secret.expose().to_owned(), record: root_key_view(&root) }),
+        Json(CreatedRootKey {
+            key: secret.expose().to_owned(),
+            record: root_key_view(&root),
+        }),
     ))
 }
 
-pub async fn list(State(state): State<AppState>, principal: RootPrincipal) -> ApiResult<Json<Vec<RootKeyInfo>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+) -> ApiResult<Json<Vec<RootKeyInfo>>> {
     principal.require(rights::ROOT_KEYS_WRITE)?;
     let roots = state.store.root_keys().await?;
     Ok(Json(
