@@ -109,6 +109,12 @@ pub struct Key {
     pub revoked_reason: Option<String>,
     /// On a rotated key, the key that replaced it.
     pub replaced_by: Option<String>,
+    /// The last verification that answered `VALID`.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Verifications of this key, whatever they answered.
+    #[serde(default)]
+    pub verification_count: u64,
 }
 
 /// `201` from create and rotate: the only time the plaintext `key` is ever returned.
@@ -169,6 +175,81 @@ pub struct VerifyResponse {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+}
+
+/// One audit event, flat. `time` is written exactly as the hash chain's canonical encoding
+/// writes it (RFC 3339, UTC, milliseconds), so an exported event can be re-hashed as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub workspace_id: String,
+    /// Position in the workspace's chain, from 1.
+    pub seq: i64,
+    pub time: String,
+    /// What happened: `key.created`, `key.updated`, `key.revoked`, `key.rotated`,
+    /// `key.verified`, `key.leaked`, `root_key.created`, `root_key.revoked`,
+    /// `workspace.created`, `workspace.updated`.
+    pub kind: String,
+    /// The root key that acted.
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    /// The key acted on or verified, and its name at the time.
+    pub key_id: Option<String>,
+    pub key_name: Option<String>,
+    /// For verifications: what the calling service said it was doing, and to what.
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// The verify code (`VALID`, `REVOKED`, …), or `OK` for management events.
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub origin: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// `GET /v1/audit`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditList {
+    /// Newest first.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/audit/verify`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCheck {
+    pub valid: bool,
+    /// Events checked.
+    pub events: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Where retention last cut the chain (events before it may have been pruned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_seq: Option<i64>,
+}
+
+/// `GET`/`PATCH /v1/workspace`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceSettings {
+    pub workspace_id: String,
+    /// `all` (default), `failures` or `none`: which verifications the audit trail records.
+    pub verification_audit: String,
+    /// Verification events older than this are pruned (default 90); management events stay.
+    pub audit_retention_days: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkspaceSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_audit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// `POST /v1/root-keys`

@@ -26,10 +26,11 @@ pub enum EventKind {
     KeyRotated,
     KeyVerified,
     KeyLeaked,
+    WorkspaceUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -39,6 +40,7 @@ impl EventKind {
         Self::KeyRotated,
         Self::KeyVerified,
         Self::KeyLeaked,
+        Self::WorkspaceUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +54,7 @@ impl EventKind {
             Self::KeyRotated => "key.rotated",
             Self::KeyVerified => "key.verified",
             Self::KeyLeaked => "key.leaked",
+            Self::WorkspaceUpdated => "workspace.updated",
         }
     }
 
@@ -66,7 +69,9 @@ impl EventKind {
 pub struct NewEvent {
     pub id: String,
     pub workspace_id: String,
+    #[serde(serialize_with = "serialize_time")]
     pub time: DateTime<Utc>,
+    /// What happened: `key.created`, `key.verified`, … (see [`EventKind`]).
     pub kind: String,
     /// The root key that acted (management calls and verifications).
     pub actor_id: Option<String>,
@@ -130,6 +135,32 @@ pub struct AuditEvent {
 /// Timestamps in events are RFC 3339 UTC with milliseconds, the precision stored.
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Events serialize their time exactly as the canonical encoding writes it, so an exported
+/// event can be re-hashed as it stands.
+fn serialize_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*t))
+}
+
+/// Where retention cut a workspace's chain: the newest event at or before the cut (`seq`,
+/// `hash`), and how many events at or before it were kept (management events). Verification
+/// of the chain resumes from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub retained: u64,
+}
+
+impl Checkpoint {
+    pub fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+            retained: 0,
+        }
+    }
 }
 
 impl AuditEvent {
@@ -206,20 +237,28 @@ pub struct ChainReport {
     pub reason: Option<String>,
 }
 
-/// Walks events in ascending `seq` order, starting after a checkpoint (`start_seq`,
-/// `start_hash`; the genesis is `0`, [`GENESIS_HASH`]), and reports the first break.
+/// Walks a workspace's events in ascending `seq` order and reports the first break.
+///
+/// After the retention checkpoint every event must follow its predecessor exactly (seq + 1,
+/// `prev_hash` = the previous `hash`, and its own hash recomputes). At or before the checkpoint,
+/// pruned verification events leave gaps: kept events must still hash correctly, link to a
+/// kept predecessor where there is one, and number exactly `checkpoint.retained`.
 pub struct ChainVerifier {
+    cut: Checkpoint,
     expected_seq: i64,
-    prev_hash: String,
+    prev_hash: Option<String>,
+    retained_seen: u64,
     checked: u64,
     broken: Option<(i64, String)>,
 }
 
 impl ChainVerifier {
-    pub fn new(start_seq: i64, start_hash: &str) -> Self {
+    pub fn new(checkpoint: Option<Checkpoint>) -> Self {
         Self {
-            expected_seq: start_seq + 1,
-            prev_hash: start_hash.to_owned(),
+            cut: checkpoint.unwrap_or_else(Checkpoint::genesis),
+            expected_seq: 1,
+            prev_hash: Some(GENESIS_HASH.to_owned()),
+            retained_seen: 0,
             checked: 0,
             broken: None,
         }
@@ -230,48 +269,93 @@ impl ChainVerifier {
             return;
         }
         self.checked += 1;
-        let reason = if event.seq != self.expected_seq {
-            Some(format!(
-                "expected seq {}, found {}",
-                self.expected_seq, event.seq
-            ))
-        } else if event.prev_hash != self.prev_hash {
-            Some("prev_hash does not match the previous event's hash".to_owned())
-        } else if !event.is_intact(&self.prev_hash) {
-            Some("the event's contents do not match its hash".to_owned())
+        let intact = event.is_intact(&event.prev_hash);
+        let reason = if event.seq <= self.cut.seq {
+            self.retained_seen += 1;
+            if event.seq < self.expected_seq {
+                Some(format!("seq {} is out of order", event.seq))
+            } else if !intact {
+                Some("the event's contents do not match its hash".to_owned())
+            } else if event.seq == self.expected_seq
+                && self
+                    .prev_hash
+                    .as_ref()
+                    .is_some_and(|p| *p != event.prev_hash)
+            {
+                Some("prev_hash does not match the previous event's hash".to_owned())
+            } else {
+                None
+            }
         } else {
-            None
+            self.skip_to_cut();
+            if event.seq != self.expected_seq {
+                Some(format!(
+                    "expected seq {}, found {}",
+                    self.expected_seq, event.seq
+                ))
+            } else if self.prev_hash.as_deref() != Some(event.prev_hash.as_str()) {
+                Some("prev_hash does not match the previous event's hash".to_owned())
+            } else if !intact {
+                Some("the event's contents do not match its hash".to_owned())
+            } else {
+                None
+            }
         };
         match reason {
-            Some(reason) => self.broken = Some((self.expected_seq.min(event.seq), reason)),
+            Some(reason) => {
+                // Before the cut gaps are normal, so the event itself is the first bad one.
+                let seq = if event.seq <= self.cut.seq {
+                    event.seq
+                } else {
+                    self.expected_seq.min(event.seq)
+                };
+                self.broken = Some((seq, reason));
+            }
             None => {
-                self.expected_seq += 1;
-                self.prev_hash = event.hash.clone();
+                self.expected_seq = event.seq + 1;
+                self.prev_hash = Some(event.hash.clone());
             }
         }
     }
 
-    /// `head` is the store's record of the last seq and hash; a chain whose last event is
+    /// Past the kept events before the cut, the chain continues from the checkpoint's hash.
+    fn skip_to_cut(&mut self) {
+        if self.expected_seq <= self.cut.seq {
+            self.expected_seq = self.cut.seq + 1;
+            self.prev_hash = Some(self.cut.hash.clone());
+        }
+    }
+
+    /// `head` is the store's record of the last seq and hash; a chain whose newest events are
     /// missing is broken even though every present event is intact.
-    pub fn finish(self, head: Option<(i64, &str)>) -> ChainReport {
-        if let Some((seq, reason)) = self.broken {
-            return ChainReport {
-                valid: false,
-                events: self.checked,
-                first_bad_seq: Some(seq),
-                reason: Some(reason),
-            };
+    pub fn finish(mut self, head: Option<(i64, &str)>) -> ChainReport {
+        let broken = |seq: i64, events: u64, reason: String| ChainReport {
+            valid: false,
+            events,
+            first_bad_seq: Some(seq),
+            reason: Some(reason),
+        };
+        if let Some((seq, reason)) = self.broken.take() {
+            return broken(seq, self.checked, reason);
+        }
+        if self.retained_seen != self.cut.retained {
+            return broken(
+                self.cut.seq,
+                self.checked,
+                format!(
+                    "{} events kept before the retention checkpoint, {} expected",
+                    self.retained_seen, self.cut.retained
+                ),
+            );
         }
         if let Some((head_seq, head_hash)) = head {
-            if head_seq != self.expected_seq - 1 || head_hash != self.prev_hash {
-                return ChainReport {
-                    valid: false,
-                    events: self.checked,
-                    first_bad_seq: Some(self.expected_seq),
-                    reason: Some(format!(
-                        "the chain ends before its recorded head (seq {head_seq})"
-                    )),
-                };
+            self.skip_to_cut();
+            if head_seq != self.expected_seq - 1 || self.prev_hash.as_deref() != Some(head_hash) {
+                return broken(
+                    self.expected_seq,
+                    self.checked,
+                    format!("the chain ends before its recorded head (seq {head_seq})"),
+                );
             }
         }
         ChainReport {
@@ -305,7 +389,11 @@ mod tests {
     }
 
     fn verify(events: &[AuditEvent]) -> ChainReport {
-        let mut v = ChainVerifier::new(0, GENESIS_HASH);
+        verify_from(events, None)
+    }
+
+    fn verify_from(events: &[AuditEvent], cut: Option<Checkpoint>) -> ChainReport {
+        let mut v = ChainVerifier::new(cut);
         events.iter().for_each(|e| v.push(e));
         let head = events.last().map(|e| (e.seq, e.hash.as_str()));
         v.finish(head)
@@ -339,6 +427,66 @@ mod tests {
         let mut events = chain_of(5);
         events.remove(1);
         assert_eq!(verify(&events).first_bad_seq, Some(2));
+    }
+
+    #[test]
+    fn a_pruned_prefix_verifies_from_its_checkpoint() {
+        let events = chain_of(8);
+        // Prune seqs 1, 2, 4, 5 (verifications); keep 3 (management) and everything after 5.
+        let cut = Checkpoint {
+            seq: 5,
+            hash: events[4].hash.clone(),
+            retained: 1,
+        };
+        let kept: Vec<AuditEvent> = events
+            .iter()
+            .filter(|e| e.seq == 3 || e.seq > 5)
+            .cloned()
+            .collect();
+        assert!(verify_from(&kept, Some(cut.clone())).valid);
+
+        let mut edited = kept.clone();
+        edited[0].event.detail = Some("edited".into());
+        assert_eq!(
+            verify_from(&edited, Some(cut.clone())).first_bad_seq,
+            Some(3)
+        );
+
+        let without_kept: Vec<AuditEvent> = kept.iter().filter(|e| e.seq != 3).cloned().collect();
+        assert!(!verify_from(&without_kept, Some(cut.clone())).valid);
+
+        let mut after_cut_edit = kept;
+        after_cut_edit[2].event.outcome = "VALID".into();
+        assert_eq!(
+            verify_from(&after_cut_edit, Some(cut)).first_bad_seq,
+            Some(7)
+        );
+    }
+
+    #[test]
+    fn a_fully_pruned_chain_matches_its_head() {
+        let events = chain_of(3);
+        let cut = Checkpoint {
+            seq: 3,
+            hash: events[2].hash.clone(),
+            retained: 0,
+        };
+        let report = ChainVerifier::new(Some(cut)).finish(Some((3, events[2].hash.as_str())));
+        assert!(report.valid);
+    }
+
+    #[test]
+    fn exported_time_matches_the_canonical_time() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let e = AuditEvent::chain(
+            NewEvent::new("ws_1", t, EventKind::KeyCreated),
+            0,
+            GENESIS_HASH,
+        );
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["time"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(json["kind"], "key.created");
+        assert_eq!(json["seq"], 1);
     }
 
     #[test]

@@ -14,11 +14,15 @@ pub mod query;
 pub mod store;
 pub mod verify;
 
-pub use audit::{AuditEvent, AuditFilter, ChainReport, EventKind, NewEvent};
+pub use audit::{
+    AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind, NewEvent,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use hashing::KeyHash;
 pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};
-pub use model::{KeyRecord, KeyStatus, RootKey, Workspace};
+pub use model::{
+    KeyRecord, KeyStatus, KeyUsage, RootKey, VerificationAudit, Workspace, WorkspaceSettings,
+};
 pub use name::{KeyName, NameError};
 pub use permission::{Permission, PermissionError};
 pub use query::{PermissionQuery, QueryError};

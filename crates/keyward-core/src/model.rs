@@ -15,6 +15,77 @@ pub struct Workspace {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which verifications a workspace records in its audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationAudit {
+    /// Every verification (the default).
+    All,
+    /// Only verifications that did not answer `VALID`.
+    Failures,
+    /// None; management events are always recorded.
+    None,
+}
+
+impl VerificationAudit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Failures => "failures",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::All, Self::Failures, Self::None]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// Whether a verification that answered `valid` is recorded.
+    pub fn records(self, valid: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Failures => !valid,
+            Self::None => false,
+        }
+    }
+}
+
+/// A workspace's audit settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceSettings {
+    pub workspace_id: String,
+    pub verification_audit: VerificationAudit,
+    /// Verification events older than this many days are pruned; management events are kept.
+    pub audit_retention_days: u32,
+}
+
+impl WorkspaceSettings {
+    pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+    pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+    pub fn defaults(workspace_id: &str) -> Self {
+        Self {
+            workspace_id: workspace_id.to_owned(),
+            verification_audit: VerificationAudit::All,
+            audit_retention_days: Self::DEFAULT_RETENTION_DAYS,
+        }
+    }
+}
+
+/// How much a key has been used: kept in memory on the verify path and written to storage in
+/// the background, so verification never waits for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub workspace_id: String,
+    /// The last verification that answered `VALID`.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Verifications of this key, whatever they answered.
+    pub verifications: u64,
+}
+
 /// A workspace administrator's credential. Kept apart from customer keys (its own table and
 /// index), so no customer key can ever act as a root key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +96,7 @@ pub struct RootKey {
     pub hash: KeyHash,
     pub start: String,
     /// What the root key may do: `keys:read`, `keys:write`, `keys:verify`, `audit:read`,
-    /// `root_keys:write`, or `*`.
+    /// `root_keys:write`, `workspace:write`, or `*`.
     pub permissions: Vec<Permission>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -38,6 +109,7 @@ pub mod rights {
     pub const KEYS_VERIFY: &str = "keys:verify";
     pub const AUDIT_READ: &str = "audit:read";
     pub const ROOT_KEYS_WRITE: &str = "root_keys:write";
+    pub const WORKSPACE_WRITE: &str = "workspace:write";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

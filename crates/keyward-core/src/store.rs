@@ -3,8 +3,8 @@
 //! event that records it and writes both in one transaction, so a change is never durable
 //! without its record.
 
-use crate::audit::{AuditEvent, AuditFilter, NewEvent};
-use crate::model::{KeyRecord, KeyStatus, RootKey, Workspace};
+use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent};
+use crate::model::{KeyRecord, KeyStatus, KeyUsage, RootKey, Workspace, WorkspaceSettings};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -50,6 +50,13 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError>;
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+    /// Settings of every workspace that has changed them from the defaults.
+    async fn workspace_settings(&self) -> Result<Vec<WorkspaceSettings>, StoreError>;
+    async fn put_workspace_settings(
+        &self,
+        settings: &WorkspaceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
 
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError>;
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError>;
@@ -75,6 +82,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every key of every workspace, for the in-memory verification index.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 
+    /// Every key's usage as last written.
+    async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError>;
+    /// Write usage facts (absolute values, so writing twice is harmless).
+    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
+
     /// Append events that record no state change (verifications) in one transaction.
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
     async fn events(
@@ -91,4 +103,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditEvent>, StoreError>;
     /// The chain's head: last `seq` and `hash` (None before the first event).
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError>;
+    /// Where retention last cut the chain (None if it never has).
+    async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError>;
+    /// Delete events of `kind` older than `before` and move the checkpoint to the newest event
+    /// at or before the cut, in one transaction. Returns how many events were deleted.
+    async fn prune_events(
+        &self,
+        workspace_id: &str,
+        kind: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }

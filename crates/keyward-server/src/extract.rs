@@ -8,9 +8,12 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::marker::PhantomData;
 
-/// A JSON body (≤ 64 KiB, `Content-Type: application/json`).
+/// A JSON body (≤ 64 KiB, `Content-Type: application/json`) that is a JSON object.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -21,10 +24,36 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
+        match Json::<Object<T>>::from_request(req, state).await {
+            Ok(Json(Object(value))) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
+    }
+}
+
+/// Deserializes `T` only from a JSON object. serde's derived structs also accept an array of
+/// their fields in order, so without this `[]` would be a valid revoke or rotate request.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
     }
 }
 
@@ -88,6 +117,31 @@ pub fn redact_values(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_object_is_a_request() {
+        use keyward_api::{RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest};
+        let parse =
+            |text: &str| serde_json::from_str::<Object<RotateKeyRequest>>(text).map(|o| o.0);
+        assert!(parse("[]").is_err());
+        assert!(parse("[60]").is_err());
+        assert!(parse("null").is_err());
+        assert_eq!(parse("{}").unwrap().grace_period_seconds, 0);
+        assert_eq!(
+            parse(r#"{"grace_period_seconds": 60}"#)
+                .unwrap()
+                .grace_period_seconds,
+            60
+        );
+        assert!(
+            parse(r#"{"grace": 60}"#).is_err(),
+            "unknown fields are still refused"
+        );
+        assert!(serde_json::from_str::<Object<RevokeKeyRequest>>("[]").is_err());
+        let cleared =
+            serde_json::from_str::<Object<UpdateKeyRequest>>(r#"{"description": null}"#).unwrap();
+        assert_eq!(cleared.0.description, Some(None), "null still clears");
+    }
 
     #[test]
     fn quoted_values_are_redacted_and_field_names_kept() {

@@ -8,7 +8,7 @@
 //! is constant-time (`KeyHash: PartialEq`).
 
 use anyhow::Context;
-use keyward_core::{KeyHash, KeyRecord, RootKey, Store, Workspace};
+use keyward_core::{KeyHash, KeyRecord, RootKey, Store, Workspace, WorkspaceSettings};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -18,6 +18,8 @@ pub struct KeyIndex {
     root_keys: RwLock<HashMap<KeyHash, Arc<RootKey>>>,
     /// Workspace id → issuer prefix, for issuing keys.
     prefixes: RwLock<HashMap<String, String>>,
+    /// Workspace id → audit settings, for workspaces that changed the defaults.
+    settings: RwLock<HashMap<String, WorkspaceSettings>>,
 }
 
 impl KeyIndex {
@@ -25,7 +27,14 @@ impl KeyIndex {
         let keys = store.all_keys().await.context("loading keys")?;
         let roots = store.root_keys().await.context("loading root keys")?;
         let workspaces = store.workspaces().await.context("loading workspaces")?;
+        let settings = store
+            .workspace_settings()
+            .await
+            .context("loading settings")?;
         let index = Self::default();
+        for s in settings {
+            index.put_settings(s);
+        }
         for workspace in workspaces {
             index.put_workspace(&workspace);
         }
@@ -79,6 +88,19 @@ impl KeyIndex {
     pub fn workspace_prefix(&self, workspace_id: &str) -> Option<String> {
         let prefixes = self.prefixes.read().unwrap_or_else(|p| p.into_inner());
         prefixes.get(workspace_id).cloned()
+    }
+
+    pub fn settings(&self, workspace_id: &str) -> WorkspaceSettings {
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
+        settings
+            .get(workspace_id)
+            .cloned()
+            .unwrap_or_else(|| WorkspaceSettings::defaults(workspace_id))
+    }
+
+    pub fn put_settings(&self, settings: WorkspaceSettings) {
+        let mut all = self.settings.write().unwrap_or_else(|p| p.into_inner());
+        all.insert(settings.workspace_id.clone(), settings);
     }
 
     pub fn key_count(&self) -> usize {

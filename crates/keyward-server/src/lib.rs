@@ -4,14 +4,18 @@
 //! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
 //! [`router`] builds the `Router` that tests can drive directly.
 
+pub mod audit_sink;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod index;
+pub mod maintenance;
+pub mod retention;
 pub mod server;
 pub mod state;
+pub mod usage;
 pub mod views;
 
 pub use server::{router, serve};

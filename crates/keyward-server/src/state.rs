@@ -1,6 +1,8 @@
 //! The one piece of shared state every handler receives.
 
+use crate::audit_sink::AuditSink;
 use crate::index::KeyIndex;
+use crate::usage::UsageTracker;
 use keyward_core::{Clock, KeyHash, RootKey, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +16,18 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub index: Arc<KeyIndex>,
+    /// Group commit of verification events.
+    pub audit: AuditSink,
+    /// In-memory usage counters, flushed in the background.
+    pub usage: Arc<UsageTracker>,
     /// Serialises read-modify-write of keys and root keys, so two concurrent updates of one
     /// key cannot lose each other and the index is updated in the same order as the store.
     /// Storage engines serialise writes anyway (SQLite has one writer), so this costs no
     /// throughput; verifications never take it.
     pub writes: Arc<Mutex<()>>,
+    /// Retention (write) and chain checks (read) exclude each other, so a check never sees
+    /// events pruned under its feet.
+    pub audit_maintenance: Arc<tokio::sync::RwLock<()>>,
     /// When root keys were last reloaded after a miss (see [`AppState::root_key`]).
     last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
 }
@@ -27,11 +36,15 @@ impl AppState {
     /// Loads every key and root key into the index.
     pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let index = KeyIndex::load(store.as_ref()).await?;
+        let usage = UsageTracker::load(store.as_ref()).await?;
         Ok(Self {
+            audit: AuditSink::start(store.clone()),
+            usage: Arc::new(usage),
             store,
             clock,
             index: Arc::new(index),
             writes: Arc::new(Mutex::new(())),
+            audit_maintenance: Arc::new(tokio::sync::RwLock::new(())),
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
         })
     }

@@ -1,11 +1,15 @@
 //! Conversions from domain records to wire types.
 
+use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
 use keyward_api::{Key, RootKeyInfo};
-use keyward_core::{KeyRecord, RootKey};
+use keyward_core::{AuditEvent, KeyRecord, RootKey};
 
-pub fn key_view(key: &KeyRecord, now: DateTime<Utc>) -> Key {
+pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Key {
+    let (last_used_at, verification_count) = usage.get(&key.id);
     Key {
+        last_used_at,
+        verification_count,
         id: key.id.clone(),
         workspace_id: key.workspace_id.clone(),
         name: key.name.clone(),
@@ -34,5 +38,30 @@ pub fn root_key_view(root: &RootKey) -> RootKeyInfo {
         permissions: root.permissions.iter().map(|p| p.to_string()).collect(),
         created_at: root.created_at,
         revoked_at: root.revoked_at,
+    }
+}
+
+pub fn event_view(e: AuditEvent) -> keyward_api::AuditEvent {
+    let time = keyward_core::audit::format_time(e.event.time);
+    let ev = e.event;
+    keyward_api::AuditEvent {
+        id: ev.id,
+        workspace_id: ev.workspace_id,
+        seq: e.seq,
+        time,
+        kind: ev.kind,
+        actor_id: ev.actor_id,
+        actor_name: ev.actor_name,
+        key_id: ev.key_id,
+        key_name: ev.key_name,
+        action: ev.action,
+        resource: ev.resource,
+        outcome: ev.outcome,
+        ip: ev.ip,
+        origin: ev.origin,
+        user_agent: ev.user_agent,
+        detail: ev.detail,
+        prev_hash: e.prev_hash,
+        hash: e.hash,
     }
 }

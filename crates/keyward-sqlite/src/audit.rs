@@ -4,7 +4,7 @@
 use crate::error::store_error;
 use crate::rows::{millis, EventRow};
 use keyward_core::audit::GENESIS_HASH;
-use keyward_core::{AuditEvent, AuditFilter, NewEvent, StoreError};
+use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 use std::collections::HashMap;
 
@@ -159,4 +159,79 @@ pub(crate) async fn ascending(
     .into_iter()
     .map(EventRow::into_event)
     .collect()
+}
+
+/// Where retention last cut a workspace's chain.
+pub(crate) async fn checkpoint(
+    db: impl SqliteExecutor<'_>,
+    workspace_id: &str,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let row: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT seq, hash, retained FROM audit_checkpoints WHERE workspace_id = ?")
+            .bind(workspace_id)
+            .fetch_optional(db)
+            .await
+            .map_err(store_error)?;
+    Ok(row.map(|(seq, hash, retained)| Checkpoint {
+        seq,
+        hash,
+        retained: u64::try_from(retained).unwrap_or(0),
+    }))
+}
+
+/// Deletes `kind` events older than `before_ms` and moves the checkpoint to the newest event
+/// older than the cut. Must run inside a write transaction.
+pub(crate) async fn prune(
+    conn: &mut SqliteConnection,
+    workspace_id: &str,
+    kind: &str,
+    before_ms: i64,
+) -> Result<u64, StoreError> {
+    // The cut: the newest event (of any kind) older than `before`. Its hash is read before
+    // anything is deleted, because it may be one of the deleted events.
+    let cut: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE workspace_id = ? AND time < ? \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(workspace_id)
+    .bind(before_ms)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let Some((cut_seq, cut_hash)) = cut else {
+        return Ok(0);
+    };
+    let previous = checkpoint(&mut *conn, workspace_id).await?;
+    if previous.as_ref().is_some_and(|p| p.seq >= cut_seq) {
+        return Ok(0);
+    }
+    let deleted =
+        sqlx::query("DELETE FROM audit_events WHERE workspace_id = ? AND kind = ? AND seq <= ?")
+            .bind(workspace_id)
+            .bind(kind)
+            .bind(cut_seq)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+    let (retained,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND seq <= ?")
+            .bind(workspace_id)
+            .bind(cut_seq)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (workspace_id, seq, hash, retained) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+         retained = excluded.retained",
+    )
+    .bind(workspace_id)
+    .bind(cut_seq)
+    .bind(cut_hash)
+    .bind(retained)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(deleted)
 }

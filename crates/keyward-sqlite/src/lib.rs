@@ -6,6 +6,7 @@ mod audit;
 mod error;
 mod keys;
 mod rows;
+mod settings;
 mod store;
 mod workspaces;
 

@@ -2,10 +2,12 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, keys, workspaces, SqliteStore};
+use crate::{audit, keys, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, KeyFilter, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace,
+    AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store,
+    StoreError, Workspace, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -59,6 +61,34 @@ impl Store for SqliteStore {
 
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
         workspaces::all(&self.reader).await
+    }
+
+    async fn workspace_settings(&self) -> Result<Vec<WorkspaceSettings>, StoreError> {
+        settings::all(&self.reader).await
+    }
+
+    async fn put_workspace_settings(
+        &self,
+        workspace_settings: &WorkspaceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        settings::put(&mut *tx, workspace_settings).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
+        settings::usage(&self.reader).await
+    }
+
+    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        settings::record_usage(&mut tx, &usage).await?;
+        commit(tx).await
     }
 
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
@@ -151,5 +181,21 @@ impl Store for SqliteStore {
 
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
         audit::head(&self.reader, workspace_id).await
+    }
+
+    async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        audit::checkpoint(&self.reader, workspace_id).await
+    }
+
+    async fn prune_events(
+        &self,
+        workspace_id: &str,
+        kind: &str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await?;
+        commit(tx).await?;
+        Ok(deleted)
     }
 }

@@ -554,7 +554,7 @@ pub async fn still_there(store: Arc<dyn Store>, written: &Written) -> Result<()>
 
 /// Recomputes a workspace's chain from the genesis, reading it in small ascending pages.
 pub async fn verify_chain(store: &dyn Store, workspace_id: &str) -> Result<ChainReport> {
-    let mut verifier = ChainVerifier::new(0, GENESIS_HASH);
+    let mut verifier = ChainVerifier::new(store.checkpoint(workspace_id).await?);
     let mut after_seq = 0;
     loop {
         let page = store.events_ascending(workspace_id, after_seq, 4).await?;
@@ -795,4 +795,85 @@ fn new_key(
         revoked_reason: None,
         replaced_by: None,
     })
+}
+
+/// Retention: verification events before the cut go, management events stay, and the chain
+/// still verifies from the checkpoint; settings and usage round-trip.
+#[tokio::test]
+async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result<()> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:").await?);
+    store.migrate().await?;
+    let t0 = DateTime::from_timestamp_millis(1_800_000_000_000).context("time")?;
+    let workspace = Workspace {
+        id: new_id(ids::WORKSPACE),
+        name: "Retention".into(),
+        prefix: "ret".into(),
+        created_at: t0,
+    };
+    let root = new_root_key(&workspace, "bootstrap", permissions(&["*"])?, t0);
+    store
+        .create_workspace(
+            &workspace,
+            &root,
+            vec![NewEvent::new(
+                &workspace.id,
+                t0,
+                EventKind::WorkspaceCreated,
+            )],
+        )
+        .await?;
+    // Days 1..=10: a verification each day, and a management event on day 5.
+    for day in 1..=10 {
+        let at = t0 + Duration::days(day);
+        let mut events = vec![NewEvent::new(&workspace.id, at, EventKind::KeyVerified)];
+        if day == 5 {
+            events.push(NewEvent::new(&workspace.id, at, EventKind::KeyUpdated));
+        }
+        store.append_events(events).await?;
+    }
+    let cut = t0 + Duration::days(7);
+    let deleted = store
+        .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+        .await?;
+    assert_eq!(deleted, 6, "verifications of days 1-6");
+    let checkpoint = store
+        .checkpoint(&workspace.id)
+        .await?
+        .context("checkpoint")?;
+    assert_eq!(checkpoint.retained, 2, "workspace.created and key.updated");
+    let report = verify_chain(store.as_ref(), &workspace.id).await?;
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.events, 6);
+    // Pruning again at the same cut changes nothing.
+    assert_eq!(
+        store
+            .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+            .await?,
+        0
+    );
+
+    let settings = keyward_core::WorkspaceSettings {
+        workspace_id: workspace.id.clone(),
+        verification_audit: keyward_core::VerificationAudit::Failures,
+        audit_retention_days: 30,
+    };
+    store
+        .put_workspace_settings(
+            &settings,
+            NewEvent::new(&workspace.id, cut, EventKind::WorkspaceUpdated),
+        )
+        .await?;
+    assert_eq!(store.workspace_settings().await?, vec![settings]);
+
+    let usage = keyward_core::KeyUsage {
+        key_id: new_id(ids::KEY),
+        workspace_id: workspace.id.clone(),
+        last_used_at: Some(cut),
+        verifications: 42,
+    };
+    store.record_usage(vec![usage.clone()]).await?;
+    store.record_usage(vec![usage.clone()]).await?;
+    assert_eq!(store.key_usage().await?, vec![usage]);
+    assert!(verify_chain(store.as_ref(), &workspace.id).await?.valid);
+    Ok(())
 }

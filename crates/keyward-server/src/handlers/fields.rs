@@ -72,3 +72,42 @@ pub fn future_expiry(
         None => Ok(None),
     }
 }
+
+/// What the calling service tells verify about the request it is authorising; recorded in the
+/// audit trail as given, after length and control-character checks.
+pub struct RequestContext {
+    action: Option<String>,
+    resource: Option<String>,
+    ip: Option<String>,
+    origin: Option<String>,
+    user_agent: Option<String>,
+}
+
+pub const MAX_CONTEXT_CHARS: usize = 512;
+
+impl RequestContext {
+    pub fn parse(
+        action: Option<String>,
+        resource: Option<String>,
+        ip: Option<String>,
+        origin: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let field = |name: &str, v: Option<String>| optional_text(name, v, MAX_CONTEXT_CHARS);
+        Ok(Self {
+            action: field("action", action)?,
+            resource: field("resource", resource)?,
+            ip: field("ip", ip)?,
+            origin: field("origin", origin)?,
+            user_agent: field("user_agent", user_agent)?,
+        })
+    }
+
+    pub fn fill(self, event: &mut keyward_core::NewEvent) {
+        event.action = self.action;
+        event.resource = self.resource;
+        event.ip = self.ip;
+        event.origin = self.origin;
+        event.user_agent = self.user_agent;
+    }
+}

@@ -74,7 +74,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedKey {
             key: secret.expose().to_owned(),
-            record: key_view(&key, now),
+            record: key_view(&key, &state.usage, now),
         }),
     ))
 }
@@ -134,7 +134,10 @@ pub async fn list(
         None
     };
     Ok(Json(KeyList {
-        keys: keys.iter().map(|k| key_view(k, now)).collect(),
+        keys: keys
+            .iter()
+            .map(|k| key_view(k, &state.usage, now))
+            .collect(),
         next_cursor,
     }))
 }
@@ -146,7 +149,7 @@ pub async fn show(
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_READ)?;
     let key = load(&state, &principal, &id).await?;
-    Ok(Json(key_view(&key, state.clock.now())))
+    Ok(Json(key_view(&key, &state.usage, state.clock.now())))
 }
 
 pub async fn update(
@@ -207,7 +210,7 @@ pub async fn update(
     ));
     state.store.update_key(&key, event).await?;
     state.index.put_key(key.clone());
-    Ok(Json(key_view(&key, now)))
+    Ok(Json(key_view(&key, &state.usage, now)))
 }
 
 pub async fn revoke(
@@ -223,7 +226,7 @@ pub async fn revoke(
     let mut key = load(&state, &principal, &id).await?;
     if key.revoked_at.is_some() {
         // Revoking twice changes nothing and is not an error: the caller's intent holds.
-        return Ok(Json(key_view(&key, now)));
+        return Ok(Json(key_view(&key, &state.usage, now)));
     }
     key.revoked_at = Some(now);
     key.revoked_reason = reason.clone();
@@ -233,7 +236,7 @@ pub async fn revoke(
     state.store.update_key(&key, event).await?;
     state.index.put_key(key.clone());
     tracing::info!(key_id = %key.id, workspace_id = %key.workspace_id, "key revoked");
-    Ok(Json(key_view(&key, now)))
+    Ok(Json(key_view(&key, &state.usage, now)))
 }
 
 pub async fn rotate(
@@ -296,7 +299,7 @@ pub async fn rotate(
         StatusCode::CREATED,
         Json(CreatedKey {
             key: secret.expose().to_owned(),
-            record: key_view(&new, now),
+            record: key_view(&new, &state.usage, now),
         }),
     ))
 }

@@ -1,7 +1,9 @@
 //! HTTP handlers: thin functions that extract, call the domain and map the result.
 
+pub mod audit;
 pub mod fields;
 pub mod health;
 pub mod keys;
 pub mod root_keys;
 pub mod verify;
+pub mod workspace;

@@ -1,15 +1,18 @@
 //! `POST /v1/verify`: the hot path. Parse and checksum the key (a malformed key never reaches
-//! any lookup), hash it, look it up in the in-memory index, decide. No storage round-trip.
+//! any lookup), hash it, look it up in the in-memory index, decide, and answer once the
+//! verification's audit event is durable (group commit, see `audit_sink`). No other storage
+//! round-trip.
 
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::handlers::fields;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use keyward_api::{VerifyRequest, VerifyResponse};
 use keyward_core::model::rights;
-use keyward_core::{decide, ApiKey, KeyHash, PermissionQuery, VerifyCode};
+use keyward_core::{decide, ApiKey, EventKind, KeyHash, NewEvent, PermissionQuery, VerifyCode};
 
 pub async fn verify(
     State(state): State<AppState>,
@@ -23,6 +26,13 @@ pub async fn verify(
         .map(PermissionQuery::parse)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let context = fields::RequestContext::parse(
+        req.action.clone(),
+        req.resource.clone(),
+        req.ip.clone(),
+        req.origin.clone(),
+        req.user_agent.clone(),
+    )?;
     let key = ApiKey::parse(&req.key)
         .ok()
         .and_then(|key| state.index.key(&KeyHash::of(key.expose())))
@@ -30,9 +40,35 @@ pub async fn verify(
         .filter(|key| key.workspace_id == principal.workspace_id());
     let now = state.clock.now();
     let code = decide(key.as_deref(), required.as_ref(), now);
+    let valid = code == VerifyCode::Valid;
+
+    if let Some(key) = &key {
+        state.usage.record(key, valid, now);
+    }
+    if state
+        .index
+        .settings(principal.workspace_id())
+        .verification_audit
+        .records(valid)
+    {
+        let mut event = NewEvent::new(principal.workspace_id(), now, EventKind::KeyVerified)
+            .actor(&principal.0.id, &principal.0.name);
+        if let Some(key) = &key {
+            event = event.subject(&key.id, &key.name);
+        }
+        event.outcome = code.as_str().to_owned();
+        context.fill(&mut event);
+        // Fail closed: a verification that cannot be recorded is not answered.
+        state
+            .audit
+            .record(event)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.0))?;
+    }
+
     let response = match key {
         Some(key) => VerifyResponse {
-            valid: code == VerifyCode::Valid,
+            valid,
             code: code.as_str().to_owned(),
             key_id: Some(key.id.clone()),
             name: Some(key.name.clone()),

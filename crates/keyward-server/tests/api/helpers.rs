@@ -92,19 +92,39 @@ pub fn spawn_app_with(workspaces: usize) -> TestApp {
 
 fn init_workspace(db_url: &str, name: &str) -> Workspace {
     let out = keyward()
-        .args(["init", "--database-url", db_url, "--workspace", name, "--prefix", PREFIX, "--json"])
+        .args([
+            "init",
+            "--database-url",
+            db_url,
+            "--workspace",
+            name,
+            "--prefix",
+            PREFIX,
+            "--json",
+        ])
         .output()
         .expect("running keyward init");
-    assert!(out.status.success(), "keyward init failed: {}", describe(&out));
-    let parsed: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("keyward init --json printed no JSON ({e}): {}", describe(&out)));
+    assert!(
+        out.status.success(),
+        "keyward init failed: {}",
+        describe(&out)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "keyward init --json printed no JSON ({e}): {}",
+            describe(&out)
+        )
+    });
     let field = |name: &str| {
         parsed[name]
             .as_str()
             .unwrap_or_else(|| panic!("keyward init --json lacks {name:?}: {parsed}"))
             .to_owned()
     };
-    Workspace { id: field("workspace_id"), root_key: field("root_key") }
+    Workspace {
+        id: field("workspace_id"),
+        root_key: field("root_key"),
+    }
 }
 
 /// A `keyward` command with none of the developer's `KEYWARD_*` variables.
@@ -143,7 +163,13 @@ impl TestApp {
     fn start(&mut self) {
         assert!(self.child.is_none(), "the server is already running");
         let mut child = keyward()
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &self.db_url])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &self.db_url,
+            ])
             .env("KEYWARD_LOG", "trace")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -163,7 +189,9 @@ impl TestApp {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                log.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&line);
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&line);
                 if let Some(addr) = listening_address(&String::from_utf8_lossy(&line)) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
@@ -177,7 +205,10 @@ impl TestApp {
             Ok(addr) => self.address = format!("http://{addr}"),
             Err(e) => {
                 self.kill();
-                panic!("keyward serve did not report its address ({e}); its stderr:\n{}", self.log_text());
+                panic!(
+                    "keyward serve did not report its address ({e}); its stderr:\n{}",
+                    self.log_text()
+                );
             }
         }
     }
@@ -220,12 +251,18 @@ impl TestApp {
 
     /// The API with `token` as the bearer credential.
     pub fn as_root<'a>(&'a self, token: &str) -> Api<'a> {
-        Api { app: self, token: Some(token.to_owned()) }
+        Api {
+            app: self,
+            token: Some(token.to_owned()),
+        }
     }
 
     /// The API with no `Authorization` header.
     pub fn anonymous(&self) -> Api<'_> {
-        Api { app: self, token: None }
+        Api {
+            app: self,
+            token: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -287,7 +324,11 @@ impl Api<'_> {
 
     /// Creates a key named `name` with `permissions`, asserting `201`.
     pub async fn new_key(&self, name: &str, permissions: &[&str]) -> NewKey {
-        NewKey::from(&self.create_key_ok(&json!({"name": name, "permissions": permissions})).await)
+        NewKey::from(
+            &self
+                .create_key_ok(&json!({"name": name, "permissions": permissions}))
+                .await,
+        )
     }
 
     pub async fn list_keys(&self, query: &str) -> Answer {
@@ -350,13 +391,23 @@ impl Api<'_> {
     pub async fn verify_code(&self, key: &str, permission: Option<&str>) -> String {
         let answer = self.verify(key, permission).await;
         let body = answer.expect(200);
-        let code = body["code"].as_str().unwrap_or_else(|| panic!("verify answered no code: {body}"));
-        assert_eq!(body["valid"], json!(code == "VALID"), "`valid` disagrees with `code`: {body}");
+        let code = body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("verify answered no code: {body}"));
+        assert_eq!(
+            body["valid"],
+            json!(code == "VALID"),
+            "`valid` disagrees with `code`: {body}"
+        );
         code.to_owned()
     }
 
     pub async fn create_root_key(&self, name: &str, permissions: &[&str]) -> Answer {
-        self.post("/v1/root-keys", &json!({ "name": name, "permissions": permissions })).await
+        self.post(
+            "/v1/root-keys",
+            &json!({ "name": name, "permissions": permissions }),
+        )
+        .await
     }
 }
 
@@ -377,8 +428,24 @@ impl From<&Value> for NewKey {
                 .unwrap_or_else(|| panic!("created key lacks {field:?}: {body}"))
                 .to_owned()
         };
-        Self { id: text("id"), key: text("key"), body: body.clone() }
+        Self {
+            id: text("id"),
+            key: text("key"),
+            body: body.clone(),
+        }
     }
+}
+
+/// What a key's body says about its settings: everything but the plaintext `key` and the
+/// usage figures (`last_used_at`, `verification_count`) that every verification moves.
+pub fn settings(body: &Value) -> Value {
+    let mut record = body.clone();
+    if let Some(object) = record.as_object_mut() {
+        for moving in ["key", "last_used_at", "verification_count"] {
+            object.remove(moving);
+        }
+    }
+    record
 }
 
 /// The ids in a `GET /v1/keys` body, in order.
@@ -387,7 +454,12 @@ pub fn key_ids(list: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("a key list without `keys`: {list}"))
         .iter()
-        .map(|k| k["id"].as_str().unwrap_or_else(|| panic!("a listed key without id: {k}")).to_owned())
+        .map(|k| {
+            k["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a listed key without id: {k}"))
+                .to_owned()
+        })
         .collect()
 }
 
@@ -401,20 +473,33 @@ pub struct Answer {
 }
 
 pub async fn send(request: RequestBuilder) -> Answer {
-    let response = request.send().await.expect("the request reached the server");
+    let response = request
+        .send()
+        .await
+        .expect("the request reached the server");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("reading the response body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, headers, text, json }
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
 }
 
 impl Answer {
     /// Asserts the status and returns the JSON body.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
         &self.json
     }
 
@@ -429,13 +514,31 @@ impl Answer {
             "an error must be JSON, got Content-Type {content_type:?}: {}",
             self.text
         );
-        let object = self.json.as_object().unwrap_or_else(|| panic!("error body is not an object: {}", self.text));
-        assert_eq!(object.len(), 1, "error body has more than `error`: {}", self.text);
+        let object = self
+            .json
+            .as_object()
+            .unwrap_or_else(|| panic!("error body is not an object: {}", self.text));
+        assert_eq!(
+            object.len(),
+            1,
+            "error body has more than `error`: {}",
+            self.text
+        );
         let error = self.json["error"]
             .as_object()
             .unwrap_or_else(|| panic!("error body lacks an `error` object: {}", self.text));
-        assert_eq!(error.len(), 2, "`error` must hold exactly code and message: {}", self.text);
-        assert_eq!(self.json["error"]["code"], json!(code), "error code; body: {}", self.text);
+        assert_eq!(
+            error.len(),
+            2,
+            "`error` must hold exactly code and message: {}",
+            self.text
+        );
+        assert_eq!(
+            self.json["error"]["code"],
+            json!(code),
+            "error code; body: {}",
+            self.text
+        );
         let message = self.json["error"]["message"]
             .as_str()
             .unwrap_or_else(|| panic!("error without a message: {}", self.text));
@@ -495,7 +598,10 @@ pub fn assert_key_format(key: &str, prefix: &str) {
         .and_then(|t| t.strip_prefix('_'))
         .unwrap_or_else(|| panic!("{key:?} does not start with {prefix}_"));
     assert!(tail.len() >= 38, "body and checksum too short in {key:?}");
-    assert!(tail.bytes().all(|b| b.is_ascii_alphanumeric()), "{key:?} is not base62 after the prefix");
+    assert!(
+        tail.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{key:?} is not base62 after the prefix"
+    );
     let (signed, sum) = key.split_at(key.len() - 6);
     assert_eq!(sum, checksum(signed), "checksum of {key:?}");
 }

@@ -1,0 +1,195 @@
+//! The audit trail over HTTP: query (newest first, cursor by `seq`), NDJSON export of the same
+//! query, and recomputation of the hash chain.
+
+use crate::auth::RootPrincipal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+use crate::views::event_view;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use keyward_api::{AuditList, ChainCheck};
+use keyward_core::model::rights;
+use keyward_core::{AuditFilter, ChainVerifier, EventKind, Store, VerifyCode};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+/// Events read per storage query while exporting or checking the chain.
+const SCAN_PAGE: u32 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    key_id: Option<String>,
+    /// The event kind: `key.verified`, `key.created`, …
+    kind: Option<String>,
+    /// What the calling service passed to verify, e.g. `invoices.delete`.
+    action: Option<String>,
+    /// A verify code (`VALID`, `REVOKED`, …) or `OK`.
+    outcome: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl AuditParams {
+    fn filter(self) -> ApiResult<AuditFilter> {
+        if let Some(kind) = &self.kind {
+            if EventKind::parse(kind).is_none() {
+                let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "kind must be one of {}",
+                    kinds.join(", ")
+                )));
+            }
+        }
+        if let Some(outcome) = &self.outcome {
+            if outcome != "OK" && VerifyCode::parse(outcome).is_none() {
+                return Err(ApiError::BadRequest(
+                    "outcome must be OK or a verify code such as VALID or REVOKED".into(),
+                ));
+            }
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_PAGE}")));
+        }
+        let before_seq = self
+            .cursor
+            .map(|c| {
+                c.parse::<i64>().map_err(|_| {
+                    ApiError::BadRequest("cursor is not one this server gave out".into())
+                })
+            })
+            .transpose()?;
+        Ok(AuditFilter {
+            key_id: self.key_id,
+            kind: self.kind,
+            action: self.action,
+            outcome: self.outcome,
+            since: self.since,
+            until: self.until,
+            before_seq,
+            limit,
+        })
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> ApiResult<Json<AuditList>> {
+    principal.require(rights::AUDIT_READ)?;
+    let mut filter = params.filter()?;
+    let limit = filter.limit as usize;
+    filter.limit += 1;
+    let mut events = state
+        .store
+        .events(principal.workspace_id(), &filter)
+        .await?;
+    let next_cursor = if events.len() > limit {
+        events.truncate(limit);
+        events.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(AuditList {
+        events: events.into_iter().map(event_view).collect(),
+        next_cursor,
+    }))
+}
+
+/// The same query as [`list`], every page, one JSON event per line, newest first.
+pub async fn export(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> ApiResult<Response> {
+    principal.require(rights::AUDIT_READ)?;
+    let mut filter = params.filter()?;
+    filter.limit = SCAN_PAGE;
+    let workspace_id = principal.workspace_id().to_owned();
+    let store = state.store.clone();
+    let pages = futures_util::stream::unfold(Some(filter), move |filter| {
+        let store: Arc<dyn Store> = store.clone();
+        let workspace_id = workspace_id.clone();
+        async move {
+            let mut filter = filter?;
+            match store.events(&workspace_id, &filter).await {
+                Ok(events) if events.is_empty() => None,
+                Ok(events) => {
+                    let mut chunk = Vec::new();
+                    for e in &events {
+                        let line = serde_json::to_vec(&event_view(e.clone())).unwrap_or_default();
+                        chunk.extend_from_slice(&line);
+                        chunk.push(b'\n');
+                    }
+                    let next = (events.len() == SCAN_PAGE as usize).then(|| {
+                        filter.before_seq = events.last().map(|e| e.seq);
+                        filter
+                    });
+                    Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), next))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export failed mid-stream");
+                    Some((Err(std::io::Error::other("audit export failed")), None))
+                }
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// Recomputes the workspace's chain from its checkpoint to its head.
+pub async fn verify_chain(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+) -> ApiResult<Json<ChainCheck>> {
+    principal.require(rights::AUDIT_READ)?;
+    let workspace_id = principal.workspace_id();
+    // Retention may not move the checkpoint while the chain is read.
+    let _maintenance = state.audit_maintenance.read().await;
+    let checkpoint = state.store.checkpoint(workspace_id).await?;
+    // The head is read before the events: events appended meanwhile lie beyond it and are
+    // left for the next check.
+    let head = state.store.chain_head(workspace_id).await?;
+    let checkpoint_seq = checkpoint.as_ref().map(|c| c.seq);
+    let mut verifier = ChainVerifier::new(checkpoint);
+    if let Some((head_seq, _)) = &head {
+        let mut after = 0;
+        'pages: loop {
+            let page = state
+                .store
+                .events_ascending(workspace_id, after, SCAN_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for event in &page {
+                if event.seq > *head_seq {
+                    break 'pages;
+                }
+                verifier.push(event);
+            }
+        }
+    }
+    let report = verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())));
+    Ok(Json(ChainCheck {
+        valid: report.valid,
+        events: report.events,
+        first_bad_seq: report.first_bad_seq,
+        reason: report.reason,
+        checkpoint_seq,
+    }))
+}

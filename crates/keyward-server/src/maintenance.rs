@@ -1,0 +1,39 @@
+//! Background work of a running server: writing usage counters every few seconds and pruning
+//! old verification events every hour.
+
+use crate::retention;
+use crate::state::AppState;
+use std::time::Duration;
+
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Runs until the process ends.
+pub fn spawn(state: AppState) {
+    let usage_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            flush_usage(&usage_state).await;
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        loop {
+            tick.tick().await;
+            match retention::prune_once(&state).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "pruned verification events past retention"),
+                Err(e) => tracing::warn!(error = %e, "pruning audit events failed; will retry"),
+            }
+        }
+    });
+}
+
+/// Writes usage counters that changed; called periodically and once at shutdown.
+pub async fn flush_usage(state: &AppState) {
+    if let Err(e) = state.usage.flush(state.store.as_ref()).await {
+        tracing::warn!(error = %e, "writing usage counters failed; will retry");
+    }
+}

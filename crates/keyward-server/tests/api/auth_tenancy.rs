@@ -1,0 +1,412 @@
+//! Authentication (root keys only, `401`), rights (`403`) and tenancy (another workspace's
+//! keys do not exist for you).
+
+use crate::helpers::{settings, spawn_app, spawn_app_with, Api, NewKey};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const STRIPE: &str = "Stripe Invoice Sending Integration";
+
+/// Every endpoint that needs a root key, as (method, path, body) for the key `id`.
+fn protected_calls(id: &str, key: &str) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (
+            Method::POST,
+            "/v1/keys".into(),
+            Some(json!({"name": "Payroll CSV Export"})),
+        ),
+        (Method::GET, "/v1/keys".into(), None),
+        (Method::GET, format!("/v1/keys/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/keys/{id}"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{id}/revoke"),
+            Some(json!({"reason": "attack"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/keys/{id}/rotate"),
+            Some(json!({"grace_period_seconds": 0})),
+        ),
+        (Method::POST, "/v1/verify".into(), Some(json!({"key": key}))),
+        (
+            Method::POST,
+            "/v1/root-keys".into(),
+            Some(json!({"name": "Attacker Root Key", "permissions": ["*"]})),
+        ),
+        (Method::GET, "/v1/root-keys".into(), None),
+    ]
+}
+
+/// Sends every protected call with `api`'s credential and asserts each gets `status`/`code`.
+async fn assert_every_call_refused(
+    api: &Api<'_>,
+    key: &NewKey,
+    status: u16,
+    code: &str,
+    who: &str,
+) {
+    for (method, path, body) in protected_calls(&key.id, &key.key) {
+        let mut request = api.request(method.clone(), &path);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let answer = crate::helpers::send(request).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{who}: {method} {path}: {}",
+            answer.text
+        );
+        answer.expect_error(status, code);
+    }
+}
+
+/// The key is exactly as it was and still verifies.
+async fn assert_untouched(api: &Api<'_>, key: &NewKey) {
+    let shown = api.show_key(&key.id).await.expect(200).clone();
+    assert_eq!(settings(&shown), settings(&key.body), "the key was changed");
+    assert_eq!(api.verify_code(&key.key, None).await, "VALID");
+}
+
+#[tokio::test]
+async fn no_garbage_or_customer_credentials_get_401_everywhere() {
+    let app = spawn_app();
+    let api = app.api();
+    let target = api.new_key(STRIPE, &["invoices:receive"]).await;
+    let almighty = api.new_key("Break Glass Operations", &["*"]).await;
+
+    assert_every_call_refused(
+        &app.anonymous(),
+        &target,
+        401,
+        "unauthorized",
+        "no Authorization",
+    )
+    .await;
+    for garbage in [
+        "garbage".to_owned(),
+        "kw_root_notARealRootKeyAtAllNotARealRootKey".to_owned(),
+        crate::helpers::unissued_key("kw_root"),
+        crate::helpers::corrupt_checksum(app.root_key()),
+        format!("{}x", app.root_key()),
+    ] {
+        assert_every_call_refused(
+            &app.as_root(&garbage),
+            &target,
+            401,
+            "unauthorized",
+            "a garbage bearer",
+        )
+        .await;
+    }
+    // A customer key is never a root key, whatever permissions it holds.
+    assert_every_call_refused(
+        &app.as_root(&almighty.key),
+        &target,
+        401,
+        "unauthorized",
+        "a customer key with *",
+    )
+    .await;
+    // The root key sent any other way than as a bearer token.
+    let basic = app
+        .anonymous()
+        .request(Method::GET, "/v1/keys")
+        .basic_auth(app.root_key(), None::<&str>);
+    crate::helpers::send(basic)
+        .await
+        .expect_error(401, "unauthorized");
+    let query = app
+        .anonymous()
+        .get(&format!("/v1/keys?root_key={}", app.root_key()))
+        .await;
+    assert!(
+        matches!(query.status.as_u16(), 400 | 401),
+        "a root key in the query string is refused: {}",
+        query.text
+    );
+
+    let message = app
+        .anonymous()
+        .get("/v1/keys")
+        .await
+        .expect_error(401, "unauthorized");
+    assert!(
+        message.contains("Bearer"),
+        "the 401 says how to authenticate: {message}"
+    );
+    assert_untouched(&api, &target).await;
+    assert_untouched(&api, &almighty).await;
+}
+
+#[tokio::test]
+async fn a_verify_only_root_key_can_verify_and_nothing_else() {
+    let app = spawn_app();
+    let api = app.api();
+    let target = api.new_key(STRIPE, &["invoices:receive"]).await;
+    let created = api
+        .create_root_key("Verify-only Service Root Key", &["keys:verify"])
+        .await;
+    created.assert_no_store();
+    let created = created.expect(201).clone();
+    let verifier = created["key"]
+        .as_str()
+        .expect("the root key is returned once")
+        .to_owned();
+    assert_eq!(created["permissions"], json!(["keys:verify"]));
+    assert_eq!(created["name"], "Verify-only Service Root Key");
+    assert_eq!(created["workspace_id"], json!(app.workspaces[0].id));
+    assert!(verifier.starts_with(created["start"].as_str().unwrap()));
+
+    let limited = app.as_root(&verifier);
+    let body = limited
+        .verify(&target.key, Some("invoices:receive"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(body["code"], "VALID");
+    assert_eq!(body["key_id"], json!(target.id));
+
+    let create = limited
+        .create_key(&json!({"name": "Payroll CSV Export"}))
+        .await;
+    let message = create.expect_error(403, "forbidden");
+    assert!(
+        message.contains("keys:write"),
+        "the 403 names the missing right: {message}"
+    );
+    let mut refused = protected_calls(&target.id, &target.key);
+    refused.retain(|(_, path, _)| path != "/v1/verify");
+    for (method, path, body) in refused {
+        let mut request = limited.request(method.clone(), &path);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let answer = crate::helpers::send(request).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            403,
+            "verify-only root key: {method} {path}: {}",
+            answer.text
+        );
+        answer.expect_error(403, "forbidden");
+    }
+    assert_untouched(&api, &target).await;
+    assert_eq!(
+        api.list_all_ids("").await,
+        vec![target.id.clone()],
+        "no key was created by the 403s"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_root_key_reads_but_cannot_write_or_verify() {
+    let app = spawn_app();
+    let api = app.api();
+    let target = api.new_key(STRIPE, &["invoices:receive"]).await;
+    let reader = api
+        .create_root_key("Support Dashboard Read Access", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    let reader = app.as_root(reader["key"].as_str().unwrap());
+    assert_eq!(reader.list_all_ids("").await, vec![target.id.clone()]);
+    reader.show_key(&target.id).await.expect(200);
+    reader
+        .revoke_key(&target.id, Some("nope"))
+        .await
+        .expect_error(403, "forbidden");
+    reader
+        .update_key(&target.id, &json!({"name": "Renamed By Reader"}))
+        .await
+        .expect_error(403, "forbidden");
+    reader
+        .verify(&target.key, None)
+        .await
+        .expect_error(403, "forbidden");
+    assert_untouched(&api, &target).await;
+}
+
+#[tokio::test]
+async fn a_root_key_cannot_grant_rights_it_does_not_hold() {
+    let app = spawn_app();
+    let api = app.api();
+    let admin = api
+        .create_root_key(
+            "Root Key Administration Service",
+            &["root_keys:write", "keys:read"],
+        )
+        .await
+        .expect(201)
+        .clone();
+    let admin = app.as_root(admin["key"].as_str().unwrap());
+    for rights in [
+        vec!["keys:write"],
+        vec!["*"],
+        vec!["keys:read", "keys:verify"],
+    ] {
+        let message = admin
+            .create_root_key("Escalated Service Root Key", &rights)
+            .await
+            .expect_error(403, "forbidden");
+        assert!(message.contains("does not hold"), "{rights:?}: {message}");
+    }
+    let lesser = admin
+        .create_root_key("Audit Reader Root Key", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(lesser["permissions"], json!(["keys:read"]));
+
+    // Rights are validated too, and root keys are named like keys.
+    api.create_root_key("Invoice Service Root Key", &["invoices:read"])
+        .await
+        .expect_error(400, "bad_request");
+    api.create_root_key("Invoice Service Root Key", &[])
+        .await
+        .expect_error(400, "bad_request");
+    api.create_root_key("API", &["keys:read"])
+        .await
+        .expect_error(400, "bad_request");
+    app.as_root(lesser["key"].as_str().unwrap())
+        .create_root_key("Another Reader Root Key", &["keys:read"])
+        .await
+        .expect_error(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_revoked_root_key_is_refused() {
+    let app = spawn_app();
+    let api = app.api();
+    let target = api.new_key(STRIPE, &["invoices:receive"]).await;
+    let created = api
+        .create_root_key("Temporary Migration Root Key", &["*"])
+        .await
+        .expect(201)
+        .clone();
+    let temporary = created["key"].as_str().unwrap();
+    app.as_root(temporary).list_keys("").await.expect(200);
+
+    let id = created["id"].as_str().unwrap();
+    let revoked = api
+        .post(&format!("/v1/root-keys/{id}/revoke"), &json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert!(revoked.get("key").is_none());
+    assert_every_call_refused(
+        &app.as_root(temporary),
+        &target,
+        401,
+        "unauthorized",
+        "a revoked root key",
+    )
+    .await;
+    api.list_keys("").await.expect(200);
+    assert_untouched(&api, &target).await;
+}
+
+#[tokio::test]
+async fn another_workspaces_root_key_cannot_see_or_touch_its_keys() {
+    let app = spawn_app_with(2);
+    let (a, b) = (
+        app.as_root(&app.workspaces[0].root_key),
+        app.as_root(&app.workspaces[1].root_key),
+    );
+    let a_key = NewKey::from(
+        &a.create_key_ok(
+            &json!({"name": STRIPE, "owner_id": "cust_1", "permissions": ["invoices:receive"]}),
+        )
+        .await,
+    );
+    let a_other = a.new_key("Payroll CSV Export", &["payroll:read"]).await;
+
+    let id = &a_key.id;
+    b.show_key(id).await.expect_error(404, "not_found");
+    b.update_key(
+        id,
+        &json!({"enabled": false, "name": "Hijacked Integration"}),
+    )
+    .await
+    .expect_error(404, "not_found");
+    b.revoke_key(id, Some("hostile"))
+        .await
+        .expect_error(404, "not_found");
+    b.rotate_key(id, 0).await.expect_error(404, "not_found");
+    b.rotate_key(id, 3600).await.expect_error(404, "not_found");
+    // Indistinguishable from a key that does not exist.
+    let unknown = b.show_key("key_0192f0c5e3a27d4c9b1e8f3a6d5c4b21").await;
+    assert_eq!(
+        b.show_key(id).await.text,
+        unknown.text,
+        "a 404 must not tell foreign from unknown"
+    );
+
+    let verified = b
+        .verify(&a_key.key, Some("invoices:receive"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(verified["valid"], json!(false));
+    assert_eq!(verified["code"], "NOT_FOUND");
+    for detail in ["key_id", "name", "owner_id", "permissions"] {
+        assert!(
+            matches!(verified.get(detail), None | Some(Value::Null)),
+            "another workspace's key must reveal no {detail}: {verified}"
+        );
+    }
+    assert_eq!(
+        b.list_all_ids("").await,
+        Vec::<String>::new(),
+        "B sees none of A's keys"
+    );
+    assert_eq!(
+        b.list_all_ids("?owner_id=cust_1").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(b.list_all_ids("?status=active").await, Vec::<String>::new());
+
+    // Names are unique per workspace only; B's keys are B's.
+    let b_key = b.new_key(STRIPE, &["invoices:receive"]).await;
+    assert_eq!(b_key.body["workspace_id"], json!(app.workspaces[1].id));
+    assert_eq!(b.list_all_ids("").await, vec![b_key.id.clone()]);
+    assert!(
+        !a.list_all_ids("").await.contains(&b_key.id),
+        "A sees none of B's keys"
+    );
+    assert_eq!(a.verify_code(&b_key.key, None).await, "NOT_FOUND");
+    a.show_key(&b_key.id).await.expect_error(404, "not_found");
+
+    // Root keys are per workspace too.
+    let a_root = a
+        .create_root_key("Workspace A Verifier Root Key", &["keys:verify"])
+        .await
+        .expect(201)
+        .clone();
+    let a_root_id = a_root["id"].as_str().unwrap();
+    b.post(&format!("/v1/root-keys/{a_root_id}/revoke"), &json!({}))
+        .await
+        .expect_error(404, "not_found");
+    let b_roots = b.get("/v1/root-keys").await.expect(200).clone();
+    assert!(
+        b_roots
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["workspace_id"] == json!(app.workspaces[1].id)),
+        "B lists only its own root keys: {b_roots}"
+    );
+    let a_verifier = app.as_root(a_root["key"].as_str().unwrap());
+    assert_eq!(a_verifier.verify_code(&a_key.key, None).await, "VALID");
+    assert_eq!(a_verifier.verify_code(&b_key.key, None).await, "NOT_FOUND");
+
+    assert_untouched(&a, &a_key).await;
+    assert_untouched(&a, &a_other).await;
+    assert_untouched(&b, &b_key).await;
+}

@@ -1,0 +1,209 @@
+//! A `2xx` for create, update, revoke or rotate is durable: SIGKILL the server right after
+//! the answer, start it again on the same database, and the change is there.
+
+use crate::helpers::{settings, spawn_app, NewKey, TestApp};
+use serde_json::{json, Value};
+
+const STRIPE: &str = "Stripe Invoice Sending Integration";
+
+/// SIGKILL immediately (no graceful shutdown, no checkpoint), then serve the same database.
+fn crash_and_restart(app: &mut TestApp) {
+    app.kill();
+    app.restart();
+}
+
+#[tokio::test]
+async fn a_created_key_survives_sigkill() {
+    let mut app = spawn_app();
+    let created = app
+        .api()
+        .create_key_ok(&json!({
+            "name": STRIPE,
+            "description": "Sends paid invoices from Stripe to Xero",
+            "owner_id": "cust_42",
+            "permissions": ["invoices:receive"],
+            "metadata": {"team": "finance"}
+        }))
+        .await;
+    crash_and_restart(&mut app);
+
+    let key = NewKey::from(&created);
+    let api = app.api();
+    assert_eq!(
+        settings(api.show_key(&key.id).await.expect(200)),
+        settings(&created),
+        "the key as created"
+    );
+    assert_eq!(
+        api.verify_code(&key.key, Some("invoices:receive")).await,
+        "VALID"
+    );
+    assert_eq!(api.list_all_ids("").await, vec![key.id.clone()]);
+    api.create_key(&json!({"name": STRIPE}))
+        .await
+        .expect_error(409, "conflict");
+}
+
+#[tokio::test]
+async fn an_update_survives_sigkill() {
+    let mut app = spawn_app();
+    let key = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    let updated = app
+        .api()
+        .update_key(
+            &key.id,
+            &json!({
+                "name": "Stripe Invoice Sync (EU)",
+                "description": null,
+                "permissions": ["invoices:receive", "invoices:read"],
+                "enabled": false,
+                "metadata": {"region": "eu"}
+            }),
+        )
+        .await
+        .expect(200)
+        .clone();
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    let shown = api.show_key(&key.id).await.expect(200).clone();
+    assert_eq!(
+        settings(&shown),
+        settings(&updated),
+        "the update as answered"
+    );
+    assert_eq!(shown["name"], "Stripe Invoice Sync (EU)");
+    assert_eq!(shown["enabled"], json!(false));
+    assert_eq!(
+        api.verify_code(&key.key, Some("invoices:read")).await,
+        "DISABLED"
+    );
+
+    api.update_key(&key.id, &json!({"enabled": true}))
+        .await
+        .expect(200);
+    crash_and_restart(&mut app);
+    assert_eq!(
+        app.api().verify_code(&key.key, Some("invoices:read")).await,
+        "VALID"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_survives_sigkill() {
+    let mut app = spawn_app();
+    let key = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    let other = app
+        .api()
+        .new_key("Payroll CSV Export", &["payroll:read"])
+        .await;
+    let revoked = app
+        .api()
+        .revoke_key(&key.id, Some("leaked"))
+        .await
+        .expect(200)
+        .clone();
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    let shown = api.show_key(&key.id).await.expect(200).clone();
+    assert_eq!(settings(&shown), settings(&revoked));
+    assert_eq!(shown["status"], "revoked");
+    assert_eq!(shown["revoked_reason"], "leaked");
+    assert_eq!(
+        api.verify_code(&key.key, None).await,
+        "REVOKED",
+        "revocation is not lost in a crash"
+    );
+    assert_eq!(api.verify_code(&other.key, None).await, "VALID");
+    // The name was freed by the revocation, durably.
+    api.new_key(STRIPE, &["invoices:receive"]).await;
+}
+
+#[tokio::test]
+async fn a_rotation_survives_sigkill() {
+    let mut app = spawn_app();
+    let old = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    let new = NewKey::from(app.api().rotate_key(&old.id, 0).await.expect(201));
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    assert_eq!(api.verify_code(&old.key, None).await, "REVOKED");
+    assert_eq!(
+        api.verify_code(&new.key, Some("invoices:receive")).await,
+        "VALID"
+    );
+    assert_eq!(
+        settings(api.show_key(&new.id).await.expect(200)),
+        settings(&new.body)
+    );
+    assert_eq!(
+        api.show_key(&old.id).await.expect(200)["replaced_by"],
+        json!(new.id)
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_with_grace_survives_sigkill() {
+    let mut app = spawn_app();
+    let old = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    let new = NewKey::from(app.api().rotate_key(&old.id, 3600).await.expect(201));
+    let old_after = app.api().show_key(&old.id).await.expect(200).clone();
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    assert_eq!(
+        api.verify_code(&old.key, None).await,
+        "VALID",
+        "still in its grace period"
+    );
+    assert_eq!(api.verify_code(&new.key, None).await, "VALID");
+    assert_eq!(
+        settings(api.show_key(&old.id).await.expect(200)),
+        settings(&old_after)
+    );
+    api.rotate_key(&old.id, 0)
+        .await
+        .expect_error(409, "conflict");
+}
+
+#[tokio::test]
+async fn a_root_key_and_many_writes_survive_sigkill() {
+    let mut app = spawn_app();
+    let root = app
+        .api()
+        .create_root_key("Verify-only Service Root Key", &["keys:verify"])
+        .await
+        .expect(201)
+        .clone();
+    let root = root["key"].as_str().unwrap().to_owned();
+    let mut keys = Vec::new();
+    for i in 0..20 {
+        keys.push(
+            app.api()
+                .new_key(
+                    &format!("Partner Integration Number {i}"),
+                    &["invoices:read"],
+                )
+                .await,
+        );
+    }
+    for key in keys.iter().step_by(2) {
+        app.api()
+            .revoke_key(&key.id, Some("batch cleanup"))
+            .await
+            .expect(200);
+    }
+    crash_and_restart(&mut app);
+
+    let verifier = app.as_root(&root);
+    for (i, key) in keys.iter().enumerate() {
+        let expected = if i % 2 == 0 { "REVOKED" } else { "VALID" };
+        assert_eq!(
+            verifier.verify_code(&key.key, Some("invoices:read")).await,
+            expected,
+            "key {i}"
+        );
+    }
+    assert_eq!(app.api().list_all_ids("").await.len(), 20);
+}

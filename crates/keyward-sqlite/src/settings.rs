@@ -1,0 +1,95 @@
+//! SQL for workspace settings and key usage facts.
+
+use crate::error::store_error;
+use crate::rows::millis;
+use keyward_core::{KeyUsage, StoreError, VerificationAudit, WorkspaceSettings};
+use sqlx::{SqliteConnection, SqliteExecutor};
+
+pub(crate) async fn all(db: impl SqliteExecutor<'_>) -> Result<Vec<WorkspaceSettings>, StoreError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT workspace_id, verification_audit, audit_retention_days FROM workspace_settings",
+    )
+    .fetch_all(db)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter()
+        .map(|(workspace_id, audit, days)| {
+            let verification_audit = VerificationAudit::parse(&audit).ok_or_else(|| {
+                StoreError::Corrupt(format!("settings of {workspace_id}: verification_audit"))
+            })?;
+            let audit_retention_days = u32::try_from(days).map_err(|_| {
+                StoreError::Corrupt(format!("settings of {workspace_id}: retention"))
+            })?;
+            Ok(WorkspaceSettings {
+                workspace_id,
+                verification_audit,
+                audit_retention_days,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn put(
+    db: impl SqliteExecutor<'_>,
+    settings: &WorkspaceSettings,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO workspace_settings (workspace_id, verification_audit, audit_retention_days) \
+         VALUES (?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET \
+         verification_audit = excluded.verification_audit, \
+         audit_retention_days = excluded.audit_retention_days",
+    )
+    .bind(&settings.workspace_id)
+    .bind(settings.verification_audit.as_str())
+    .bind(i64::from(settings.audit_retention_days))
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+pub(crate) async fn usage(db: impl SqliteExecutor<'_>) -> Result<Vec<KeyUsage>, StoreError> {
+    let rows: Vec<(String, String, Option<i64>, i64)> =
+        sqlx::query_as("SELECT key_id, workspace_id, last_used_at, verifications FROM key_usage")
+            .fetch_all(db)
+            .await
+            .map_err(store_error)?;
+    rows.into_iter()
+        .map(|(key_id, workspace_id, last_used, verifications)| {
+            let last_used_at = last_used
+                .map(|ms| {
+                    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                        StoreError::Corrupt(format!("usage of {key_id}: last_used_at"))
+                    })
+                })
+                .transpose()?;
+            Ok(KeyUsage {
+                key_id,
+                workspace_id,
+                last_used_at,
+                verifications: u64::try_from(verifications).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn record_usage(
+    conn: &mut SqliteConnection,
+    usage: &[KeyUsage],
+) -> Result<(), StoreError> {
+    for u in usage {
+        sqlx::query(
+            "INSERT INTO key_usage (key_id, workspace_id, last_used_at, verifications) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key_id) DO UPDATE SET last_used_at = excluded.last_used_at, \
+             verifications = excluded.verifications",
+        )
+        .bind(&u.key_id)
+        .bind(&u.workspace_id)
+        .bind(u.last_used_at.map(millis))
+        .bind(i64::try_from(u.verifications).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
+    Ok(())
+}
