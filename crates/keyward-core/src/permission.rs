@@ -9,9 +9,10 @@ use std::fmt;
 pub const MAX_PERMISSION_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid permission {shown:?}: {reason}")]
+/// The offending text is deliberately not part of the message: people paste keys into the
+/// wrong field, and an error must never echo a key back (or into a log).
+#[error("invalid permission: {reason}")]
 pub struct PermissionError {
-    shown: String,
     reason: &'static str,
 }
 
@@ -23,10 +24,7 @@ pub struct Permission(String);
 
 impl Permission {
     pub fn parse(s: &str) -> Result<Self, PermissionError> {
-        let fail = |reason| PermissionError {
-            shown: s.chars().take(40).collect(),
-            reason,
-        };
+        let fail = |reason| PermissionError { reason };
         if s.len() > MAX_PERMISSION_LEN {
             return Err(fail("longer than 128 characters"));
         }

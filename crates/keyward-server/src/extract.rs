@@ -3,8 +3,11 @@
 //! the wrong field must not be echoed back in an error.
 
 use crate::error::ApiError;
+use crate::server::MAX_BODY_BYTES;
+use axum::body::{Body, HttpBody};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,6 +15,11 @@ use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::marker::PhantomData;
+use std::pin::Pin;
+
+/// A body declared larger than [`MAX_BODY_BYTES`] but at most this is read and dropped
+/// before the `413` (see [`drain`]); a larger one is refused without reading it.
+const DRAIN_LIMIT: u64 = 2 * 1024 * 1024;
 
 /// A JSON body (≤ 64 KiB, `Content-Type: application/json`) that is a JSON object.
 pub struct ApiJson<T>(pub T);
@@ -24,9 +32,36 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = declared.filter(|&n| n > MAX_BODY_BYTES as u64) {
+            if length <= DRAIN_LIMIT {
+                drain(req.into_body()).await;
+            }
+            return Err(ApiError::PayloadTooLarge);
+        }
         match Json::<Object<T>>::from_request(req, state).await {
             Ok(Json(Object(value))) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+/// Reads and drops `body` (up to [`DRAIN_LIMIT`]). An HTTP/1.1 client usually sends the whole
+/// body before it reads the answer; closing the connection on a body we have not read makes
+/// the client see a broken pipe instead of the `413`.
+async fn drain(mut body: Body) {
+    let mut read: u64 = 0;
+    while read <= DRAIN_LIMIT {
+        match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            Some(Ok(frame)) => {
+                let len = frame.data_ref().map_or(0, |data| data.len());
+                read += u64::try_from(len).unwrap_or(u64::MAX);
+            }
+            Some(Err(_)) | None => break,
         }
     }
 }
@@ -72,6 +107,25 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
             )),
             _ => ApiError::BadRequest("the request body could not be read".into()),
         },
+    }
+}
+
+/// A path parameter such as a key id. One that cannot be decoded (`/v1/keys/%FF`) names no
+/// resource: `404` with the usual JSON body, like any other malformed id.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::NotFound),
+        }
     }
 }
 

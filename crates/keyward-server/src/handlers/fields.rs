@@ -18,8 +18,9 @@ pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
         )));
     }
     let mut out: Vec<Permission> = Vec::with_capacity(raw.len());
-    for text in raw {
-        let p = Permission::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    for (i, text) in raw.iter().enumerate() {
+        let p = Permission::parse(text)
+            .map_err(|e| ApiError::BadRequest(format!("permissions[{i}]: {e}")))?;
         if !out.contains(&p) {
             out.push(p);
         }

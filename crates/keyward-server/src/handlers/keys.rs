@@ -4,11 +4,11 @@
 
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::handlers::fields;
 use crate::state::AppState;
 use crate::views::key_view;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Duration;
@@ -145,7 +145,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     principal: RootPrincipal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_READ)?;
     let key = load(&state, &principal, &id).await?;
@@ -155,7 +155,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     principal: RootPrincipal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateKeyRequest>,
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_WRITE)?;
@@ -216,7 +216,7 @@ pub async fn update(
 pub async fn revoke(
     State(state): State<AppState>,
     principal: RootPrincipal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RevokeKeyRequest>,
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_WRITE)?;
@@ -242,7 +242,7 @@ pub async fn revoke(
 pub async fn rotate(
     State(state): State<AppState>,
     principal: RootPrincipal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RotateKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     principal.require(rights::KEYS_WRITE)?;

@@ -4,11 +4,11 @@
 use crate::auth::RootPrincipal;
 use crate::bootstrap::new_root_key;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::handlers::fields;
 use crate::state::AppState;
 use crate::views::root_key_view;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use keyward_api::{CreateRootKeyRequest, CreatedRootKey, RootKeyInfo};
@@ -90,7 +90,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     principal: RootPrincipal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RootKeyInfo>> {
     principal.require(rights::ROOT_KEYS_WRITE)?;
     if !ids::is_well_formed(ids::ROOT_KEY, &id) {

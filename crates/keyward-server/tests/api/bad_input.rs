@@ -323,38 +323,47 @@ async fn errors_never_echo_a_key_sent_in_the_wrong_place() {
     let secret = crate::helpers::secret_part(&key.key);
     // More of the key than its public `start` shows.
     let too_much = &key.key[..key.body["start"].as_str().unwrap().len() + 8];
-    let bodies = [
-        json!({"name": "Payroll CSV Export", "permissions": key.key}),
-        json!({"name": "Payroll CSV Export", "permissions": [key.key]}),
-        json!({"name": "Payroll CSV Export", "metadata": key.key}),
-        json!({"name": "Payroll CSV Export", "enabled": key.key}),
-        json!({"name": "Payroll CSV Export", "expires_at": key.key}),
-        json!({"name": key.key, "bos_key": key.key}),
-        json!({"name": "Payroll CSV Export", "description": key.key, "x": 1}),
-    ];
-    for body in &bodies {
-        let answer = api.create_key(body).await;
-        answer.expect_error(400, "bad_request");
-        assert!(
-            !answer.text.contains(secret) && !answer.text.contains(too_much),
-            "the error for {body} echoes the key: {}",
-            answer.text
-        );
+    let k = key.key.as_str();
+    let mut answers = Vec::new();
+    for body in [
+        json!({"name": "Payroll CSV Export", "permissions": k}),
+        json!({"name": "Payroll CSV Export", "permissions": [k]}),
+        json!({"name": "Payroll CSV Export", "metadata": k}),
+        json!({"name": "Payroll CSV Export", "enabled": k}),
+        json!({"name": "Payroll CSV Export", "expires_at": k}),
+        json!({"name": k, "bos_key": k}),
+        json!({"name": "Payroll CSV Export", "description": k, "x": 1}),
+    ] {
+        answers.push((format!("POST /v1/keys {body}"), api.create_key(&body).await));
     }
-    for permission in [key.key.clone(), format!("invoices:read AND {}", key.key)] {
-        let answer = api.verify(&key.key, Some(&permission)).await;
-        answer.expect_error(400, "bad_request");
-        assert!(
-            !answer.text.contains(secret) && !answer.text.contains(too_much),
-            "the error for a key pasted as a permission echoes it: {}",
-            answer.text
-        );
+    let patch = json!({"permissions": [k]});
+    answers.push((
+        format!("PATCH {patch}"),
+        api.update_key(&key.id, &patch).await,
+    ));
+    for permission in [k.to_owned(), format!("invoices:read AND {k}")] {
+        answers.push((
+            format!("verify with permission {permission:?}"),
+            api.verify(k, Some(&permission)).await,
+        ));
     }
-    let answer = api
-        .get(&format!("/v1/keys?owner_id=x&cursor={}", key.key))
-        .await;
-    answer.expect_error(400, "bad_request");
-    assert!(!answer.text.contains(secret), "{}", answer.text);
+    let rights = api.create_root_key("Pasted Key Root Key", &[k]).await;
+    answers.push(("a key as a root-key right".to_owned(), rights));
+    let cursor = api.get(&format!("/v1/keys?owner_id=x&cursor={k}")).await;
+    answers.push(("a key as the list cursor".to_owned(), cursor));
+
+    let mut leaks = Vec::new();
+    for (what, answer) in &answers {
+        answer.expect_error(400, "bad_request");
+        if answer.text.contains(secret) || answer.text.contains(too_much) {
+            leaks.push(format!("{what}: {}", answer.text));
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "errors echo the key:\n{}",
+        leaks.join("\n")
+    );
 }
 
 #[tokio::test]

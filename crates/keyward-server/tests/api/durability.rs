@@ -2,7 +2,7 @@
 //! the answer, start it again on the same database, and the change is there.
 
 use crate::helpers::{settings, spawn_app, NewKey, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const STRIPE: &str = "Stripe Invoice Sending Integration";
 

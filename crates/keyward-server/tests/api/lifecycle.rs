@@ -654,3 +654,20 @@ async fn a_live_name_is_unique_case_insensitively_and_a_revoked_name_is_free() {
         .await
         .expect_error(409, "conflict");
 }
+
+#[tokio::test]
+async fn health_and_readiness_probes_answer_without_a_key() {
+    let app = spawn_app();
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let answer = app.anonymous().get(path).await;
+        assert_eq!(
+            answer.expect(200)["status"],
+            status,
+            "{path}: {}",
+            answer.text
+        );
+        assert!(answer
+            .header("content-type")
+            .starts_with("application/json"));
+    }
+}
