@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use keyward_api::ErrorBody;
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,6 +16,9 @@ use crate::ClientArgs;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upper bound for a whole download; a stalled one is caught sooner by [`REQUEST_TIMEOUT`]
+/// between pieces.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A keyward server and the root key to present to it.
 pub(crate) struct Client {
@@ -80,6 +83,52 @@ impl Client {
             .await
     }
 
+    /// `GET` a body too large to hold in memory (the NDJSON audit export): the response once
+    /// its status says success and its `Content-Type` is `content_type`, for the caller to
+    /// read piece by piece. The whole transfer may take as long as it needs; each piece must
+    /// arrive within the usual request timeout.
+    pub(crate) async fn download(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        content_type: &str,
+    ) -> Result<Download> {
+        let url = self.endpoint(segments)?;
+        let response = self
+            .http
+            .get(url)
+            .query(query)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        if !status.is_success() {
+            let raw = response
+                .text()
+                .await
+                .map_err(|err| self.transport_error(&err))?;
+            bail!(status_message(status.as_u16(), &raw));
+        }
+        let received = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !received.starts_with(content_type) {
+            bail!(
+                "unexpected response from {}: expected {content_type}, got {:?} (is this a keyward server?)",
+                shown_url(&self.base),
+                one_line(received)
+            );
+        }
+        Ok(Download {
+            response,
+            base: shown_url(&self.base),
+        })
+    }
+
     /// The base URL with `segments` appended, each percent-encoded (an id cannot change the
     /// path).
     fn endpoint(&self, segments: &[&str]) -> Result<Url> {
@@ -116,6 +165,32 @@ impl Client {
             err.is_connect(),
             &root_cause(err),
         )
+    }
+}
+
+/// A response body being received (see [`Client::download`]).
+pub(crate) struct Download {
+    response: reqwest::Response,
+    base: String,
+}
+
+impl Download {
+    /// The next piece of the body, `None` at its end. A body cut off by the server or the
+    /// network is an error, so a partial download never looks complete.
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.response.chunk()).await {
+            Err(_) => bail!(
+                "keyward at {} stopped sending for {}s; the output is incomplete",
+                self.base,
+                REQUEST_TIMEOUT.as_secs()
+            ),
+            Ok(Err(err)) => bail!(
+                "the transfer from keyward at {} was cut off ({}); the output is incomplete",
+                self.base,
+                root_cause(&err)
+            ),
+            Ok(Ok(chunk)) => Ok(chunk.map(|bytes| bytes.to_vec())),
+        }
     }
 }
 
@@ -355,6 +430,99 @@ mod tests {
         assert!(parse_base_url("127.0.0.1:8080").is_err());
         assert!(parse_base_url("ftp://example.com").is_err());
         assert!(parse_base_url("not a url").is_err());
+    }
+
+    /// Serves `response` (raw HTTP) to one connection and closes it; returns the server URL.
+    async fn one_response(response: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(response.as_bytes()).await.unwrap();
+            socket.shutdown().await.unwrap();
+        });
+        url
+    }
+
+    fn client_for(url: String) -> Client {
+        Client::new(&ClientArgs {
+            url,
+            root_key: Some("kwroot_abc".into()),
+            json: false,
+        })
+        .unwrap()
+    }
+
+    async fn download_all(url: String) -> (Vec<u8>, Result<()>) {
+        let client = client_for(url);
+        let mut download = match client
+            .download(&["v1", "audit", "export"], &[], "application/x-ndjson")
+            .await
+        {
+            Ok(download) => download,
+            Err(err) => return (Vec::new(), Err(err)),
+        };
+        let mut body = Vec::new();
+        loop {
+            match download.next_chunk().await {
+                Ok(Some(chunk)) => body.extend(chunk),
+                Ok(None) => return (body, Ok(())),
+                Err(err) => return (body, Err(err)),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_arrives_whole() {
+        let url = one_response(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n3\r\n[]\n\r\n0\r\n\r\n"
+            .into(),
+        )
+        .await;
+        let (body, result) = download_all(url).await;
+        result.unwrap();
+        assert_eq!(body, b"{}\n[]\n");
+    }
+
+    #[tokio::test]
+    async fn a_download_cut_off_is_an_error() {
+        // The final zero-length chunk never comes: the server died mid-export.
+        let url = one_response(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{}\n\r\n"
+            .into(),
+        )
+        .await;
+        let (body, result) = download_all(url).await;
+        assert!(body.len() <= 3, "{body:?}");
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("the output is incomplete"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_download_refused_or_of_the_wrong_type_is_an_error() {
+        let body = error_body("forbidden", "this root key lacks audit:read");
+        let url = one_response(format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        let message = download_all(url).await.1.unwrap_err().to_string();
+        assert!(
+            message.contains("(403): this root key lacks audit:read"),
+            "{message}"
+        );
+        let url = one_response(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 6\r\n\r\n<html>".into(),
+        )
+        .await;
+        let message = download_all(url).await.1.unwrap_err().to_string();
+        assert!(
+            message.contains("expected application/x-ndjson"),
+            "{message}"
+        );
     }
 
     #[test]

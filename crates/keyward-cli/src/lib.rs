@@ -1,18 +1,21 @@
-//! keyward's command-line client: the `keys` and `verify` commands, spoken to a running
-//! keyward server over HTTP.
+//! keyward's command-line client: the `keys`, `verify` and `audit` commands, spoken to a
+//! running keyward server over HTTP.
 //!
 //! The `keyward` binary flattens [`ClientArgs`] into its command line and hands the parsed
-//! subcommand to [`run_keys`] or [`run_verify`]. Both print to stdout (a table or key/value
-//! listing for people, the server's JSON with `--json`), report failures as one line on
-//! stderr, and return the process's exit status:
+//! subcommand to [`run_keys`], [`run_verify`] or [`run_audit`]. Each prints to stdout (a table
+//! or key/value listing for people, the server's JSON with `--json`, NDJSON for
+//! `audit export`), reports failures as one line on stderr, and returns the process's exit
+//! status:
 //!
-//! - `0`: done (for `verify`: the key is valid);
-//! - `1`: `verify` only: the server answered and the key is not valid;
+//! - `0`: done (for `verify`: the key is valid; for `audit verify`: the chain is intact);
+//! - `1`: the server answered no: `verify`, the key is not valid; `audit verify`, the audit
+//!   chain is broken;
 //! - `2`: any error: server unreachable, no or refused root key, request rejected.
 //!
 //! **Invariant:** the root key is sent only in the `Authorization` header and is never
 //! printed, logged or shown by `Debug`.
 
+mod audit;
 mod client;
 mod keys;
 mod output;
@@ -23,10 +26,12 @@ use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
+pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
 pub use keys::{run_keys, KeyStatus, KeysCommand};
 pub use verify::{run_verify, VerifyArgs};
 
-/// Exit status when `verify` got an answer and the key is not valid.
+/// Exit status when `verify` got an answer and the key is not valid, or `audit verify` found
+/// the chain broken.
 const EXIT_NOT_VALID: u8 = 1;
 /// Exit status for every error.
 const EXIT_ERROR: u8 = 2;

@@ -1,12 +1,13 @@
-//! What people and scripts see: key tables and key/value listings, the once-only display
-//! of a new key, and the server's JSON re-indented without reordering anything.
+//! What people and scripts see: key and audit-event tables, key/value listings, the
+//! once-only display of a new key, and the server's JSON re-indented without reordering
+//! anything.
 
 use std::io::{ErrorKind, Write};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{presets, ContentArrangement, Table};
-use keyward_api::{CreatedKey, Key};
+use keyward_api::{AuditEvent, CreatedKey, Key};
 
 /// Writes `text` (and a final newline) to stdout. A closed pipe (`keyward keys list | head`)
 /// is not an error.
@@ -137,6 +138,44 @@ pub(crate) fn key_table(keys: &[Key]) -> String {
     table.trim_fmt()
 }
 
+/// Audit events as an aligned table without borders, one event a line, in the order given.
+pub(crate) fn audit_table(events: &[AuditEvent]) -> String {
+    if events.is_empty() {
+        return "No events.".to_owned();
+    }
+    let optional =
+        |value: &Option<String>| value.as_deref().map_or_else(|| "-".to_owned(), one_line);
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header([
+            "SEQ", "TIME", "KIND", "KEY NAME", "ACTION", "RESOURCE", "OUTCOME", "IP",
+        ]);
+    for event in events {
+        table.add_row([
+            event.seq.to_string(),
+            event_time(&event.time),
+            one_line(&event.kind),
+            optional(&event.key_name),
+            optional(&event.action),
+            optional(&event.resource),
+            one_line(&event.outcome),
+            optional(&event.ip),
+        ]);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    table.trim_fmt()
+}
+
+/// An event's time to the second, like the key listings; as sent if it does not parse.
+fn event_time(raw: &str) -> String {
+    DateTime::parse_from_rfc3339(raw)
+        .map_or_else(|_| one_line(raw), |at| time(at.with_timezone(&Utc)))
+}
+
 /// One key as a `label  value` listing.
 pub(crate) fn key_fields(key: &Key) -> String {
     let optional =
@@ -264,6 +303,111 @@ mod tests {
         assert!(lines[2].ends_with("2026-01-31T00:00:00Z"));
         assert!(lines[1].ends_with("never"));
         assert!(table.lines().all(|line| line == line.trim()), "{table:?}");
+    }
+
+    fn event(seq: i64, kind: &str, key_name: Option<&str>, action: Option<&str>) -> AuditEvent {
+        serde_json::from_value(json!({
+            "id": format!("ev_{seq}"),
+            "workspace_id": "ws_1",
+            "seq": seq,
+            "time": "2026-03-10T12:34:56.789Z",
+            "kind": kind,
+            "actor_id": "rk_1",
+            "actor_name": "Initial root key",
+            "key_id": key_name.map(|_| "key_1"),
+            "key_name": key_name,
+            "action": action,
+            "resource": action.map(|_| "INV-1"),
+            "outcome": if action.is_some() { "VALID" } else { "OK" },
+            "ip": action.map(|_| "203.0.113.7"),
+            "origin": null,
+            "user_agent": null,
+            "detail": null,
+            "prev_hash": "00",
+            "hash": "11"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn audit_table_has_one_aligned_line_per_event() {
+        let events = [
+            event(
+                12,
+                "key.verified",
+                Some("Stripe Invoice Sending Integration"),
+                Some("invoices.delete"),
+            ),
+            event(3, "key.created", Some("Stripe\nInvoice"), None),
+            event(1, "workspace.created", None, None),
+        ];
+        let table = audit_table(&events);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(lines[0].starts_with("SEQ"), "{table}");
+        for column in [
+            "TIME", "KIND", "KEY NAME", "ACTION", "RESOURCE", "OUTCOME", "IP",
+        ] {
+            let at = lines[0].find(column).unwrap();
+            for line in &lines[1..] {
+                assert_eq!(line.chars().nth(at - 1), Some(' '), "{column} in {table}");
+                assert_ne!(line.chars().nth(at), Some(' '), "{column} in {table}");
+            }
+        }
+        // Cells are separated by at least two spaces; values hold single spaces at most.
+        let cells = |line: &str| -> Vec<String> {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            cells(lines[1]),
+            [
+                "12",
+                "2026-03-10T12:34:56Z",
+                "key.verified",
+                "Stripe Invoice Sending Integration",
+                "invoices.delete",
+                "INV-1",
+                "VALID",
+                "203.0.113.7"
+            ]
+        );
+        assert_eq!(
+            cells(lines[2]),
+            [
+                "3",
+                "2026-03-10T12:34:56Z",
+                "key.created",
+                "Stripe Invoice",
+                "-",
+                "-",
+                "OK",
+                "-"
+            ],
+            "names stay on one line"
+        );
+        assert_eq!(
+            cells(lines[3]),
+            [
+                "1",
+                "2026-03-10T12:34:56Z",
+                "workspace.created",
+                "-",
+                "-",
+                "-",
+                "OK",
+                "-"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_audit_says_so_and_odd_times_are_shown_as_sent() {
+        assert_eq!(audit_table(&[]), "No events.");
+        assert_eq!(event_time("not a time\u{1b}"), "not a time\u{fffd}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! timestamps, ids, and a key read from stdin. Every error names what was expected.
 
 use anyhow::{anyhow, bail, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
 /// `--permission` values, each possibly comma-separated, as one list: trimmed, without
@@ -34,6 +34,59 @@ pub(crate) fn timestamp(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|time| time.with_timezone(&Utc))
         .map_err(|err| format!("{err}: expected an RFC 3339 time such as 2026-01-31T00:00:00Z"))
+}
+
+/// `--since`/`--until`: an RFC 3339 timestamp, or a time ago such as `30m`, `24h` or `7d`.
+pub(crate) fn point_in_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    point_in_time_at(raw, Utc::now())
+}
+
+/// [`point_in_time`] with "now" given, so it can be tested.
+pub(crate) fn point_in_time_at(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let raw = raw.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let expected = || {
+        format!(
+            "{raw:?} is not a time: expected RFC 3339 (2026-01-31T00:00:00Z) or a time ago \
+             (90s, 30m, 24h, 7d)"
+        )
+    };
+    let (unit_at, _) = raw.char_indices().last().ok_or_else(expected)?;
+    let (count, unit) = raw.split_at(unit_at);
+    let count: i64 = count
+        .parse()
+        .ok()
+        .filter(|count| *count >= 0)
+        .ok_or_else(expected)?;
+    let ago = match unit {
+        "s" => Duration::try_seconds(count),
+        "m" => Duration::try_minutes(count),
+        "h" => Duration::try_hours(count),
+        "d" => Duration::try_days(count),
+        _ => None,
+    }
+    .ok_or_else(expected)?;
+    now.checked_sub_signed(ago).ok_or_else(expected)
+}
+
+/// `--outcome`: a verify code or `OK`, in any case (`valid` means `VALID`).
+pub(crate) fn outcome(raw: &str) -> Result<String, String> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.is_empty() {
+        return Err("expected a verify code such as VALID or REVOKED, or OK".to_owned());
+    }
+    Ok(code)
+}
+
+/// `--kind`: an event kind such as `key.created`, in any case.
+pub(crate) fn kind(raw: &str) -> Result<String, String> {
+    let kind = raw.trim().to_ascii_lowercase();
+    if kind.is_empty() {
+        return Err("expected an event kind such as key.verified or key.created".to_owned());
+    }
+    Ok(kind)
 }
 
 /// A key id on the command line: not blank.
@@ -114,6 +167,52 @@ mod tests {
         assert_eq!(time.to_rfc3339(), "2026-01-31T00:00:00+00:00");
         assert!(timestamp("2026-01-31").unwrap_err().contains("RFC 3339"));
         assert!(timestamp("tomorrow").is_err());
+    }
+
+    #[test]
+    fn points_in_time_are_rfc3339_or_a_time_ago() {
+        let now = timestamp("2026-03-10T12:00:00Z").unwrap();
+        let at = |raw: &str| point_in_time_at(raw, now).map(|t| t.to_rfc3339());
+        assert_eq!(
+            at("2026-01-31T02:00:00+02:00").unwrap(),
+            "2026-01-31T00:00:00+00:00"
+        );
+        assert_eq!(at("90s").unwrap(), "2026-03-10T11:58:30+00:00");
+        assert_eq!(at("30m").unwrap(), "2026-03-10T11:30:00+00:00");
+        assert_eq!(at(" 24h ").unwrap(), "2026-03-09T12:00:00+00:00");
+        assert_eq!(at("7d").unwrap(), "2026-03-03T12:00:00+00:00");
+        assert_eq!(at("0s").unwrap(), "2026-03-10T12:00:00+00:00");
+        for bad in [
+            "",
+            "d",
+            "7",
+            "7w",
+            "-1d",
+            "1.5h",
+            "yesterday",
+            "2026-01-31",
+            "99999999999999d",
+            "7é",
+            "é",
+        ] {
+            let err = at(bad).unwrap_err();
+            assert!(
+                err.contains("RFC 3339") && err.contains("24h"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn outcomes_and_kinds_are_normalised() {
+        assert_eq!(outcome(" valid ").unwrap(), "VALID");
+        assert_eq!(
+            outcome("Insufficient_Permissions").unwrap(),
+            "INSUFFICIENT_PERMISSIONS"
+        );
+        assert!(outcome(" ").is_err());
+        assert_eq!(kind("Key.Created").unwrap(), "key.created");
+        assert!(kind("").is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! The `keyward` binary: `serve`, `init`, and the client commands (`keys`, `verify`).
+//! The `keyward` binary: `serve`, `init`, and the client commands (`keys`, `verify`, `audit`).
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use keyward_cli::{ClientArgs, KeysCommand, VerifyArgs};
+use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use keyward_core::{Clock, Store, SystemClock};
 use keyward_server::{bootstrap, serve, AppState};
 use keyward_sqlite::SqliteStore;
@@ -40,6 +40,13 @@ enum Command {
         client: ClientArgs,
         #[command(flatten)]
         args: VerifyArgs,
+    },
+    /// Query, export (NDJSON) and check the audit trail of a running server
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: AuditArgs,
     },
 }
 
@@ -93,6 +100,7 @@ fn main() -> ExitCode {
             Command::Init(args) => report(run_init(args).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
+            Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
         }
     })
 }
@@ -171,7 +179,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         keys = state.index.key_count(),
         "keyward listening on http://{addr}"
     );
-    serve(listener, state, shutdown_signal()).await?;
+    keyward_server::maintenance::spawn(state.clone());
+    serve(listener, state.clone(), shutdown_signal()).await?;
+    // Counters gathered since the last periodic flush.
+    keyward_server::maintenance::flush_usage(&state).await;
     tracing::info!("keyward stopped");
     Ok(())
 }

@@ -42,9 +42,6 @@ pub async fn verify(
     let code = decide(key.as_deref(), required.as_ref(), now);
     let valid = code == VerifyCode::Valid;
 
-    if let Some(key) = &key {
-        state.usage.record(key, valid, now);
-    }
     if state
         .index
         .settings(principal.workspace_id())
@@ -64,6 +61,10 @@ pub async fn verify(
             .record(event)
             .await
             .map_err(|e| ApiError::Unavailable(e.0))?;
+    }
+    // Counted only once the verification is answered (after its event is durable).
+    if let Some(key) = &key {
+        state.usage.record(key, valid, now);
     }
 
     let response = match key {

@@ -49,6 +49,10 @@ pub async fn update(
         }
         settings.audit_retention_days = days;
     }
+    if settings == state.index.settings(principal.workspace_id()) {
+        // Nothing changes, so nothing is written or recorded.
+        return Ok(Json(view(&settings)));
+    }
     let now = state.clock.now();
     let event = NewEvent::new(principal.workspace_id(), now, EventKind::WorkspaceUpdated)
         .actor(&principal.0.id, &principal.0.name)

@@ -225,6 +225,24 @@ impl TestApp {
         }
     }
 
+    /// SIGTERM, then wait for the graceful shutdown to finish; returns whether the process
+    /// exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let mut success = false;
+        if let Some(mut child) = self.child.take() {
+            let sent = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("running kill -TERM");
+            assert!(sent.success(), "kill -TERM failed");
+            success = child.wait().expect("waiting for keyward serve").success();
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        success
+    }
+
     /// `keyward serve` again on the same database (after `kill`).
     pub fn restart(&mut self) {
         self.kill();

@@ -5,6 +5,8 @@
 // and the helpers they call are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
+mod audit_inprocess;
 mod auth_tenancy;
 mod bad_input;
 mod cli;

@@ -1,0 +1,387 @@
+//! `keyward audit …`: query the audit trail (a table, or the server's JSON), export it as
+//! NDJSON for SIEM tools, and have the server recompute its hash chain.
+
+use std::io::{ErrorKind, Write};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use keyward_api::{AuditList, ChainCheck};
+
+use crate::client::{Client, Reply};
+use crate::output::{audit_table, emit, one_line, pretty_json};
+use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+
+/// Show audit events, newest first; or export them, or check the chain.
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[command(flatten)]
+    pub filters: AuditFilters,
+    /// Events per page (1-1000; the server's default is 100)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Start from this page (the `next_cursor` of the previous one)
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print every matching event as one JSON object a line (NDJSON), newest first
+    Export {
+        #[command(flatten)]
+        filters: AuditFilters,
+    },
+    /// Recompute the hash chain: exit 0 if it is intact, 1 if it is broken
+    Verify,
+}
+
+/// Which events to show; every filter given must match.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilters {
+    /// Only events about this key (its id)
+    #[arg(long = "key", value_name = "ID", value_parser = parse::id)]
+    pub key: Option<String>,
+    /// Only events of this kind: key.verified, key.created, key.updated, key.revoked,
+    /// key.rotated, root_key.created, root_key.revoked, workspace.created, workspace.updated
+    #[arg(long, value_name = "KIND", value_parser = parse::kind)]
+    pub kind: Option<String>,
+    /// Only verifications of this action, as the calling service passed it (e.g.
+    /// invoices.delete)
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Only events with this outcome: a verify code (VALID, REVOKED, …), or OK for
+    /// management events
+    #[arg(long, value_name = "CODE", value_parser = parse::outcome)]
+    pub outcome: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a time ago: 30m, 24h, 7d)
+    #[arg(long, value_name = "TIME", value_parser = parse::point_in_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this time (RFC 3339, or a time ago: 30m, 24h, 7d)
+    #[arg(long, value_name = "TIME", value_parser = parse::point_in_time)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditFilters {
+    /// The query string of `GET /v1/audit` and `/v1/audit/export`: only the filters given.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let time = |at: &DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut query = Vec::new();
+        if let Some(key) = &self.key {
+            query.push(("key_id", key.clone()));
+        }
+        if let Some(kind) = &self.kind {
+            query.push(("kind", kind.clone()));
+        }
+        if let Some(action) = &self.action {
+            query.push(("action", action.clone()));
+        }
+        if let Some(outcome) = &self.outcome {
+            query.push(("outcome", outcome.clone()));
+        }
+        if let Some(since) = &self.since {
+            query.push(("since", time(since)));
+        }
+        if let Some(until) = &self.until {
+            query.push(("until", time(until)));
+        }
+        query
+    }
+}
+
+/// Runs `audit`, `audit export` or `audit verify`. Exit status 0 when done (for `verify`:
+/// the chain is intact), 1 when `verify` finds the chain broken, 2 on any error.
+pub async fn run_audit(client: &ClientArgs, args: AuditArgs) -> ExitCode {
+    match audit(client, args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_NOT_VALID),
+        Err(err) => crate::fail(&err),
+    }
+}
+
+/// Returns false only for a broken chain.
+async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
+    check_placement(&audit)?;
+    let client = Client::new(args)?;
+    match audit.command {
+        None => {
+            list(
+                &client,
+                args.json,
+                &audit.filters,
+                audit.limit,
+                audit.cursor,
+            )
+            .await?;
+            Ok(true)
+        }
+        Some(AuditCommand::Export { filters }) => {
+            export(&client, &filters).await?;
+            Ok(true)
+        }
+        Some(AuditCommand::Verify) => verify_chain(&client, args.json).await,
+    }
+}
+
+/// `keyward audit --action x export` would export everything: the filters before a
+/// subcommand belong to the listing, so they are refused there rather than ignored. (clap's
+/// `args_conflicts_with_subcommands` would also refuse `audit --json verify`.)
+fn check_placement(audit: &AuditArgs) -> Result<()> {
+    let listing_flags =
+        audit.filters != AuditFilters::default() || audit.limit.is_some() || audit.cursor.is_some();
+    match &audit.command {
+        Some(AuditCommand::Export { .. }) if listing_flags => bail!(
+            "put the filters after `export`, e.g. `keyward audit export --action invoices.delete` (--limit and --cursor are for listing)"
+        ),
+        Some(AuditCommand::Verify) if listing_flags => {
+            bail!("`keyward audit verify` checks the whole chain and takes no filters")
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn list(
+    client: &Client,
+    json: bool,
+    filters: &AuditFilters,
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> Result<()> {
+    let mut query = filters.query();
+    if let Some(limit) = limit {
+        query.push(("limit", limit.to_string()));
+    }
+    if let Some(cursor) = cursor {
+        query.push(("cursor", cursor));
+    }
+    let reply: Reply<AuditList> = client.get(&["v1", "audit"], &query).await?;
+    if json {
+        return emit(&pretty_json(&reply.raw));
+    }
+    emit(&audit_table(&reply.value.events))?;
+    if let Some(next) = &reply.value.next_cursor {
+        eprintln!(
+            "More events follow: repeat the command with --cursor {} for the next page, or use `keyward audit export` for all of them.",
+            one_line(next)
+        );
+    }
+    Ok(())
+}
+
+/// Copies the server's NDJSON to stdout as it arrives, without holding it all in memory.
+async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
+    let mut download = client
+        .download(
+            &["v1", "audit", "export"],
+            &filters.query(),
+            "application/x-ndjson",
+        )
+        .await?;
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = download.next_chunk().await? {
+        match out.write_all(&chunk) {
+            // `keyward audit export | head` has read all it wants.
+            Err(err) if err.kind() == ErrorKind::BrokenPipe => return Ok(()),
+            other => other.context("cannot write to stdout")?,
+        }
+    }
+    match out.flush() {
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+async fn verify_chain(client: &Client, json: bool) -> Result<bool> {
+    let reply: Reply<ChainCheck> = client.get(&["v1", "audit", "verify"], &[]).await?;
+    if json {
+        emit(&pretty_json(&reply.raw))?;
+    } else {
+        emit(&describe_chain(&reply.value))?;
+    }
+    Ok(reply.value.valid)
+}
+
+/// `chain intact: N events`, or `chain broken at seq N: reason`.
+fn describe_chain(check: &ChainCheck) -> String {
+    let plural = |n: u64| if n == 1 { "event" } else { "events" };
+    if check.valid {
+        let mut line = format!("chain intact: {} {}", check.events, plural(check.events));
+        if let Some(cut) = check.checkpoint_seq {
+            line.push_str(&format!(
+                " (checked from the retention checkpoint at seq {cut}; older verifications were pruned)"
+            ));
+        }
+        return line;
+    }
+    let at = check
+        .first_bad_seq
+        .map_or_else(|| "an unknown seq".to_owned(), |seq| format!("seq {seq}"));
+    let reason = check
+        .reason
+        .as_deref()
+        .map_or_else(|| "no reason given".to_owned(), one_line);
+    format!("chain broken at {at}: {reason}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::timestamp;
+    use clap::{CommandFactory, Parser};
+
+    /// The shape of the binary's `audit` command: client options and `AuditArgs` flattened.
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        audit: AuditArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("audit").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_become_the_query_in_a_fixed_order() {
+        let cli = parse(&[
+            "--until",
+            "2026-02-01T00:00:00+01:00",
+            "--outcome",
+            "valid",
+            "--action",
+            "invoices.delete",
+            "--kind",
+            "Key.Verified",
+            "--key",
+            " key_1 ",
+            "--since",
+            "2026-01-01T00:00:00Z",
+            "--limit",
+            "20",
+            "--cursor",
+            "42",
+        ])
+        .unwrap();
+        assert!(cli.audit.command.is_none());
+        assert_eq!(cli.audit.limit, Some(20));
+        assert_eq!(cli.audit.cursor.as_deref(), Some("42"));
+        assert_eq!(
+            cli.audit.filters.query(),
+            [
+                ("key_id", "key_1".to_owned()),
+                ("kind", "key.verified".to_owned()),
+                ("action", "invoices.delete".to_owned()),
+                ("outcome", "VALID".to_owned()),
+                ("since", "2026-01-01T00:00:00.000Z".to_owned()),
+                ("until", "2026-01-31T23:00:00.000Z".to_owned()),
+            ]
+        );
+        assert!(AuditFilters::default().query().is_empty());
+    }
+
+    #[test]
+    fn export_takes_the_same_filters() {
+        let cli = parse(&["export", "--action", "invoices.delete", "--since", "24h"]).unwrap();
+        let Some(AuditCommand::Export { filters }) = cli.audit.command else {
+            unreachable!("parsed {cli:?}")
+        };
+        assert_eq!(filters.action.as_deref(), Some("invoices.delete"));
+        assert!(filters.since.is_some_and(|since| since < Utc::now()));
+        assert_eq!(cli.audit.filters, AuditFilters::default());
+    }
+
+    #[test]
+    fn client_options_work_before_and_after_the_subcommand() {
+        let cli = parse(&["verify", "--json"]).unwrap();
+        assert!(cli.client.json);
+        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify)));
+        let cli = parse(&["--json", "--url", "http://127.0.0.1:9", "verify"]).unwrap();
+        assert!(cli.client.json);
+        assert_eq!(cli.client.url, "http://127.0.0.1:9");
+        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify)));
+        let cli = parse(&["export", "--url", "http://127.0.0.1:9"]).unwrap();
+        assert_eq!(cli.client.url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn filters_before_a_subcommand_are_refused_not_ignored() {
+        for args in [
+            &["--action", "invoices.delete", "export"][..],
+            &["--limit", "5", "export", "--kind", "key.created"],
+            &["--since", "24h", "verify"],
+            &["--cursor", "9", "verify"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(check_placement(&cli.audit).is_err(), "{args:?}");
+        }
+        for args in [
+            &["--action", "invoices.delete", "--limit", "5"][..],
+            &["export", "--action", "invoices.delete"],
+            &["--json", "verify"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(check_placement(&cli.audit).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn bad_flags_are_refused_by_the_parser() {
+        assert!(parse(&["verify", "--action", "invoices.delete"]).is_err());
+        assert!(parse(&["export", "--limit", "5"]).is_err());
+        assert!(parse(&["--since", "yesterday"]).is_err());
+        assert!(parse(&["--key", " "]).is_err());
+        assert!(parse(&["--outcome", ""]).is_err());
+        assert!(parse(&["--limit", "-1"]).is_err());
+    }
+
+    fn check(valid: bool, events: u64, first_bad_seq: Option<i64>) -> ChainCheck {
+        ChainCheck {
+            valid,
+            events,
+            first_bad_seq,
+            reason: first_bad_seq.map(|_| "the event's contents\ndo not match its hash".into()),
+            checkpoint_seq: None,
+        }
+    }
+
+    #[test]
+    fn chain_results_read_as_one_line() {
+        assert_eq!(
+            describe_chain(&check(true, 12, None)),
+            "chain intact: 12 events"
+        );
+        assert_eq!(
+            describe_chain(&check(true, 1, None)),
+            "chain intact: 1 event"
+        );
+        assert_eq!(
+            describe_chain(&check(false, 7, Some(7))),
+            "chain broken at seq 7: the event's contents do not match its hash"
+        );
+        let mut pruned = check(true, 3, None);
+        pruned.checkpoint_seq = Some(40);
+        assert!(describe_chain(&pruned).starts_with(
+            "chain intact: 3 events (checked from the retention checkpoint at seq 40"
+        ));
+    }
+
+    #[test]
+    fn times_are_sent_in_utc_with_milliseconds() {
+        let filters = AuditFilters {
+            since: Some(timestamp("2026-01-31T02:00:00.5+02:00").unwrap()),
+            ..AuditFilters::default()
+        };
+        assert_eq!(
+            filters.query(),
+            [("since", "2026-01-31T00:00:00.500Z".to_owned())]
+        );
+    }
+}
