@@ -26,10 +26,11 @@ pub enum EventKind {
     KeyRotated,
     KeyVerified,
     KeyLeaked,
+    PolicyUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -39,6 +40,7 @@ impl EventKind {
         Self::KeyRotated,
         Self::KeyVerified,
         Self::KeyLeaked,
+        Self::PolicyUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +54,7 @@ impl EventKind {
             Self::KeyRotated => "key.rotated",
             Self::KeyVerified => "key.verified",
             Self::KeyLeaked => "key.leaked",
+            Self::PolicyUpdated => "policy.updated",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod index;
+pub mod limits;
 pub mod server;
 pub mod state;
 pub mod views;

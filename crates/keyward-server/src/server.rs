@@ -3,7 +3,7 @@
 //! in-flight requests finish.
 
 use crate::error::ApiError;
-use crate::handlers::{health, keys, root_keys, verify};
+use crate::handlers::{health, keys, policy, root_keys, verify};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -30,7 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/verify", post(verify::verify))
         .route("/root-keys", post(root_keys::create).get(root_keys::list))
-        .route("/root-keys/{id}/revoke", post(root_keys::revoke));
+        .route("/root-keys/{id}/revoke", post(root_keys::revoke))
+        .route("/policy", get(policy::show).put(policy::update));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))

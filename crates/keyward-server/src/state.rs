@@ -1,6 +1,7 @@
 //! The one piece of shared state every handler receives.
 
 use crate::index::KeyIndex;
+use crate::limits::RateLimiter;
 use keyward_core::{Clock, KeyHash, RootKey, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub writes: Arc<Mutex<()>>,
     /// When root keys were last reloaded after a miss (see [`AppState::root_key`]).
     last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Where rate-limit counters live (memory unless configured with Redis).
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -33,7 +36,14 @@ impl AppState {
             index: Arc::new(index),
             writes: Arc::new(Mutex::new(())),
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
+            limiter: Arc::new(RateLimiter::Memory(Default::default())),
         })
+    }
+
+    /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
     }
 
     /// The root key with this hash. A miss reloads root keys and workspaces from storage (at

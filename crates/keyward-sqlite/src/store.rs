@@ -2,10 +2,12 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, keys, workspaces, SqliteStore};
+use crate::{audit, keys, restrictions, workspaces, SqliteStore};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, KeyFilter, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace,
+    AuditEvent, AuditFilter, CreditOutcome, KeyFilter, KeyRecord, NewEvent, RootKey, Store,
+    StoreError, Workspace, WorkspacePolicy,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -151,5 +153,46 @@ impl Store for SqliteStore {
 
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
         audit::head(&self.reader, workspace_id).await
+    }
+
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::update(&mut *tx, key).await?;
+        restrictions::update_credits(&mut *tx, key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = restrictions::spend(&mut tx, workspace_id, key_id, cost, now).await?;
+        commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError> {
+        restrictions::policy(&self.reader, workspace_id).await
+    }
+
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
     }
 }

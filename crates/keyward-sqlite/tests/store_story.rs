@@ -794,5 +794,6 @@ fn new_key(
         revoked_at: None,
         revoked_reason: None,
         replaced_by: None,
+        restrictions: Default::default(),
     })
 }

@@ -3,5 +3,7 @@
 pub mod fields;
 pub mod health;
 pub mod keys;
+pub mod policy;
+pub mod restrictions;
 pub mod root_keys;
 pub mod verify;

@@ -16,13 +16,14 @@ use keyward_core::audit::EventKind;
 use keyward_core::model::rights;
 use keyward_core::{ids, KeyName, NewEvent, Permission};
 
-const KNOWN_RIGHTS: [&str; 6] = [
+const KNOWN_RIGHTS: [&str; 7] = [
     "*",
     rights::KEYS_READ,
     rights::KEYS_WRITE,
     rights::KEYS_VERIFY,
     rights::AUDIT_READ,
     rights::ROOT_KEYS_WRITE,
+    rights::POLICY_WRITE,
 ];
 
 pub async fn create(
