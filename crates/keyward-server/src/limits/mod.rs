@@ -58,7 +58,7 @@ impl RateLimiter {
         let window = limit.window(now);
         let count = match self {
             Self::Memory(m) => m.count(key_id, limit, window, now),
-            Self::Redis(r) => r.count(key_id, limit, window).await?,
+            Self::Redis(r) => r.count(key_id, limit, window, now).await?,
         };
         Ok(limit.decide(window, count))
     }

@@ -1,9 +1,11 @@
 //! Rate-limit counters in Redis, shared by every node: one key per (key id, window width,
 //! window index), incremented and given an expiry in one `MULTI`, so concurrent requests on
 //! any node each get a distinct count. Windows come from the node's clock (keep nodes in NTP
-//! sync); a counter expires a second after its window ends.
+//! sync); a counter expires a second after its window ends, by a relative TTL computed from
+//! the node's clock, so Redis's own clock never matters.
 
 use super::LimiterError;
+use chrono::{DateTime, Utc};
 use keyward_core::rate_limit::Window;
 use keyward_core::RateLimit;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -50,18 +52,19 @@ impl RedisLimiter {
         key_id: &str,
         limit: RateLimit,
         window: Window,
+        now: DateTime<Utc>,
     ) -> Result<u64, LimiterError> {
         let counter = format!(
             "keyward:rl:{key_id}:{}:{}",
             limit.window_seconds, window.index
         );
-        let expire_at = window.reset.timestamp_millis() + EXPIRY_SLACK_MS;
+        let ttl_ms = (window.reset - now).num_milliseconds().max(0) + EXPIRY_SLACK_MS;
         let work = async {
             let mut conn = self.connection().await?;
             let (count,): (u64,) = redis::pipe()
                 .atomic()
                 .incr(&counter, 1u64)
-                .pexpire_at(&counter, expire_at)
+                .pexpire(&counter, ttl_ms)
                 .ignore()
                 .query_async(&mut conn)
                 .await
