@@ -23,6 +23,74 @@ pub struct CreateKeyRequest {
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// Seconds from now until the key expires; an alternative to `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// CIDR ranges (IPv4 or IPv6) the key may be used from; empty or absent: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allowlist: Option<Vec<String>>,
+    /// HTTP origins (`https://app.example.com`, `https://*.example.com`) the key may be used
+    /// from; empty or absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_allowlist: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditsSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+}
+
+/// Usage credits: each verification spends its `cost` (default 1) from `remaining`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsSpec {
+    pub remaining: u64,
+    /// Every `interval_seconds`, the balance is reset to `amount` (not added to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<RefillSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefillSpec {
+    pub amount: u64,
+    pub interval_seconds: u64,
+}
+
+/// At most `limit` verifications per `window_seconds` (fixed windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    pub limit: u64,
+    pub window_seconds: u64,
+}
+
+/// A key's credits as the API shows them: the balance as of the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsView {
+    pub remaining: u64,
+    pub refill: Option<RefillSpec>,
+    /// When the balance is next reset to `refill.amount`.
+    pub next_refill_at: Option<DateTime<Utc>>,
+}
+
+/// The rate-limit state a verification reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitState {
+    pub limit: u64,
+    pub remaining: u64,
+    /// When the current window ends.
+    pub reset: DateTime<Utc>,
+    /// Milliseconds from the verification until `reset`.
+    pub reset_after_ms: u64,
+}
+
+/// `GET` and `PUT /v1/policy`: rules for every key the workspace issues.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// When set, every new key must expire within this many seconds (`null`: no limit).
+    #[serde(default)]
+    pub max_key_lifetime_seconds: Option<u64>,
 }
 
 /// `PATCH /v1/keys/{id}`: absent fields are left as they are; `description`, `owner_id`
@@ -44,6 +112,21 @@ pub struct UpdateKeyRequest {
     pub expires_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// Seconds from now until the key expires; an alternative to `expires_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// Replaces the IP allowlist (`[]` removes the restriction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allowlist: Option<Vec<String>>,
+    /// Replaces the origin allowlist (`[]` removes the restriction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_allowlist: Option<Vec<String>>,
+    /// Sets the balance and refill schedule (anchored now); `null` removes the credit limit.
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Option<CreditsSpec>>,
+    /// `null` removes the rate limit.
+    #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Option<RateLimitSpec>>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -115,6 +198,14 @@ pub struct Key {
     /// Verifications of this key, whatever they answered.
     #[serde(default)]
     pub verification_count: u64,
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    #[serde(default)]
+    pub origin_allowlist: Vec<String>,
+    #[serde(default)]
+    pub credits: Option<CreditsView>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// `201` from create and rotate: the only time the plaintext `key` is ever returned.
@@ -154,6 +245,10 @@ pub struct VerifyRequest {
     pub resource: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// Credits this verification spends from a key that has credits (default 1; 0 checks
+    /// without spending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u64>,
 }
 
 /// `200` from verify. The key's details are present only when the key exists in the
@@ -175,6 +270,13 @@ pub struct VerifyResponse {
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// Credits left after this verification (keys with credits, once the credit check ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<u64>,
+    /// The key's rate-limit window after this verification (keys with a rate limit, once the
+    /// rate-limit check ran); on `RATE_LIMITED`, `reset_after_ms` is how long to wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitState>,
 }
 
 /// One audit event, flat. `time` is written exactly as the hash chain's canonical encoding
@@ -314,6 +416,29 @@ mod tests {
         assert_eq!(cleared.description, Some(None));
         let set: UpdateKeyRequest = serde_json::from_str(r#"{"description":"x"}"#).unwrap();
         assert_eq!(set.description, Some(Some("x".into())));
+    }
+
+    #[test]
+    fn restriction_fields_parse_and_null_removes_limits() {
+        let create: CreateKeyRequest = serde_json::from_str(
+            r#"{"name":"a","expires_in":60,"ip_allowlist":["10.0.0.0/8"],
+                "credits":{"remaining":10,"refill":{"amount":10,"interval_seconds":3600}},
+                "rate_limit":{"limit":5,"window_seconds":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            create.credits.and_then(|c| c.refill).map(|r| r.amount),
+            Some(10)
+        );
+        assert_eq!(create.rate_limit.map(|r| r.limit), Some(5));
+        let update: UpdateKeyRequest =
+            serde_json::from_str(r#"{"credits":null,"rate_limit":null}"#).unwrap();
+        assert_eq!(update.credits, Some(None));
+        assert_eq!(update.rate_limit, Some(None));
+        assert!(serde_json::from_str::<CreateKeyRequest>(
+            r#"{"name":"a","credits":{"remaining":1,"refil":{}}}"#
+        )
+        .is_err());
     }
 
     #[test]

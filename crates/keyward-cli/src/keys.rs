@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use keyward_api::{
-    CreateKeyRequest, CreatedKey, Key, KeyList, RevokeKeyRequest, RotateKeyRequest,
-    UpdateKeyRequest,
+    CreateKeyRequest, CreatedKey, CreditsSpec, Key, KeyList, RateLimitSpec, RefillSpec,
+    RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
 };
 use reqwest::Method;
 use serde_json::{Map, Value};
@@ -43,6 +43,8 @@ pub enum KeysCommand {
         /// A JSON object stored with the key, e.g. '{"team":"billing"}'
         #[arg(long, value_name = "JSON", value_parser = parse::metadata)]
         metadata: Option<Map<String, Value>>,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// List keys, newest first
     List {
@@ -100,6 +102,14 @@ pub enum KeysCommand {
         /// Replaces the metadata with this JSON object
         #[arg(long, value_name = "JSON", value_parser = parse::metadata)]
         metadata: Option<Map<String, Value>>,
+        #[command(flatten)]
+        limits: LimitFlags,
+        /// Remove the credit limit
+        #[arg(long, conflicts_with = "credits")]
+        no_credits: bool,
+        /// Remove the rate limit
+        #[arg(long, conflicts_with = "rate_limit")]
+        no_rate_limit: bool,
     },
     /// Revoke a key: it stops working at once, for good
     Revoke {
@@ -119,6 +129,48 @@ pub enum KeysCommand {
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         grace_period: u64,
     },
+}
+
+/// Restriction and limit flags shared by `keys create` and `keys update`.
+#[derive(clap::Args, Debug, Default)]
+pub struct LimitFlags {
+    /// Seconds until the key expires (instead of --expires-at)
+    #[arg(long, value_name = "SECONDS", conflicts_with = "expires_at")]
+    expires_in: Option<u64>,
+    /// A CIDR range the key may be used from, e.g. 203.0.113.0/24 (repeat it, or separate
+    /// with commas; on update it replaces the list, "" removes the restriction)
+    #[arg(long = "ip", value_name = "CIDR")]
+    ip: Option<Vec<String>>,
+    /// An HTTP origin the key may be used from, e.g. https://app.example.com (repeat it, or
+    /// separate with commas; on update it replaces the list, "" removes the restriction)
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    origin: Option<Vec<String>>,
+    /// Usage credits: each verification spends its cost (default 1)
+    #[arg(long, value_name = "N")]
+    credits: Option<u64>,
+    /// Reset the credits to this amount every --refill-interval
+    #[arg(long, value_name = "N", requires_all = ["credits", "refill_interval"])]
+    refill_amount: Option<u64>,
+    /// Seconds between refills
+    #[arg(long, value_name = "SECONDS", requires = "refill_amount")]
+    refill_interval: Option<u64>,
+    /// At most N verifications per S seconds, written N/S (e.g. 100/60)
+    #[arg(long, value_name = "N/S", value_parser = parse::rate_limit)]
+    rate_limit: Option<RateLimitSpec>,
+}
+
+impl LimitFlags {
+    fn credits(&self) -> Option<CreditsSpec> {
+        self.credits.map(|remaining| CreditsSpec {
+            remaining,
+            refill: self.refill_amount.zip(self.refill_interval).map(
+                |(amount, interval_seconds)| RefillSpec {
+                    amount,
+                    interval_seconds,
+                },
+            ),
+        })
+    }
 }
 
 /// A key's status, for `keys list --status`.
@@ -162,6 +214,7 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
             expires_at,
             disabled,
             metadata,
+            limits,
         } => {
             let request = CreateKeyRequest {
                 name,
@@ -171,6 +224,11 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                 expires_at,
                 enabled: disabled.then_some(false),
                 metadata,
+                expires_in: limits.expires_in,
+                ip_allowlist: limits.ip.as_deref().map(parse::list),
+                origin_allowlist: limits.origin.as_deref().map(parse::list),
+                credits: limits.credits(),
+                rate_limit: limits.rate_limit,
             };
             let reply: Reply<CreatedKey> =
                 client.send(Method::POST, &["v1", "keys"], &request).await?;
@@ -218,6 +276,9 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
             enable,
             disable,
             metadata,
+            limits,
+            no_credits,
+            no_rate_limit,
         } => {
             let request = UpdateKeyRequest {
                 name,
@@ -235,6 +296,19 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                     expires_at.map(Some)
                 },
                 metadata,
+                expires_in: limits.expires_in,
+                ip_allowlist: limits.ip.as_deref().map(parse::list),
+                origin_allowlist: limits.origin.as_deref().map(parse::list),
+                credits: if no_credits {
+                    Some(None)
+                } else {
+                    limits.credits().map(Some)
+                },
+                rate_limit: if no_rate_limit {
+                    Some(None)
+                } else {
+                    limits.rate_limit.map(Some)
+                },
             };
             check_update(&request)?;
             let reply: Reply<Key> = client
@@ -275,6 +349,11 @@ fn check_update(request: &UpdateKeyRequest) -> Result<()> {
         enabled,
         expires_at,
         metadata,
+        expires_in,
+        ip_allowlist,
+        origin_allowlist,
+        credits,
+        rate_limit,
     } = request;
     if name.is_none()
         && description.is_none()
@@ -283,8 +362,13 @@ fn check_update(request: &UpdateKeyRequest) -> Result<()> {
         && enabled.is_none()
         && expires_at.is_none()
         && metadata.is_none()
+        && expires_in.is_none()
+        && ip_allowlist.is_none()
+        && origin_allowlist.is_none()
+        && credits.is_none()
+        && rate_limit.is_none()
     {
-        bail!("nothing to update: pass at least one of --name, --description, --owner, --permission, --expires-at, --no-expiry, --enable, --disable, --metadata");
+        bail!("nothing to update: pass at least one of --name, --description, --owner, --permission, --expires-at, --expires-in, --no-expiry, --enable, --disable, --metadata, --ip, --origin, --credits, --no-credits, --rate-limit, --no-rate-limit");
     }
     Ok(())
 }
@@ -484,6 +568,64 @@ mod tests {
         assert!(parse(&["update", "key_1", "--enable", "--disable"]).is_err());
         assert!(parse(&["show", ""]).is_err());
         assert!(parse(&["rotate", "key_1", "--grace-period", "-5"]).is_err());
+    }
+
+    #[test]
+    fn restriction_flags_build_the_request_fields() {
+        let cmd = parse(&[
+            "create",
+            "--name",
+            "Stripe invoice sending",
+            "--expires-in",
+            "3600",
+            "--ip",
+            "10.0.0.0/8,2001:db8::/32",
+            "--origin",
+            "https://app.example.com",
+            "--credits",
+            "100",
+            "--refill-amount",
+            "100",
+            "--refill-interval",
+            "86400",
+            "--rate-limit",
+            "10/60",
+        ])
+        .unwrap();
+        let KeysCommand::Create { limits, .. } = cmd else {
+            unreachable!("parsed {cmd:?}")
+        };
+        assert_eq!(limits.expires_in, Some(3600));
+        assert_eq!(
+            limits.ip.as_deref().map(parse::list),
+            Some(vec!["10.0.0.0/8".to_owned(), "2001:db8::/32".to_owned()])
+        );
+        let credits = limits.credits().unwrap();
+        assert_eq!(credits.remaining, 100);
+        assert_eq!(credits.refill.map(|r| r.interval_seconds), Some(86400));
+        assert_eq!(
+            limits.rate_limit.map(|r| (r.limit, r.window_seconds)),
+            Some((10, 60))
+        );
+        assert!(parse(&["create", "--name", "x", "--refill-amount", "5"]).is_err());
+        assert!(parse(&["create", "--name", "x", "--rate-limit", "10"]).is_err());
+        assert!(parse(&[
+            "create",
+            "--name",
+            "x",
+            "--expires-in",
+            "5",
+            "--expires-at",
+            "2026-01-31T00:00:00Z"
+        ])
+        .is_err());
+        assert!(parse(&["update", "key_1", "--no-credits", "--credits", "5"]).is_err());
+        let KeysCommand::Update { no_rate_limit, .. } =
+            parse(&["update", "key_1", "--no-rate-limit"]).unwrap()
+        else {
+            unreachable!()
+        };
+        assert!(no_rate_limit);
     }
 
     #[test]

@@ -190,6 +190,16 @@ pub(crate) fn key_fields(key: &Key) -> String {
         ("enabled", if key.enabled { "yes" } else { "no" }.to_owned()),
         ("permissions", permissions(&key.permissions)),
         ("expires", expires(key.expires_at)),
+        ("ip allowlist", allowlist(&key.ip_allowlist)),
+        ("origins", allowlist(&key.origin_allowlist)),
+        ("credits", credits(key)),
+        (
+            "rate limit",
+            key.rate_limit.map_or_else(
+                || "none".to_owned(),
+                |r| format!("{} per {}s", r.limit, r.window_seconds),
+            ),
+        ),
         (
             "metadata",
             if key.metadata.is_empty() {
@@ -242,6 +252,30 @@ fn permissions(permissions: &[String]) -> String {
         "(none)".to_owned()
     } else {
         one_line(&permissions.join(", "))
+    }
+}
+
+fn allowlist(entries: &[String]) -> String {
+    if entries.is_empty() {
+        "any".to_owned()
+    } else {
+        one_line(&entries.join(", "))
+    }
+}
+
+fn credits(key: &Key) -> String {
+    let Some(c) = &key.credits else {
+        return "unlimited".to_owned();
+    };
+    match (&c.refill, c.next_refill_at) {
+        (Some(r), Some(next)) => format!(
+            "{} left; reset to {} every {}s (next {})",
+            c.remaining,
+            r.amount,
+            r.interval_seconds,
+            time(next)
+        ),
+        _ => format!("{} left", c.remaining),
     }
 }
 
@@ -419,14 +453,41 @@ mod tests {
     fn fields_are_aligned_and_optional_ones_appear_when_set() {
         let mut revoked = key("key_1", "Stripe");
         let text = key_fields(&revoked);
-        assert!(text.contains("\nname         Stripe\n"), "{text}");
-        assert!(text.contains("\ndescription  -\n"), "{text}");
-        assert!(text.contains("\npermissions  (none)\n"), "{text}");
+        assert!(text.contains("\nname          Stripe\n"), "{text}");
+        assert!(text.contains("\ndescription   -\n"), "{text}");
+        assert!(text.contains("\npermissions   (none)\n"), "{text}");
+        assert!(text.contains("\nip allowlist  any\n"), "{text}");
+        assert!(text.contains("\ncredits       unlimited\n"), "{text}");
+        assert!(text.contains("\nrate limit    none\n"), "{text}");
         assert!(!text.contains("revoked"), "{text}");
         revoked.revoked_at = Some("2025-02-01T00:00:00Z".parse().unwrap());
         revoked.revoked_reason = Some("leaked\nin a doc".into());
         revoked.metadata = json!({"team": "billing"}).as_object().unwrap().clone();
+        revoked.rate_limit = Some(keyward_api::RateLimitSpec {
+            limit: 10,
+            window_seconds: 60,
+        });
+        revoked.ip_allowlist = vec!["10.0.0.0/8".into(), "::1/128".into()];
+        revoked.credits = Some(keyward_api::CreditsView {
+            remaining: 3,
+            refill: Some(keyward_api::RefillSpec {
+                amount: 10,
+                interval_seconds: 3600,
+            }),
+            next_refill_at: Some("2025-02-01T01:00:00Z".parse().unwrap()),
+        });
         let text = key_fields(&revoked);
+        assert!(text.contains("rate limit      10 per 60s\n"), "{text}");
+        assert!(
+            text.contains("ip allowlist    10.0.0.0/8, ::1/128\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "credits         3 left; reset to 10 every 3600s (next 2025-02-01T01:00:00Z)\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("\nrevoked reason  leaked in a doc\n"),
             "{text}"

@@ -18,6 +18,23 @@ pub(crate) fn permissions(flags: &[String]) -> Vec<String> {
     out
 }
 
+/// Repeatable, comma-separated list flags (`--ip`, `--origin`): trimmed, without empties or
+/// repeats; `--ip ""` gives an empty list, which on `update` removes the restriction.
+pub(crate) fn list(flags: &[String]) -> Vec<String> {
+    permissions(flags)
+}
+
+/// `--rate-limit N/S`: at most N verifications per S seconds.
+pub(crate) fn rate_limit(raw: &str) -> Result<keyward_api::RateLimitSpec, String> {
+    let expected = "expected N/S, e.g. 100/60 for 100 verifications per 60 seconds";
+    let (limit, window) = raw.trim().split_once('/').ok_or(expected)?;
+    let number = |s: &str| s.trim().parse::<u64>().map_err(|_| expected.to_owned());
+    Ok(keyward_api::RateLimitSpec {
+        limit: number(limit)?,
+        window_seconds: number(window)?,
+    })
+}
+
 /// `--metadata`: a JSON object.
 pub(crate) fn metadata(raw: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(raw) {
@@ -147,6 +164,15 @@ mod tests {
         );
         assert!(permissions(&[]).is_empty());
         assert!(permissions(&strings(&[""])).is_empty());
+    }
+
+    #[test]
+    fn rate_limits_are_n_per_s() {
+        let r = rate_limit(" 100/60 ").unwrap();
+        assert_eq!((r.limit, r.window_seconds), (100, 60));
+        assert!(rate_limit("100").is_err());
+        assert!(rate_limit("a/60").is_err());
+        assert!(rate_limit("100/-1").is_err());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct VerifyArgs {
     /// What it is about to do it to, e.g. INV-1042 (recorded in the audit log)
     #[arg(long)]
     pub resource: Option<String>,
+    /// Credits this verification spends from a key with credits (default 1; 0 only checks)
+    #[arg(long, value_name = "N")]
+    pub cost: Option<u64>,
 }
 
 /// Written by hand so that `{:?}` never shows the key being checked.
@@ -47,6 +50,7 @@ impl fmt::Debug for VerifyArgs {
             .field("origin", &self.origin)
             .field("action", &self.action)
             .field("resource", &self.resource)
+            .field("cost", &self.cost)
             .finish()
     }
 }
@@ -78,6 +82,7 @@ async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
         action: args.action,
         resource: args.resource,
         user_agent: None,
+        cost: args.cost,
     };
     let reply: Reply<VerifyResponse> = client
         .send(Method::POST, &["v1", "verify"], &request)
@@ -108,11 +113,23 @@ fn describe(response: &VerifyResponse) -> String {
     let code = one_line(&response.code);
     let name = response.name.as_deref().map(one_line);
     let id = response.key_id.as_deref().map(one_line);
-    match (name, id) {
+    let mut line = match (name, id) {
         (Some(name), Some(id)) => format!("{code}  {name} ({id})"),
         (Some(only), None) | (None, Some(only)) => format!("{code}  {only}"),
         (None, None) => code,
+    };
+    if let Some(credits) = response.credits {
+        line.push_str(&format!("  credits left: {credits}"));
     }
+    if let Some(rl) = &response.rate_limit {
+        line.push_str(&format!(
+            "  rate limit: {}/{} left, resets in {:.1}s",
+            rl.remaining,
+            rl.limit,
+            rl.reset_after_ms as f64 / 1000.0
+        ));
+    }
+    line
 }
 
 #[cfg(test)]
@@ -130,6 +147,8 @@ mod tests {
             permissions: None,
             expires_at: None,
             metadata: None,
+            credits: None,
+            rate_limit: None,
         }
     }
 
@@ -142,6 +161,18 @@ mod tests {
         assert_eq!(
             describe(&response(false, "NOT_FOUND", None, None)),
             "NOT_FOUND"
+        );
+        let mut limited = response(false, "RATE_LIMITED", Some("Stripe"), Some("key_1"));
+        limited.credits = Some(4);
+        limited.rate_limit = Some(keyward_api::RateLimitState {
+            limit: 10,
+            remaining: 0,
+            reset: "2026-01-01T00:01:00Z".parse().unwrap(),
+            reset_after_ms: 1500,
+        });
+        assert_eq!(
+            describe(&limited),
+            "RATE_LIMITED  Stripe (key_1)  credits left: 4  rate limit: 0/10 left, resets in 1.5s"
         );
     }
 

@@ -27,10 +27,11 @@ pub enum EventKind {
     KeyVerified,
     KeyLeaked,
     WorkspaceUpdated,
+    PolicyUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -41,6 +42,7 @@ impl EventKind {
         Self::KeyVerified,
         Self::KeyLeaked,
         Self::WorkspaceUpdated,
+        Self::PolicyUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +57,7 @@ impl EventKind {
             Self::KeyVerified => "key.verified",
             Self::KeyLeaked => "key.leaked",
             Self::WorkspaceUpdated => "workspace.updated",
+            Self::PolicyUpdated => "policy.updated",
         }
     }
 

@@ -4,13 +4,17 @@
 
 pub mod audit;
 pub mod clock;
+pub mod credits;
 pub mod hashing;
 pub mod ids;
 pub mod key_format;
 pub mod model;
 pub mod name;
 pub mod permission;
+pub mod policy;
 pub mod query;
+pub mod rate_limit;
+pub mod restrictions;
 pub mod store;
 pub mod verify;
 
@@ -18,13 +22,18 @@ pub use audit::{
     AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind, NewEvent,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use credits::{CreditOutcome, Credits, Refill};
 pub use hashing::KeyHash;
 pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};
 pub use model::{
-    KeyRecord, KeyStatus, KeyUsage, RootKey, VerificationAudit, Workspace, WorkspaceSettings,
+    KeyRecord, KeyStatus, KeyUsage, Restrictions, RootKey, VerificationAudit, Workspace,
+    WorkspaceSettings,
 };
 pub use name::{KeyName, NameError};
 pub use permission::{Permission, PermissionError};
+pub use policy::WorkspacePolicy;
 pub use query::{PermissionQuery, QueryError};
+pub use rate_limit::{RateLimit, RateLimitDecision};
+pub use restrictions::{IpRange, Origin};
 pub use store::{KeyFilter, Store, StoreError};
-pub use verify::{decide, VerifyCode};
+pub use verify::{decide, Presented, VerifyCode};

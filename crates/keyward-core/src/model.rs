@@ -1,8 +1,11 @@
 //! The records keyward keeps: workspaces (the tenant boundary), root keys (administrators'
 //! credentials) and keys (what integrations present). Only hashes of secrets live here.
 
+use crate::credits::Credits;
 use crate::hashing::KeyHash;
 use crate::permission::Permission;
+use crate::rate_limit::RateLimit;
+use crate::restrictions::{IpRange, Origin};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +99,7 @@ pub struct RootKey {
     pub hash: KeyHash,
     pub start: String,
     /// What the root key may do: `keys:read`, `keys:write`, `keys:verify`, `audit:read`,
-    /// `root_keys:write`, `workspace:write`, or `*`.
+    /// `root_keys:write`, `workspace:write`, `policy:write`, or `*`.
     pub permissions: Vec<Permission>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -110,6 +113,7 @@ pub mod rights {
     pub const AUDIT_READ: &str = "audit:read";
     pub const ROOT_KEYS_WRITE: &str = "root_keys:write";
     pub const WORKSPACE_WRITE: &str = "workspace:write";
+    pub const POLICY_WRITE: &str = "policy:write";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +166,18 @@ pub struct KeyRecord {
     /// key no longer holds its name (the new key does), though it may still work for a grace
     /// period.
     pub replaced_by: Option<String>,
+    /// Network binding, usage credits and rate limit.
+    pub restrictions: Restrictions,
+}
+
+/// What limits a key's use beyond its status and permissions. Empty allowlists and `None`
+/// limits restrict nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restrictions {
+    pub ip_allowlist: Vec<IpRange>,
+    pub origin_allowlist: Vec<Origin>,
+    pub credits: Option<Credits>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl KeyRecord {

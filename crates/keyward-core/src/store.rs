@@ -4,7 +4,9 @@
 //! without its record.
 
 use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent};
+use crate::credits::CreditOutcome;
 use crate::model::{KeyRecord, KeyStatus, KeyUsage, RootKey, Workspace, WorkspaceSettings};
+use crate::policy::WorkspacePolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -64,7 +66,10 @@ pub trait Store: Send + Sync + 'static {
     async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError>;
 
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError>;
-    /// Replace the mutable fields of an existing key (matched by workspace and id).
+    /// Replace the mutable fields of an existing key (matched by workspace and id), except its
+    /// credit balance: verifications spend that concurrently, and a change of other fields
+    /// must never write back a balance read before a spend. See
+    /// [`Store::update_key_and_credits`].
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError>;
     /// Update the old key and insert its replacement atomically.
     async fn rotate_key(
@@ -113,4 +118,32 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    // Restrictions and limits.
+
+    /// [`Store::update_key`], and also replace the key's credits (balance, refill schedule and
+    /// anchor) with `key.restrictions.credits`, in the same transaction.
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Atomically apply the key's refill schedule as of `now` and spend `cost` from its
+    /// balance, or nothing if fewer remain; durable before it returns. `None` when the key
+    /// does not exist in the workspace or has no credits.
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CreditOutcome>, StoreError>;
+    /// The workspace's policy (the default, restricting nothing, if none was set).
+    async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError>;
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
 }

@@ -1,9 +1,16 @@
 //! The verification decision: given the stored key (if any) and what the caller asks for,
 //! which code to answer. Checks run in a fixed, documented order and the first failure wins:
-//! existence → revoked → expired → disabled → permissions.
+//! checksum → existence → revoked → expired → disabled → network binding (`FORBIDDEN`) →
+//! permissions → rate limit → credits.
+//!
+//! The checksum is checked by the caller (a malformed key never reaches a lookup). `decide`
+//! makes every stateless check; the last two spend something (a rate-limit slot, credits),
+//! so the server makes them afterwards, only when `decide` answered `VALID`, and in that
+//! order: a request refused by its rate limit spends no credits.
 
 use crate::model::{KeyRecord, KeyStatus};
 use crate::query::PermissionQuery;
+use crate::restrictions::{ip_allowed, origin_allowed};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -53,12 +60,25 @@ impl VerifyCode {
     }
 }
 
-/// Decide the outcome for `key` (already scoped to the caller's workspace) at `now`.
+/// What the calling service reports about a request presenting a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    /// The permission (or expression) the request needs.
+    pub required: Option<&'a PermissionQuery>,
+    /// The client's IP address, as the calling service saw it.
+    pub ip: Option<&'a str>,
+    /// The `Origin` header the calling service received.
+    pub origin: Option<&'a str>,
+}
+
+/// Decide the outcome for `key` (already scoped to the caller's workspace) at `now`, up to
+/// and including permissions; `VALID` here still has the rate limit and credits to pass.
 pub fn decide(
     key: Option<&KeyRecord>,
-    required: Option<&PermissionQuery>,
+    presented: &Presented<'_>,
     now: DateTime<Utc>,
 ) -> VerifyCode {
+    let required = presented.required;
     let Some(key) = key else {
         return VerifyCode::NotFound;
     };
@@ -67,6 +87,12 @@ pub fn decide(
         KeyStatus::Expired => return VerifyCode::Expired,
         KeyStatus::Disabled => return VerifyCode::Disabled,
         KeyStatus::Active => {}
+    }
+    let binding = &key.restrictions;
+    if !ip_allowed(&binding.ip_allowlist, presented.ip)
+        || !origin_allowed(&binding.origin_allowlist, presented.origin)
+    {
+        return VerifyCode::Forbidden;
     }
     if required.is_some_and(|q| !q.is_satisfied_by(&key.permissions)) {
         return VerifyCode::InsufficientPermissions;
@@ -79,6 +105,7 @@ mod tests {
     use super::*;
     use crate::hashing::KeyHash;
     use crate::permission::Permission;
+    use crate::restrictions::{IpRange, Origin};
     use chrono::{Duration, TimeZone};
 
     fn key(now: DateTime<Utc>) -> KeyRecord {
@@ -99,6 +126,14 @@ mod tests {
             revoked_at: None,
             revoked_reason: None,
             replaced_by: None,
+            restrictions: Default::default(),
+        }
+    }
+
+    fn asking<'a>(q: Option<&'a PermissionQuery>) -> Presented<'a> {
+        Presented {
+            required: q,
+            ..Presented::default()
         }
     }
 
@@ -107,22 +142,43 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let q = PermissionQuery::parse("payroll:read").unwrap();
         let mut k = key(now);
-        assert_eq!(decide(None, None, now), VerifyCode::NotFound);
-        assert_eq!(decide(Some(&k), None, now), VerifyCode::Valid);
+        let p = asking(Some(&q));
+        assert_eq!(decide(None, &p, now), VerifyCode::NotFound);
+        assert_eq!(decide(Some(&k), &asking(None), now), VerifyCode::Valid);
         assert_eq!(
-            decide(Some(&k), Some(&q), now),
+            decide(Some(&k), &p, now),
+            VerifyCode::InsufficientPermissions
+        );
+        k.restrictions.ip_allowlist = vec![IpRange::parse("10.0.0.0/8").unwrap()];
+        assert_eq!(decide(Some(&k), &p, now), VerifyCode::Forbidden);
+        let inside = Presented {
+            ip: Some("10.1.2.3"),
+            ..p
+        };
+        assert_eq!(
+            decide(Some(&k), &inside, now),
+            VerifyCode::InsufficientPermissions
+        );
+        k.restrictions.origin_allowlist = vec![Origin::parse("https://app.example.com").unwrap()];
+        assert_eq!(decide(Some(&k), &inside, now), VerifyCode::Forbidden);
+        let both = Presented {
+            origin: Some("https://app.example.com"),
+            ..inside
+        };
+        assert_eq!(
+            decide(Some(&k), &both, now),
             VerifyCode::InsufficientPermissions
         );
         k.enabled = false;
-        assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Disabled);
+        assert_eq!(decide(Some(&k), &p, now), VerifyCode::Disabled);
         k.expires_at = Some(now);
-        assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Expired);
+        assert_eq!(decide(Some(&k), &p, now), VerifyCode::Expired);
         assert_eq!(
-            decide(Some(&k), Some(&q), now - Duration::seconds(1)),
+            decide(Some(&k), &p, now - Duration::seconds(1)),
             VerifyCode::Disabled
         );
         k.revoked_at = Some(now);
-        assert_eq!(decide(Some(&k), Some(&q), now), VerifyCode::Revoked);
+        assert_eq!(decide(Some(&k), &p, now), VerifyCode::Revoked);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod index;
+pub mod limits;
 pub mod maintenance;
 pub mod retention;
 pub mod server;

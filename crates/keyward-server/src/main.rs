@@ -68,6 +68,9 @@ struct ServeArgs {
     listen: String,
     #[command(flatten)]
     database: DatabaseArgs,
+    /// Redis URL for rate-limit counters shared by every node (default: in memory)
+    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -170,7 +173,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             created.root_key.expose()
         );
     }
-    let state = AppState::load(store, clock).await?;
+    let limiter = keyward_server::limits::RateLimiter::from_config(args.redis_url.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(counters = limiter.kind(), "rate limits");
+    let state = AppState::load(store, clock).await?.with_limiter(limiter);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

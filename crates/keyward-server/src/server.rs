@@ -3,7 +3,7 @@
 //! in-flight requests finish.
 
 use crate::error::ApiError;
-use crate::handlers::{audit, health, keys, root_keys, verify, workspace};
+use crate::handlers::{audit, health, keys, policy, root_keys, verify, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -34,7 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::list))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", get(audit::verify_chain))
-        .route("/workspace", get(workspace::show).patch(workspace::update));
+        .route("/workspace", get(workspace::show).patch(workspace::update))
+        .route("/policy", get(policy::show).put(policy::update));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))

@@ -2,6 +2,7 @@
 
 use crate::audit_sink::AuditSink;
 use crate::index::KeyIndex;
+use crate::limits::RateLimiter;
 use crate::usage::UsageTracker;
 use keyward_core::{Clock, KeyHash, RootKey, Store};
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub audit_maintenance: Arc<tokio::sync::RwLock<()>>,
     /// When root keys were last reloaded after a miss (see [`AppState::root_key`]).
     last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Where rate-limit counters live (memory unless configured with Redis).
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -46,7 +49,14 @@ impl AppState {
             writes: Arc::new(Mutex::new(())),
             audit_maintenance: Arc::new(tokio::sync::RwLock::new(())),
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
+            limiter: Arc::new(RateLimiter::Memory(Default::default())),
         })
+    }
+
+    /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = Arc::new(limiter);
+        self
     }
 
     /// The root key with this hash. A miss reloads root keys and workspaces from storage (at

@@ -2,8 +2,8 @@
 
 use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
-use keyward_api::{Key, RootKeyInfo};
-use keyward_core::{AuditEvent, KeyRecord, RootKey};
+use keyward_api::{CreditsView, Key, RateLimitSpec, RefillSpec, RootKeyInfo};
+use keyward_core::{AuditEvent, Credits, KeyRecord, RootKey};
 
 pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Key {
     let (last_used_at, verification_count) = usage.get(&key.id);
@@ -26,6 +26,35 @@ pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Ke
         revoked_at: key.revoked_at,
         revoked_reason: key.revoked_reason.clone(),
         replaced_by: key.replaced_by.clone(),
+        ip_allowlist: key
+            .restrictions
+            .ip_allowlist
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        origin_allowlist: key
+            .restrictions
+            .origin_allowlist
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        credits: key.restrictions.credits.map(|c| credits_view(c, now)),
+        rate_limit: key.restrictions.rate_limit.map(|r| RateLimitSpec {
+            limit: r.limit,
+            window_seconds: r.window_seconds,
+        }),
+    }
+}
+
+/// The balance as of `now` (refills applied), and when it next refills.
+pub fn credits_view(credits: Credits, now: DateTime<Utc>) -> CreditsView {
+    CreditsView {
+        remaining: credits.at(now).remaining,
+        refill: credits.refill.map(|r| RefillSpec {
+            amount: r.amount,
+            interval_seconds: r.interval_seconds,
+        }),
+        next_refill_at: credits.next_refill_at(now),
     }
 }
 

@@ -1,6 +1,7 @@
 //! SQL for customer keys: insert, update, lookup and filtered, cursor-paginated listing.
 
 use crate::error::store_error;
+use crate::restrictions::{self, CreditColumns};
 use crate::rows::{metadata_json, millis, permissions_json, KeyRow};
 use keyward_core::{KeyFilter, KeyRecord, KeyStatus, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
@@ -9,15 +10,19 @@ use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 macro_rules! key_columns {
     () => {
         "id, workspace_id, name, description, owner_id, hash, start, permissions, enabled, \
-         expires_at, metadata, created_at, updated_at, revoked_at, revoked_reason, replaced_by"
+         expires_at, metadata, created_at, updated_at, revoked_at, revoked_reason, replaced_by, \
+         ip_allowlist, origin_allowlist, credits_remaining, credits_refill_amount, \
+         credits_refill_interval_seconds, credits_refilled_at, rate_limit, rate_limit_window_seconds"
     };
 }
 
 pub(crate) async fn insert(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Result<(), StoreError> {
+    let credits = CreditColumns::of(key.restrictions.credits.as_ref());
+    let rate = restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
     sqlx::query(concat!(
         "INSERT INTO keys (",
         key_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&key.id)
     .bind(&key.workspace_id)
@@ -35,18 +40,31 @@ pub(crate) async fn insert(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Resu
     .bind(key.revoked_at.map(millis))
     .bind(&key.revoked_reason)
     .bind(&key.replaced_by)
+    .bind(restrictions::ip_json(&key.restrictions.ip_allowlist))
+    .bind(restrictions::origin_json(
+        &key.restrictions.origin_allowlist,
+    ))
+    .bind(credits.remaining)
+    .bind(credits.refill_amount)
+    .bind(credits.refill_interval_seconds)
+    .bind(credits.refilled_at)
+    .bind(rate.0)
+    .bind(rate.1)
     .execute(db)
     .await
     .map_err(store_error)?;
     Ok(())
 }
 
-/// Replaces every mutable column of the key with `key`'s workspace and id.
+/// Replaces every mutable column of the key with `key`'s workspace and id, except the credit
+/// columns (see `restrictions::update_credits`).
 pub(crate) async fn update(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Result<(), StoreError> {
+    let rate = restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
     let done = sqlx::query(
         "UPDATE keys SET name = ?, description = ?, owner_id = ?, permissions = ?, enabled = ?, \
          expires_at = ?, metadata = ?, updated_at = ?, revoked_at = ?, revoked_reason = ?, \
-         replaced_by = ? \
+         replaced_by = ?, ip_allowlist = ?, origin_allowlist = ?, rate_limit = ?, \
+         rate_limit_window_seconds = ? \
          WHERE workspace_id = ? AND id = ?",
     )
     .bind(&key.name)
@@ -60,6 +78,12 @@ pub(crate) async fn update(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Resu
     .bind(key.revoked_at.map(millis))
     .bind(&key.revoked_reason)
     .bind(&key.replaced_by)
+    .bind(restrictions::ip_json(&key.restrictions.ip_allowlist))
+    .bind(restrictions::origin_json(
+        &key.restrictions.origin_allowlist,
+    ))
+    .bind(rate.0)
+    .bind(rate.1)
     .bind(&key.workspace_id)
     .bind(&key.id)
     .execute(db)

@@ -5,6 +5,7 @@
 mod audit;
 mod error;
 mod keys;
+mod restrictions;
 mod rows;
 mod settings;
 mod store;

@@ -13,7 +13,7 @@ pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn time(ms: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn time(ms: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Corrupt(format!("{what} is out of range")))
 }
@@ -127,12 +127,32 @@ pub(crate) struct KeyRow {
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
     replaced_by: Option<String>,
+    ip_allowlist: String,
+    origin_allowlist: String,
+    #[sqlx(flatten)]
+    credits: crate::restrictions::CreditColumns,
+    rate_limit: Option<i64>,
+    rate_limit_window_seconds: Option<i64>,
 }
 
 impl KeyRow {
     pub(crate) fn into_record(self) -> Result<KeyRecord, StoreError> {
         let what = |column: &str| format!("key {} {column}", self.id);
+        let restrictions = keyward_core::Restrictions {
+            ip_allowlist: crate::restrictions::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
+            origin_allowlist: crate::restrictions::origin_list(
+                &self.origin_allowlist,
+                &what("origin_allowlist"),
+            )?,
+            credits: self.credits.into_credits(&what("credits"))?,
+            rate_limit: crate::restrictions::rate_limit(
+                self.rate_limit,
+                self.rate_limit_window_seconds,
+                &what("rate_limit"),
+            )?,
+        };
         Ok(KeyRecord {
+            restrictions,
             hash: hash(&self.hash, &what("hash"))?,
             permissions: permissions(&self.permissions, &what("permissions"))?,
             expires_at: optional_time(self.expires_at, &what("expires_at"))?,

@@ -2,12 +2,12 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, keys, settings, workspaces, SqliteStore};
+use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store,
-    StoreError, Workspace, WorkspaceSettings,
+    AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord, KeyUsage, NewEvent,
+    RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -197,5 +197,46 @@ impl Store for SqliteStore {
         let deleted = audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await?;
         commit(tx).await?;
         Ok(deleted)
+    }
+
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        keys::update(&mut *tx, key).await?;
+        restrictions::update_credits(&mut *tx, key).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
+    }
+
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let mut tx = self.begin().await?;
+        let outcome = restrictions::spend(&mut tx, workspace_id, key_id, cost, now).await?;
+        commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError> {
+        restrictions::policy(&self.reader, workspace_id).await
+    }
+
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
+        audit::append(&mut tx, vec![event]).await?;
+        commit(tx).await
     }
 }

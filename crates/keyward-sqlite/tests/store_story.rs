@@ -794,6 +794,7 @@ fn new_key(
         revoked_at: None,
         revoked_reason: None,
         replaced_by: None,
+        restrictions: Default::default(),
     })
 }
 

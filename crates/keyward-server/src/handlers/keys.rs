@@ -5,7 +5,7 @@
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::handlers::fields;
+use crate::handlers::{fields, restrictions};
 use crate::state::AppState;
 use crate::views::key_view;
 use axum::extract::State;
@@ -37,13 +37,21 @@ pub async fn create(
     let now = state.clock.now();
     let name = KeyName::parse(&req.name).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let permissions = fields::permissions(&req.permissions)?;
+    let expires_at = restrictions::expiry(req.expires_at, req.expires_in, now)?;
+    let restrictions = restrictions::for_create(&req, now)?;
+    restrictions::check_policy(
+        state.store.as_ref(),
+        principal.workspace_id(),
+        expires_at,
+        now,
+    )
+    .await?;
     let description = fields::optional_text(
         "description",
         req.description,
         fields::MAX_DESCRIPTION_CHARS,
     )?;
     let owner_id = fields::optional_text("owner_id", req.owner_id, fields::MAX_OWNER_ID_CHARS)?;
-    let expires_at = fields::future_expiry(req.expires_at, now)?;
     let metadata = fields::metadata(req.metadata.unwrap_or_default())?;
 
     let secret = issue_secret(&state, principal.workspace_id())?;
@@ -64,6 +72,7 @@ pub async fn create(
         revoked_at: None,
         revoked_reason: None,
         replaced_by: None,
+        restrictions,
     };
     let event = management_event(&principal, &key, EventKind::KeyCreated, now);
     let _guard = state.writes.lock().await;
@@ -168,6 +177,7 @@ pub async fn update(
         ));
     }
     let mut changed = Vec::new();
+    let credits_set = restrictions::apply_update(&state, &mut key, &req, now, &mut changed).await?;
     if let Some(name) = req.name {
         key.name = KeyName::parse(&name)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?
@@ -191,10 +201,6 @@ pub async fn update(
         key.enabled = enabled;
         changed.push("enabled");
     }
-    if let Some(expires_at) = req.expires_at {
-        key.expires_at = fields::future_expiry(expires_at, now)?;
-        changed.push("expires_at");
-    }
     if let Some(metadata) = req.metadata {
         key.metadata = fields::metadata(metadata)?;
         changed.push("metadata");
@@ -208,7 +214,11 @@ pub async fn update(
             changed.join(", ")
         }
     ));
-    state.store.update_key(&key, event).await?;
+    if credits_set {
+        state.store.update_key_and_credits(&key, event).await?;
+    } else {
+        state.store.update_key(&key, event).await?;
+    }
     state.index.put_key(key.clone());
     Ok(Json(key_view(&key, &state.usage, now)))
 }

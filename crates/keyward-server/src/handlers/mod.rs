@@ -4,6 +4,8 @@ pub mod audit;
 pub mod fields;
 pub mod health;
 pub mod keys;
+pub mod policy;
+pub mod restrictions;
 pub mod root_keys;
 pub mod verify;
 pub mod workspace;

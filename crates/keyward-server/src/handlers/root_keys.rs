@@ -16,7 +16,7 @@ use keyward_core::audit::EventKind;
 use keyward_core::model::rights;
 use keyward_core::{ids, KeyName, NewEvent, Permission};
 
-const KNOWN_RIGHTS: [&str; 7] = [
+const KNOWN_RIGHTS: [&str; 8] = [
     "*",
     rights::KEYS_READ,
     rights::KEYS_WRITE,
@@ -24,6 +24,7 @@ const KNOWN_RIGHTS: [&str; 7] = [
     rights::AUDIT_READ,
     rights::ROOT_KEYS_WRITE,
     rights::WORKSPACE_WRITE,
+    rights::POLICY_WRITE,
 ];
 
 pub async fn create(

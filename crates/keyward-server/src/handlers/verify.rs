@@ -1,7 +1,8 @@
 //! `POST /v1/verify`: the hot path. Parse and checksum the key (a malformed key never reaches
 //! any lookup), hash it, look it up in the in-memory index, decide, and answer once the
 //! verification's audit event is durable (group commit, see `audit_sink`). No other storage
-//! round-trip.
+//! round-trip, except for keys with usage credits (an atomic spend) and, with Redis
+//! configured, keys with a rate limit (one counter increment).
 
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
@@ -12,7 +13,9 @@ use axum::extract::State;
 use axum::Json;
 use keyward_api::{VerifyRequest, VerifyResponse};
 use keyward_core::model::rights;
-use keyward_core::{decide, ApiKey, EventKind, KeyHash, NewEvent, PermissionQuery, VerifyCode};
+use keyward_core::{
+    decide, ApiKey, EventKind, KeyHash, NewEvent, PermissionQuery, Presented, VerifyCode,
+};
 
 pub async fn verify(
     State(state): State<AppState>,
@@ -39,7 +42,17 @@ pub async fn verify(
         // Another workspace's key is indistinguishable from an unknown one.
         .filter(|key| key.workspace_id == principal.workspace_id());
     let now = state.clock.now();
-    let code = decide(key.as_deref(), required.as_ref(), now);
+    // Restrictions and limits: network binding is part of `decide`; the rate limit and then
+    // credits spend something, so `limits::enforce` applies them only to a `VALID` decision.
+    let presented = Presented {
+        required: required.as_ref(),
+        ip: req.ip.as_deref(),
+        origin: req.origin.as_deref(),
+    };
+    let decided = decide(key.as_deref(), &presented, now);
+    let limited = crate::limits::enforce(&state, key.as_deref(), decided, req.cost, now).await?;
+    let code = limited.code;
+    // End of restrictions and limits.
     let valid = code == VerifyCode::Valid;
 
     if state
@@ -77,6 +90,8 @@ pub async fn verify(
             permissions: Some(key.permissions.iter().map(|p| p.to_string()).collect()),
             expires_at: key.expires_at,
             metadata: Some(key.metadata.clone()),
+            credits: limited.credits,
+            rate_limit: limited.rate_limit,
         },
         None => VerifyResponse {
             valid: false,
@@ -87,6 +102,8 @@ pub async fn verify(
             permissions: None,
             expires_at: None,
             metadata: None,
+            credits: None,
+            rate_limit: None,
         },
     };
     Ok(Json(response))

@@ -95,6 +95,43 @@ impl Store for FaultyStore {
         self.writable()?;
         self.inner.update_key(key, event).await
     }
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.update_key_and_credits(key, event).await
+    }
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<keyward_core::CreditOutcome>, StoreError> {
+        self.writable()?;
+        self.inner
+            .spend_credits(workspace_id, key_id, cost, now)
+            .await
+    }
+    async fn workspace_policy(
+        &self,
+        workspace_id: &str,
+    ) -> Result<keyward_core::WorkspacePolicy, StoreError> {
+        self.inner.workspace_policy(workspace_id).await
+    }
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &keyward_core::WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner
+            .set_workspace_policy(workspace_id, policy, event)
+            .await
+    }
     async fn rotate_key(
         &self,
         old: &KeyRecord,

@@ -13,5 +13,6 @@ mod cli;
 mod durability;
 mod helpers;
 mod lifecycle;
+mod restrictions;
 mod secrets;
 mod verify;

@@ -1,0 +1,80 @@
+//! The stateful end of verification, after `decide` answered `VALID`: the rate limit, then
+//! credits. Each spends something, so each runs only when every earlier check passed: a
+//! request refused by its rate limit spends no credits, and one refused for any earlier reason
+//! spends neither.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use keyward_api::RateLimitState;
+use keyward_core::credits::MAX_CREDITS;
+use keyward_core::{CreditOutcome, KeyRecord, RateLimitDecision, VerifyCode};
+
+/// The final code and what the limits reported.
+#[derive(Debug, Clone, Copy)]
+pub struct Enforced {
+    pub code: VerifyCode,
+    pub credits: Option<u64>,
+    pub rate_limit: Option<RateLimitState>,
+}
+
+/// Applies the rate limit and credits of `key` to a verification `decide` answered `code`.
+pub async fn enforce(
+    state: &AppState,
+    key: Option<&KeyRecord>,
+    code: VerifyCode,
+    cost: Option<u64>,
+    now: DateTime<Utc>,
+) -> ApiResult<Enforced> {
+    let cost = cost.unwrap_or(1);
+    if cost > MAX_CREDITS {
+        return Err(ApiError::BadRequest(format!(
+            "cost is limited to {MAX_CREDITS}"
+        )));
+    }
+    let mut out = Enforced {
+        code,
+        credits: None,
+        rate_limit: None,
+    };
+    let Some(key) = key.filter(|_| code == VerifyCode::Valid) else {
+        return Ok(out);
+    };
+    if let Some(limit) = key.restrictions.rate_limit {
+        let decision = state
+            .limiter
+            .hit(&key.id, limit, now)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        out.rate_limit = Some(view(decision, now));
+        if !decision.allowed {
+            out.code = VerifyCode::RateLimited;
+            return Ok(out);
+        }
+    }
+    if key.restrictions.credits.is_some() {
+        match state
+            .store
+            .spend_credits(&key.workspace_id, &key.id, cost, now)
+            .await?
+        {
+            Some(CreditOutcome::Spent { remaining }) => out.credits = Some(remaining),
+            Some(CreditOutcome::Exceeded { remaining }) => {
+                out.credits = Some(remaining);
+                out.code = VerifyCode::UsageExceeded;
+            }
+            // The credit limit was removed since the index was read: nothing to spend.
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+fn view(d: RateLimitDecision, now: DateTime<Utc>) -> RateLimitState {
+    RateLimitState {
+        limit: d.limit,
+        remaining: d.remaining,
+        reset: d.reset,
+        reset_after_ms: u64::try_from((d.reset - now).num_milliseconds()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,253 @@
+//! The Store's restrictions and limits on SQLite: allowlists, credits and rate limits round-trip;
+//! spending is atomic under concurrency and durable across a reopen; `update_key` never writes
+//! back a stale balance; the workspace policy is stored per workspace.
+
+use anyhow::Result;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use keyward_core::ids::{self, new_id};
+use keyward_core::{
+    CreditOutcome, Credits, EventKind, IpRange, KeyHash, KeyRecord, NewEvent, Origin, RateLimit,
+    Refill, Restrictions, RootKey, Store, Workspace, WorkspacePolicy,
+};
+use keyward_sqlite::SqliteStore;
+use std::sync::Arc;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+async fn workspace(store: &dyn Store) -> Result<Workspace> {
+    let ws = Workspace {
+        id: new_id(ids::WORKSPACE),
+        name: "Restrictions".into(),
+        prefix: "bos".into(),
+        created_at: t0(),
+    };
+    let root = RootKey {
+        id: new_id(ids::ROOT_KEY),
+        workspace_id: ws.id.clone(),
+        name: "root".into(),
+        hash: KeyHash::of(&new_id("secret")),
+        start: "kw_root_x".into(),
+        permissions: vec![keyward_core::Permission::parse("*")?],
+        created_at: t0(),
+        revoked_at: None,
+    };
+    store
+        .create_workspace(
+            &ws,
+            &root,
+            vec![NewEvent::new(&ws.id, t0(), EventKind::WorkspaceCreated)],
+        )
+        .await?;
+    Ok(ws)
+}
+
+fn key(ws: &Workspace, restrictions: Restrictions) -> KeyRecord {
+    let id = new_id(ids::KEY);
+    KeyRecord {
+        name: format!("Integration {id}"),
+        id,
+        workspace_id: ws.id.clone(),
+        description: None,
+        owner_id: None,
+        hash: KeyHash::of(&new_id("secret")),
+        start: "bos_abcd".into(),
+        permissions: vec![],
+        enabled: true,
+        expires_at: None,
+        metadata: Default::default(),
+        created_at: t0(),
+        updated_at: t0(),
+        revoked_at: None,
+        revoked_reason: None,
+        replaced_by: None,
+        restrictions,
+    }
+}
+
+fn event(k: &KeyRecord) -> NewEvent {
+    NewEvent::new(&k.workspace_id, t0(), EventKind::KeyCreated).subject(&k.id, &k.name)
+}
+
+async fn memory() -> Result<Arc<dyn Store>> {
+    let store = SqliteStore::connect("sqlite::memory:").await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+#[tokio::test]
+async fn restrictions_round_trip() -> Result<()> {
+    let store = memory().await?;
+    let ws = workspace(store.as_ref()).await?;
+    let full = Restrictions {
+        ip_allowlist: vec![
+            IpRange::parse("10.0.0.0/8")?,
+            IpRange::parse("2001:db8::/32")?,
+        ],
+        origin_allowlist: vec![Origin::parse("https://app.example.com")?],
+        credits: Some(Credits::new(7, Some(Refill::new(10, 3600)?), t0())?),
+        rate_limit: Some(RateLimit::new(5, 60)?),
+    };
+    let k = key(&ws, full.clone());
+    store.insert_key(&k, event(&k)).await?;
+    let back = store.key(&ws.id, &k.id).await?;
+    assert_eq!(back.as_ref().map(|k| &k.restrictions), Some(&full));
+    let bare = key(&ws, Restrictions::default());
+    store.insert_key(&bare, event(&bare)).await?;
+    let back = store.key(&ws.id, &bare.id).await?;
+    assert_eq!(back.map(|k| k.restrictions), Some(Restrictions::default()));
+    assert_eq!(store.spend_credits(&ws.id, &bare.id, 1, t0()).await?, None);
+    assert_eq!(
+        store.spend_credits(&ws.id, "key_missing", 1, t0()).await?,
+        None
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let sqlite = SqliteStore::connect(&url).await?;
+    sqlite.migrate().await?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let ws = workspace(store.as_ref()).await?;
+    let k = key(
+        &ws,
+        Restrictions {
+            credits: Some(Credits::new(10, None, t0())?),
+            ..Restrictions::default()
+        },
+    );
+    store.insert_key(&k, event(&k)).await?;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), k.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.spend_credits(&ws_id, &key_id, 1, t0()).await
+        }));
+    }
+    let mut spent = 0;
+    for task in tasks {
+        if let Some(CreditOutcome::Spent { .. }) = task.await?? {
+            spent += 1;
+        }
+    }
+    assert_eq!(spent, 10);
+    sqlite.close().await;
+    let reopened = SqliteStore::connect(&url).await?;
+    let back = reopened.key(&ws.id, &k.id).await?;
+    assert_eq!(
+        back.and_then(|k| k.restrictions.credits)
+            .map(|c| c.remaining),
+        Some(0)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn refill_is_applied_atomically_with_the_spend() -> Result<()> {
+    let store = memory().await?;
+    let ws = workspace(store.as_ref()).await?;
+    let k = key(
+        &ws,
+        Restrictions {
+            credits: Some(Credits::new(1, Some(Refill::new(3, 60)?), t0())?),
+            ..Restrictions::default()
+        },
+    );
+    store.insert_key(&k, event(&k)).await?;
+    let spend = |at: DateTime<Utc>| {
+        let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), k.id.clone());
+        async move { store.spend_credits(&ws_id, &key_id, 1, at).await }
+    };
+    assert_eq!(
+        spend(t0()).await?,
+        Some(CreditOutcome::Spent { remaining: 0 })
+    );
+    assert_eq!(
+        spend(t0() + Duration::seconds(59)).await?,
+        Some(CreditOutcome::Exceeded { remaining: 0 })
+    );
+    assert_eq!(
+        spend(t0() + Duration::seconds(60)).await?,
+        Some(CreditOutcome::Spent { remaining: 2 })
+    );
+    // 3.5 intervals later: reset to 3 at the 3rd boundary after the last anchor.
+    assert_eq!(
+        spend(t0() + Duration::seconds(60 + 210)).await?,
+        Some(CreditOutcome::Spent { remaining: 2 })
+    );
+    let stored = store
+        .key(&ws.id, &k.id)
+        .await?
+        .and_then(|k| k.restrictions.credits);
+    assert_eq!(
+        stored.map(|c| c.refilled_at),
+        Some(t0() + Duration::seconds(240))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn update_key_keeps_the_balance_and_update_key_and_credits_replaces_it() -> Result<()> {
+    let store = memory().await?;
+    let ws = workspace(store.as_ref()).await?;
+    let mut k = key(
+        &ws,
+        Restrictions {
+            credits: Some(Credits::new(5, None, t0())?),
+            ..Restrictions::default()
+        },
+    );
+    store.insert_key(&k, event(&k)).await?;
+    // A verification spends after the handler read the key...
+    store.spend_credits(&ws.id, &k.id, 2, t0()).await?;
+    // ...and the handler then writes its (stale) copy with another field changed.
+    k.description = Some("changed".into());
+    k.restrictions.rate_limit = Some(RateLimit::new(9, 9)?);
+    store.update_key(&k, event(&k)).await?;
+    let back = store.key(&ws.id, &k.id).await?;
+    assert_eq!(
+        back.as_ref()
+            .and_then(|k| k.restrictions.credits)
+            .map(|c| c.remaining),
+        Some(3)
+    );
+    assert_eq!(
+        back.as_ref().and_then(|k| k.restrictions.rate_limit),
+        Some(RateLimit::new(9, 9)?)
+    );
+    k.restrictions.credits = None;
+    store.update_key_and_credits(&k, event(&k)).await?;
+    let back = store.key(&ws.id, &k.id).await?;
+    assert_eq!(back.and_then(|k| k.restrictions.credits), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn policies_are_per_workspace() -> Result<()> {
+    let store = memory().await?;
+    let a = workspace(store.as_ref()).await?;
+    let b = workspace(store.as_ref()).await?;
+    assert_eq!(
+        store.workspace_policy(&a.id).await?,
+        WorkspacePolicy::default()
+    );
+    let policy = WorkspacePolicy::new(Some(86_400))?;
+    let ev = NewEvent::new(&a.id, t0(), EventKind::PolicyUpdated);
+    store.set_workspace_policy(&a.id, &policy, ev).await?;
+    assert_eq!(store.workspace_policy(&a.id).await?, policy);
+    assert_eq!(
+        store.workspace_policy(&b.id).await?,
+        WorkspacePolicy::default()
+    );
+    let cleared = WorkspacePolicy::default();
+    let ev = NewEvent::new(&a.id, t0(), EventKind::PolicyUpdated);
+    store.set_workspace_policy(&a.id, &cleared, ev).await?;
+    assert_eq!(store.workspace_policy(&a.id).await?, cleared);
+    Ok(())
+}
