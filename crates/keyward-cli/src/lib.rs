@@ -17,6 +17,7 @@ mod client;
 mod keys;
 mod output;
 mod parse;
+mod scan;
 mod verify;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub use keys::{run_keys, KeyStatus, KeysCommand};
+pub use scan::{run_scan, ScanArgs};
 pub use verify::{run_verify, VerifyArgs};
 
 /// Exit status when `verify` got an answer and the key is not valid.

@@ -41,6 +41,8 @@ enum Command {
         #[command(flatten)]
         args: VerifyArgs,
     },
+    /// Find keys in files, folders and Office documents (exit 1 when found); --report revokes them
+    Scan(keyward_cli::ScanArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
             Command::Init(args) => report(run_init(args).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
+            Command::Scan(args) => keyward_cli::run_scan(args).await,
         }
     })
 }
