@@ -2,6 +2,8 @@
 //! the two cannot drift. Requests refuse unknown fields, so a typo is a `400`, not a
 //! silently ignored setting.
 
+pub mod leaks;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -20,6 +20,7 @@ mod client;
 mod keys;
 mod output;
 mod parse;
+mod scan;
 mod verify;
 
 use std::fmt;
@@ -28,6 +29,7 @@ use std::process::ExitCode;
 
 pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
 pub use keys::{run_keys, KeyStatus, KeysCommand};
+pub use scan::{run_scan, ScanArgs};
 pub use verify::{run_verify, VerifyArgs};
 
 /// Exit status when `verify` got an answer and the key is not valid, or `audit verify` found

@@ -48,6 +48,8 @@ enum Command {
         #[command(flatten)]
         args: AuditArgs,
     },
+    /// Find keys in files, folders and Office documents (exit 1 when found); --report revokes them
+    Scan(keyward_cli::ScanArgs),
 }
 
 #[derive(Args)]
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
+            Command::Scan(args) => keyward_cli::run_scan(args).await,
         }
     })
 }

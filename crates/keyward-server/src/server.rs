@@ -3,7 +3,7 @@
 //! in-flight requests finish.
 
 use crate::error::ApiError;
-use crate::handlers::{audit, health, keys, policy, root_keys, verify, workspace};
+use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -29,6 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/verify", post(verify::verify))
+        .route(
+            "/leaks",
+            post(leaks::report).layer(axum::Extension(leaks::LeakLimiter::shared())),
+        )
         .route("/root-keys", post(root_keys::create).get(root_keys::list))
         .route("/root-keys/{id}/revoke", post(root_keys::revoke))
         .route("/audit", get(audit::list))
@@ -94,7 +98,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Connect info gives handlers the peer address (leak reports are limited per address).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod fields;
 pub mod health;
 pub mod keys;
+pub mod leaks;
 pub mod policy;
 pub mod restrictions;
 pub mod root_keys;

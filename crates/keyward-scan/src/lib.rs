@@ -1,0 +1,475 @@
+//! `keyward scan`'s engine: finds keyward keys in files, folders, standard input and inside
+//! Office documents and zip archives, keeping only matches whose checksum is valid.
+//!
+//! - **Matching**: the published pattern [`KEY_REGEX`] finds candidates; [`ApiKey::parse`]
+//!   keeps only those whose CRC-32 checksum holds, so look-alike strings are not reported
+//!   and no server is asked.
+//! - **Text**: UTF-8 and other ASCII-compatible encodings are scanned as they are; UTF-16
+//!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
+//!   binary and skipped with a note.
+//! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
+//!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
+//!   text runs so a key split across them is still found. Nesting depth, each entry's size
+//!   and the total unpacked per file are bounded (zip bombs); a corrupt archive is a note.
+//!
+//! **Invariant:** nothing this crate returns prints a whole key: a [`Finding`] shows only the
+//! key's [`Finding::start`]; the plaintext stays wrapped in an [`ApiKey`] (whose `Debug`
+//! redacts it) for the caller that reports it for revocation.
+
+mod decode;
+pub mod fixtures;
+mod xml;
+
+use keyward_core::key_format::KEY_REGEX;
+use keyward_core::ApiKey;
+use regex::bytes::{Regex, RegexBuilder};
+use std::fmt;
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+/// Bounds on what one scan reads and unpacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Files larger than this are skipped with a note.
+    pub max_file_bytes: u64,
+    /// How many archives deep to open (a `.docx` is depth 1; a `.docx` in a `.zip` is 2).
+    pub max_depth: usize,
+    /// Most bytes unpacked from one top-level file, across all its nested archives.
+    pub max_unpacked_bytes: u64,
+    /// Most entries looked at in one archive.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 100 * 1024 * 1024,
+            max_depth: 4,
+            max_unpacked_bytes: 256 * 1024 * 1024,
+            max_entries: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("the published key pattern does not compile: {0}")]
+    Pattern(String),
+}
+
+/// A valid key found somewhere. `Debug` and [`fmt::Display`] never show the whole key.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The file as it was named on the command line or found in a folder (`-` for stdin).
+    pub file: String,
+    /// Inside an archive: the part, e.g. `word/document.xml` or `inner.zip!notes.txt`.
+    pub part: Option<String>,
+    /// 1-based line and column (in characters) for plain text; `None` for XML parts, whose
+    /// text was extracted.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The key. Only [`ApiKey::start`] and [`ApiKey::prefix`] may be shown.
+    pub key: ApiKey,
+}
+
+impl Finding {
+    /// The key's visible start, e.g. `bos_5Qm2`: the same text the server stores and shows.
+    pub fn start(&self) -> String {
+        self.key.start()
+    }
+
+    /// Where in `file` the key is: `12:5`, `word/document.xml` or `a.zip!b.txt:3:1`.
+    pub fn location(&self) -> String {
+        let position = match (self.line, self.column) {
+            (Some(l), Some(c)) => Some(format!("{l}:{c}")),
+            _ => None,
+        };
+        match (&self.part, position) {
+            (Some(part), Some(pos)) => format!("{part}:{pos}"),
+            (Some(part), None) => part.clone(),
+            (None, Some(pos)) => pos,
+            (None, None) => String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} {}…", self.file, self.location(), self.start())
+    }
+}
+
+/// Whether a note means the scan was incomplete (an error) or only that something was
+/// passed over on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// Binary, oversized, or not a regular file: skipped on purpose.
+    Skipped,
+    /// Unreadable, corrupt, or cut short by a limit: keys there may have been missed.
+    Error,
+}
+
+impl NoteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skipped => "skipped",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub path: String,
+    pub kind: NoteKind,
+    pub message: String,
+}
+
+/// Everything one scan found and noticed.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+    /// Top-level files read (not counting archive entries).
+    pub files_scanned: u64,
+    /// Bytes read from disk or stdin.
+    pub bytes_scanned: u64,
+}
+
+impl ScanReport {
+    pub fn has_errors(&self) -> bool {
+        self.notes.iter().any(|n| n.kind == NoteKind::Error)
+    }
+
+    fn note(&mut self, path: &str, kind: NoteKind, message: impl Into<String>) {
+        self.notes.push(Note {
+            path: path.to_owned(),
+            kind,
+            message: message.into(),
+        });
+    }
+}
+
+/// Finds keys. Cheap to share: one compiled pattern, no other state.
+pub struct Scanner {
+    pattern: Regex,
+    limits: Limits,
+}
+
+/// Per top-level file: how much has been unpacked so far.
+struct Budget {
+    unpacked: u64,
+}
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+const EMPTY_ZIP_MAGIC: &[u8] = b"PK\x05\x06";
+
+impl Scanner {
+    pub fn new(limits: Limits) -> Result<Self, ScanError> {
+        // ASCII mode: `\b` and the classes are byte-oriented, so the pattern runs over any
+        // ASCII-compatible text without decoding it first.
+        let pattern = RegexBuilder::new(KEY_REGEX)
+            .unicode(false)
+            .build()
+            .map_err(|e| ScanError::Pattern(e.to_string()))?;
+        Ok(Self { pattern, limits })
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Every valid key in `text` with its byte offset. The building block of everything
+    /// else, exposed for tests and benchmarks.
+    pub fn keys_in(&self, text: &[u8]) -> Vec<(usize, ApiKey)> {
+        self.pattern
+            .find_iter(text)
+            .filter_map(|m| {
+                let candidate = std::str::from_utf8(m.as_bytes()).ok()?;
+                ApiKey::parse(candidate).ok().map(|key| (m.start(), key))
+            })
+            .collect()
+    }
+
+    /// Scans a file or, recursively, a folder (symbolic links inside folders and `.git`
+    /// folders are not followed).
+    pub fn scan_path(&self, path: &Path, report: &mut ScanReport) {
+        let shown = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => self.scan_dir(path, report),
+            Ok(meta) if meta.is_file() => self.scan_file(path, meta.len(), report),
+            Ok(_) => report.note(&shown, NoteKind::Skipped, "not a regular file"),
+            Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
+        }
+    }
+
+    fn scan_dir(&self, dir: &Path, report: &mut ScanReport) {
+        let shown = dir.display().to_string();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                report.note(&shown, NoteKind::Error, format!("cannot list: {e}"));
+                return;
+            }
+        };
+        let mut children = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(entry) => children.push(entry),
+                Err(e) => report.note(&shown, NoteKind::Error, format!("cannot list: {e}")),
+            }
+        }
+        children.sort_by_key(|e| e.file_name());
+        for entry in children {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_symlink() => {}
+                Ok(t) if t.is_dir() => {
+                    if entry.file_name() != ".git" {
+                        self.scan_dir(&path, report);
+                    }
+                }
+                Ok(t) if t.is_file() => match entry.metadata() {
+                    Ok(meta) => self.scan_file(&path, meta.len(), report),
+                    Err(e) => report.note(
+                        &path.display().to_string(),
+                        NoteKind::Error,
+                        format!("cannot read: {e}"),
+                    ),
+                },
+                Ok(_) => {}
+                Err(e) => report.note(
+                    &path.display().to_string(),
+                    NoteKind::Error,
+                    format!("cannot read: {e}"),
+                ),
+            }
+        }
+    }
+
+    fn scan_file(&self, path: &Path, len: u64, report: &mut ScanReport) {
+        let shown = path.display().to_string();
+        if len > self.limits.max_file_bytes {
+            report.note(
+                &shown,
+                NoteKind::Skipped,
+                format!(
+                    "larger than {} MiB",
+                    self.limits.max_file_bytes / (1024 * 1024)
+                ),
+            );
+            return;
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => self.scan_bytes(&shown, &bytes, report),
+            Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
+        }
+    }
+
+    /// Reads `reader` to its end (at most the file size limit) and scans it as `name`.
+    pub fn scan_reader(&self, name: &str, reader: impl Read, report: &mut ScanReport) {
+        let mut bytes = Vec::new();
+        let limit = self.limits.max_file_bytes;
+        match reader.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
+            Ok(_) if bytes.len() as u64 > limit => report.note(
+                name,
+                NoteKind::Error,
+                format!("more than {} MiB: not scanned", limit / (1024 * 1024)),
+            ),
+            Ok(_) => self.scan_bytes(name, &bytes, report),
+            Err(e) => report.note(name, NoteKind::Error, format!("cannot read: {e}")),
+        }
+    }
+
+    /// Scans the whole content of one file named `name`.
+    pub fn scan_bytes(&self, name: &str, bytes: &[u8], report: &mut ScanReport) {
+        report.files_scanned += 1;
+        report.bytes_scanned += bytes.len() as u64;
+        let mut budget = Budget { unpacked: 0 };
+        self.scan_blob(name, None, bytes, 0, &mut budget, report);
+    }
+
+    fn scan_blob(
+        &self,
+        file: &str,
+        part: Option<&str>,
+        bytes: &[u8],
+        depth: usize,
+        budget: &mut Budget,
+        report: &mut ScanReport,
+    ) {
+        if bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(EMPTY_ZIP_MAGIC) {
+            if depth >= self.limits.max_depth {
+                report.note(
+                    &shown(file, part),
+                    NoteKind::Error,
+                    format!(
+                        "archive nested more than {} deep: not opened",
+                        self.limits.max_depth
+                    ),
+                );
+            } else {
+                self.scan_zip(file, part, bytes, depth, budget, report);
+            }
+            return;
+        }
+        let Some(text) = decode::text_bytes(bytes) else {
+            // Images and fonts inside documents are expected; only say so for files.
+            if part.is_none() {
+                report.note(file, NoteKind::Skipped, "binary");
+            }
+            return;
+        };
+        if part.is_some_and(is_xml_part) {
+            let extracted = xml::extract_text(&text);
+            for (_, key) in self.keys_in(&extracted) {
+                report.findings.push(Finding {
+                    file: file.to_owned(),
+                    part: part.map(str::to_owned),
+                    line: None,
+                    column: None,
+                    key,
+                });
+            }
+            return;
+        }
+        let mut lines = LineCounter::default();
+        for (offset, key) in self.keys_in(&text) {
+            let (line, column) = lines.position(&text, offset);
+            report.findings.push(Finding {
+                file: file.to_owned(),
+                part: part.map(str::to_owned),
+                line: Some(line),
+                column: Some(column),
+                key,
+            });
+        }
+    }
+
+    fn scan_zip(
+        &self,
+        file: &str,
+        part: Option<&str>,
+        bytes: &[u8],
+        depth: usize,
+        budget: &mut Budget,
+        report: &mut ScanReport,
+    ) {
+        let here = shown(file, part);
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(archive) => archive,
+            Err(e) => {
+                report.note(&here, NoteKind::Error, format!("corrupt archive: {e}"));
+                return;
+            }
+        };
+        if archive.len() > self.limits.max_entries {
+            report.note(
+                &here,
+                NoteKind::Error,
+                format!(
+                    "{} entries: only the first {} were scanned",
+                    archive.len(),
+                    self.limits.max_entries
+                ),
+            );
+        }
+        for index in 0..archive.len().min(self.limits.max_entries) {
+            let mut entry = match archive.by_index(index) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    report.note(
+                        &here,
+                        NoteKind::Error,
+                        format!("entry {index} unreadable: {e}"),
+                    );
+                    continue;
+                }
+            };
+            if entry.is_dir() {
+                continue;
+            }
+            let name = entry
+                .name()
+                .map(|n| n.into_owned())
+                .unwrap_or_else(|_| format!("entry {index}"));
+            let inner = match part {
+                Some(p) => format!("{p}!{name}"),
+                None => name,
+            };
+            let remaining = self
+                .limits
+                .max_unpacked_bytes
+                .saturating_sub(budget.unpacked);
+            let mut content = Vec::new();
+            let read = (&mut entry)
+                .take(remaining.saturating_add(1))
+                .read_to_end(&mut content);
+            budget.unpacked += content.len() as u64;
+            if let Err(e) = read {
+                report.note(
+                    &shown(file, Some(&inner)),
+                    NoteKind::Error,
+                    format!("corrupt archive entry: {e}"),
+                );
+                continue;
+            }
+            if content.len() as u64 > remaining {
+                report.note(
+                    &shown(file, Some(&inner)),
+                    NoteKind::Error,
+                    format!(
+                        "unpacking stopped: more than {} MiB unpacked from this file (a zip bomb?)",
+                        self.limits.max_unpacked_bytes / (1024 * 1024)
+                    ),
+                );
+                return;
+            }
+            drop(entry);
+            self.scan_blob(file, Some(&inner), &content, depth + 1, budget, report);
+        }
+    }
+}
+
+/// `file` or `file!part`, for notes.
+fn shown(file: &str, part: Option<&str>) -> String {
+    match part {
+        Some(p) => format!("{file}!{p}"),
+        None => file.to_owned(),
+    }
+}
+
+/// Parts whose text is extracted as XML rather than scanned line by line.
+fn is_xml_part(part: &str) -> bool {
+    let lower = part.to_ascii_lowercase();
+    [".xml", ".rels", ".vml"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Turns ascending byte offsets into 1-based line and character column, counting each
+/// newline once.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl LineCounter {
+    fn position(&mut self, text: &[u8], offset: usize) -> (usize, usize) {
+        for nl in memchr::memchr_iter(b'\n', &text[self.offset..offset]) {
+            self.line += 1;
+            self.line_start = self.offset + nl + 1;
+        }
+        self.offset = offset;
+        let column = text[self.line_start..offset]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80)
+            .count();
+        (self.line + 1, column + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests;

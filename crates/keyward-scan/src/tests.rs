@@ -1,0 +1,251 @@
+//! Unit tests of the scanner: Office documents, encodings, limits and look-alikes.
+
+use super::*;
+use keyward_core::KeyPrefix;
+use proptest::prelude::*;
+
+fn key(prefix: &str) -> ApiKey {
+    ApiKey::generate(&KeyPrefix::parse(prefix).unwrap()).unwrap()
+}
+
+fn scanner() -> Scanner {
+    Scanner::new(Limits::default()).unwrap()
+}
+
+fn scan(bytes: &[u8]) -> ScanReport {
+    scan_with(&scanner(), bytes)
+}
+
+fn scan_with(scanner: &Scanner, bytes: &[u8]) -> ScanReport {
+    let mut report = ScanReport::default();
+    scanner.scan_bytes("input", bytes, &mut report);
+    report
+}
+
+fn found(report: &ScanReport) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .map(|f| f.key.expose().to_owned())
+        .collect()
+}
+
+#[test]
+fn plain_text_with_line_and_column() {
+    let k = key("bos_live");
+    let text = format!("first line\nexport BOS_KEY=\"{}\"\n", k.expose());
+    let report = scan(text.as_bytes());
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+    let f = &report.findings[0];
+    assert_eq!((f.line, f.column), (Some(2), Some(17)));
+    assert_eq!(f.location(), "2:17");
+    assert!(report.notes.is_empty());
+}
+
+#[test]
+fn key_split_across_word_runs_is_found() {
+    let k = key("bos");
+    let (a, b) = k.expose().split_at(12);
+    let doc = fixtures::docx(&[
+        vec!["Handover notes"],
+        vec!["Stripe key: ", a, b],
+        vec!["Next paragraph"],
+    ])
+    .unwrap();
+    let report = scan(&doc);
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+    assert_eq!(report.findings[0].location(), "word/document.xml");
+    assert!(!report.has_errors(), "{:?}", report.notes);
+}
+
+#[test]
+fn xlsx_shared_strings_are_found() {
+    let k = key("acme");
+    let sheet = fixtures::xlsx(&["Integration", k.expose(), "Owner"]).unwrap();
+    let report = scan(&sheet);
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+    assert_eq!(
+        report.findings[0].part.as_deref(),
+        Some("xl/sharedStrings.xml")
+    );
+}
+
+#[test]
+fn corrupt_zip_is_reported_not_fatal() {
+    let mut doc = fixtures::docx(&[vec!["hello"]]).unwrap();
+    doc.truncate(doc.len() / 2);
+    let report = scan(&doc);
+    assert!(report.has_errors());
+    assert!(
+        report.notes[0].message.contains("corrupt"),
+        "{:?}",
+        report.notes
+    );
+    // Garbage after the magic bytes too.
+    let report = scan(b"PK\x03\x04 this is not really a zip file");
+    assert!(report.has_errors());
+}
+
+#[test]
+fn corrupt_entry_is_reported_and_the_rest_scanned() {
+    let k = key("bos");
+    let mut archive = fixtures::zip(&[
+        ("a.txt", "x".repeat(5000).as_bytes()),
+        ("b.txt", k.expose().as_bytes()),
+    ])
+    .unwrap();
+    // Flip bytes inside a.txt's deflated data: its CRC (or inflate) fails.
+    for byte in archive.iter_mut().skip(40).take(8) {
+        *byte ^= 0x5A;
+    }
+    let report = scan(&archive);
+    assert!(report.has_errors(), "{:?}", report.notes);
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_not_opened() {
+    let k = key("bos");
+    let mut blob = fixtures::zip(&[("key.txt", k.expose().as_bytes())]).unwrap();
+    for level in 0..5 {
+        blob = fixtures::zip(&[(&format!("level{level}.zip"), &blob)]).unwrap();
+    }
+    // Six archives deep: the default limit (4) stops it.
+    let report = scan(&blob);
+    assert!(found(&report).is_empty());
+    assert!(report.notes.iter().any(|n| n.message.contains("nested")));
+    // A generous limit finds it, with the path through the archives.
+    let deep = Scanner::new(Limits {
+        max_depth: 10,
+        ..Limits::default()
+    })
+    .unwrap();
+    let report = scan_with(&deep, &blob);
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+    assert_eq!(
+        report.findings[0].part.as_deref(),
+        Some("level4.zip!level3.zip!level2.zip!level1.zip!level0.zip!key.txt")
+    );
+}
+
+#[test]
+fn zip_bomb_is_cut_short() {
+    let zeros = vec![0u8; 8 * 1024 * 1024];
+    let bomb = fixtures::zip(&[("a.bin", &zeros), ("b.bin", &zeros), ("c.bin", &zeros)]).unwrap();
+    assert!(bomb.len() < 200 * 1024, "compressed to {}", bomb.len());
+    let small = Scanner::new(Limits {
+        max_unpacked_bytes: 10 * 1024 * 1024,
+        ..Limits::default()
+    })
+    .unwrap();
+    let report = scan_with(&small, &bomb);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.kind == NoteKind::Error && n.message.contains("zip bomb")),
+        "{:?}",
+        report.notes
+    );
+}
+
+#[test]
+fn utf16_text_is_decoded() {
+    let k = key("bos_test");
+    let text = format!("Schlüssel: {}\r\n", k.expose());
+    for bom in [true, false] {
+        let mut bytes = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let report = scan(&bytes);
+        assert_eq!(found(&report), vec![k.expose().to_owned()], "bom: {bom}");
+        assert_eq!(report.findings[0].column, Some(12));
+    }
+}
+
+#[test]
+fn look_alikes_with_bad_checksums_are_rejected() {
+    let k = key("bos");
+    let text = k.expose();
+    let mut changed = text.as_bytes().to_vec();
+    let last = changed.len() - 1;
+    changed[last] = if changed[last] == b'A' { b'B' } else { b'A' };
+    let fake = String::from_utf8(changed).unwrap();
+    let fakes = format!(
+        "{fake}\nbos_{}\nbos_short123\nsome_identifier_like_this_one_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+        "A".repeat(40)
+    );
+    assert!(found(&scan(fakes.as_bytes())).is_empty());
+}
+
+#[test]
+fn binaries_are_skipped_with_a_note() {
+    let k = key("bos");
+    let mut bytes = b"\x7fELF\x02\x01\x01\0\0\0".to_vec();
+    bytes.extend_from_slice(k.expose().as_bytes());
+    let report = scan(&bytes);
+    assert!(report.findings.is_empty());
+    assert_eq!(report.notes[0].kind, NoteKind::Skipped);
+    assert_eq!(report.notes[0].message, "binary");
+    assert!(!report.has_errors());
+}
+
+#[test]
+fn folders_are_walked_and_oversized_files_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("bos");
+    std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap();
+    std::fs::write(dir.path().join("sub/notes.txt"), k.expose()).unwrap();
+    std::fs::write(dir.path().join("sub/.git/config"), key("bos").expose()).unwrap();
+    std::fs::write(dir.path().join("big.txt"), "y".repeat(2048)).unwrap();
+    let small = Scanner::new(Limits {
+        max_file_bytes: 1024,
+        ..Limits::default()
+    })
+    .unwrap();
+    let mut report = ScanReport::default();
+    small.scan_path(dir.path(), &mut report);
+    small.scan_path(&dir.path().join("missing"), &mut report);
+    assert_eq!(found(&report), vec![k.expose().to_owned()]);
+    assert!(report.findings[0].file.ends_with("notes.txt"));
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.kind == NoteKind::Skipped && n.path.ends_with("big.txt")));
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.kind == NoteKind::Error && n.path.ends_with("missing")));
+}
+
+#[test]
+fn display_and_debug_never_show_the_whole_key() {
+    let k = key("bos");
+    let report = scan(format!("k={}", k.expose()).as_bytes());
+    let f = &report.findings[0];
+    let shown = format!("{f} {f:?} {report:?}");
+    assert!(!shown.contains(k.expose()), "{shown}");
+    assert!(shown.contains(&k.start()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Every generated key embedded in random text is found, exactly once, whatever the
+    /// prefix and whatever separates it from its neighbours.
+    #[test]
+    fn every_embedded_key_is_found(
+        issuer in "[a-z0-9]{2,16}",
+        env in proptest::option::of("[a-z0-9]{2,16}"),
+        before in "[ -~\n\t]{0,200}",
+        after in "[ -~\n\t]{0,200}",
+        left in "[ \n\t\"'=:,;(<>\\[{]",
+        right in "[ \n\t\"'=:,;)<>\\]}.]",
+    ) {
+        let prefix = match env { Some(e) => format!("{issuer}_{e}"), None => issuer };
+        let k = key(&prefix);
+        let text = format!("{before}{left}{}{right}{after}", k.expose());
+        let keys = scanner().keys_in(text.as_bytes());
+        let texts: Vec<&str> = keys.iter().map(|(_, k)| k.expose()).collect();
+        prop_assert!(texts.contains(&k.expose()), "missed in {:?}", text);
+    }
+}
