@@ -292,7 +292,7 @@ pub struct AuditEvent {
     pub time: String,
     /// What happened: `key.created`, `key.updated`, `key.revoked`, `key.rotated`,
     /// `key.verified`, `key.leaked`, `root_key.created`, `root_key.revoked`,
-    /// `workspace.created`, `workspace.updated`.
+    /// `workspace.created`, `workspace.updated`, `policy.updated`.
     pub kind: String,
     /// The root key that acted.
     pub actor_id: Option<String>,

@@ -194,6 +194,14 @@ impl KeyRecord {
         }
     }
 
+    /// Revokes the key at `now`. The one place revocation is spelled out, shared by the revoke
+    /// call, rotation without grace and leak reports.
+    pub fn revoke(&mut self, now: DateTime<Utc>, reason: Option<String>) {
+        self.revoked_at = Some(now);
+        self.revoked_reason = reason;
+        self.updated_at = now;
+    }
+
     /// Whether the key still holds its name (for the uniqueness rule).
     pub fn holds_name(&self) -> bool {
         self.revoked_at.is_none() && self.replaced_by.is_none()

@@ -8,7 +8,9 @@
 //! is constant-time (`KeyHash: PartialEq`).
 
 use anyhow::Context;
-use keyward_core::{KeyHash, KeyRecord, RootKey, Store, Workspace, WorkspaceSettings};
+use keyward_core::{
+    KeyHash, KeyRecord, RootKey, Store, VerificationAudit, Workspace, WorkspaceSettings,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -96,6 +98,15 @@ impl KeyIndex {
             .get(workspace_id)
             .cloned()
             .unwrap_or_else(|| WorkspaceSettings::defaults(workspace_id))
+    }
+
+    /// Which verifications the workspace records (the hot path needs only this, not a copy
+    /// of the whole settings).
+    pub fn verification_audit(&self, workspace_id: &str) -> VerificationAudit {
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
+        settings
+            .get(workspace_id)
+            .map_or(VerificationAudit::All, |s| s.verification_audit)
     }
 
     pub fn put_settings(&self, settings: WorkspaceSettings) {

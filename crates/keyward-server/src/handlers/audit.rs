@@ -126,16 +126,16 @@ pub async fn export(
             match store.events(&workspace_id, &filter).await {
                 Ok(events) if events.is_empty() => None,
                 Ok(events) => {
-                    let mut chunk = Vec::new();
-                    for e in &events {
-                        let line = serde_json::to_vec(&event_view(e.clone())).unwrap_or_default();
-                        chunk.extend_from_slice(&line);
-                        chunk.push(b'\n');
-                    }
                     let next = (events.len() == SCAN_PAGE as usize).then(|| {
                         filter.before_seq = events.last().map(|e| e.seq);
                         filter
                     });
+                    let mut chunk = Vec::new();
+                    for e in events {
+                        let line = serde_json::to_vec(&event_view(e)).unwrap_or_default();
+                        chunk.extend_from_slice(&line);
+                        chunk.push(b'\n');
+                    }
                     Some((Ok::<Bytes, std::io::Error>(Bytes::from(chunk)), next))
                 }
                 Err(e) => {

@@ -79,8 +79,8 @@ pub fn future_expiry(
 pub struct RequestContext {
     action: Option<String>,
     resource: Option<String>,
-    ip: Option<String>,
-    origin: Option<String>,
+    pub ip: Option<String>,
+    pub origin: Option<String>,
     user_agent: Option<String>,
 }
 

@@ -238,9 +238,7 @@ pub async fn revoke(
         // Revoking twice changes nothing and is not an error: the caller's intent holds.
         return Ok(Json(key_view(&key, &state.usage, now)));
     }
-    key.revoked_at = Some(now);
-    key.revoked_reason = reason.clone();
-    key.updated_at = now;
+    key.revoke(now, reason.clone());
     let mut event = management_event(&principal, &key, EventKind::KeyRevoked, now);
     event.detail = reason;
     state.store.update_key(&key, event).await?;
@@ -287,8 +285,7 @@ pub async fn rotate(
     old.updated_at = now;
     let grace = i64::try_from(req.grace_period_seconds).unwrap_or(i64::MAX);
     let old_until = if grace == 0 {
-        old.revoked_at = Some(now);
-        old.revoked_reason = Some("rotated".into());
+        old.revoke(now, Some("rotated".into()));
         now
     } else {
         let end = now + Duration::seconds(grace);

@@ -146,9 +146,7 @@ async fn revoke_reported(
             state.store.append_events(vec![event]).await?;
             continue;
         }
-        key.revoked_at = Some(now);
-        key.revoked_reason = Some(format!("leaked: {source}"));
-        key.updated_at = now;
+        key.revoke(now, Some(format!("leaked: {source}")));
         state.store.update_key(&key, event).await?;
         tracing::warn!(key_id = %key.id, workspace_id = %key.workspace_id, "key reported leaked and revoked");
         state.index.put_key(key);

@@ -8,13 +8,14 @@ use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::handlers::fields;
+use crate::limits::Enforced;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use keyward_api::{VerifyRequest, VerifyResponse};
 use keyward_core::model::rights;
 use keyward_core::{
-    decide, ApiKey, EventKind, KeyHash, NewEvent, PermissionQuery, Presented, VerifyCode,
+    decide, ApiKey, EventKind, KeyHash, KeyRecord, NewEvent, PermissionQuery, Presented, VerifyCode,
 };
 
 pub async fn verify(
@@ -23,42 +24,42 @@ pub async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     principal.require(rights::KEYS_VERIFY)?;
-    let required = req
-        .permission
+    let VerifyRequest {
+        key,
+        permission,
+        ip,
+        origin,
+        action,
+        resource,
+        user_agent,
+        cost,
+    } = req;
+    let required = permission
         .as_deref()
         .map(PermissionQuery::parse)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let context = fields::RequestContext::parse(
-        req.action.clone(),
-        req.resource.clone(),
-        req.ip.clone(),
-        req.origin.clone(),
-        req.user_agent.clone(),
-    )?;
-    let key = ApiKey::parse(&req.key)
+    let context = fields::RequestContext::parse(action, resource, ip, origin, user_agent)?;
+    let key = ApiKey::parse(&key)
         .ok()
         .and_then(|key| state.index.key(&KeyHash::of(key.expose())))
         // Another workspace's key is indistinguishable from an unknown one.
         .filter(|key| key.workspace_id == principal.workspace_id());
     let now = state.clock.now();
-    // Restrictions and limits: network binding is part of `decide`; the rate limit and then
-    // credits spend something, so `limits::enforce` applies them only to a `VALID` decision.
+    // Network binding is part of `decide`; the rate limit and then credits spend something,
+    // so `limits::enforce` applies them only to a `VALID` decision.
     let presented = Presented {
         required: required.as_ref(),
-        ip: req.ip.as_deref(),
-        origin: req.origin.as_deref(),
+        ip: context.ip.as_deref(),
+        origin: context.origin.as_deref(),
     };
     let decided = decide(key.as_deref(), &presented, now);
-    let limited = crate::limits::enforce(&state, key.as_deref(), decided, req.cost, now).await?;
-    let code = limited.code;
-    // End of restrictions and limits.
-    let valid = code == VerifyCode::Valid;
+    let limited = crate::limits::enforce(&state, key.as_deref(), decided, cost, now).await?;
+    let valid = limited.code == VerifyCode::Valid;
 
     if state
         .index
-        .settings(principal.workspace_id())
-        .verification_audit
+        .verification_audit(principal.workspace_id())
         .records(valid)
     {
         let mut event = NewEvent::new(principal.workspace_id(), now, EventKind::KeyVerified)
@@ -66,7 +67,7 @@ pub async fn verify(
         if let Some(key) = &key {
             event = event.subject(&key.id, &key.name);
         }
-        event.outcome = code.as_str().to_owned();
+        event.outcome = limited.code.as_str().to_owned();
         context.fill(&mut event);
         // Fail closed: a verification that cannot be recorded is not answered.
         state
@@ -79,11 +80,17 @@ pub async fn verify(
     if let Some(key) = &key {
         state.usage.record(key, valid, now);
     }
+    Ok(Json(response(key.as_deref(), limited)))
+}
 
-    let response = match key {
+/// The answer: the code, and the key's details only when it exists in the caller's workspace.
+fn response(key: Option<&KeyRecord>, limited: Enforced) -> VerifyResponse {
+    let code = limited.code.as_str().to_owned();
+    let valid = limited.code == VerifyCode::Valid;
+    match key {
         Some(key) => VerifyResponse {
             valid,
-            code: code.as_str().to_owned(),
+            code,
             key_id: Some(key.id.clone()),
             name: Some(key.name.clone()),
             owner_id: key.owner_id.clone(),
@@ -94,8 +101,8 @@ pub async fn verify(
             rate_limit: limited.rate_limit,
         },
         None => VerifyResponse {
-            valid: false,
-            code: code.as_str().to_owned(),
+            valid,
+            code,
             key_id: None,
             name: None,
             owner_id: None,
@@ -105,6 +112,5 @@ pub async fn verify(
             credits: None,
             rate_limit: None,
         },
-    };
-    Ok(Json(response))
+    }
 }
