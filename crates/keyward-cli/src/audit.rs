@@ -1,15 +1,15 @@
 //! `keyward audit …`: query the audit trail (a table, or the server's JSON), export it as
 //! NDJSON for SIEM tools, and have the server recompute its hash chain.
 
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_api::{AuditList, ChainCheck};
 
 use crate::client::{Client, Reply};
-use crate::output::{audit_table, emit, one_line, pretty_json};
+use crate::output::{audit_table, one_line, still_read};
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
 
 /// Show audit events, newest first; or export them, or check the chain.
@@ -157,17 +157,12 @@ async fn list(
         query.push(("cursor", cursor));
     }
     let reply: Reply<AuditList> = client.get(&["v1", "audit"], &query).await?;
-    if json {
-        return emit(&pretty_json(&reply.raw));
-    }
-    emit(&audit_table(&reply.value.events))?;
-    if let Some(next) = &reply.value.next_cursor {
-        eprintln!(
-            "More events follow: repeat the command with --cursor {} for the next page, or use `keyward audit export` for all of them.",
-            one_line(next)
-        );
-    }
-    Ok(())
+    reply.print_page(
+        json,
+        |page| audit_table(&page.events),
+        reply.value.next_cursor.as_deref(),
+        |next| format!("More events follow: add --cursor {next} for the next page, or use `keyward audit export` for all of them."),
+    )
 }
 
 /// Copies the server's NDJSON to stdout as it arrives, without holding it all in memory.
@@ -181,25 +176,16 @@ async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
         .await?;
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = download.next_chunk().await? {
-        match out.write_all(&chunk) {
-            // `keyward audit export | head` has read all it wants.
-            Err(err) if err.kind() == ErrorKind::BrokenPipe => return Ok(()),
-            other => other.context("cannot write to stdout")?,
+        if !still_read(out.write_all(&chunk))? {
+            return Ok(());
         }
     }
-    match out.flush() {
-        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
+    still_read(out.flush()).map(drop)
 }
 
 async fn verify_chain(client: &Client, json: bool) -> Result<bool> {
     let reply: Reply<ChainCheck> = client.get(&["v1", "audit", "verify"], &[]).await?;
-    if json {
-        emit(&pretty_json(&reply.raw))?;
-    } else {
-        emit(&describe_chain(&reply.value))?;
-    }
+    reply.print(json, describe_chain)?;
     Ok(reply.value.valid)
 }
 

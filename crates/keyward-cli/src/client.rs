@@ -1,5 +1,7 @@
-//! The HTTP side of the CLI: one [`Client`] that carries the root key to keyward, and the
-//! mapping of every failure (no server, refused key, rejected request) to a one-line message.
+//! The HTTP side of the CLI: one [`Client`] that carries the root key to keyward (or, for
+//! `scan --report`, no key at all), and the mapping of every failure (no server, refused
+//! key, rejected request) to a one-line message that never shows the root key or the URL's
+//! credentials.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,8 +26,8 @@ const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub(crate) struct Client {
     http: reqwest::Client,
     base: Url,
-    /// `Bearer <root key>`, marked sensitive.
-    authorization: HeaderValue,
+    /// `Bearer <root key>`, marked sensitive; `None` only for [`Client::anonymous`].
+    authorization: Option<HeaderValue>,
 }
 
 /// A successful response: the typed body, and the body exactly as the server sent it (for
@@ -46,6 +48,15 @@ impl Client {
                 shown_url(&base)
             );
         }
+        Self::build(base, Some(authorization))
+    }
+
+    /// A client for the endpoints that take no root key (`POST /v1/leaks`).
+    pub(crate) fn anonymous(url: &str) -> Result<Self> {
+        Self::build(parse_base_url(url)?, None)
+    }
+
+    fn build(base: Url, authorization: Option<HeaderValue>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
@@ -59,6 +70,11 @@ impl Client {
             base,
             authorization,
         })
+    }
+
+    /// The server's URL as messages show it (without credentials).
+    pub(crate) fn shown_url(&self) -> String {
+        shown_url(&self.base)
     }
 
     /// `GET` the path made of `segments`, with the query pairs given.
@@ -94,12 +110,56 @@ impl Client {
         content_type: &str,
     ) -> Result<Download> {
         let url = self.endpoint(segments)?;
-        let response = self
-            .http
-            .get(url)
-            .query(query)
-            .timeout(DOWNLOAD_TIMEOUT)
-            .header(AUTHORIZATION, self.authorization.clone())
+        let request = self.http.get(url).query(query).timeout(DOWNLOAD_TIMEOUT);
+        let response = self.respond(request).await?;
+        let received = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !received.starts_with(content_type) {
+            bail!(
+                "unexpected response from {}: expected {content_type}, got {:?} (is this a keyward server?)",
+                self.shown_url(),
+                one_line(received)
+            );
+        }
+        Ok(Download {
+            response,
+            base: self.shown_url(),
+        })
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded (an id cannot change the
+    /// path).
+    fn endpoint(&self, segments: &[&str]) -> Result<Url> {
+        endpoint(&self.base, segments)
+    }
+
+    async fn execute<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Reply<T>> {
+        let raw = self
+            .respond(request)
+            .await?
+            .text()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let value = serde_json::from_str(&raw).map_err(|err| {
+            anyhow!(
+                "unexpected response from {}: {err} (is this a keyward server?)",
+                self.shown_url()
+            )
+        })?;
+        Ok(Reply { value, raw })
+    }
+
+    /// Sends `request` with the root key, if any: the response when its status says success,
+    /// else an error explaining the status.
+    async fn respond(&self, request: RequestBuilder) -> Result<reqwest::Response> {
+        let request = match &self.authorization {
+            Some(authorization) => request.header(AUTHORIZATION, authorization.clone()),
+            None => request,
+        };
+        let response = request
             .send()
             .await
             .map_err(|err| self.transport_error(&err))?;
@@ -111,56 +171,12 @@ impl Client {
                 .map_err(|err| self.transport_error(&err))?;
             bail!(status_message(status.as_u16(), &raw));
         }
-        let received = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !received.starts_with(content_type) {
-            bail!(
-                "unexpected response from {}: expected {content_type}, got {:?} (is this a keyward server?)",
-                shown_url(&self.base),
-                one_line(received)
-            );
-        }
-        Ok(Download {
-            response,
-            base: shown_url(&self.base),
-        })
-    }
-
-    /// The base URL with `segments` appended, each percent-encoded (an id cannot change the
-    /// path).
-    fn endpoint(&self, segments: &[&str]) -> Result<Url> {
-        endpoint(&self.base, segments)
-    }
-
-    async fn execute<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<Reply<T>> {
-        let response = request
-            .header(AUTHORIZATION, self.authorization.clone())
-            .send()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        let status = response.status();
-        let raw = response
-            .text()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        if !status.is_success() {
-            bail!(status_message(status.as_u16(), &raw));
-        }
-        let value = serde_json::from_str(&raw).map_err(|err| {
-            anyhow!(
-                "unexpected response from {}: {err} (is this a keyward server?)",
-                shown_url(&self.base)
-            )
-        })?;
-        Ok(Reply { value, raw })
+        Ok(response)
     }
 
     fn transport_error(&self, err: &reqwest::Error) -> anyhow::Error {
         transport_message(
-            &shown_url(&self.base),
+            &self.shown_url(),
             err.is_timeout(),
             err.is_connect(),
             &root_cause(err),
@@ -272,7 +288,7 @@ fn transport_message(url: &str, timeout: bool, connect: bool, cause: &str) -> an
 
 /// The message for an HTTP error status, using the server's own explanation when the body
 /// is keyward's `ErrorBody`.
-pub(crate) fn status_message(status: u16, body: &str) -> String {
+fn status_message(status: u16, body: &str) -> String {
     let explanation = serde_json::from_str::<ErrorBody>(body)
         .ok()
         .map(|body| one_line(&body.error.message))
@@ -434,17 +450,51 @@ mod tests {
 
     /// Serves `response` (raw HTTP) to one connection and closes it; returns the server URL.
     async fn one_response(response: String) -> String {
+        one_exchange(response).await.0
+    }
+
+    /// [`one_response`], and the request's head as the server received it.
+    async fn one_exchange(response: String) -> (String, tokio::task::JoinHandle<String>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
-            let mut request = vec![0; 4096];
-            let _ = socket.read(&mut request).await;
+            let mut request = Vec::new();
+            let mut buffer = [0; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
             socket.write_all(response.as_bytes()).await.unwrap();
             socket.shutdown().await.unwrap();
+            String::from_utf8_lossy(&request).to_ascii_lowercase()
         });
-        url
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn only_a_client_with_a_root_key_sends_one() {
+        let accepted =
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let body = serde_json::json!({});
+        let (url, request) = one_exchange(accepted.into()).await;
+        let _: Reply<serde_json::Value> = client_for(url)
+            .send(Method::POST, &["v1", "leaks"], &body)
+            .await
+            .unwrap();
+        let head = request.await.unwrap();
+        assert!(head.contains("authorization: bearer kwroot_abc"), "{head}");
+        let (url, request) = one_exchange(accepted.into()).await;
+        let _: Reply<serde_json::Value> = Client::anonymous(&url)
+            .unwrap()
+            .send(Method::POST, &["v1", "leaks"], &body)
+            .await
+            .unwrap();
+        let head = request.await.unwrap();
+        assert!(!head.contains("authorization"), "{head}");
     }
 
     fn client_for(url: String) -> Client {

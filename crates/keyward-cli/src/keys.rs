@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::client::{Client, Reply};
-use crate::output::{created_key, emit, key_fields, key_table, one_line, pretty_json};
+use crate::output::{created_key, emit, key_fields, key_table, one_line};
 use crate::{parse, ClientArgs};
 
 /// Manage keys.
@@ -220,7 +220,7 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                 name,
                 description,
                 owner_id: owner,
-                permissions: parse::permissions(&permissions),
+                permissions: parse::list(&permissions),
                 expires_at,
                 enabled: disabled.then_some(false),
                 metadata,
@@ -284,7 +284,7 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                 name,
                 description: parse::clearable(description),
                 owner_id: parse::clearable(owner),
-                permissions: permissions.map(|flags| parse::permissions(&flags)),
+                permissions: permissions.as_deref().map(parse::list),
                 enabled: if enable {
                     Some(true)
                 } else {
@@ -388,26 +388,20 @@ fn rotated_intro(old_id: &str, new: &CreatedKey, grace_period: u64) -> String {
 }
 
 fn show_created(reply: &Reply<CreatedKey>, json: bool, intro: &str) -> Result<()> {
-    if json {
-        emit(&pretty_json(&reply.raw))
-    } else {
-        emit(&created_key(&reply.value, intro))
-    }
+    reply.print(json, |created| created_key(created, intro))
 }
 
+/// The key's fields, after a line saying what was `done` to it, if anything.
 fn show_key(reply: &Reply<Key>, json: bool, done: Option<&str>) -> Result<()> {
-    if json {
-        return emit(&pretty_json(&reply.raw));
-    }
-    let fields = key_fields(&reply.value);
-    match done {
-        Some(done) => emit(&format!(
-            "{done} {} (\"{}\").\n\n{fields}",
-            one_line(&reply.value.id),
-            one_line(&reply.value.name)
-        )),
-        None => emit(&fields),
-    }
+    reply.print(json, |key| match done {
+        Some(done) => format!(
+            "{done} {} (\"{}\").\n\n{}",
+            one_line(&key.id),
+            one_line(&key.name),
+            key_fields(key)
+        ),
+        None => key_fields(key),
+    })
 }
 
 /// The filters of `keys list` that stay the same from page to page.
@@ -445,17 +439,16 @@ async fn list_page(
     let reply: Reply<KeyList> = client
         .get(&["v1", "keys"], &filter.query(cursor.as_deref()))
         .await?;
-    if json {
-        return emit(&pretty_json(&reply.raw));
-    }
-    emit(&key_table(&reply.value.keys))?;
-    if let Some(next) = &reply.value.next_cursor {
-        eprintln!(
-            "More keys follow: add --cursor {} for the next page, or --all for every page.",
-            one_line(next)
-        );
-    }
-    Ok(())
+    reply.print_page(
+        json,
+        |page| key_table(&page.keys),
+        reply.value.next_cursor.as_deref(),
+        |next| {
+            format!(
+                "More keys follow: add --cursor {next} for the next page, or --all for every page."
+            )
+        },
+    )
 }
 
 /// Follows `next_cursor` to the last page. With `--json` prints one `KeyList` holding every
@@ -550,7 +543,7 @@ mod tests {
         };
         assert_eq!(name, "Stripe invoice sending");
         assert_eq!(
-            parse::permissions(&permissions),
+            parse::list(&permissions),
             ["invoices:read", "invoices:write", "payroll:read"]
         );
         assert!(expires_at.is_some());
@@ -674,7 +667,7 @@ mod tests {
         else {
             unreachable!()
         };
-        assert_eq!(permissions.map(|p| parse::permissions(&p)), Some(vec![]));
+        assert_eq!(permissions.as_deref().map(parse::list), Some(vec![]));
         let KeysCommand::Update { permissions, .. } =
             parse(&["update", "key_1", "--name", "x"]).unwrap()
         else {

@@ -2,17 +2,19 @@
 //! once-only display of a new key, and the server's JSON re-indented without reordering
 //! anything.
 
-use std::io::{ErrorKind, Write};
+use std::io::{self, ErrorKind, Write};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{presets, ContentArrangement, Table};
 use keyward_api::{AuditEvent, CreatedKey, Key};
 
+use crate::client::Reply;
+
 /// Writes `text` (and a final newline) to stdout. A closed pipe (`keyward keys list | head`)
 /// is not an error.
 pub(crate) fn emit(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = io::stdout().lock();
     let written = out
         .write_all(text.as_bytes())
         .and_then(|()| {
@@ -23,9 +25,44 @@ pub(crate) fn emit(text: &str) -> Result<()> {
             }
         })
         .and_then(|()| out.flush());
+    still_read(written).map(drop)
+}
+
+/// The outcome of a write to stdout: `Ok(false)` when the pipe was closed because the reader
+/// has all it wants (`… | head`), which is not an error.
+pub(crate) fn still_read(written: io::Result<()>) -> Result<bool> {
     match written {
-        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => Ok(false),
+        Err(err) => Err(err).context("cannot write to stdout"),
+    }
+}
+
+impl<T> Reply<T> {
+    /// Prints the reply: with `--json` the server's JSON as it sent it (only re-indented),
+    /// otherwise `human(value)`.
+    pub(crate) fn print(&self, json: bool, human: impl FnOnce(&T) -> String) -> Result<()> {
+        if json {
+            emit(&pretty_json(&self.raw))
+        } else {
+            emit(&human(&self.value))
+        }
+    }
+
+    /// Prints one page of a listing like [`Reply::print`]; for people, when `next_cursor`
+    /// says more follow, adds `more(next_cursor)` on stderr, so stdout holds only the table.
+    pub(crate) fn print_page(
+        &self,
+        json: bool,
+        table: impl FnOnce(&T) -> String,
+        next_cursor: Option<&str>,
+        more: impl FnOnce(&str) -> String,
+    ) -> Result<()> {
+        self.print(json, table)?;
+        if let (false, Some(next)) = (json, next_cursor) {
+            eprintln!("{}", more(&one_line(next)));
+        }
+        Ok(())
     }
 }
 
@@ -101,36 +138,18 @@ fn newline(out: &mut String, depth: usize) {
     }
 }
 
-/// Keys as an aligned table without borders, one key a line.
-pub(crate) fn key_table(keys: &[Key]) -> String {
-    if keys.is_empty() {
-        return "No keys.".to_owned();
-    }
+/// Rows as an aligned table without borders, one row a line, under `header`.
+pub(crate) fn table<const N: usize>(
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> String {
     let mut table = Table::new();
     table
         .load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "ID",
-            "NAME",
-            "START",
-            "STATUS",
-            "OWNER",
-            "PERMISSIONS",
-            "EXPIRES",
-        ]);
-    for key in keys {
-        table.add_row([
-            one_line(&key.id),
-            one_line(&key.name),
-            one_line(&key.start),
-            one_line(&key.status),
-            key.owner_id
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), one_line),
-            permissions(&key.permissions),
-            expires(key.expires_at),
-        ]);
+        .set_header(header);
+    for row in rows {
+        table.add_row(row);
     }
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
@@ -138,36 +157,64 @@ pub(crate) fn key_table(keys: &[Key]) -> String {
     table.trim_fmt()
 }
 
-/// Audit events as an aligned table without borders, one event a line, in the order given.
+/// Keys as a [`table`].
+pub(crate) fn key_table(keys: &[Key]) -> String {
+    if keys.is_empty() {
+        return "No keys.".to_owned();
+    }
+    let header = [
+        "ID",
+        "NAME",
+        "START",
+        "STATUS",
+        "OWNER",
+        "PERMISSIONS",
+        "EXPIRES",
+    ];
+    table(
+        header,
+        keys.iter().map(|key| {
+            [
+                one_line(&key.id),
+                one_line(&key.name),
+                one_line(&key.start),
+                one_line(&key.status),
+                optional(&key.owner_id),
+                permissions(&key.permissions),
+                expires(key.expires_at),
+            ]
+        }),
+    )
+}
+
+/// Audit events as a [`table`], in the order given.
 pub(crate) fn audit_table(events: &[AuditEvent]) -> String {
     if events.is_empty() {
         return "No events.".to_owned();
     }
-    let optional =
-        |value: &Option<String>| value.as_deref().map_or_else(|| "-".to_owned(), one_line);
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header([
-            "SEQ", "TIME", "KIND", "KEY NAME", "ACTION", "RESOURCE", "OUTCOME", "IP",
-        ]);
-    for event in events {
-        table.add_row([
-            event.seq.to_string(),
-            event_time(&event.time),
-            one_line(&event.kind),
-            optional(&event.key_name),
-            optional(&event.action),
-            optional(&event.resource),
-            one_line(&event.outcome),
-            optional(&event.ip),
-        ]);
-    }
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    table.trim_fmt()
+    let header = [
+        "SEQ", "TIME", "KIND", "KEY NAME", "ACTION", "RESOURCE", "OUTCOME", "IP",
+    ];
+    table(
+        header,
+        events.iter().map(|event| {
+            [
+                event.seq.to_string(),
+                event_time(&event.time),
+                one_line(&event.kind),
+                optional(&event.key_name),
+                optional(&event.action),
+                optional(&event.resource),
+                one_line(&event.outcome),
+                optional(&event.ip),
+            ]
+        }),
+    )
+}
+
+/// An optional text from the server, `-` when absent.
+fn optional(value: &Option<String>) -> String {
+    value.as_deref().map_or_else(|| "-".to_owned(), one_line)
 }
 
 /// An event's time to the second, like the key listings; as sent if it does not parse.
@@ -178,8 +225,6 @@ fn event_time(raw: &str) -> String {
 
 /// One key as a `label  value` listing.
 pub(crate) fn key_fields(key: &Key) -> String {
-    let optional =
-        |value: &Option<String>| value.as_deref().map_or_else(|| "-".to_owned(), one_line);
     let mut fields = vec![
         ("id", one_line(&key.id)),
         ("name", one_line(&key.name)),

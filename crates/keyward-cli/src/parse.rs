@@ -1,13 +1,14 @@
-//! Turning command-line text into request values: permission lists, metadata objects,
+//! Turning command-line text into request values: lists, rate limits, metadata objects,
 //! timestamps, ids, and a key read from stdin. Every error names what was expected.
 
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
-/// `--permission` values, each possibly comma-separated, as one list: trimmed, without
-/// empties or repeats, in the order given.
-pub(crate) fn permissions(flags: &[String]) -> Vec<String> {
+/// Repeatable, comma-separated list flags (`--permission`, `--ip`, `--origin`) as one list:
+/// trimmed, without empties or repeats, in the order given. `--ip ""` gives an empty list,
+/// which on `update` removes the restriction (or, for `--permission`, every permission).
+pub(crate) fn list(flags: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for permission in flags.iter().flat_map(|flag| flag.split(',')) {
         let permission = permission.trim();
@@ -16,12 +17,6 @@ pub(crate) fn permissions(flags: &[String]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Repeatable, comma-separated list flags (`--ip`, `--origin`): trimmed, without empties or
-/// repeats; `--ip ""` gives an empty list, which on `update` removes the restriction.
-pub(crate) fn list(flags: &[String]) -> Vec<String> {
-    permissions(flags)
 }
 
 /// `--rate-limit N/S`: at most N verifications per S seconds.
@@ -151,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn permissions_split_on_commas_and_repeat() {
+    fn lists_split_on_commas_and_repeat() {
         let flags = strings(&[
             "invoices:read,invoices:write",
             " payroll:* ",
@@ -159,11 +154,11 @@ mod tests {
             ",,",
         ]);
         assert_eq!(
-            permissions(&flags),
+            list(&flags),
             strings(&["invoices:read", "invoices:write", "payroll:*"])
         );
-        assert!(permissions(&[]).is_empty());
-        assert!(permissions(&strings(&[""])).is_empty());
+        assert!(list(&[]).is_empty());
+        assert!(list(&strings(&[""])).is_empty());
     }
 
     #[test]

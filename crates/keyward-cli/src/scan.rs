@@ -13,19 +13,18 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use comfy_table::{presets, ContentArrangement, Table};
+use anyhow::{anyhow, Context, Result};
 use keyward_api::leaks::{
     LeakReport, LeakReportAccepted, LeakedKey, LocatedKey, MAX_LEAK_KEYS, MAX_LEAK_LOCATION_CHARS,
     MAX_LEAK_SOURCE_CHARS,
 };
 use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::client::status_message;
-use crate::output::{emit, one_line};
+use crate::client::{Client, Reply};
+use crate::output::{emit, one_line, table};
 use crate::{EXIT_ERROR, EXIT_NOT_VALID};
 
 /// Find keys in files, folders and Office documents.
@@ -84,18 +83,19 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
             one_line(&note.message)
         );
     }
+    // Where the keys were reported, if they were.
     let reported = if args.report && !report.findings.is_empty() {
         match send_report(&args, &report.findings).await {
-            Ok(()) => true,
+            Ok(server) => Some(server),
             Err(err) => {
-                let _ = print(&args, &report, false);
+                let _ = print(&args, &report, None);
                 return crate::fail(&err);
             }
         }
     } else {
-        false
+        None
     };
-    if let Err(err) = print(&args, &report, reported) {
+    if let Err(err) = print(&args, &report, reported.as_deref()) {
         return crate::fail(&err);
     }
     if !report.findings.is_empty() {
@@ -107,44 +107,40 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     }
 }
 
-fn print(args: &ScanArgs, report: &ScanReport, reported: bool) -> Result<()> {
+/// Prints the findings; `reported_to` is the server they were reported to, if they were.
+fn print(args: &ScanArgs, report: &ScanReport, reported_to: Option<&str>) -> Result<()> {
     if args.sarif {
         return emit(&serde_json::to_string_pretty(&sarif(report))?);
     }
     if args.json {
         return emit(&serde_json::to_string_pretty(&json_report(
-            report, reported,
+            report,
+            reported_to.is_some(),
         ))?);
     }
     let n = report.findings.len();
-    let summary = match (n, reported) {
+    let summary = match (n, reported_to) {
         (0, _) => format!("no keys found ({} files scanned)", report.files_scanned),
-        (_, false) => format!(
+        (_, None) => format!(
             "{n} key{} found ({} files scanned): revoke or rotate them, or run again with --report",
             plural(n),
             report.files_scanned
         ),
-        (_, true) => format!(
-            "{n} key{} found ({} files scanned) and reported to {}: valid ones are now revoked",
+        (_, Some(server)) => format!(
+            "{n} key{} found ({} files scanned) and reported to {server}: valid ones are now revoked",
             plural(n),
             report.files_scanned,
-            one_line(&args.url)
         ),
     };
     if n > 0 {
-        let mut table = Table::new();
-        table
-            .load_preset(presets::NOTHING)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(["FILE", "LOCATION", "KEY"]);
-        for f in &report.findings {
-            table.add_row([
+        let rows = report.findings.iter().map(|f| {
+            [
                 one_line(&f.file),
                 one_line(&f.location()),
                 format!("{}…", f.start()),
-            ]);
-        }
-        emit(&table.to_string())?;
+            ]
+        });
+        emit(&table(["FILE", "LOCATION", "KEY"], rows))?;
     }
     let _ = writeln!(std::io::stderr(), "{summary}");
     Ok(())
@@ -281,27 +277,10 @@ fn clip(text: &str, max: usize) -> String {
     format!("{keep}…")
 }
 
-async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Result<()> {
-    let base = reqwest::Url::parse(args.url.trim())
-        .map_err(|e| anyhow!("invalid server URL {:?}: {e}", args.url))?;
-    if !matches!(base.scheme(), "http" | "https") {
-        bail!(
-            "invalid server URL {:?}: it must start with http:// or https://",
-            args.url
-        );
-    }
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| anyhow!("invalid server URL {:?}", args.url))?
-        .pop_if_empty()
-        .extend(["v1", "leaks"]);
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("cannot set up the HTTP client")?;
+/// Sends the plaintext keys to `POST /v1/leaks`, as many requests as the limit per report
+/// needs; returns the server's URL as shown to people.
+async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Result<String> {
+    let client = Client::anonymous(&args.url)?;
     let source = clip(&one_line(&args.source), MAX_LEAK_SOURCE_CHARS);
     for chunk in findings.chunks(MAX_LEAK_KEYS) {
         let body = LeakReport {
@@ -316,33 +295,12 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Result<()> {
                 .collect(),
             source: Some(source.clone()),
         };
-        let response = http
-            .post(url.clone())
-            .json(&body)
-            .send()
+        let _: Reply<LeakReportAccepted> = client
+            .send(Method::POST, &["v1", "leaks"], &body)
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "cannot report the keys to {}: {e}",
-                    base.as_str().trim_end_matches('/')
-                )
-            })?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if status.as_u16() != 202 {
-            bail!(
-                "the keys were NOT reported: {}",
-                status_message(status.as_u16(), &text)
-            );
-        }
-        serde_json::from_str::<LeakReportAccepted>(&text).map_err(|_| {
-            anyhow!(
-                "unexpected answer from {} (is this a keyward server?)",
-                base
-            )
-        })?;
+            .context("the keys were NOT reported")?;
     }
-    Ok(())
+    Ok(client.shown_url())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use keyward_api::{VerifyRequest, VerifyResponse};
 use reqwest::Method;
 
 use crate::client::{Client, Reply};
-use crate::output::{emit, one_line, pretty_json};
+use crate::output::one_line;
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
 
 /// Check a key as a service would.
@@ -87,11 +87,7 @@ async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
     let reply: Reply<VerifyResponse> = client
         .send(Method::POST, &["v1", "verify"], &request)
         .await?;
-    if client_args.json {
-        emit(&pretty_json(&reply.raw))?;
-    } else {
-        emit(&describe(&reply.value))?;
-    }
+    reply.print(client_args.json, describe)?;
     Ok(reply.value.valid)
 }
 

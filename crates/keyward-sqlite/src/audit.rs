@@ -2,7 +2,8 @@
 //! advancing each workspace's head in `audit_heads`), and reading events back.
 
 use crate::error::store_error;
-use crate::rows::{millis, EventRow};
+use crate::rows::{millis, to_u64, EventRow};
+use crate::sql::{and_where, fetch_all};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
@@ -106,36 +107,16 @@ pub(crate) async fn newest_first(
         " FROM audit_events WHERE workspace_id = "
     ));
     sql.push_bind(workspace_id);
-    if let Some(key_id) = &filter.key_id {
-        sql.push(" AND key_id = ").push_bind(key_id);
-    }
-    if let Some(kind) = &filter.kind {
-        sql.push(" AND kind = ").push_bind(kind);
-    }
-    if let Some(action) = &filter.action {
-        sql.push(" AND action = ").push_bind(action);
-    }
-    if let Some(outcome) = &filter.outcome {
-        sql.push(" AND outcome = ").push_bind(outcome);
-    }
-    if let Some(since) = filter.since {
-        sql.push(" AND time >= ").push_bind(millis(since));
-    }
-    if let Some(until) = filter.until {
-        sql.push(" AND time < ").push_bind(millis(until));
-    }
-    if let Some(before_seq) = filter.before_seq {
-        sql.push(" AND seq < ").push_bind(before_seq);
-    }
+    and_where(&mut sql, "key_id = ", filter.key_id.as_deref());
+    and_where(&mut sql, "kind = ", filter.kind.as_deref());
+    and_where(&mut sql, "action = ", filter.action.as_deref());
+    and_where(&mut sql, "outcome = ", filter.outcome.as_deref());
+    and_where(&mut sql, "time >= ", filter.since.map(millis));
+    and_where(&mut sql, "time < ", filter.until.map(millis));
+    and_where(&mut sql, "seq < ", filter.before_seq);
     sql.push(" ORDER BY seq DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
-    sql.build_query_as::<EventRow>()
-        .fetch_all(db)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(EventRow::into_event)
-        .collect()
+    fetch_all(db, sql.build_query_as::<EventRow>()).await
 }
 
 /// At most `limit` events after `after_seq`, in chain order.
@@ -145,20 +126,15 @@ pub(crate) async fn ascending(
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    sqlx::query_as::<_, EventRow>(concat!(
+    let query = sqlx::query_as::<_, EventRow>(concat!(
         "SELECT ",
         event_columns!(),
         " FROM audit_events WHERE workspace_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
     ))
     .bind(workspace_id)
     .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(db)
-    .await
-    .map_err(store_error)?
-    .into_iter()
-    .map(EventRow::into_event)
-    .collect()
+    .bind(i64::from(limit));
+    fetch_all(db, query).await
 }
 
 /// Where retention last cut a workspace's chain.
@@ -172,15 +148,22 @@ pub(crate) async fn checkpoint(
             .fetch_optional(db)
             .await
             .map_err(store_error)?;
-    Ok(row.map(|(seq, hash, retained)| Checkpoint {
-        seq,
-        hash,
-        retained: u64::try_from(retained).unwrap_or(0),
-    }))
+    row.map(|(seq, hash, retained)| {
+        Ok(Checkpoint {
+            seq,
+            hash,
+            retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
+        })
+    })
+    .transpose()
 }
 
 /// Deletes `kind` events older than `before_ms` and moves the checkpoint to the newest event
-/// older than the cut. Must run inside a write transaction.
+/// (of any kind) older than the cut. Must run inside a write transaction.
+///
+/// The chain stays verifiable: nothing after the checkpoint is deleted, so the chain resumes
+/// from the checkpoint's hash; at or before it the kept events still hash as stored, and
+/// `retained` says how many must be there.
 pub(crate) async fn prune(
     conn: &mut SqliteConnection,
     workspace_id: &str,
@@ -205,15 +188,19 @@ pub(crate) async fn prune(
     if previous.as_ref().is_some_and(|p| p.seq >= cut_seq) {
         return Ok(0);
     }
-    let deleted =
-        sqlx::query("DELETE FROM audit_events WHERE workspace_id = ? AND kind = ? AND seq <= ?")
-            .bind(workspace_id)
-            .bind(kind)
-            .bind(cut_seq)
-            .execute(&mut *conn)
-            .await
-            .map_err(store_error)?
-            .rows_affected();
+    // Events are appended in about, not exactly, time order (a verification is stamped before
+    // its batch commits), so an event before the cut may be newer than `before`: it stays.
+    let deleted = sqlx::query(
+        "DELETE FROM audit_events WHERE workspace_id = ? AND kind = ? AND seq <= ? AND time < ?",
+    )
+    .bind(workspace_id)
+    .bind(kind)
+    .bind(cut_seq)
+    .bind(before_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?
+    .rows_affected();
     let (retained,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND seq <= ?")
             .bind(workspace_id)

@@ -1,98 +1,92 @@
 //! SQL for customer keys: insert, update, lookup and filtered, cursor-paginated listing.
 
 use crate::error::store_error;
-use crate::restrictions::{self, CreditColumns};
-use crate::rows::{metadata_json, millis, permissions_json, KeyRow};
+use crate::restrictions::{self, credit_columns, CreditColumns};
+use crate::rows::{json_list, metadata_json, millis, KeyRow};
+use crate::sql::{and_where, fetch_all, fetch_optional, update_one};
 use keyward_core::{KeyFilter, KeyRecord, KeyStatus, StoreError};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
-/// The columns every key query selects, in [`KeyRow`]'s shape.
+/// The columns [`update`] replaces, in [`bind_mutable`]'s order: all but the identity, the
+/// hash and creation, and the credits.
+macro_rules! mutable_columns {
+    () => {
+        "name, description, owner_id, permissions, enabled, expires_at, metadata, updated_at, \
+         revoked_at, revoked_reason, replaced_by, ip_allowlist, origin_allowlist, rate_limit, \
+         rate_limit_window_seconds"
+    };
+}
+
+/// Every column, in [`insert`]'s order (queries read them into [`KeyRow`] by name).
 macro_rules! key_columns {
     () => {
-        "id, workspace_id, name, description, owner_id, hash, start, permissions, enabled, \
-         expires_at, metadata, created_at, updated_at, revoked_at, revoked_reason, replaced_by, \
-         ip_allowlist, origin_allowlist, credits_remaining, credits_refill_amount, \
-         credits_refill_interval_seconds, credits_refilled_at, rate_limit, rate_limit_window_seconds"
+        concat!(
+            "id, workspace_id, hash, start, created_at, ",
+            mutable_columns!(),
+            ", ",
+            credit_columns!()
+        )
     };
 }
 
 pub(crate) async fn insert(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Result<(), StoreError> {
-    let credits = CreditColumns::of(key.restrictions.credits.as_ref());
-    let rate = restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
-    sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "INSERT INTO keys (",
         key_columns!(),
         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&key.id)
     .bind(&key.workspace_id)
-    .bind(&key.name)
-    .bind(&key.description)
-    .bind(&key.owner_id)
     .bind(key.hash.as_bytes().as_slice())
     .bind(&key.start)
-    .bind(permissions_json(&key.permissions))
-    .bind(key.enabled)
-    .bind(key.expires_at.map(millis))
-    .bind(metadata_json(&key.metadata))
-    .bind(millis(key.created_at))
-    .bind(millis(key.updated_at))
-    .bind(key.revoked_at.map(millis))
-    .bind(&key.revoked_reason)
-    .bind(&key.replaced_by)
-    .bind(restrictions::ip_json(&key.restrictions.ip_allowlist))
-    .bind(restrictions::origin_json(
-        &key.restrictions.origin_allowlist,
-    ))
-    .bind(credits.remaining)
-    .bind(credits.refill_amount)
-    .bind(credits.refill_interval_seconds)
-    .bind(credits.refilled_at)
-    .bind(rate.0)
-    .bind(rate.1)
-    .execute(db)
-    .await
-    .map_err(store_error)?;
+    .bind(millis(key.created_at));
+    CreditColumns::of(key.restrictions.credits.as_ref())
+        .bind(bind_mutable(query, key))
+        .execute(db)
+        .await
+        .map_err(store_error)?;
     Ok(())
 }
 
-/// Replaces every mutable column of the key with `key`'s workspace and id, except the credit
-/// columns (see `restrictions::update_credits`).
+/// Replaces the [`mutable_columns!`] of the key with `key`'s workspace and id. The credit
+/// columns are left alone (see `restrictions::update_credits`).
 pub(crate) async fn update(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Result<(), StoreError> {
-    let rate = restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
-    let done = sqlx::query(
-        "UPDATE keys SET name = ?, description = ?, owner_id = ?, permissions = ?, enabled = ?, \
-         expires_at = ?, metadata = ?, updated_at = ?, revoked_at = ?, revoked_reason = ?, \
-         replaced_by = ?, ip_allowlist = ?, origin_allowlist = ?, rate_limit = ?, \
-         rate_limit_window_seconds = ? \
-         WHERE workspace_id = ? AND id = ?",
-    )
-    .bind(&key.name)
-    .bind(&key.description)
-    .bind(&key.owner_id)
-    .bind(permissions_json(&key.permissions))
-    .bind(key.enabled)
-    .bind(key.expires_at.map(millis))
-    .bind(metadata_json(&key.metadata))
-    .bind(millis(key.updated_at))
-    .bind(key.revoked_at.map(millis))
-    .bind(&key.revoked_reason)
-    .bind(&key.replaced_by)
-    .bind(restrictions::ip_json(&key.restrictions.ip_allowlist))
-    .bind(restrictions::origin_json(
-        &key.restrictions.origin_allowlist,
-    ))
-    .bind(rate.0)
-    .bind(rate.1)
-    .bind(&key.workspace_id)
-    .bind(&key.id)
-    .execute(db)
-    .await
-    .map_err(store_error)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let query = sqlx::query(concat!(
+        "UPDATE keys SET (",
+        mutable_columns!(),
+        ") = (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) WHERE workspace_id = ? AND id = ?"
+    ));
+    let query = bind_mutable(query, key)
+        .bind(&key.workspace_id)
+        .bind(&key.id);
+    update_one(db, query).await
+}
+
+/// Binds `key`'s values for the [`mutable_columns!`], in their order.
+fn bind_mutable<'q>(
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    key: &'q KeyRecord,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    let (rate_limit, rate_limit_window) =
+        restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
+    query
+        .bind(&key.name)
+        .bind(&key.description)
+        .bind(&key.owner_id)
+        .bind(json_list(&key.permissions))
+        .bind(key.enabled)
+        .bind(key.expires_at.map(millis))
+        .bind(metadata_json(&key.metadata))
+        .bind(millis(key.updated_at))
+        .bind(key.revoked_at.map(millis))
+        .bind(&key.revoked_reason)
+        .bind(&key.replaced_by)
+        .bind(json_list(&key.restrictions.ip_allowlist))
+        .bind(json_list(&key.restrictions.origin_allowlist))
+        .bind(rate_limit)
+        .bind(rate_limit_window)
 }
 
 pub(crate) async fn get(
@@ -100,18 +94,14 @@ pub(crate) async fn get(
     workspace_id: &str,
     id: &str,
 ) -> Result<Option<KeyRecord>, StoreError> {
-    sqlx::query_as::<_, KeyRow>(concat!(
+    let query = sqlx::query_as::<_, KeyRow>(concat!(
         "SELECT ",
         key_columns!(),
         " FROM keys WHERE workspace_id = ? AND id = ?"
     ))
     .bind(workspace_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await
-    .map_err(store_error)?
-    .map(KeyRow::into_record)
-    .transpose()
+    .bind(id);
+    fetch_optional(db, query).await
 }
 
 /// A workspace's keys matching `filter`, newest first (ids are time-ordered).
@@ -126,24 +116,14 @@ pub(crate) async fn list(
         " FROM keys WHERE workspace_id = "
     ));
     sql.push_bind(workspace_id);
-    if let Some(owner_id) = &filter.owner_id {
-        sql.push(" AND owner_id = ").push_bind(owner_id);
-    }
-    if let Some(before_id) = &filter.before_id {
-        sql.push(" AND id < ").push_bind(before_id);
-    }
+    and_where(&mut sql, "owner_id = ", filter.owner_id.as_deref());
+    and_where(&mut sql, "id < ", filter.before_id.as_deref());
     if let Some(status) = filter.status {
         push_status(&mut sql, status, millis(filter.now));
     }
     sql.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
-    sql.build_query_as::<KeyRow>()
-        .fetch_all(db)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(KeyRow::into_record)
-        .collect()
+    fetch_all(db, sql.build_query_as::<KeyRow>()).await
 }
 
 /// The SQL form of [`KeyRecord::status`] at `now`: revocation wins over expiry, expiry over
@@ -184,11 +164,7 @@ fn push_status(sql: &mut QueryBuilder<'_, Sqlite>, status: KeyStatus, now: i64) 
 
 /// Every key of every workspace.
 pub(crate) async fn all(db: impl SqliteExecutor<'_>) -> Result<Vec<KeyRecord>, StoreError> {
-    sqlx::query_as::<_, KeyRow>(concat!("SELECT ", key_columns!(), " FROM keys ORDER BY id"))
-        .fetch_all(db)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(KeyRow::into_record)
-        .collect()
+    let query =
+        sqlx::query_as::<_, KeyRow>(concat!("SELECT ", key_columns!(), " FROM keys ORDER BY id"));
+    fetch_all(db, query).await
 }

@@ -8,6 +8,7 @@ mod keys;
 mod restrictions;
 mod rows;
 mod settings;
+mod sql;
 mod store;
 mod workspaces;
 

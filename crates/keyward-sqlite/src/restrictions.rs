@@ -3,57 +3,38 @@
 //! workspace policy table (see `migrations/0003_restrictions.sql`).
 
 use crate::error::store_error;
-use crate::rows::{millis, time};
+use crate::rows::{millis, parse_json_list, time, to_i64, to_u64};
+use crate::sql::update_one;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     CreditOutcome, Credits, IpRange, KeyRecord, Origin, RateLimit, Refill, StoreError,
     WorkspacePolicy,
 };
-use serde_json::Value;
-use sqlx::{Sqlite, SqliteExecutor, Transaction};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection, SqliteExecutor};
 
-fn json_strings(items: impl Iterator<Item = String>) -> String {
-    Value::Array(items.map(Value::String).collect()).to_string()
+/// The credit columns of `keys`, in [`CreditColumns`]' order.
+macro_rules! credit_columns {
+    () => {
+        "credits_remaining, credits_refill_amount, credits_refill_interval_seconds, \
+         credits_refilled_at"
+    };
 }
+pub(crate) use credit_columns;
 
-pub(crate) fn ip_json(list: &[IpRange]) -> String {
-    json_strings(list.iter().map(ToString::to_string))
-}
-
-pub(crate) fn origin_json(list: &[Origin]) -> String {
-    json_strings(list.iter().map(ToString::to_string))
-}
-
-fn parse_json_list<T>(
-    json: &str,
-    what: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> Result<Vec<T>, StoreError> {
-    let texts: Vec<String> = serde_json::from_str(json)
-        .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON array of strings")))?;
-    texts
-        .iter()
-        .map(|t| {
-            parse(t).ok_or_else(|| StoreError::Corrupt(format!("{what} holds an invalid entry")))
-        })
-        .collect()
-}
-
+/// Entries were canonical when written; `IpRange`'s and `Origin`'s errors quote the text,
+/// so theirs are not passed on.
 pub(crate) fn ip_list(json: &str, what: &str) -> Result<Vec<IpRange>, StoreError> {
-    parse_json_list(json, what, |t| IpRange::parse(t).ok())
+    parse_json_list(json, what, |t| {
+        IpRange::parse(t).map_err(|_| "an entry is not a CIDR range")
+    })
 }
 
 pub(crate) fn origin_list(json: &str, what: &str) -> Result<Vec<Origin>, StoreError> {
-    parse_json_list(json, what, |t| Origin::parse(t).ok())
-}
-
-fn to_i64(n: u64) -> i64 {
-    // Every bound in the domain (credits ≤ 2^53, windows ≤ a day, …) is far below i64::MAX.
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} is negative")))
+    parse_json_list(json, what, |t| {
+        Origin::parse(t).map_err(|_| "an entry is not an origin")
+    })
 }
 
 /// `(rate_limit, rate_limit_window_seconds)`.
@@ -78,46 +59,45 @@ pub(crate) fn rate_limit(
     }
 }
 
-/// The four credit columns of `keys`, as selected and bound.
+/// The [`credit_columns!`] of `keys`, as selected and bound; all `NULL` for a key without
+/// credits.
 #[derive(Debug, Default, sqlx::FromRow)]
 pub(crate) struct CreditColumns {
-    pub(crate) credits_remaining: Option<i64>,
-    pub(crate) credits_refill_amount: Option<i64>,
-    pub(crate) credits_refill_interval_seconds: Option<i64>,
-    pub(crate) credits_refilled_at: Option<i64>,
-}
-
-/// The same columns under the names `insert` binds them by.
-pub(crate) struct CreditBinds {
-    pub(crate) remaining: Option<i64>,
-    pub(crate) refill_amount: Option<i64>,
-    pub(crate) refill_interval_seconds: Option<i64>,
-    pub(crate) refilled_at: Option<i64>,
+    credits_remaining: Option<i64>,
+    credits_refill_amount: Option<i64>,
+    credits_refill_interval_seconds: Option<i64>,
+    credits_refilled_at: Option<i64>,
 }
 
 impl CreditColumns {
-    pub(crate) fn of(credits: Option<&Credits>) -> CreditBinds {
+    pub(crate) fn of(credits: Option<&Credits>) -> Self {
         let Some(c) = credits else {
-            return CreditBinds {
-                remaining: None,
-                refill_amount: None,
-                refill_interval_seconds: None,
-                refilled_at: None,
-            };
+            return Self::default();
         };
-        CreditBinds {
-            remaining: Some(to_i64(c.remaining)),
-            refill_amount: c.refill.map(|r| to_i64(r.amount)),
-            refill_interval_seconds: c.refill.map(|r| to_i64(r.interval_seconds)),
-            refilled_at: Some(millis(c.refilled_at)),
+        Self {
+            credits_remaining: Some(to_i64(c.remaining)),
+            credits_refill_amount: c.refill.map(|r| to_i64(r.amount)),
+            credits_refill_interval_seconds: c.refill.map(|r| to_i64(r.interval_seconds)),
+            credits_refilled_at: Some(millis(c.refilled_at)),
         }
+    }
+
+    /// Binds the four values, in [`credit_columns!`] order.
+    pub(crate) fn bind<'q>(
+        self,
+        query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+        query
+            .bind(self.credits_remaining)
+            .bind(self.credits_refill_amount)
+            .bind(self.credits_refill_interval_seconds)
+            .bind(self.credits_refilled_at)
     }
 
     pub(crate) fn into_credits(self, what: &str) -> Result<Option<Credits>, StoreError> {
         let Some(remaining) = self.credits_remaining else {
             return Ok(None);
         };
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
         let refill = match (
             self.credits_refill_amount,
             self.credits_refill_interval_seconds,
@@ -125,7 +105,7 @@ impl CreditColumns {
             (None, None) => None,
             (Some(amount), Some(interval)) => Some(
                 Refill::new(to_u64(amount, what)?, to_u64(interval, what)?)
-                    .map_err(|e| corrupt(&e))?,
+                    .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?,
             ),
             _ => return Err(StoreError::Corrupt(format!("{what}: refill is half set"))),
         };
@@ -145,63 +125,57 @@ pub(crate) async fn update_credits(
     db: impl SqliteExecutor<'_>,
     key: &KeyRecord,
 ) -> Result<(), StoreError> {
-    let c = CreditColumns::of(key.restrictions.credits.as_ref());
-    let done = sqlx::query(
-        "UPDATE keys SET credits_remaining = ?, credits_refill_amount = ?, \
-         credits_refill_interval_seconds = ?, credits_refilled_at = ? \
-         WHERE workspace_id = ? AND id = ?",
-    )
-    .bind(c.remaining)
-    .bind(c.refill_amount)
-    .bind(c.refill_interval_seconds)
-    .bind(c.refilled_at)
-    .bind(&key.workspace_id)
-    .bind(&key.id)
-    .execute(db)
-    .await
-    .map_err(store_error)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    let query = sqlx::query(concat!(
+        "UPDATE keys SET (",
+        credit_columns!(),
+        ") = (?, ?, ?, ?) WHERE workspace_id = ? AND id = ?"
+    ));
+    let query = CreditColumns::of(key.restrictions.credits.as_ref())
+        .bind(query)
+        .bind(&key.workspace_id)
+        .bind(&key.id);
+    update_one(db, query).await
 }
 
-/// Reads the balance, refills and spends with the domain's arithmetic, writes it back: all
-/// inside the caller's `BEGIN IMMEDIATE` transaction, which holds SQLite's write lock, so
-/// concurrent spends are serialised and none is lost or doubled.
+/// Reads the balance, refills and spends with the domain's arithmetic, writes it back. Must
+/// run inside a write transaction (`BEGIN IMMEDIATE`), which holds SQLite's write lock from
+/// the read on, so concurrent spends are serialised and none is lost or doubled; the caller's
+/// commit makes the spend durable before it is answered.
 pub(crate) async fn spend(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     workspace_id: &str,
     key_id: &str,
     cost: u64,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditOutcome>, StoreError> {
-    let row: Option<CreditColumns> = sqlx::query_as(
-        "SELECT credits_remaining, credits_refill_amount, credits_refill_interval_seconds, \
-         credits_refilled_at FROM keys WHERE workspace_id = ? AND id = ?",
-    )
+    let row: Option<CreditColumns> = sqlx::query_as(concat!(
+        "SELECT ",
+        credit_columns!(),
+        " FROM keys WHERE workspace_id = ? AND id = ?"
+    ))
     .bind(workspace_id)
     .bind(key_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(store_error)?;
-    let what = format!("key {key_id} credits");
-    let Some(credits) = row.map(|r| r.into_credits(&what)).transpose()?.flatten() else {
+    let Some(credits) = row
+        .map(|r| r.into_credits(&format!("key {key_id} credits")))
+        .transpose()?
+        .flatten()
+    else {
         return Ok(None);
     };
     let (after, outcome) = credits.spend(cost, now);
     if after != credits {
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE keys SET credits_remaining = ?, credits_refilled_at = ? \
              WHERE workspace_id = ? AND id = ?",
         )
         .bind(to_i64(after.remaining))
         .bind(millis(after.refilled_at))
         .bind(workspace_id)
-        .bind(key_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(store_error)?;
+        .bind(key_id);
+        update_one(&mut *conn, query).await?;
     }
     Ok(Some(outcome))
 }
@@ -217,11 +191,12 @@ pub(crate) async fn policy(
     .fetch_optional(db)
     .await
     .map_err(store_error)?;
+    let what = format!("workspace {workspace_id} policy");
     let max = row
         .and_then(|(max,)| max)
-        .map(|m| to_u64(m, "max_key_lifetime_seconds"))
+        .map(|m| to_u64(m, &what))
         .transpose()?;
-    WorkspacePolicy::new(max).map_err(|e| StoreError::Corrupt(format!("workspace policy: {e}")))
+    WorkspacePolicy::new(max).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 pub(crate) async fn set_policy(
@@ -243,4 +218,20 @@ pub(crate) async fn set_policy(
     .await
     .map_err(store_error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_allowlist_is_reported_without_its_entries() {
+        let what = "key key_1 ip_allowlist";
+        for json in [r#"["10.0.0.0/8", "secret-ish text"]"#, "secret-ish text"] {
+            let err = ip_list(json, what).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains(what) && !err.contains("secret"), "{err}");
+            let err = origin_list(json, what).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains(what) && !err.contains("secret"), "{err}");
+        }
+    }
 }

@@ -1,12 +1,22 @@
 //! Rows as SQLite returns them and their conversion to domain records. Times are unix
-//! milliseconds, permissions a JSON array of strings, metadata a JSON object, hashes 32-byte
-//! blobs; anything else read back is reported as [`StoreError::Corrupt`].
+//! milliseconds, permissions and allowlists JSON arrays of strings, metadata a JSON object,
+//! hashes 32-byte blobs; anything else read back is reported as [`StoreError::Corrupt`],
+//! whose message names the record and column but never quotes the stored value.
 
+use crate::restrictions::{self, CreditColumns};
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, KeyHash, KeyRecord, NewEvent, Permission, RootKey, StoreError, Workspace,
+    AuditEvent, KeyHash, KeyRecord, NewEvent, Permission, Restrictions, RootKey, StoreError,
+    Workspace,
 };
 use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+
+/// A row type that converts into its domain record, checking everything it read.
+pub(crate) trait Row: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {
+    type Record;
+    fn into_record(self) -> Result<Self::Record, StoreError>;
+}
 
 /// A time as stored: unix milliseconds (the domain clock is already truncated to millis).
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
@@ -18,34 +28,50 @@ pub(crate) fn time(ms: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("{what} is out of range")))
 }
 
-fn optional_time(ms: Option<i64>, what: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn optional_time(
+    ms: Option<i64>,
+    what: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     ms.map(|ms| time(ms, what)).transpose()
+}
+
+/// A count or limit as stored. Every bound in the domain (credits ≤ 2^53, windows ≤ a day, …)
+/// is far below `i64::MAX`.
+pub(crate) fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored count or limit, which is never negative.
+pub(crate) fn to_u64(n: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} is negative")))
 }
 
 fn hash(bytes: &[u8], what: &str) -> Result<KeyHash, StoreError> {
     KeyHash::from_bytes(bytes).ok_or_else(|| StoreError::Corrupt(format!("{what} is not 32 bytes")))
 }
 
-/// Permissions as stored: a JSON array of strings.
-pub(crate) fn permissions_json(permissions: &[Permission]) -> String {
-    Value::Array(
-        permissions
-            .iter()
-            .map(|p| Value::String(p.as_str().to_owned()))
-            .collect(),
-    )
-    .to_string()
+/// A list as stored (permissions, allowlists): a JSON array of strings.
+pub(crate) fn json_list<T: ToString>(items: &[T]) -> String {
+    Value::Array(items.iter().map(|t| Value::String(t.to_string())).collect()).to_string()
 }
 
-fn permissions(json: &str, what: &str) -> Result<Vec<Permission>, StoreError> {
+/// Reads back a [`json_list`], each entry with `parse`, whose error must not quote the entry.
+pub(crate) fn parse_json_list<T, E: std::fmt::Display>(
+    json: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, StoreError> {
     let texts: Vec<String> = serde_json::from_str(json)
         .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON array of strings")))?;
     texts
         .iter()
-        .map(|text| {
-            Permission::parse(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-        })
+        .map(|text| parse(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}"))))
         .collect()
+}
+
+/// `Permission`'s error never quotes the text it refused.
+fn permissions(json: &str, what: &str) -> Result<Vec<Permission>, StoreError> {
+    parse_json_list(json, what, Permission::parse)
 }
 
 /// Metadata as stored: a JSON object.
@@ -66,8 +92,10 @@ pub(crate) struct WorkspaceRow {
     created_at: i64,
 }
 
-impl WorkspaceRow {
-    pub(crate) fn into_workspace(self) -> Result<Workspace, StoreError> {
+impl Row for WorkspaceRow {
+    type Record = Workspace;
+
+    fn into_record(self) -> Result<Workspace, StoreError> {
         let created_at = time(
             self.created_at,
             &format!("workspace {} created_at", self.id),
@@ -93,8 +121,10 @@ pub(crate) struct RootKeyRow {
     revoked_at: Option<i64>,
 }
 
-impl RootKeyRow {
-    pub(crate) fn into_root_key(self) -> Result<RootKey, StoreError> {
+impl Row for RootKeyRow {
+    type Record = RootKey;
+
+    fn into_record(self) -> Result<RootKey, StoreError> {
         let what = |column: &str| format!("root key {} {column}", self.id);
         Ok(RootKey {
             hash: hash(&self.hash, &what("hash"))?,
@@ -130,22 +160,24 @@ pub(crate) struct KeyRow {
     ip_allowlist: String,
     origin_allowlist: String,
     #[sqlx(flatten)]
-    credits: crate::restrictions::CreditColumns,
+    credits: CreditColumns,
     rate_limit: Option<i64>,
     rate_limit_window_seconds: Option<i64>,
 }
 
-impl KeyRow {
-    pub(crate) fn into_record(self) -> Result<KeyRecord, StoreError> {
+impl Row for KeyRow {
+    type Record = KeyRecord;
+
+    fn into_record(self) -> Result<KeyRecord, StoreError> {
         let what = |column: &str| format!("key {} {column}", self.id);
-        let restrictions = keyward_core::Restrictions {
-            ip_allowlist: crate::restrictions::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
-            origin_allowlist: crate::restrictions::origin_list(
+        let restrictions = Restrictions {
+            ip_allowlist: restrictions::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
+            origin_allowlist: restrictions::origin_list(
                 &self.origin_allowlist,
                 &what("origin_allowlist"),
             )?,
             credits: self.credits.into_credits(&what("credits"))?,
-            rate_limit: crate::restrictions::rate_limit(
+            rate_limit: restrictions::rate_limit(
                 self.rate_limit,
                 self.rate_limit_window_seconds,
                 &what("rate_limit"),
@@ -195,8 +227,10 @@ pub(crate) struct EventRow {
     hash: String,
 }
 
-impl EventRow {
-    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+impl Row for EventRow {
+    type Record = AuditEvent;
+
+    fn into_record(self) -> Result<AuditEvent, StoreError> {
         let time = time(self.time, &format!("event {} time", self.id))?;
         Ok(AuditEvent {
             event: NewEvent {

@@ -1,7 +1,7 @@
 //! SQL for workspace settings and key usage facts.
 
 use crate::error::store_error;
-use crate::rows::millis;
+use crate::rows::{millis, optional_time, to_u64};
 use keyward_core::{KeyUsage, StoreError, VerificationAudit, WorkspaceSettings};
 use sqlx::{SqliteConnection, SqliteExecutor};
 
@@ -55,19 +55,13 @@ pub(crate) async fn usage(db: impl SqliteExecutor<'_>) -> Result<Vec<KeyUsage>, 
             .await
             .map_err(store_error)?;
     rows.into_iter()
-        .map(|(key_id, workspace_id, last_used, verifications)| {
-            let last_used_at = last_used
-                .map(|ms| {
-                    chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
-                        StoreError::Corrupt(format!("usage of {key_id}: last_used_at"))
-                    })
-                })
-                .transpose()?;
+        .map(|(key_id, workspace_id, last_used_at, verifications)| {
+            let what = |column: &str| format!("usage of {key_id}: {column}");
             Ok(KeyUsage {
+                last_used_at: optional_time(last_used_at, &what("last_used_at"))?,
+                verifications: to_u64(verifications, &what("verifications"))?,
                 key_id,
                 workspace_id,
-                last_used_at,
-                verifications: u64::try_from(verifications).unwrap_or(0),
             })
         })
         .collect()

@@ -220,6 +220,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<CreditOutcome>, StoreError> {
         let mut tx = self.begin().await?;
         let outcome = restrictions::spend(&mut tx, workspace_id, key_id, cost, now).await?;
+        // Committed (and, with `synchronous = FULL`, on disk) before the spend is answered.
         commit(tx).await?;
         Ok(outcome)
     }

@@ -1,7 +1,8 @@
 //! SQL for workspaces and their root keys.
 
 use crate::error::store_error;
-use crate::rows::{millis, permissions_json, RootKeyRow, WorkspaceRow};
+use crate::rows::{json_list, millis, RootKeyRow, WorkspaceRow};
+use crate::sql::{fetch_all, update_one};
 use keyward_core::{RootKey, StoreError, Workspace};
 use sqlx::SqliteExecutor;
 
@@ -22,15 +23,10 @@ pub(crate) async fn insert(
 
 /// Every workspace, oldest first.
 pub(crate) async fn all(db: impl SqliteExecutor<'_>) -> Result<Vec<Workspace>, StoreError> {
-    sqlx::query_as::<_, WorkspaceRow>(
+    let query = sqlx::query_as::<_, WorkspaceRow>(
         "SELECT id, name, prefix, created_at FROM workspaces ORDER BY id",
-    )
-    .fetch_all(db)
-    .await
-    .map_err(store_error)?
-    .into_iter()
-    .map(WorkspaceRow::into_workspace)
-    .collect()
+    );
+    fetch_all(db, query).await
 }
 
 pub(crate) async fn insert_root_key(
@@ -46,7 +42,7 @@ pub(crate) async fn insert_root_key(
     .bind(&root_key.name)
     .bind(root_key.hash.as_bytes().as_slice())
     .bind(&root_key.start)
-    .bind(permissions_json(&root_key.permissions))
+    .bind(json_list(&root_key.permissions))
     .bind(millis(root_key.created_at))
     .bind(root_key.revoked_at.map(millis))
     .execute(db)
@@ -60,33 +56,22 @@ pub(crate) async fn update_root_key(
     db: impl SqliteExecutor<'_>,
     root_key: &RootKey,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE root_keys SET name = ?, permissions = ?, revoked_at = ? WHERE workspace_id = ? AND id = ?",
     )
     .bind(&root_key.name)
-    .bind(permissions_json(&root_key.permissions))
+    .bind(json_list(&root_key.permissions))
     .bind(root_key.revoked_at.map(millis))
     .bind(&root_key.workspace_id)
-    .bind(&root_key.id)
-    .execute(db)
-    .await
-    .map_err(store_error)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    .bind(&root_key.id);
+    update_one(db, query).await
 }
 
 /// Every root key of every workspace, oldest first.
 pub(crate) async fn all_root_keys(db: impl SqliteExecutor<'_>) -> Result<Vec<RootKey>, StoreError> {
-    sqlx::query_as::<_, RootKeyRow>(
+    let query = sqlx::query_as::<_, RootKeyRow>(
         "SELECT id, workspace_id, name, hash, start, permissions, created_at, revoked_at \
          FROM root_keys ORDER BY id",
-    )
-    .fetch_all(db)
-    .await
-    .map_err(store_error)?
-    .into_iter()
-    .map(RootKeyRow::into_root_key)
-    .collect()
+    );
+    fetch_all(db, query).await
 }

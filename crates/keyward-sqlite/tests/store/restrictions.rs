@@ -7,10 +7,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::ids::{self, new_id};
 use keyward_core::{
     CreditOutcome, Credits, EventKind, IpRange, KeyHash, KeyRecord, NewEvent, Origin, RateLimit,
-    Refill, Restrictions, RootKey, Store, Workspace, WorkspacePolicy,
+    Refill, Restrictions, Store, StoreError, Workspace, WorkspacePolicy,
 };
 use keyward_sqlite::SqliteStore;
 use std::sync::Arc;
+
+use crate::{lone_workspace, memory_store};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
@@ -19,30 +21,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 async fn workspace(store: &dyn Store) -> Result<Workspace> {
-    let ws = Workspace {
-        id: new_id(ids::WORKSPACE),
-        name: "Restrictions".into(),
-        prefix: "bos".into(),
-        created_at: t0(),
-    };
-    let root = RootKey {
-        id: new_id(ids::ROOT_KEY),
-        workspace_id: ws.id.clone(),
-        name: "root".into(),
-        hash: KeyHash::of(&new_id("secret")),
-        start: "kw_root_x".into(),
-        permissions: vec![keyward_core::Permission::parse("*")?],
-        created_at: t0(),
-        revoked_at: None,
-    };
-    store
-        .create_workspace(
-            &ws,
-            &root,
-            vec![NewEvent::new(&ws.id, t0(), EventKind::WorkspaceCreated)],
-        )
-        .await?;
-    Ok(ws)
+    lone_workspace(store, "Restrictions", "bos", t0()).await
 }
 
 fn key(ws: &Workspace, restrictions: Restrictions) -> KeyRecord {
@@ -72,15 +51,9 @@ fn event(k: &KeyRecord) -> NewEvent {
     NewEvent::new(&k.workspace_id, t0(), EventKind::KeyCreated).subject(&k.id, &k.name)
 }
 
-async fn memory() -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::connect("sqlite::memory:").await?;
-    store.migrate().await?;
-    Ok(Arc::new(store))
-}
-
 #[tokio::test]
 async fn restrictions_round_trip() -> Result<()> {
-    let store = memory().await?;
+    let store = memory_store().await?;
     let ws = workspace(store.as_ref()).await?;
     let full = Restrictions {
         ip_allowlist: vec![
@@ -150,7 +123,7 @@ async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<(
 
 #[tokio::test]
 async fn refill_is_applied_atomically_with_the_spend() -> Result<()> {
-    let store = memory().await?;
+    let store = memory_store().await?;
     let ws = workspace(store.as_ref()).await?;
     let k = key(
         &ws,
@@ -194,7 +167,7 @@ async fn refill_is_applied_atomically_with_the_spend() -> Result<()> {
 
 #[tokio::test]
 async fn update_key_keeps_the_balance_and_update_key_and_credits_replaces_it() -> Result<()> {
-    let store = memory().await?;
+    let store = memory_store().await?;
     let ws = workspace(store.as_ref()).await?;
     let mut k = key(
         &ws,
@@ -225,12 +198,20 @@ async fn update_key_keeps_the_balance_and_update_key_and_credits_replaces_it() -
     store.update_key_and_credits(&k, event(&k)).await?;
     let back = store.key(&ws.id, &k.id).await?;
     assert_eq!(back.and_then(|k| k.restrictions.credits), None);
+    let unknown = KeyRecord {
+        id: new_id(ids::KEY),
+        ..k.clone()
+    };
+    let result = store
+        .update_key_and_credits(&unknown, event(&unknown))
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
     Ok(())
 }
 
 #[tokio::test]
 async fn policies_are_per_workspace() -> Result<()> {
-    let store = memory().await?;
+    let store = memory_store().await?;
     let a = workspace(store.as_ref()).await?;
     let b = workspace(store.as_ref()).await?;
     assert_eq!(

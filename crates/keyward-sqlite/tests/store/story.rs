@@ -1,6 +1,6 @@
 //! The conformance story for keyward's `Store`: one walk through everything the server relies
 //! on, written against `Arc<dyn Store>` so another engine can run it unchanged (copy
-//! `store_story`, `still_there` and their helpers). Here it runs on SQLite: on a file that is
+//! `store_story`, `still_there` and their helpers, some in `main.rs`). Here it runs on SQLite: on a file that is
 //! then closed and reopened, and in memory.
 
 use anyhow::{Context, Result};
@@ -15,6 +15,8 @@ use keyward_sqlite::SqliteStore;
 use sqlx::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+use crate::{lone_workspace, memory_store};
 
 #[tokio::test]
 async fn a_file_store_tells_the_story_and_keeps_it_across_a_reopen() -> Result<()> {
@@ -45,9 +47,7 @@ async fn a_file_store_tells_the_story_and_keeps_it_across_a_reopen() -> Result<(
 
 #[tokio::test]
 async fn an_in_memory_store_tells_the_story() -> Result<()> {
-    let store = SqliteStore::connect("sqlite::memory:").await?;
-    store.migrate().await?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = memory_store().await?;
     let written = store_story(store.clone()).await?;
     still_there(store, &written).await
 }
@@ -390,15 +390,7 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
             Some(report.events as i64),
             story.expected_len.get(&ws.id).copied()
         );
-        let newest_first = store
-            .events(
-                &ws.id,
-                &AuditFilter {
-                    limit: 10_000,
-                    ..AuditFilter::default()
-                },
-            )
-            .await?;
+        let newest_first = all_events(store.as_ref(), &ws.id).await?;
         let seqs: Vec<i64> = newest_first.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=report.events as i64).rev().collect::<Vec<_>>());
         for pair in newest_first.windows(2) {
@@ -410,15 +402,7 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
         );
         assert!(newest_first.iter().all(|e| e.event.workspace_id == ws.id));
     }
-    let acme_events = store
-        .events(
-            &acme.id,
-            &AuditFilter {
-                limit: 10_000,
-                ..AuditFilter::default()
-            },
-        )
-        .await?;
+    let acme_events = all_events(store.as_ref(), &acme.id).await?;
     let first = acme_events.last().context("acme has events")?;
     assert_eq!(first.event.kind, EventKind::WorkspaceCreated.as_str());
     assert_eq!(first.event.actor_id.as_deref(), Some(acme_root.id.as_str()));
@@ -566,6 +550,15 @@ pub async fn verify_chain(store: &dyn Store, workspace_id: &str) -> Result<Chain
     Ok(verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str()))))
 }
 
+/// Every event of a workspace, newest first.
+async fn all_events(store: &dyn Store, workspace_id: &str) -> Result<Vec<AuditEvent>> {
+    let filter = AuditFilter {
+        limit: 10_000,
+        ..AuditFilter::default()
+    };
+    Ok(store.events(workspace_id, &filter).await?)
+}
+
 /// The story's clock and its model of what the store should hold.
 struct Story {
     store: Arc<dyn Store>,
@@ -595,15 +588,27 @@ impl Story {
     }
 
     fn event(&self, ws: &Workspace, kind: EventKind) -> NewEvent {
-        let event = NewEvent::new(&ws.id, self.now, kind);
-        match self.actors.get(&ws.id) {
+        self.event_in(&ws.id, kind)
+    }
+
+    /// An event now in the workspace, by its bootstrap root key.
+    fn event_in(&self, workspace_id: &str, kind: EventKind) -> NewEvent {
+        let event = NewEvent::new(workspace_id, self.now, kind);
+        match self.actors.get(workspace_id) {
             Some((id, name)) => event.actor(id, name),
             None => event,
         }
     }
 
     fn appended(&mut self, ws: &Workspace, n: i64) {
-        *self.expected_len.entry(ws.id.clone()).or_default() += n;
+        self.appended_in(&ws.id, n);
+    }
+
+    fn appended_in(&mut self, workspace_id: &str, n: i64) {
+        *self
+            .expected_len
+            .entry(workspace_id.to_owned())
+            .or_default() += n;
     }
 
     async fn head_seq(&self, ws: &Workspace) -> Result<i64> {
@@ -660,12 +665,8 @@ impl Story {
     }
 
     fn key_event(&self, key: &KeyRecord, kind: EventKind) -> NewEvent {
-        let mut event =
-            NewEvent::new(&key.workspace_id, self.now, kind).subject(&key.id, &key.name);
-        if let Some((id, name)) = self.actors.get(&key.workspace_id) {
-            event = event.actor(id, name);
-        }
-        event
+        self.event_in(&key.workspace_id, kind)
+            .subject(&key.id, &key.name)
     }
 
     async fn try_insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
@@ -676,16 +677,7 @@ impl Story {
 
     async fn insert_key(&mut self, key: &KeyRecord) -> Result<()> {
         self.try_insert_key(key).await?;
-        *self
-            .expected_len
-            .entry(key.workspace_id.clone())
-            .or_default() += 1;
-        self.keys.insert(key.id.clone(), key.clone());
-        assert_eq!(
-            self.store.key(&key.workspace_id, &key.id).await?.as_ref(),
-            Some(key)
-        );
-        Ok(())
+        self.written(key).await
     }
 
     async fn try_update_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
@@ -698,10 +690,13 @@ impl Story {
         self.store
             .update_key(key, self.key_event(key, kind))
             .await?;
-        *self
-            .expected_len
-            .entry(key.workspace_id.clone())
-            .or_default() += 1;
+        self.written(key).await
+    }
+
+    /// Records in the model that `key` was written with one event, and checks that it reads
+    /// back exactly as written.
+    async fn written(&mut self, key: &KeyRecord) -> Result<()> {
+        self.appended_in(&key.workspace_id, 1);
         self.keys.insert(key.id.clone(), key.clone());
         assert_eq!(
             self.store.key(&key.workspace_id, &key.id).await?.as_ref(),
@@ -739,14 +734,14 @@ impl Story {
     }
 }
 
-fn permissions(texts: &[&str]) -> Result<Vec<Permission>> {
+pub fn permissions(texts: &[&str]) -> Result<Vec<Permission>> {
     texts
         .iter()
         .map(|text| Permission::parse(text).context("a valid permission"))
         .collect()
 }
 
-fn new_root_key(
+pub fn new_root_key(
     ws: &Workspace,
     name: &str,
     permissions: Vec<Permission>,
@@ -802,27 +797,7 @@ fn new_key(
 /// still verifies from the checkpoint; settings and usage round-trip.
 #[tokio::test]
 async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result<()> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:").await?);
-    store.migrate().await?;
-    let t0 = DateTime::from_timestamp_millis(1_800_000_000_000).context("time")?;
-    let workspace = Workspace {
-        id: new_id(ids::WORKSPACE),
-        name: "Retention".into(),
-        prefix: "ret".into(),
-        created_at: t0,
-    };
-    let root = new_root_key(&workspace, "bootstrap", permissions(&["*"])?, t0);
-    store
-        .create_workspace(
-            &workspace,
-            &root,
-            vec![NewEvent::new(
-                &workspace.id,
-                t0,
-                EventKind::WorkspaceCreated,
-            )],
-        )
-        .await?;
+    let (store, workspace, t0) = retention_store().await?;
     // Days 1..=10: a verification each day, and a management event on day 5.
     for day in 1..=10 {
         let at = t0 + Duration::days(day);
@@ -877,4 +852,45 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
     assert_eq!(store.key_usage().await?, vec![usage]);
     assert!(verify_chain(store.as_ref(), &workspace.id).await?.valid);
     Ok(())
+}
+
+/// Events are appended in about, not exactly, time order: a verification stamped after the
+/// cut but appended before the last event older than the cut is not pruned, and the chain
+/// still verifies.
+#[tokio::test]
+async fn retention_keeps_events_newer_than_the_cut_whatever_their_seq() -> Result<()> {
+    let (store, workspace, t0) = retention_store().await?;
+    let cut = t0 + Duration::days(7);
+    let event = |at, kind| NewEvent::new(&workspace.id, at, kind);
+    let old = event(t0 + Duration::days(1), EventKind::KeyVerified);
+    let late = event(cut + Duration::seconds(1), EventKind::KeyVerified);
+    let updated = event(cut - Duration::seconds(1), EventKind::KeyUpdated);
+    let late_id = late.id.clone();
+    store.append_events(vec![old, late, updated]).await?;
+
+    let deleted = store
+        .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+        .await?;
+    assert_eq!(deleted, 1, "only the verification older than the cut");
+    let kept = all_events(store.as_ref(), &workspace.id).await?;
+    assert!(kept.iter().any(|e| e.event.id == late_id), "{kept:?}");
+    let checkpoint = store
+        .checkpoint(&workspace.id)
+        .await?
+        .context("checkpoint")?;
+    assert_eq!(checkpoint.seq, 4, "the key.updated event");
+    assert_eq!(checkpoint.retained, 3, "all but the pruned verification");
+    let report = verify_chain(store.as_ref(), &workspace.id).await?;
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.events, 3);
+    Ok(())
+}
+
+/// A migrated in-memory store holding one workspace created at the returned time, with one
+/// event.
+async fn retention_store() -> Result<(Arc<dyn Store>, Workspace, DateTime<Utc>)> {
+    let store = memory_store().await?;
+    let t0 = DateTime::from_timestamp_millis(1_800_000_000_000).context("time")?;
+    let workspace = lone_workspace(store.as_ref(), "Retention", "ret", t0).await?;
+    Ok((store, workspace, t0))
 }

@@ -1,0 +1,63 @@
+//! Statement helpers shared by the SQL modules: fetching rows as records, optional filter
+//! conditions, and the update of one record that must exist.
+
+use crate::error::store_error;
+use crate::rows::Row;
+use keyward_core::StoreError;
+use sqlx::query::{Query, QueryAs};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
+
+/// Every row of `query`, each converted to its record.
+pub(crate) async fn fetch_all<'q, R: Row>(
+    db: impl SqliteExecutor<'_>,
+    query: QueryAs<'q, Sqlite, R, SqliteArguments<'q>>,
+) -> Result<Vec<R::Record>, StoreError> {
+    query
+        .fetch_all(db)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(R::into_record)
+        .collect()
+}
+
+/// The row of `query`, if any, converted to its record.
+pub(crate) async fn fetch_optional<'q, R: Row>(
+    db: impl SqliteExecutor<'_>,
+    query: QueryAs<'q, Sqlite, R, SqliteArguments<'q>>,
+) -> Result<Option<R::Record>, StoreError> {
+    query
+        .fetch_optional(db)
+        .await
+        .map_err(store_error)?
+        .map(R::into_record)
+        .transpose()
+}
+
+/// Runs an `UPDATE … WHERE workspace_id = ? AND id = ?`. Matching no row means the record
+/// does not exist in that workspace, which is [`StoreError::NotFound`].
+pub(crate) async fn update_one<'q>(
+    db: impl SqliteExecutor<'_>,
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+) -> Result<(), StoreError> {
+    let done = query.execute(db).await.map_err(store_error)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Appends ` AND {condition}` and binds `value` after it, when there is a value: `condition`
+/// ends with its operator, e.g. `"key_id = "`.
+pub(crate) fn and_where<'args, T>(
+    sql: &mut QueryBuilder<'args, Sqlite>,
+    condition: &str,
+    value: Option<T>,
+) where
+    T: 'args + sqlx::Encode<'args, Sqlite> + sqlx::Type<Sqlite>,
+{
+    if let Some(value) = value {
+        sql.push(" AND ").push(condition).push_bind(value);
+    }
+}

@@ -1,0 +1,40 @@
+//! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
+//! must tell (`story.rs`), and restrictions and limits (`restrictions.rs`).
+
+mod restrictions;
+mod story;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use keyward_core::ids::{self, new_id};
+use keyward_core::{EventKind, NewEvent, Store, Workspace};
+use keyward_sqlite::SqliteStore;
+use std::sync::Arc;
+
+/// A migrated store in memory.
+async fn memory_store() -> Result<Arc<dyn Store>> {
+    let store = SqliteStore::connect("sqlite::memory:").await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+/// Creates a workspace at `at`, with its bootstrap root key and one `workspace.created` event.
+async fn lone_workspace(
+    store: &dyn Store,
+    name: &str,
+    prefix: &str,
+    at: DateTime<Utc>,
+) -> Result<Workspace> {
+    let workspace = Workspace {
+        id: new_id(ids::WORKSPACE),
+        name: name.into(),
+        prefix: prefix.into(),
+        created_at: at,
+    };
+    let root = story::new_root_key(&workspace, "bootstrap", story::permissions(&["*"])?, at);
+    let created = NewEvent::new(&workspace.id, at, EventKind::WorkspaceCreated);
+    store
+        .create_workspace(&workspace, &root, vec![created])
+        .await?;
+    Ok(workspace)
+}
