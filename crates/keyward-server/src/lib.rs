@@ -19,5 +19,5 @@ pub mod state;
 pub mod usage;
 pub mod views;
 
-pub use server::{router, serve};
+pub use server::{router, serve, serve_with, ServeLimits};
 pub use state::AppState;

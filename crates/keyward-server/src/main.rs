@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use keyward_core::{Clock, Store, SystemClock};
-use keyward_server::{bootstrap, serve, AppState};
+use keyward_server::{bootstrap, serve_with, AppState, ServeLimits};
 use keyward_sqlite::SqliteStore;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,6 +73,12 @@ struct ServeArgs {
     /// Redis URL for rate-limit counters shared by every node (default: in memory)
     #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// Most client connections open at once
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a client has to send a whole request head before it is disconnected
+    #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECS", default_value_t = ServeLimits::default().header_read_timeout.as_secs())]
+    header_timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -189,7 +195,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         "keyward listening on http://{addr}"
     );
     keyward_server::maintenance::spawn(state.clone());
-    serve(listener, state.clone(), shutdown_signal()).await?;
+    let limits = ServeLimits {
+        max_connections: args.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        ..ServeLimits::default()
+    };
+    serve_with(listener, state.clone(), shutdown_signal(), limits).await?;
     // Counters gathered since the last periodic flush.
     keyward_server::maintenance::flush_usage(&state).await;
     tracing::info!("keyward stopped");

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -51,6 +51,10 @@ pub struct TestApp {
     reader: Option<JoinHandle<()>>,
     /// Everything every server process of this app wrote to stderr.
     log: Arc<Mutex<Vec<u8>>>,
+    /// Notified whenever `log` grows.
+    log_grew: Arc<Condvar>,
+    /// Extra environment of every server process (e.g. `KEYWARD_HEADER_TIMEOUT_SECS`).
+    env: Vec<(String, String)>,
     // Last, so the database outlives the child that is killed in `drop`.
     _dir: TempDir,
 }
@@ -64,6 +68,11 @@ pub fn spawn_app() -> TestApp {
 ///
 /// Blocking (it waits for the child's output), which is fine at the start of a test.
 pub fn spawn_app_with(workspaces: usize) -> TestApp {
+    spawn_app_env(workspaces, &[])
+}
+
+/// `workspaces` workspaces, server running with `env` added to its environment.
+pub fn spawn_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let db_path = dir.path().join("keyward.db");
     let db_url = format!("sqlite://{}", db_path.display());
@@ -84,6 +93,11 @@ pub fn spawn_app_with(workspaces: usize) -> TestApp {
         child: None,
         reader: None,
         log: Arc::new(Mutex::new(Vec::new())),
+        log_grew: Arc::new(Condvar::new()),
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         _dir: dir,
     };
     app.start();
@@ -171,6 +185,7 @@ impl TestApp {
                 &self.db_url,
             ])
             .env("KEYWARD_LOG", "trace")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -178,6 +193,7 @@ impl TestApp {
         let stderr = child.stderr.take().expect("the child's stderr is piped");
         let (tx, rx) = mpsc::channel();
         let log = Arc::clone(&self.log);
+        let log_grew = Arc::clone(&self.log_grew);
         // Reads until the process is gone, so the captured log is complete after `kill`.
         let reader = std::thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
@@ -192,6 +208,7 @@ impl TestApp {
                 log.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&line);
+                log_grew.notify_all();
                 if let Some(addr) = listening_address(&String::from_utf8_lossy(&line)) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
@@ -228,19 +245,54 @@ impl TestApp {
     /// SIGTERM, then wait for the graceful shutdown to finish; returns whether the process
     /// exited successfully.
     pub fn terminate(&mut self) -> bool {
+        if self.child.is_some() {
+            self.send_term();
+        }
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM and returns at once; [`TestApp::wait_exit`] waits for the exit.
+    pub fn send_term(&self) {
+        let child = self.child.as_ref().expect("the server is running");
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("running kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the server process to exit; returns whether it exited successfully.
+    pub fn wait_exit(&mut self) -> bool {
         let mut success = false;
         if let Some(mut child) = self.child.take() {
-            let sent = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .expect("running kill -TERM");
-            assert!(sent.success(), "kill -TERM failed");
             success = child.wait().expect("waiting for keyward serve").success();
         }
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
         success
+    }
+
+    /// Blocks until the server's log contains `needle` (woken by every new log line, no
+    /// polling); panics after a generous safety bound.
+    pub fn wait_for_log(&self, needle: &str) {
+        let guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, timeout) = self
+            .log_grew
+            .wait_timeout_while(guard, START_TIMEOUT, |log| {
+                !contains_bytes(log, needle.as_bytes())
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        assert!(
+            !timeout.timed_out(),
+            "the server never logged {needle:?}; its log:\n{}",
+            String::from_utf8_lossy(&guard)
+        );
+    }
+
+    /// `host:port` of the running server, for raw TCP clients.
+    pub fn socket_addr(&self) -> &str {
+        self.address.trim_start_matches("http://")
     }
 
     /// `keyward serve` again on the same database (after `kill`).

@@ -12,6 +12,7 @@ mod bad_input;
 mod cli;
 mod durability;
 mod helpers;
+mod http_hygiene;
 mod leaks;
 mod lifecycle;
 mod restrictions;
