@@ -249,3 +249,56 @@ proptest! {
         prop_assert!(texts.contains(&k.expose()), "missed in {:?}", text);
     }
 }
+
+/// A document with a key in it, for the mutation fuzzers.
+fn docx_with_key() -> Vec<u8> {
+    let k = key("bos");
+    fixtures::docx(&[vec!["The key is ", k.expose(), " — keep it."]]).unwrap()
+}
+
+// Fuzzing on the stable toolchain: arbitrary and mutated documents must never panic the
+// scanner (a panic in `keyward scan` aborts a whole scan; in a server it would be a crash).
+// Default case count, so `PROPTEST_CASES=1000000 cargo test -p keyward-scan fuzz_` runs longer.
+proptest! {
+    #[test]
+    fn fuzz_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = scan(&bytes);
+    }
+
+    #[test]
+    fn fuzz_bytes_behind_a_zip_header(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let mut input = ZIP_MAGIC.to_vec();
+        input.extend_from_slice(&bytes);
+        let _ = scan(&input);
+        let mut input = EMPTY_ZIP_MAGIC.to_vec();
+        input.extend_from_slice(&bytes);
+        let _ = scan(&input);
+    }
+
+    #[test]
+    fn fuzz_mutated_docx(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16)) {
+        let mut doc = docx_with_key();
+        for (at, byte) in flips {
+            let i = at.index(doc.len());
+            doc[i] = byte;
+        }
+        let _ = scan(&doc);
+    }
+
+    #[test]
+    fn fuzz_truncated_docx(cut in any::<prop::sample::Index>()) {
+        let doc = docx_with_key();
+        let _ = scan(&doc[..cut.index(doc.len())]);
+    }
+
+    #[test]
+    fn fuzz_xml_text_extraction(bytes in proptest::collection::vec(any::<u8>(), 0..2048), text in "[<>/a-z:=\"' &;#x0-9]{0,512}") {
+        let _ = xml::extract_text(&bytes);
+        let _ = xml::extract_text(text.as_bytes());
+    }
+
+    #[test]
+    fn fuzz_text_decoding(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = decode::text_bytes(&bytes);
+    }
+}

@@ -11,6 +11,7 @@ mod auth_tenancy;
 mod bad_input;
 mod cli;
 mod durability;
+mod fuzz_http;
 mod helpers;
 mod http_hygiene;
 mod leaks;
