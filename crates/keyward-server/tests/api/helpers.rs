@@ -290,6 +290,11 @@ impl TestApp {
         );
     }
 
+    /// Process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// `host:port` of the running server, for raw TCP clients.
     pub fn socket_addr(&self) -> &str {
         self.address.trim_start_matches("http://")
