@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -135,9 +135,49 @@ fn init_workspace(db_url: &str, name: &str) -> Workspace {
             .unwrap_or_else(|| panic!("keyward init --json lacks {name:?}: {parsed}"))
             .to_owned()
     };
+    let root_key = field("root_key");
+    remember_secret(&root_key);
     Workspace {
         id: field("workspace_id"),
-        root_key: field("root_key"),
+        root_key,
+    }
+}
+
+/// Every key and root key any test of this binary has been given (the `key` of every `201`,
+/// the root key of every `keyward init`), in every form that must never appear in an error
+/// body: the plaintext, its secret part and its SHA-256 in hex.
+fn secrets() -> &'static Mutex<Vec<[String; 3]>> {
+    static SECRETS: OnceLock<Mutex<Vec<[String; 3]>>> = OnceLock::new();
+    SECRETS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+pub fn remember_secret(key: &str) {
+    use sha2::{Digest, Sha256};
+    let forms = [
+        key.to_owned(),
+        secret_part(key).to_owned(),
+        hex::encode(Sha256::digest(key.as_bytes())),
+    ];
+    secrets()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(forms);
+}
+
+/// Asserts that an error body carries no secret any test has seen (case-insensitively for
+/// the hex digest).
+#[track_caller]
+pub fn assert_no_secret_in(context: &str, text: &str) {
+    let lower = text.to_ascii_lowercase();
+    for [plain, part, digest] in secrets().lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        assert!(
+            !text.contains(plain.as_str()) && !text.contains(part.as_str()),
+            "{context} carries a key or its secret part: {text}"
+        );
+        assert!(
+            !lower.contains(digest.as_str()),
+            "{context} carries a key's hash: {text}"
+        );
     }
 }
 
@@ -348,6 +388,11 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.kill();
+        // Secret hygiene across the whole suite: everything every server logged at `trace`,
+        // in every test, holds none of the keys any test was given.
+        if !std::thread::panicking() {
+            assert_no_secret_in("the server's trace log", &self.log_text());
+        }
     }
 }
 
@@ -556,7 +601,17 @@ pub async fn send(request: RequestBuilder) -> Answer {
     let headers = response.headers().clone();
     let bytes = response.bytes().await.expect("reading the response body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    // Secret hygiene across the whole suite: every key handed out is remembered, and no
+    // error body, in any test, may carry any of them.
+    if status.as_u16() == 201 {
+        if let Some(key) = json["key"].as_str() {
+            remember_secret(key);
+        }
+    }
+    if status.as_u16() >= 400 {
+        assert_no_secret_in(&format!("a {status} body"), &text);
+    }
     Answer {
         status,
         headers,
