@@ -19,6 +19,7 @@ mod http_hygiene;
 mod isolation_matrix;
 mod leaks;
 mod lifecycle;
+mod load;
 mod pagination;
 mod restrictions;
 mod secrets;
