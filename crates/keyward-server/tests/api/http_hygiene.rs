@@ -118,3 +118,32 @@ async fn every_response_carrying_a_key_is_no_store_with_security_headers() {
         assert_eq!(answer.header("referrer-policy"), "no-referrer");
     }
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTIONS", "1"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "1"),
+        ],
+    );
+    // The one allowed connection, silent: the server keeps it until the header timeout.
+    let mut silent = TcpStream::connect(app.socket_addr()).await.unwrap();
+    let order = std::sync::Mutex::new(Vec::new());
+    let silent_closed = async {
+        read_until_closed(&mut silent).await;
+        order.lock().unwrap().push("silent connection closed");
+    };
+    let second = async {
+        app.anonymous().get("/healthz").await.expect(200);
+        order.lock().unwrap().push("second client answered");
+    };
+    tokio::join!(silent_closed, second);
+    // Without the limit the second client would be answered at once; with it, only after
+    // the first connection was dropped.
+    assert_eq!(
+        order.into_inner().unwrap(),
+        vec!["silent connection closed", "second client answered"]
+    );
+}
