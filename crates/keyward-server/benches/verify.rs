@@ -26,6 +26,8 @@ use tower::ServiceExt;
 
 struct Fixture {
     state: AppState,
+    /// Built once, as `serve` does; each request clones it (cheap).
+    app: axum::Router,
     root: String,
     valid: String,
     unknown: String,
@@ -49,7 +51,7 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     state.index.put_settings(settings);
     let root = created.root_key.expose().to_owned();
     let (status, body) = call(
-        &state,
+        &router(state.clone()),
         "POST",
         "/v1/keys",
         &root,
@@ -67,6 +69,7 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     let last = if malformed.ends_with('A') { "B" } else { "A" };
     malformed.replace_range(malformed.len() - 1.., last);
     Fixture {
+        app: router(state.clone()),
         state,
         root,
         valid,
@@ -77,7 +80,7 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
 }
 
 async fn call(
-    state: &AppState,
+    app: &axum::Router,
     method: &str,
     uri: &str,
     root: &str,
@@ -90,7 +93,7 @@ async fn call(
         .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap();
-    let response = router(state.clone()).oneshot(request).await.unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     (
         status,
@@ -113,7 +116,7 @@ fn bench_router(c: &mut Criterion, group_name: &str, audit: VerificationAudit) {
             (&f.malformed, "NOT_FOUND"),
         ] {
             let (status, body) =
-                call(&f.state, "POST", "/v1/verify", &f.root, verify_body(key)).await;
+                call(&f.app, "POST", "/v1/verify", &f.root, verify_body(key)).await;
             assert_eq!(status, StatusCode::OK);
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(v["code"], code);
@@ -122,7 +125,7 @@ fn bench_router(c: &mut Criterion, group_name: &str, audit: VerificationAudit) {
     let mut group = c.benchmark_group(group_name);
     group.bench_function("healthz (baseline)", |b| {
         b.to_async(&rt)
-            .iter(|| call(&f.state, "GET", "/healthz", &f.root, String::new()))
+            .iter(|| call(&f.app, "GET", "/healthz", &f.root, String::new()))
     });
     for (name, key) in [
         ("verify valid key", &f.valid),
@@ -131,7 +134,7 @@ fn bench_router(c: &mut Criterion, group_name: &str, audit: VerificationAudit) {
     ] {
         group.bench_function(name, |b| {
             b.to_async(&rt)
-                .iter(|| call(&f.state, "POST", "/v1/verify", &f.root, verify_body(key)))
+                .iter(|| call(&f.app, "POST", "/v1/verify", &f.root, verify_body(key)))
         });
     }
     if audit == VerificationAudit::All {
@@ -142,7 +145,7 @@ fn bench_router(c: &mut Criterion, group_name: &str, audit: VerificationAudit) {
                 let body = format!(
                     r#"{{"name":"Payroll Export Integration {i}","permissions":["payroll:read"]}}"#
                 );
-                call(&f.state, "POST", "/v1/keys", &f.root, body)
+                call(&f.app, "POST", "/v1/keys", &f.root, body)
             })
         });
     }
