@@ -57,7 +57,13 @@ async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pendin
         let (events, waiters): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|p| (p.event, p.done)).unzip();
         let size = events.len();
+        let started = std::time::Instant::now();
         let result = store.append_events(events).await.map_err(|e| e.to_string());
+        tracing::debug!(
+            size,
+            micros = started.elapsed().as_micros() as u64,
+            "audit batch"
+        );
         if let Err(e) = &result {
             tracing::error!(error = %e, size, "writing audit events failed; the verifications are refused");
         }

@@ -23,6 +23,22 @@ impl SqliteStore {
             .await
             .map_err(store_error)
     }
+
+    /// Inserts many keys, each with its `key.created` event, in one transaction: a bulk
+    /// import (and how `scripts/bench` fills a store with a million keys). Not on the
+    /// [`Store`] trait: the server creates keys one at a time.
+    pub async fn import_keys(
+        &self,
+        keys: &[KeyRecord],
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for key in keys {
+            keys::insert(&mut *tx, key).await?;
+        }
+        audit::append(&mut tx, events).await?;
+        commit(tx).await
+    }
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {

@@ -356,6 +356,18 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
     assert_eq!(story.head_seq(&acme).await?, before.0 + 3);
     assert_eq!(story.head_seq(&globex).await?, before.1 + 2);
 
+    // A batch larger than one multi-row INSERT (500 rows), interleaving two chains, is
+    // written in order and chained (the chains are verified at the end of the story).
+    let mut big = Vec::new();
+    for n in 0..1201 {
+        let ws = if n % 3 == 0 { &globex } else { &acme };
+        story.appended(ws, 1);
+        big.push(story.event(ws, EventKind::KeyVerified));
+    }
+    store.append_events(big).await?;
+    assert_eq!(story.head_seq(&acme).await?, before.0 + 3 + 800);
+    assert_eq!(story.head_seq(&globex).await?, before.1 + 2 + 401);
+
     // Concurrent writers queue rather than fail, and the chain stays whole.
     let mut tasks = Vec::new();
     for n in 0..16 {

@@ -1,0 +1,94 @@
+//! Fills a keyward SQLite database with many keys at once, for `scripts/bench`: generated
+//! keys (hash and display start only, as the server stores them), each with its `key.created`
+//! event, in transactions of 100,000. Writes the plaintext of the first 100 keys to
+//! `<valid file>` and 10,000 well-formed keys that were never stored to `<unknown file>`, one
+//! a line, so the load generator has keys to present.
+//!
+//!     seed_keys <database url> <count> <valid file> <unknown file>
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use keyward_core::{
+    ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
+    SystemClock,
+};
+use keyward_sqlite::SqliteStore;
+use std::io::Write;
+
+const CHUNK: usize = 100_000;
+const PRINT: usize = 100;
+const UNKNOWN: usize = 10_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: seed_keys <database url> <count> <valid file> <unknown file>";
+    let url = args.get(1).expect(usage);
+    let count: usize = args.get(2).expect(usage).parse()?;
+    let mut valid = std::io::BufWriter::new(std::fs::File::create(args.get(3).expect(usage))?);
+    let mut unknown = std::io::BufWriter::new(std::fs::File::create(args.get(4).expect(usage))?);
+    let store = SqliteStore::connect(url).await?;
+    store.migrate().await?;
+    let workspace = store
+        .workspaces()
+        .await?
+        .into_iter()
+        .next()
+        .expect("run `keyward init` first");
+    let prefix = KeyPrefix::parse(&workspace.prefix)?;
+    let permissions = vec![
+        Permission::parse("invoices:read")?,
+        Permission::parse("payroll:*")?,
+    ];
+    let now = SystemClock.now();
+    let started = std::time::Instant::now();
+    let mut seeded = 0;
+    while seeded < count {
+        let n = CHUNK.min(count - seeded);
+        let mut keys = Vec::with_capacity(n);
+        let mut events = Vec::with_capacity(n);
+        for i in seeded..seeded + n {
+            let secret = ApiKey::generate(&prefix)?;
+            if i < PRINT {
+                writeln!(valid, "{}", secret.expose())?;
+            }
+            let key = KeyRecord {
+                id: ids::new_id(ids::KEY),
+                workspace_id: workspace.id.clone(),
+                name: format!("Benchmark Invoice Integration {i:07}"),
+                description: None,
+                owner_id: Some(format!("customer-{}", i % 1000)),
+                hash: KeyHash::of(secret.expose()),
+                start: secret.start(),
+                permissions: permissions.clone(),
+                enabled: true,
+                expires_at: None,
+                metadata: Default::default(),
+                created_at: now,
+                updated_at: now,
+                revoked_at: None,
+                revoked_reason: None,
+                replaced_by: None,
+                restrictions: Default::default(),
+            };
+            events.push(
+                NewEvent::new(&workspace.id, now, EventKind::KeyCreated)
+                    .subject(&key.id, &key.name)
+                    .detail("bulk import"),
+            );
+            keys.push(key);
+        }
+        store.import_keys(&keys, events).await?;
+        seeded += n;
+    }
+    valid.flush()?;
+    for _ in 0..UNKNOWN {
+        writeln!(unknown, "{}", ApiKey::generate(&prefix)?.expose())?;
+    }
+    unknown.flush()?;
+    eprint!(
+        "seeded {count} keys in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    store.close().await;
+    Ok(())
+}
