@@ -92,8 +92,20 @@ pub trait Store: Send + Sync + 'static {
     /// Write usage facts (absolute values, so writing twice is harmless).
     async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
 
-    /// Append events that record no state change (verifications) in one transaction.
+    /// Append events that record no state change (verifications), durable before it returns.
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
+    /// Returns once every event already appended is visible to reads and placed in its chain.
+    /// A store that stages appended events (SQLite's audit journal) takes them in first;
+    /// every method that writes or reads events does so itself, so callers need this only
+    /// before stopping.
+    async fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Whether concurrent [`Store::append_events`] calls are committed together by the store
+    /// itself (one sync for many callers). If not, the server batches them first.
+    fn groups_appends(&self) -> bool {
+        false
+    }
     async fn events(
         &self,
         workspace_id: &str,

@@ -3,6 +3,10 @@
 //! verification hands its event to one writer task and waits; while the writer commits one
 //! batch, the next accumulates, and is then written in a single transaction. Under load the
 //! batch grows and the fsync cost per verification shrinks.
+//!
+//! A store that groups concurrent appends itself (SQLite with its audit journal, whose writer
+//! thread is a group commit) is called directly: a second layer of batching would only add
+//! a hand-off per batch.
 
 use keyward_core::{NewEvent, Store};
 use std::sync::Arc;
@@ -13,7 +17,7 @@ const MAX_BATCH: usize = 4096;
 /// Verifications that may wait for the writer before new ones wait for room.
 const QUEUE: usize = 65_536;
 
-struct Pending {
+pub struct Pending {
     event: NewEvent,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -23,23 +27,38 @@ struct Pending {
 pub struct NotRecorded(pub String);
 
 #[derive(Clone)]
-pub struct AuditSink {
-    queue: mpsc::Sender<Pending>,
+pub enum AuditSink {
+    /// The store groups appends itself.
+    Direct(Arc<dyn Store>),
+    /// Batched here, by the writer task.
+    Queue(mpsc::Sender<Pending>),
 }
 
 impl AuditSink {
-    /// Starts the writer task; it ends when every `AuditSink` clone has been dropped and the
-    /// queue is drained.
+    /// Starts the writer task unless the store groups appends itself; the task ends when
+    /// every `AuditSink` clone has been dropped and the queue is drained.
     pub fn start(store: Arc<dyn Store>) -> Self {
+        if store.groups_appends() {
+            return Self::Direct(store);
+        }
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(store, pending));
-        Self { queue }
+        Self::Queue(queue)
     }
 
     /// Returns once `event` is durable.
     pub async fn record(&self, event: NewEvent) -> Result<(), NotRecorded> {
+        let queue = match self {
+            Self::Direct(store) => {
+                return store
+                    .append_events(vec![event])
+                    .await
+                    .map_err(|e| NotRecorded(e.to_string()));
+            }
+            Self::Queue(queue) => queue,
+        };
         let (done, committed) = oneshot::channel();
-        self.queue
+        queue
             .send(Pending { event, done })
             .await
             .map_err(|_| NotRecorded("the audit writer has stopped".into()))?;

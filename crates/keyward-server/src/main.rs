@@ -5,7 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use keyward_core::{Clock, Store, SystemClock};
 use keyward_server::{bootstrap, serve_with, AppState, ServeLimits};
-use keyward_sqlite::SqliteStore;
+use keyward_sqlite::{JournalOptions, SqliteStore};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -79,6 +80,10 @@ struct ServeArgs {
     /// Seconds a client has to send a whole request head before it is disconnected
     #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECS", default_value_t = ServeLimits::default().header_read_timeout.as_secs())]
     header_timeout_secs: u64,
+    /// Directory of the audit journal, where verification events are made durable before the
+    /// database takes them in [default: beside the database file, <file>.audit-journal]
+    #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
+    audit_journal: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -127,19 +132,37 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
     let store = SqliteStore::connect(url)
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// The database with its audit journal (none for an in-memory database without
+/// `--audit-journal`), after taking in what the journal held from before.
+async fn open_journaled_store(
+    url: &str,
+    journal: Option<PathBuf>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_store(url).await?;
+    let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
+    let Some(dir) = dir else {
+        return Ok(Arc::new(store));
+    };
+    let store = store
+        .with_audit_journal(&dir, JournalOptions::default())
+        .await
+        .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), "audit journal");
     Ok(Arc::new(store))
 }
 
 async fn run_init(args: InitArgs) -> anyhow::Result<()> {
     let store = open_store(&args.database.database_url).await?;
     let created =
-        bootstrap::create_workspace(store.as_ref(), &SystemClock, &args.workspace, &args.prefix)
-            .await?;
+        bootstrap::create_workspace(&store, &SystemClock, &args.workspace, &args.prefix).await?;
     if args.json {
         let out = keyward_api::InitOutput {
             workspace_id: created.workspace.id.clone(),
@@ -168,7 +191,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let store = open_store(&args.database.database_url).await?;
+    let store = open_journaled_store(&args.database.database_url, args.audit_journal).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if store.workspaces().await?.is_empty() {
         let created =
@@ -203,6 +226,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     serve_with(listener, state.clone(), shutdown_signal(), limits).await?;
     // Counters gathered since the last periodic flush.
     keyward_server::maintenance::flush_usage(&state).await;
+    // Leaves the database complete: every journaled event taken in.
+    if let Err(e) = state.store.settle().await {
+        tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
+    }
     tracing::info!("keyward stopped");
     Ok(())
 }

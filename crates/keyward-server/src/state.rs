@@ -12,8 +12,20 @@ use tokio::sync::Mutex;
 /// How often an unknown root key may trigger a reload of root keys from storage.
 const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Cloned for every request (axum hands each handler its own copy), so it is one `Arc`:
+/// one reference count to bump instead of one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub index: Arc<KeyIndex>,
@@ -40,7 +52,7 @@ impl AppState {
     pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let index = KeyIndex::load(store.as_ref()).await?;
         let usage = UsageTracker::load(store.as_ref()).await?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             audit: AuditSink::start(store.clone()),
             usage: Arc::new(usage),
             store,
@@ -50,12 +62,12 @@ impl AppState {
             audit_maintenance: Arc::new(tokio::sync::RwLock::new(())),
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
             limiter: Arc::new(RateLimiter::Memory(Default::default())),
-        })
+        })))
     }
 
     /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).
     pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = Arc::new(limiter);
+        Arc::make_mut(&mut self.0).limiter = Arc::new(limiter);
         self
     }
 

@@ -4,6 +4,7 @@
 
 mod audit;
 mod error;
+mod journal;
 mod keys;
 mod restrictions;
 mod rows;
@@ -13,10 +14,13 @@ mod store;
 mod workspaces;
 
 use keyward_core::StoreError;
+pub use keyward_journal::Options as JournalOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a statement waits for another process's lock before failing with SQLITE_BUSY.
@@ -30,10 +34,17 @@ const READERS: u32 = 8;
 /// in-process writers queue on the pool instead of spinning on SQLite's busy handler, and the
 /// write lock is held from the first statement, so reading a chain head and appending after
 /// it can never be interleaved with another writer.
+///
+/// With an audit journal ([`SqliteStore::with_audit_journal`]), appended events (the
+/// verifications) are made durable in the journal and taken into the database in the
+/// background; without one, each append is its own transaction.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The database file (`None` in memory).
+    file: Option<PathBuf>,
+    journal: Option<Arc<journal::AuditJournal>>,
 }
 
 impl SqliteStore {
@@ -46,7 +57,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Statement journals (multi-row inserts under unique constraints keep one) stay in
+            // memory instead of a temporary file written on every audit batch.
+            .pragma("temp_store", "memory");
 
         if is_in_memory(url) {
             // Each connection to `:memory:` may be its own database, and the database is gone
@@ -62,6 +76,8 @@ impl SqliteStore {
             return Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
+                file: None,
+                journal: None,
             });
         }
 
@@ -71,12 +87,46 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(error::store_error)?;
+        let file = Some(options.get_filename().to_owned());
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .connect_with(options)
             .await
             .map_err(error::store_error)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            file,
+            journal: None,
+        })
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub fn database_file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Where the audit journal of the database file `db` lives by default: beside it, as
+    /// `<file>.audit-journal/` (never `<file>-journal`, which is SQLite's own name).
+    pub fn default_journal_dir(db: &Path) -> PathBuf {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".audit-journal");
+        PathBuf::from(name)
+    }
+
+    /// Routes appended events through the audit journal in `dir` (created if missing), after
+    /// taking in whatever it holds from before (a crash between journal and database). Call
+    /// after [`Store::migrate`](keyward_core::Store::migrate) and before serving.
+    pub async fn with_audit_journal(
+        self,
+        dir: &Path,
+        options: JournalOptions,
+    ) -> Result<Self, StoreError> {
+        let journal = journal::AuditJournal::open(self.writer.clone(), dir, options).await?;
+        Ok(Self {
+            journal: Some(Arc::new(journal)),
+            ..self
+        })
     }
 
     /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the

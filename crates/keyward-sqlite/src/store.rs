@@ -24,6 +24,20 @@ impl SqliteStore {
             .map_err(store_error)
     }
 
+    /// [`Self::begin`] for a transaction that appends to a chain: the journal is settled
+    /// first, so the new event follows every verification answered before it.
+    async fn begin_chained(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.settle_journal().await?;
+        self.begin().await
+    }
+
+    async fn settle_journal(&self) -> Result<(), StoreError> {
+        match &self.journal {
+            Some(journal) => journal.settle().await,
+            None => Ok(()),
+        }
+    }
+
     /// Inserts many keys, each with its `key.created` event, in one transaction: a bulk
     /// import (and how `scripts/bench` fills a store with a million keys). Not on the
     /// [`Store`] trait: the server creates keys one at a time.
@@ -32,7 +46,7 @@ impl SqliteStore {
         keys: &[KeyRecord],
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         for key in keys {
             keys::insert(&mut *tx, key).await?;
         }
@@ -68,7 +82,7 @@ impl Store for SqliteStore {
         root_key: &RootKey,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
         audit::append(&mut tx, events).await?;
@@ -88,7 +102,7 @@ impl Store for SqliteStore {
         workspace_settings: &WorkspaceSettings,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         settings::put(&mut *tx, workspace_settings).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await
@@ -108,14 +122,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await
@@ -126,14 +140,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         keys::insert(&mut *tx, key).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await
@@ -145,7 +159,7 @@ impl Store for SqliteStore {
         new: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
@@ -173,9 +187,20 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
+        if let Some(journal) = &self.journal {
+            return journal.append(events).await;
+        }
         let mut tx = self.begin().await?;
         audit::append(&mut tx, events).await?;
         commit(tx).await
+    }
+
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.settle_journal().await
+    }
+
+    fn groups_appends(&self) -> bool {
+        self.journal.is_some()
     }
 
     async fn events(
@@ -183,6 +208,7 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.settle_journal().await?;
         audit::newest_first(&self.reader, workspace_id, filter).await
     }
 
@@ -192,14 +218,17 @@ impl Store for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.settle_journal().await?;
         audit::ascending(&self.reader, workspace_id, after_seq, limit).await
     }
 
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+        self.settle_journal().await?;
         audit::head(&self.reader, workspace_id).await
     }
 
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.settle_journal().await?;
         audit::checkpoint(&self.reader, workspace_id).await
     }
 
@@ -209,7 +238,7 @@ impl Store for SqliteStore {
         kind: &str,
         before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         let deleted = audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await?;
         commit(tx).await?;
         Ok(deleted)
@@ -220,7 +249,7 @@ impl Store for SqliteStore {
         key: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
         audit::append(&mut tx, vec![event]).await?;
@@ -251,7 +280,7 @@ impl Store for SqliteStore {
         policy: &WorkspacePolicy,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_chained().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
         audit::append(&mut tx, vec![event]).await?;
         commit(tx).await

@@ -1,0 +1,275 @@
+//! The journal: opening (lock, scan, recover), appending durably, and reusing segments once
+//! their records are released.
+
+use crate::record::{self, HEADER_BYTES, MAX_PAYLOAD_BYTES};
+use crate::segment::{self, Segment};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Sizes of a journal.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Bytes in each new segment file.
+    pub segment_bytes: u64,
+    /// Most segment files; when every one holds unreleased records, appends fail with
+    /// [`JournalError::Full`] until the consumer catches up.
+    pub max_segments: usize,
+}
+
+impl Default for Options {
+    /// 4 MiB segments (about 10,000 audit events each), at most 256 of them (1 GiB behind the
+    /// consumer before writes are refused).
+    fn default() -> Self {
+        Self {
+            segment_bytes: 4 << 20,
+            max_segments: 256,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("audit journal I/O failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("the audit journal at {0} is in use by another process")]
+    Locked(PathBuf),
+    #[error(
+        "the audit journal at {dir} does not continue the database's audit trail \
+         (expected record {expected}, found {found}); it belongs to another copy of the \
+         database, or records were lost. Move the directory aside to start without it"
+    )]
+    Discontinuous {
+        dir: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("the audit journal is full: its consumer has fallen {0} segments behind")]
+    Full(usize),
+    #[error("a journal record of {0} bytes is larger than a record may be")]
+    TooLarge(usize),
+    #[error("the audit journal failed earlier and refuses writes until restarted")]
+    Poisoned,
+}
+
+/// Releases journal records: see [`Journal::release`].
+#[derive(Debug, Clone)]
+pub struct Releaser(Arc<AtomicU64>);
+
+impl Releaser {
+    pub fn release(&self, lsn: u64) {
+        self.0.fetch_max(lsn, Ordering::AcqRel);
+    }
+}
+
+/// A record read back when opening: its LSN and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub lsn: u64,
+    pub payload: Vec<u8>,
+}
+
+/// An append-only log of payloads, each durable before [`Journal::append`] returns.
+///
+/// Records are numbered by LSN (1, 2, 3, … across restarts). The consumer keeps its own
+/// durable note of the last LSN it has taken in (`after` when opening) and tells the journal
+/// with [`Journal::release`]; segments whose records are all released are written over.
+pub struct Journal {
+    dir: PathBuf,
+    options: Options,
+    segments: Vec<Segment>,
+    /// The segment being written; chosen at the first append, so that the records returned
+    /// by `open` can be released first and their segments reused.
+    current: Option<usize>,
+    /// Where the next record goes in the current segment.
+    offset: u64,
+    next_lsn: u64,
+    released: Releaser,
+    /// Set by a failed write: what reached the disk is unknown until the next open scans it
+    /// (an `fsync` error may drop dirty pages, so retrying could acknowledge lost data).
+    poisoned: bool,
+    buf: Vec<u8>,
+    /// Held (locked) for the journal's life, so two servers never write one journal.
+    _lock: File,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`, and returns with it every record
+    /// after LSN `after`, in order, for the consumer to take in before anything else.
+    pub fn open(
+        dir: &Path,
+        options: Options,
+        after: u64,
+    ) -> Result<(Self, Vec<Record>), JournalError> {
+        fs::create_dir_all(dir)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))?;
+        lock.try_lock()
+            .map_err(|_| JournalError::Locked(dir.to_owned()))?;
+
+        let scanned = segment::open_all(dir)?;
+        let mut pending: Vec<Record> = Vec::new();
+        let mut highest = after;
+        let mut segments = Vec::with_capacity(scanned.len());
+        for s in scanned {
+            highest = highest.max(s.segment.last_lsn);
+            pending.extend(
+                s.records
+                    .into_iter()
+                    .filter(|(lsn, _)| *lsn > after)
+                    .map(|(lsn, payload)| Record { lsn, payload }),
+            );
+            segments.push(s.segment);
+        }
+        pending.sort_by_key(|r| r.lsn);
+        for (expected, record) in (after + 1..).zip(&pending) {
+            if record.lsn != expected {
+                return Err(JournalError::Discontinuous {
+                    dir: dir.to_owned(),
+                    expected,
+                    found: record.lsn,
+                });
+            }
+        }
+
+        let journal = Self {
+            dir: dir.to_owned(),
+            options,
+            segments,
+            current: None,
+            offset: 0,
+            next_lsn: highest + 1,
+            released: Releaser(Arc::new(AtomicU64::new(after))),
+            poisoned: false,
+            buf: Vec::new(),
+            _lock: lock,
+        };
+        Ok((journal, pending))
+    }
+
+    /// Writes `payloads` as consecutive records and returns once they are on stable storage,
+    /// with the LSNs they were given. A batch that does not fit the current segment continues
+    /// in the next.
+    ///
+    /// After an error nothing more is accepted ([`JournalError::Poisoned`]): records of the
+    /// batch may or may not have reached the disk, and the next open decides by reading them.
+    pub fn append<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<Range<u64>, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        if let Some(p) = payloads
+            .iter()
+            .find(|p| !self.fits_a_segment(p.as_ref().len()))
+        {
+            return Err(JournalError::TooLarge(p.as_ref().len()));
+        }
+        let first = self.next_lsn;
+        let result = self.write_all(payloads);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result.map(|()| first..self.next_lsn)
+    }
+
+    /// Records up to and including `lsn` are taken in by the consumer: their segments may be
+    /// written over.
+    pub fn release(&mut self, lsn: u64) {
+        self.released.release(lsn);
+    }
+
+    /// A handle that releases records from another thread, without access to the journal
+    /// (whose owner may be blocked in a sync).
+    pub fn releaser(&self) -> Releaser {
+        self.released.clone()
+    }
+
+    /// The LSN the next record will get.
+    pub fn next_lsn(&self) -> u64 {
+        self.next_lsn
+    }
+
+    /// Segment files on disk.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn fits_a_segment(&self, payload_len: usize) -> bool {
+        payload_len <= MAX_PAYLOAD_BYTES
+            && (HEADER_BYTES + payload_len) as u64 <= self.options.segment_bytes
+    }
+
+    fn write_all<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<(), JournalError> {
+        let mut rest = payloads;
+        while !rest.is_empty() {
+            let Some(current) = self.current else {
+                // The first append after opening never continues a segment a crash may have
+                // left half-written: it starts at the front of a free one.
+                self.move_to_free_segment()?;
+                continue;
+            };
+            let capacity = self.segments[current].capacity;
+            self.buf.clear();
+            let mut lsn = self.next_lsn;
+            let mut taken = 0;
+            for payload in rest {
+                let payload = payload.as_ref();
+                if self.offset + (self.buf.len() + HEADER_BYTES + payload.len()) as u64 > capacity {
+                    break;
+                }
+                record::encode(&mut self.buf, lsn, payload);
+                lsn += 1;
+                taken += 1;
+            }
+            if taken == 0 {
+                self.move_to_free_segment()?;
+                continue;
+            }
+            let segment = &mut self.segments[current];
+            segment::write_durably(segment, self.offset, &self.buf)?;
+            segment.last_lsn = lsn - 1;
+            self.offset += self.buf.len() as u64;
+            self.next_lsn = lsn;
+            rest = &rest[taken..];
+        }
+        Ok(())
+    }
+
+    /// Continues at the front of a segment other than the current one whose records are all
+    /// released, creating a segment if every one still holds records the consumer wants.
+    fn move_to_free_segment(&mut self) -> Result<(), JournalError> {
+        let released = self.released.0.load(Ordering::Acquire);
+        let free = (0..self.segments.len())
+            .find(|&i| Some(i) != self.current && self.segments[i].last_lsn <= released);
+        let index = match free {
+            Some(i) => i,
+            None if self.segments.len() < self.options.max_segments => {
+                let number = self
+                    .segments
+                    .iter()
+                    .filter_map(segment::number)
+                    .max()
+                    .map_or(0, |n| n + 1);
+                self.segments.push(segment::create(
+                    &self.dir,
+                    number,
+                    self.options.segment_bytes,
+                )?);
+                self.segments.len() - 1
+            }
+            None => return Err(JournalError::Full(self.segments.len())),
+        };
+        self.current = Some(index);
+        self.offset = 0;
+        Ok(())
+    }
+}

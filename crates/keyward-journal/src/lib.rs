@@ -1,0 +1,20 @@
+//! keyward's audit write-ahead log: an append-only journal of checksummed records in
+//! fixed-size, pre-zeroed segment files, each append durable (`fdatasync`) before it returns.
+//!
+//! Why it exists: a verification answers only once its audit event is durable. Committing
+//! events to the database costs a full transaction per group commit (B-tree pages, indexes,
+//! WAL frames, then the sync); appending them here costs one sequential write and one
+//! `fdatasync` of data blocks that already exist. The database takes the events in from the
+//! journal in the background, in large batches, and records which LSN it has reached in the
+//! same transaction, so every record is taken in exactly once, including after a crash.
+//!
+//! Hand-written because no maintained crate does this small job with these guarantees
+//! (`okaywal` and `sled`'s log are either unmaintained or bring their own recovery model and
+//! checkpointing that would duplicate the database's); see ARCHITECTURE.md.
+
+mod journal;
+mod record;
+mod segment;
+
+pub use journal::{Journal, JournalError, Options, Record, Releaser};
+pub use record::{HEADER_BYTES, MAX_PAYLOAD_BYTES};

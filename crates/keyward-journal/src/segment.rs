@@ -1,0 +1,142 @@
+//! Segment files: fixed-size, zero-filled before first use, written front to back and reused
+//! once every record in them is no longer needed.
+//!
+//! Zero-filling costs one write of the whole file when it is created, and buys cheap commits
+//! for its whole life: overwriting blocks that already exist lets `fdatasync` flush data only,
+//! where appending to a growing (or merely `fallocate`d) file also commits file-system metadata
+//! on every sync (measured on ext4: ~120 µs against ~200 µs a sync, and a p99 five times worse).
+
+use crate::record;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const EXTENSION: &str = "seg";
+const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+pub(crate) struct Segment {
+    pub path: PathBuf,
+    pub file: File,
+    /// The file's size, fixed when it was created.
+    pub capacity: u64,
+    /// The highest LSN written into it (0 when it holds none still wanted): it may be reused
+    /// once that record has been released.
+    pub last_lsn: u64,
+}
+
+/// A run of records read back from one segment: consecutive LSNs from the start of the file.
+pub(crate) struct Scanned {
+    pub segment: Segment,
+    pub records: Vec<(u64, Vec<u8>)>,
+}
+
+pub(crate) fn path(dir: &Path, number: usize) -> PathBuf {
+    dir.join(format!("{number:06}.{EXTENSION}"))
+}
+
+/// Creates segment `number`, zero-filled to `capacity` and durable (file and directory entry)
+/// before it returns. It is built under a temporary name and renamed, so a crash mid-way
+/// never leaves a short segment behind.
+pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Segment> {
+    let target = path(dir, number);
+    let temporary = target.with_extension("tmp");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)?;
+    write_zeros(&mut file, capacity)?;
+    file.sync_all()?;
+    fs::rename(&temporary, &target)?;
+    sync_dir(dir)?;
+    Ok(Segment {
+        path: target,
+        file,
+        capacity,
+        last_lsn: 0,
+    })
+}
+
+/// Every segment in `dir` with the records it holds; leftovers of an interrupted
+/// [`create`] are removed.
+pub(crate) fn open_all(dir: &Path) -> io::Result<Vec<Scanned>> {
+    let mut scanned = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(EXTENSION) => scanned.push(scan(path)?),
+            Some("tmp") => fs::remove_file(&path)?,
+            _ => {}
+        }
+    }
+    scanned.sort_by(|a, b| a.segment.path.cmp(&b.segment.path));
+    Ok(scanned)
+}
+
+/// Reads the records at the front of a segment, stopping at the first that does not decode
+/// or does not continue the LSN sequence (what lies beyond was never acknowledged, or is an
+/// older use of a reused segment), then zeroes everything beyond them.
+///
+/// Zeroing matters for a crash that tore a batch: a later record of that batch may have
+/// reached the disk whole, past the tear, carrying an LSN the next run will hand out again.
+/// Left in place, a new run whose records happened to end exactly where it starts would make
+/// it look like their continuation. After the scrub the only records on disk are the
+/// recovered ones.
+fn scan(path: PathBuf) -> io::Result<Scanned> {
+    let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut at = 0;
+    while let Some((lsn, payload, used)) = record::decode(&bytes[at..]) {
+        if records.last().is_some_and(|(last, _)| lsn != last + 1) {
+            break;
+        }
+        records.push((lsn, payload.to_vec()));
+        at += used;
+    }
+    if bytes[at..].iter().any(|&b| b != 0) {
+        file.seek(SeekFrom::Start(at as u64))?;
+        write_zeros(&mut file, (bytes.len() - at) as u64)?;
+        file.sync_data()?;
+    }
+    let last_lsn = records.last().map_or(0, |(lsn, _)| *lsn);
+    Ok(Scanned {
+        segment: Segment {
+            path,
+            file,
+            capacity: bytes.len() as u64,
+            last_lsn,
+        },
+        records,
+    })
+}
+
+/// The segment's number, from its file name.
+pub(crate) fn number(segment: &Segment) -> Option<usize> {
+    segment.path.file_stem()?.to_str()?.parse().ok()
+}
+
+/// Writes `count` zero bytes at the file's position.
+fn write_zeros(file: &mut File, count: u64) -> io::Result<()> {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64) as usize;
+        file.write_all(&ZEROS[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` at `offset` and waits until they are on stable storage.
+pub(crate) fn write_durably(segment: &mut Segment, offset: u64, bytes: &[u8]) -> io::Result<()> {
+    segment.file.seek(SeekFrom::Start(offset))?;
+    segment.file.write_all(bytes)?;
+    segment.file.sync_data()
+}
+
+/// Makes a directory's entries (a created or renamed file) durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

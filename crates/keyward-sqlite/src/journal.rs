@@ -1,0 +1,331 @@
+//! Appended events (verifications) through the audit journal (`keyward-journal`).
+//!
+//! One writer thread owns the journal and is its group commit: it takes every append waiting
+//! for it, writes them as one batch (one sequential write, one `fdatasync`), answers them
+//! all, and hands the events to the ingester. The ingester, a background task, takes them
+//! into `audit_events` in large transactions that also advance `audit_journal.lsn`, then
+//! releases their journal space. Opening replays whatever a crash left between the two.
+//!
+//! Readers and writers of the chain first [settle](AuditJournal::settle): they wait until
+//! every event appended so far has been taken in, so a query sees every verification
+//! answered before it began, and a management event is chained after them.
+
+use crate::audit;
+use crate::error::store_error;
+use keyward_core::{NewEvent, StoreError};
+use keyward_journal::{Journal, Options, Record, Releaser};
+use sqlx::SqlitePool;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+/// Most appends the writer thread commits together.
+const MAX_GROUP: usize = 4096;
+/// Group-commit batches taken in per transaction at most.
+const BATCHES_PER_INGEST: usize = 1024;
+/// How long the ingester gathers batches before a transaction, unless a reader or writer of
+/// the chain is waiting: large transactions cost the database far less per event (each
+/// B-tree page is written to the WAL once per transaction, not once per batch), and nothing
+/// depends on taking events in sooner, since they are durable in the journal.
+const INGEST_LINGER: Duration = Duration::from_millis(100);
+/// Events per transaction when replaying after a crash.
+const REPLAY_CHUNK: usize = 8192;
+/// How long a reader or writer of the chain waits for the journal to be taken in before
+/// giving up (the database is failing: the ingester retries meanwhile).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retry delays of a failing ingest.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// One caller's events, encoded, waiting for the writer thread.
+struct Append {
+    payloads: Vec<Vec<u8>>,
+    events: Vec<NewEvent>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Events made durable in the journal, with the LSNs they were given, on their way in.
+struct Journaled {
+    lsns: Range<u64>,
+    events: Vec<NewEvent>,
+}
+
+pub(crate) struct AuditJournal {
+    dir: PathBuf,
+    appends: std_mpsc::Sender<Append>,
+    /// The last LSN appended (durable in the journal).
+    appended: Arc<AtomicU64>,
+    /// The last LSN taken into the database.
+    ingested: watch::Receiver<u64>,
+    /// Cuts the ingester's linger short for someone waiting to settle.
+    hurry: Arc<Notify>,
+}
+
+impl std::fmt::Debug for AuditJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditJournal")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditJournal {
+    /// Opens the journal in `dir`, takes in what it holds beyond the database's position,
+    /// and starts the writer thread and the ingester.
+    pub(crate) async fn open(
+        writer: SqlitePool,
+        dir: &Path,
+        options: Options,
+    ) -> Result<Self, StoreError> {
+        let after = position(&writer).await?;
+        let owned = dir.to_owned();
+        let (journal, pending) =
+            tokio::task::spawn_blocking(move || Journal::open(&owned, options, after))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("opening the audit journal: {e}")))?
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut last = after;
+        for chunk in pending.chunks(REPLAY_CHUNK) {
+            take_in(&writer, decode(chunk)?).await?;
+            last = chunk.last().map_or(last, |r| r.lsn);
+        }
+        if !pending.is_empty() {
+            tracing::info!(
+                events = pending.len(),
+                "took in audit events the journal held from before the last stop"
+            );
+        }
+        let releaser = journal.releaser();
+        releaser.release(last);
+
+        let appended = Arc::new(AtomicU64::new(last));
+        let (appends, appends_rx) = std_mpsc::channel();
+        let (to_ingest, queue) = mpsc::unbounded_channel();
+        let thread_appended = appended.clone();
+        std::thread::Builder::new()
+            .name("keyward-journal".into())
+            .spawn(move || write_groups(journal, appends_rx, to_ingest, thread_appended))
+            .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
+        let (ingested_tx, ingested) = watch::channel(last);
+        let hurry = Arc::new(Notify::new());
+        tokio::spawn(ingest(writer, releaser, queue, ingested_tx, hurry.clone()));
+        Ok(Self {
+            dir: dir.to_owned(),
+            appends,
+            appended,
+            ingested,
+            hurry,
+        })
+    }
+
+    /// Returns once `events` are durable in the journal (committed together with whatever
+    /// other appends were waiting); the ingester takes them in afterwards.
+    pub(crate) async fn append(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let payloads = events
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Unavailable(format!("encoding an audit event: {e}")))?;
+        let (done, committed) = oneshot::channel();
+        self.appends
+            .send(Append {
+                payloads,
+                events,
+                done,
+            })
+            .map_err(|_| StoreError::Unavailable("the audit journal writer has stopped".into()))?;
+        match committed.await {
+            Ok(result) => result.map_err(StoreError::Unavailable),
+            Err(_) => Err(StoreError::Unavailable(
+                "the audit journal writer stopped mid-batch".into(),
+            )),
+        }
+    }
+
+    /// Waits until every event appended before this call is in the database.
+    pub(crate) async fn settle(&self) -> Result<(), StoreError> {
+        let target = self.appended.load(Ordering::Acquire);
+        let mut ingested = self.ingested.clone();
+        if *ingested.borrow() >= target {
+            return Ok(());
+        }
+        self.hurry.notify_one();
+        let waited = tokio::time::timeout(SETTLE_TIMEOUT, async {
+            ingested.wait_for(|lsn| *lsn >= target).await.map(|_| ())
+        })
+        .await;
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(StoreError::Unavailable(
+                "the audit ingester has stopped".into(),
+            )),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the audit trail is more than {} s behind its journal",
+                SETTLE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
+/// The writer thread: group commit. Blocks for the first waiting append, takes every other
+/// one already queued, writes them as one durable batch and answers them all. Ends when the
+/// store is dropped.
+fn write_groups(
+    mut journal: Journal,
+    appends: std_mpsc::Receiver<Append>,
+    to_ingest: mpsc::UnboundedSender<Journaled>,
+    appended: Arc<AtomicU64>,
+) {
+    while let Ok(first) = appends.recv() {
+        let mut group = vec![first];
+        group.extend(appends.try_iter().take(MAX_GROUP - 1));
+        let payloads: Vec<&[u8]> = group
+            .iter()
+            .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
+            .collect();
+        let started = std::time::Instant::now();
+        let result = journal.append(&payloads).map_err(|e| e.to_string());
+        tracing::debug!(
+            events = payloads.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "journal group commit"
+        );
+        let (events, waiters): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|a| (a.events, a.done)).unzip();
+        match &result {
+            Ok(lsns) => {
+                appended.store(lsns.end - 1, Ordering::Release);
+                let events = events.into_iter().flatten().collect();
+                if to_ingest
+                    .send(Journaled {
+                        lsns: lsns.clone(),
+                        events,
+                    })
+                    .is_err()
+                {
+                    // Durable in the journal all the same; the next start takes it in.
+                    tracing::error!("the audit ingester has stopped");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
+            }
+        }
+        for waiter in waiters {
+            // A waiter that has gone (client disconnected) needs no answer.
+            let _ = waiter.send(result.clone().map(|_| ()));
+        }
+    }
+}
+
+/// The database's position in the journal.
+async fn position(writer: &SqlitePool) -> Result<u64, StoreError> {
+    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
+        .fetch_one(writer)
+        .await
+        .map_err(store_error)?;
+    u64::try_from(lsn).map_err(|_| StoreError::Corrupt("negative audit journal position".into()))
+}
+
+fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
+    records
+        .iter()
+        .map(|r| {
+            serde_json::from_slice(&r.payload)
+                .map(|event| (r.lsn, event))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "audit journal record {} is not an event: {e}",
+                        r.lsn
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Appends the events the database has not taken in yet and advances its position, in one
+/// transaction. Events at or before the stored position are skipped, so taking in the same
+/// records twice (a retry after a commit whose answer was lost) changes nothing.
+async fn take_in(writer: &SqlitePool, events: Vec<(u64, NewEvent)>) -> Result<(), StoreError> {
+    let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
+        return Ok(());
+    };
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(store_error)?;
+    let (done,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+    let done = u64::try_from(done).unwrap_or(0);
+    if through <= done {
+        return Ok(());
+    }
+    let fresh = events
+        .into_iter()
+        .filter(|(lsn, _)| *lsn > done)
+        .map(|(_, event)| event)
+        .collect();
+    audit::append(&mut tx, fresh).await?;
+    sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
+        .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)
+}
+
+/// The background ingester: takes journaled batches into the database, many per
+/// transaction (gathered for up to [`INGEST_LINGER`], or until someone is waiting to
+/// settle), retrying with backoff while the database fails (the events are safe in the
+/// journal meanwhile), then releases their journal space. Ends when the writer thread does.
+async fn ingest(
+    writer: SqlitePool,
+    releaser: Releaser,
+    mut queue: mpsc::UnboundedReceiver<Journaled>,
+    ingested: watch::Sender<u64>,
+    hurry: Arc<Notify>,
+) {
+    let mut batches = Vec::with_capacity(BATCHES_PER_INGEST);
+    while queue.recv_many(&mut batches, BATCHES_PER_INGEST).await > 0 {
+        tokio::select! {
+            () = tokio::time::sleep(INGEST_LINGER) => {}
+            () = hurry.notified() => {}
+        }
+        while batches.len() < BATCHES_PER_INGEST {
+            match queue.try_recv() {
+                Ok(batch) => batches.push(batch),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<(u64, NewEvent)> = batches
+            .drain(..)
+            .flat_map(|b| b.lsns.zip(b.events))
+            .collect();
+        let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
+            continue;
+        };
+        let (count, started) = (events.len(), std::time::Instant::now());
+        let mut delay = RETRY_FIRST;
+        while let Err(e) = take_in(&writer, events.clone()).await {
+            tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                "taking audit events in from the journal failed");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+        tracing::debug!(
+            events = count,
+            micros = started.elapsed().as_micros() as u64,
+            "ingest"
+        );
+        releaser.release(through);
+        ingested.send_replace(through);
+    }
+}
