@@ -8,9 +8,8 @@
 //! journal in the background, in large batches, and records which LSN it has reached in the
 //! same transaction, so every record is taken in exactly once, including after a crash.
 //!
-//! Hand-written because no maintained crate does this small job with these guarantees
-//! (`okaywal` and `sled`'s log are either unmaintained or bring their own recovery model and
-//! checkpointing that would duplicate the database's); see ARCHITECTURE.md.
+//! Hand-written because no production-ready crate does this small job with these guarantees
+//! (see ARCHITECTURE.md, "Hand-written").
 
 mod journal;
 mod record;

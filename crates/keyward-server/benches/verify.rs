@@ -4,9 +4,10 @@
 //! Run with `cargo bench -p keyward-server --bench verify`; the HTTP load benchmark is
 //! `scripts/bench`.
 //!
-//! The store is a temp-file SQLite database (WAL, `synchronous = FULL`), as in production, so
-//! a lone verification waits for its own group-commit fsync: the `router/*` rows measure the
-//! latency of one request on an idle server, not its CPU cost. The `router-no-audit/*` rows
+//! The store is a temp-file SQLite database (WAL, `synchronous = FULL`) with its audit
+//! journal, as `keyward serve` runs it, so a lone verification waits for its own journal
+//! `fdatasync`: the `router/*` rows measure the latency of one request on an idle server, not
+//! its CPU cost. The `router-no-audit/*` rows
 //! are the same requests in a workspace that records no verifications (CPU cost of the path).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +20,7 @@ use keyward_core::{
     VerificationAudit, WorkspaceSettings,
 };
 use keyward_server::{bootstrap, router, AppState};
-use keyward_sqlite::SqliteStore;
+use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -40,6 +41,11 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
+    let journal = dir.path().join("bench.db.audit-journal");
+    let store = store
+        .with_audit_journal(&journal, JournalOptions::default())
+        .await
+        .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let created = bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Bench", "bench")
