@@ -169,6 +169,11 @@ impl Journal {
         {
             return Err(JournalError::TooLarge(p.as_ref().len()));
         }
+        // Refused before anything is written, so nothing is poisoned: once the consumer
+        // catches up the next append goes through.
+        if !self.has_room_for(payloads) {
+            return Err(JournalError::Full(self.segments.len()));
+        }
         let first = self.next_lsn;
         let result = self.write_all(payloads);
         if result.is_err() {
@@ -201,6 +206,36 @@ impl Journal {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether `payloads` fit, placed as [`Self::write_all`] would place them: in what is
+    /// left of the current segment, then in the segments that are free, then in segments that
+    /// may still be created.
+    fn has_room_for<P: AsRef<[u8]>>(&self, payloads: &[P]) -> bool {
+        let released = self.released.0.load(Ordering::Acquire);
+        let free = (0..self.segments.len())
+            .filter(|&i| Some(i) != self.current && self.segments[i].last_lsn <= released)
+            .map(|i| self.segments[i].capacity);
+        let creatable = self
+            .options
+            .max_segments
+            .saturating_sub(self.segments.len());
+        let mut next_segments =
+            free.chain(std::iter::repeat_n(self.options.segment_bytes, creatable));
+        let mut room = self
+            .current
+            .map_or(0, |i| self.segments[i].capacity.saturating_sub(self.offset));
+        for payload in payloads {
+            let size = (HEADER_BYTES + payload.as_ref().len()) as u64;
+            while size > room {
+                match next_segments.next() {
+                    Some(capacity) => room = capacity,
+                    None => return false,
+                }
+            }
+            room -= size;
+        }
+        true
     }
 
     fn fits_a_segment(&self, payload_len: usize) -> bool {

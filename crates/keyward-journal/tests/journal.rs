@@ -161,15 +161,12 @@ fn a_consumer_that_falls_behind_fills_the_journal_and_writes_are_refused() {
         journal.append(&payloads(5, 1)),
         Err(JournalError::Full(2))
     ));
-    assert!(
-        matches!(journal.append(&payloads(5, 1)), Err(JournalError::Poisoned)),
-        "after a failed append nothing more is accepted"
-    );
-    drop(journal);
-    let (mut journal, pending) = Journal::open(dir.path(), small(2 * record, 2), 0).unwrap();
-    assert_eq!(pending, records(1, 4));
-    journal.release(4);
+    // Nothing was written, so once the consumer catches up the same append goes through.
+    journal.release(2);
     assert_eq!(journal.append(&payloads(5, 1)).unwrap(), 5..6);
+    drop(journal);
+    let (_, pending) = Journal::open(dir.path(), small(2 * record, 2), 2).unwrap();
+    assert_eq!(pending, records(3, 3));
 }
 
 #[test]

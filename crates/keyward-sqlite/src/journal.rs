@@ -13,13 +13,13 @@
 use crate::audit;
 use crate::error::store_error;
 use keyward_core::{NewEvent, StoreError};
-use keyward_journal::{Journal, Options, Record, Releaser};
+use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
 use sqlx::SqlitePool;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 /// Most appends the writer thread commits together.
@@ -31,6 +31,10 @@ const BATCHES_PER_INGEST: usize = 1024;
 /// B-tree page is written to the WAL once per transaction, not once per batch), and nothing
 /// depends on taking events in sooner, since they are durable in the journal.
 const INGEST_LINGER: Duration = Duration::from_millis(100);
+/// How long appends wait for journal space while the ingester is a whole journal behind,
+/// and how often they look.
+const FULL_WAIT: Duration = Duration::from_secs(5);
+const FULL_POLL: Duration = Duration::from_millis(5);
 /// Events per transaction when replaying after a crash.
 const REPLAY_CHUNK: usize = 8192;
 /// How long a reader or writer of the chain waits for the journal to be taken in before
@@ -189,8 +193,17 @@ fn write_groups(
             .iter()
             .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
             .collect();
-        let started = std::time::Instant::now();
-        let result = journal.append(&payloads).map_err(|e| e.to_string());
+        let started = Instant::now();
+        let result = loop {
+            match journal.append(&payloads) {
+                // The ingester is behind by the whole journal: wait for it (backpressure),
+                // then fail closed.
+                Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
+                    std::thread::sleep(FULL_POLL);
+                }
+                other => break other.map_err(|e| e.to_string()),
+            }
+        };
         tracing::debug!(
             events = payloads.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -312,7 +325,7 @@ async fn ingest(
         let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
             continue;
         };
-        let (count, started) = (events.len(), std::time::Instant::now());
+        let (count, started) = (events.len(), Instant::now());
         let mut delay = RETRY_FIRST;
         while let Err(e) = take_in(&writer, events.clone()).await {
             tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
