@@ -25,12 +25,14 @@ pub const PREFIX: &str = "bos";
 /// Generous upper bound for the server to print its address; only reached when it is broken.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// Environment variables of the binary that must not leak in from the developer's shell.
-const KEYWARD_ENV: [&str; 5] = [
+const KEYWARD_ENV: [&str; 6] = [
     "KEYWARD_URL",
     "KEYWARD_ROOT_KEY",
     "KEYWARD_DATABASE_URL",
     "KEYWARD_LISTEN",
     "KEYWARD_LOG",
+    // Every server of the suite would share one journal, and all but one refuse to start.
+    "KEYWARD_AUDIT_JOURNAL",
 ];
 
 /// A workspace made by `keyward init --json`.

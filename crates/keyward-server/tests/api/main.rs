@@ -17,6 +17,7 @@ mod fuzz_http;
 mod helpers;
 mod http_hygiene;
 mod isolation_matrix;
+mod journal_crash;
 mod leaks;
 mod lifecycle;
 mod load;

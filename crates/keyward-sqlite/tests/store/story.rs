@@ -771,7 +771,7 @@ pub fn new_root_key(
     }
 }
 
-fn new_key(
+pub fn new_key(
     ws: &Workspace,
     name: &str,
     owner: Option<&str>,

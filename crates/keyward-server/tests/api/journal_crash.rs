@@ -1,0 +1,433 @@
+//! The audit journal of `keyward serve`, with the real binary: verifications answered `200`
+//! survive a SIGKILL (their events are durable in the journal before the answer, and the
+//! next start takes them into the database), a graceful stop leaves the database complete on
+//! its own, the journal lives where it is told (or beside the database), and a second server
+//! cannot use a journal that one is using.
+
+use crate::helpers::{keyward, spawn_app, spawn_app_env, Api, NewKey};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Where the journal of the database file `db` goes by default, as documented.
+fn default_journal(db: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.audit-journal", db.display()))
+}
+
+fn database_url(db: &Path) -> String {
+    format!("sqlite://{}", db.display())
+}
+
+/// The segment files (`*.seg`) in a journal directory.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.expect("reading the journal directory").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect()
+}
+
+/// xorshift64*, seeded from the clock and printed so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded(what: &str) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        println!("{what} seed: {seed}");
+        Self(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `key.verified` events of one key, through `GET /v1/audit` (every page).
+async fn verified_events(api: &Api<'_>, key_id: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = format!("/v1/audit?kind=key.verified&key_id={key_id}&limit=1000");
+        if let Some(c) = &cursor {
+            query.push_str(&format!("&cursor={c}"));
+        }
+        let body = api.get(&query).await.expect(200).clone();
+        all.extend(body["events"].as_array().expect("events").iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return all,
+        }
+    }
+}
+
+/// `GET /v1/audit/verify`: asserts the chain is valid; returns how many events it holds.
+async fn assert_chain_valid(api: &Api<'_>) -> u64 {
+    let check = api.get("/v1/audit/verify").await.expect(200).clone();
+    assert_eq!(check["valid"], json!(true), "{check}");
+    check["events"].as_u64().expect("events checked")
+}
+
+/// `(key, resource)` of one verification request.
+type Sent = (usize, String);
+
+/// Verification load against one server process that SIGKILLs it after `kill_at` answers.
+struct Load<'a> {
+    api: Api<'a>,
+    keys: &'a [NewKey],
+    pid: u32,
+    answered: AtomicUsize,
+    kill_at: usize,
+}
+
+impl Load<'_> {
+    /// Verifies keys at random, each request with its own `resource`, until `per_worker`
+    /// requests are done or the server is gone. Returns what it sent and what was answered
+    /// `200 VALID`.
+    async fn worker(&self, name: String, per_worker: usize, seed: u64) -> (Vec<Sent>, Vec<Sent>) {
+        let mut rng = Rng(seed | 1);
+        let (mut sent, mut answered) = (Vec::new(), Vec::new());
+        for i in 0..per_worker {
+            let k = rng.below(self.keys.len() as u64) as usize;
+            let resource = format!("{name}-{i}");
+            sent.push((k, resource.clone()));
+            let body = json!({
+                "key": self.keys[k].key,
+                "permission": "invoices:read",
+                "action": "invoices.read",
+                "resource": resource,
+            });
+            let Ok(response) = self
+                .api
+                .request(reqwest::Method::POST, "/v1/verify")
+                .json(&body)
+                .send()
+                .await
+            else {
+                return (sent, answered);
+            };
+            let status = response.status().as_u16();
+            let Ok(text) = response.text().await else {
+                return (sent, answered);
+            };
+            assert_eq!(status, 200, "{text}");
+            let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
+            assert_eq!(answer["code"], "VALID", "{answer}");
+            answered.push((k, resource));
+            if self.answered.fetch_add(1, Ordering::SeqCst) + 1 == self.kill_at {
+                let killed = Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status()
+                    .expect("running kill -KILL");
+                assert!(killed.success());
+            }
+        }
+        (sent, answered)
+    }
+}
+
+/// 16 concurrent verifiers across four keys; the server is SIGKILLed after a random number
+/// of answers, twice. After each restart every key has at least as many `key.verified`
+/// events as verifications were answered `200` (more is allowed: a request can be recorded
+/// and its answer lost with the connection), never more than were sent, none twice, and
+/// the chain verifies.
+#[tokio::test]
+async fn answered_verifications_survive_sigkill() {
+    const KEYS: usize = 4;
+    const WORKERS: usize = 16;
+    const PER_WORKER: usize = 60;
+    const ROUNDS: usize = 2;
+    let mut app = spawn_app();
+    let mut keys = Vec::new();
+    for n in 0..KEYS {
+        keys.push(
+            app.api()
+                .new_key(&format!("Journal Crash {n}"), &["invoices:read"])
+                .await,
+        );
+    }
+    let mut rng = Rng::seeded("journal crash");
+    let mut sent: Vec<Sent> = Vec::new();
+    let mut answered: Vec<Sent> = Vec::new();
+    for round in 0..ROUNDS {
+        let load = Load {
+            api: app.api(),
+            keys: &keys,
+            pid: app.pid(),
+            answered: AtomicUsize::new(0),
+            kill_at: 30 + rng.below((WORKERS * PER_WORKER / 2) as u64) as usize,
+        };
+        let workers = (0..WORKERS).map(|w| {
+            let seed = rng.next();
+            load.worker(format!("r{round}-w{w}"), PER_WORKER, seed)
+        });
+        let done = futures_util::future::join_all(workers).await;
+        let total = load.answered.load(Ordering::SeqCst);
+        assert!(
+            total >= load.kill_at,
+            "round {round}: {total} answers, the kill was due at {}",
+            load.kill_at
+        );
+        assert!(
+            total < WORKERS * PER_WORKER,
+            "round {round}: the server was killed after the load ended"
+        );
+        for (s, a) in done {
+            sent.extend(s);
+            answered.extend(a);
+        }
+        app.kill();
+        let in_database = count_verified(&app.db_path).await;
+        println!(
+            "round {round}: killed after {total} answers; the database alone held {in_database} \
+             of the {} verifications answered so far",
+            answered.len()
+        );
+        app.restart();
+
+        let api = app.api();
+        for (k, key) in keys.iter().enumerate() {
+            let events = verified_events(&api, &key.id).await;
+            let resources: Vec<String> = events
+                .iter()
+                .map(|e| e["resource"].as_str().expect("a resource").to_owned())
+                .collect();
+            let recorded: HashSet<&String> = resources.iter().collect();
+            assert_eq!(recorded.len(), resources.len(), "key {k}: an event twice");
+            let acked = answered.iter().filter(|(i, _)| *i == k).count();
+            let tried = sent.iter().filter(|(i, _)| *i == k).count();
+            assert!(
+                acked <= events.len() && events.len() <= tried,
+                "key {k}: {acked} answered, {} recorded, {tried} sent",
+                events.len()
+            );
+            for (_, resource) in answered.iter().filter(|(i, _)| *i == k) {
+                assert!(
+                    recorded.contains(resource),
+                    "key {k}: {resource} answered 200 but not recorded"
+                );
+            }
+            for resource in &resources {
+                assert!(
+                    sent.iter().any(|(i, r)| *i == k && r == resource),
+                    "key {k}: {resource} recorded but never sent for this key"
+                );
+            }
+        }
+        assert_chain_valid(&api).await;
+    }
+}
+
+/// `key.verified` rows in the database file itself (the server is not running).
+async fn count_verified(db: &Path) -> i64 {
+    let mut conn = connect(db).await;
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE kind = 'key.verified'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    close(conn).await;
+    count
+}
+
+async fn connect(db: &Path) -> sqlx::SqliteConnection {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::ConnectOptions;
+    SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .expect("opening the stopped server's database")
+}
+
+async fn close(conn: sqlx::SqliteConnection) {
+    use sqlx::Connection;
+    conn.close().await.unwrap();
+}
+
+/// What the database file says once the server has stopped: the journal position, and the
+/// `key.verified` events it holds.
+async fn database_state(db: &Path) -> (i64, i64) {
+    let mut conn = connect(db).await;
+    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    close(conn).await;
+    (lsn, count_verified(db).await)
+}
+
+/// SIGTERM settles the journal before the process exits: the database file alone holds every
+/// verification (the journal's position is their count), so a database whose journal
+/// directory is then removed serves its whole trail, and starts a new journal where the old
+/// one ended.
+#[tokio::test]
+async fn after_a_graceful_stop_the_database_alone_is_complete() {
+    const VERIFICATIONS: i64 = 40;
+    let mut app = spawn_app();
+    let key = app.api().new_key("Graceful Stop", &["invoices:read"]).await;
+    for _ in 0..VERIFICATIONS {
+        assert_eq!(
+            app.api().verify_code(&key.key, Some("invoices:read")).await,
+            "VALID"
+        );
+    }
+    // At once: the last verifications are only in the journal when the signal arrives.
+    assert!(app.terminate(), "keyward serve failed on SIGTERM");
+    assert!(app.log_text().contains("keyward stopped"));
+    assert_eq!(
+        database_state(&app.db_path).await,
+        (VERIFICATIONS, VERIFICATIONS),
+        "(journal position, key.verified rows)"
+    );
+
+    let journal = default_journal(&app.db_path);
+    assert!(!segments(&journal).is_empty(), "the journal was used");
+    std::fs::remove_dir_all(&journal).unwrap();
+    app.restart();
+    let api = app.api();
+    assert_eq!(
+        verified_events(&api, &key.id).await.len(),
+        VERIFICATIONS as usize
+    );
+    let before = assert_chain_valid(&api).await;
+    assert_eq!(
+        api.verify_code(&key.key, Some("invoices:read")).await,
+        "VALID"
+    );
+    assert_eq!(assert_chain_valid(&api).await, before + 1);
+    assert!(app.terminate(), "keyward serve failed on SIGTERM");
+    assert_eq!(
+        database_state(&app.db_path).await,
+        (VERIFICATIONS + 1, VERIFICATIONS + 1)
+    );
+}
+
+/// `KEYWARD_AUDIT_JOURNAL` puts the journal where it says, and nothing is written beside the
+/// database; without it the journal is `<database file>.audit-journal`.
+#[tokio::test]
+async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let told = elsewhere.path().join("journal");
+    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told.to_str().unwrap())]);
+    let key = app.api().new_key("Journal Elsewhere", &[]).await;
+    assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
+    assert!(!segments(&told).is_empty(), "no segment in {told:?}");
+    assert!(told.join("LOCK").is_file());
+    assert!(
+        !default_journal(&app.db_path).exists(),
+        "a journal beside the database as well"
+    );
+
+    let app = spawn_app();
+    let key = app.api().new_key("Journal Beside", &[]).await;
+    assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
+    let beside = default_journal(&app.db_path);
+    assert!(!segments(&beside).is_empty(), "no segment in {beside:?}");
+}
+
+/// Runs `keyward serve --listen 127.0.0.1:0 <args>` that is expected to refuse to start:
+/// returns its exit status and stderr. A server that starts listening instead is killed and
+/// the test fails.
+fn refused_serve(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = keyward()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("KEYWARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning keyward serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, received) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    loop {
+        // A safety net against a hung process, not a performance threshold.
+        match received.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                let started = line.contains("listening on");
+                text.push_str(&line);
+                text.push('\n');
+                if started {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("a second server started on a journal in use:\n{text}");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("keyward serve neither started nor exited:\n{text}");
+            }
+        }
+    }
+    let status = child.wait().expect("waiting for keyward serve");
+    reader.join().unwrap();
+    (status, text)
+}
+
+/// A second `keyward serve` on the journal a running server uses exits non-zero, naming the
+/// journal and saying it is in use; the first server goes on. The same through
+/// `--audit-journal` for a second server on another database.
+#[tokio::test]
+async fn a_second_server_cannot_use_a_journal_in_use() {
+    let app = spawn_app();
+    let key = app.api().new_key("First Server", &[]).await;
+    let (status, stderr) = refused_serve(&["--database-url", &database_url(&app.db_path)]);
+    assert!(!status.success(), "{status}: {stderr}");
+    let journal = default_journal(&app.db_path);
+    assert!(
+        stderr.contains("in use by another process")
+            && stderr.contains(&journal.display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let told = elsewhere.path().join("journal");
+    let told_text = told.to_str().unwrap();
+    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told_text)]);
+    let other = elsewhere.path().join("other.db");
+    let (status, stderr) = refused_serve(&[
+        "--database-url",
+        &database_url(&other),
+        "--audit-journal",
+        told_text,
+    ]);
+    assert!(!status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains("in use by another process") && stderr.contains(told_text),
+        "{stderr}"
+    );
+    let key = app.api().new_key("First Server Elsewhere", &[]).await;
+    assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
+    drop(app);
+}
