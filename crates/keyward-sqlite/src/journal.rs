@@ -51,6 +51,13 @@ struct Append {
     done: oneshot::Sender<Result<(), String>>,
 }
 
+/// What the writer thread is asked to do.
+enum Message {
+    Append(Append),
+    /// Finish what came before, close the journal (releasing its lock) and stop.
+    Stop(oneshot::Sender<()>),
+}
+
 /// Events made durable in the journal, with the LSNs they were given, on their way in.
 struct Journaled {
     lsns: Range<u64>,
@@ -59,7 +66,7 @@ struct Journaled {
 
 pub(crate) struct AuditJournal {
     dir: PathBuf,
-    appends: std_mpsc::Sender<Append>,
+    appends: std_mpsc::Sender<Message>,
     /// The last LSN appended (durable in the journal).
     appended: Arc<AtomicU64>,
     /// The last LSN taken into the database.
@@ -138,11 +145,11 @@ impl AuditJournal {
             .map_err(|e| StoreError::Unavailable(format!("encoding an audit event: {e}")))?;
         let (done, committed) = oneshot::channel();
         self.appends
-            .send(Append {
+            .send(Message::Append(Append {
                 payloads,
                 events,
                 done,
-            })
+            }))
             .map_err(|_| StoreError::Unavailable("the audit journal writer has stopped".into()))?;
         match committed.await {
             Ok(result) => result.map_err(StoreError::Unavailable),
@@ -150,6 +157,17 @@ impl AuditJournal {
                 "the audit journal writer stopped mid-batch".into(),
             )),
         }
+    }
+
+    /// Stops the writer thread (appends after this fail), which closes the journal and
+    /// releases its lock, then waits until everything it wrote is in the database.
+    pub(crate) async fn close(&self) -> Result<(), StoreError> {
+        let (done, stopped) = oneshot::channel();
+        if self.appends.send(Message::Stop(done)).is_ok() {
+            // An error means the thread is already gone, which is what was asked.
+            let _ = stopped.await;
+        }
+        self.settle().await
     }
 
     /// Waits until every event appended before this call is in the database.
@@ -182,58 +200,84 @@ impl AuditJournal {
 /// store is dropped.
 fn write_groups(
     mut journal: Journal,
-    appends: std_mpsc::Receiver<Append>,
+    messages: std_mpsc::Receiver<Message>,
     to_ingest: mpsc::UnboundedSender<Journaled>,
     appended: Arc<AtomicU64>,
 ) {
-    while let Ok(first) = appends.recv() {
-        let mut group = vec![first];
-        group.extend(appends.try_iter().take(MAX_GROUP - 1));
-        let payloads: Vec<&[u8]> = group
-            .iter()
-            .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
-            .collect();
-        let started = Instant::now();
-        let result = loop {
-            match journal.append(&payloads) {
-                // The ingester is behind by the whole journal: wait for it (backpressure),
-                // then fail closed.
-                Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
-                    std::thread::sleep(FULL_POLL);
-                }
-                other => break other.map_err(|e| e.to_string()),
-            }
-        };
-        tracing::debug!(
-            events = payloads.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "journal group commit"
-        );
-        let (events, waiters): (Vec<_>, Vec<_>) =
-            group.into_iter().map(|a| (a.events, a.done)).unzip();
-        match &result {
-            Ok(lsns) => {
-                appended.store(lsns.end - 1, Ordering::Release);
-                let events = events.into_iter().flatten().collect();
-                if to_ingest
-                    .send(Journaled {
-                        lsns: lsns.clone(),
-                        events,
-                    })
-                    .is_err()
-                {
-                    // Durable in the journal all the same; the next start takes it in.
-                    tracing::error!("the audit ingester has stopped");
+    while let Ok(first) = messages.recv() {
+        let mut group = Vec::new();
+        let mut stop = None;
+        for message in std::iter::once(first).chain(messages.try_iter().take(MAX_GROUP - 1)) {
+            match message {
+                Message::Append(append) => group.push(append),
+                Message::Stop(done) => {
+                    stop = Some(done);
+                    break;
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
+        }
+        if !group.is_empty() {
+            commit_group(&mut journal, group, &to_ingest, &appended);
+        }
+        if let Some(done) = stop {
+            drop(journal);
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// Writes one group as one durable batch, hands its events to the ingester and answers
+/// every caller in it.
+fn commit_group(
+    journal: &mut Journal,
+    group: Vec<Append>,
+    to_ingest: &mpsc::UnboundedSender<Journaled>,
+    appended: &AtomicU64,
+) {
+    let payloads: Vec<&[u8]> = group
+        .iter()
+        .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
+        .collect();
+    let started = Instant::now();
+    let result = loop {
+        match journal.append(&payloads) {
+            // The ingester is behind by the whole journal: wait for it (backpressure),
+            // then fail closed.
+            Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
+                std::thread::sleep(FULL_POLL);
+            }
+            other => break other.map_err(|e| e.to_string()),
+        }
+    };
+    tracing::debug!(
+        events = payloads.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "journal group commit"
+    );
+    let (events, waiters): (Vec<_>, Vec<_>) = group.into_iter().map(|a| (a.events, a.done)).unzip();
+    match &result {
+        Ok(lsns) => {
+            appended.store(lsns.end - 1, Ordering::Release);
+            let events = events.into_iter().flatten().collect();
+            if to_ingest
+                .send(Journaled {
+                    lsns: lsns.clone(),
+                    events,
+                })
+                .is_err()
+            {
+                // Durable in the journal all the same; the next start takes it in.
+                tracing::error!("the audit ingester has stopped");
             }
         }
-        for waiter in waiters {
-            // A waiter that has gone (client disconnected) needs no answer.
-            let _ = waiter.send(result.clone().map(|_| ()));
+        Err(e) => {
+            tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
         }
+    }
+    for waiter in waiters {
+        // A waiter that has gone (client disconnected) needs no answer.
+        let _ = waiter.send(result.clone().map(|_| ()));
     }
 }
 

@@ -131,7 +131,15 @@ impl SqliteStore {
 
     /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
     /// last connection closes.
+    ///
+    /// With an audit journal, first stops its writer (releasing the journal's lock, so it can
+    /// be opened again at once) and takes in everything it holds.
     pub async fn close(&self) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.close().await {
+                tracing::error!(error = %e, "closing the audit journal: the next open takes in the rest");
+            }
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
