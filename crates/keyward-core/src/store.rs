@@ -101,6 +101,12 @@ pub trait Store: Send + Sync + 'static {
     async fn settle(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Called once before the process stops, after the last request: finishes staged work
+    /// (SQLite takes in its whole audit journal and detaches from it), so the database alone
+    /// is complete.
+    async fn shut_down(&self) -> Result<(), StoreError> {
+        self.settle().await
+    }
     /// Whether concurrent [`Store::append_events`] calls are committed together by the store
     /// itself (one sync for many callers). If not, the server batches them first.
     fn groups_appends(&self) -> bool {

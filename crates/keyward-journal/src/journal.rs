@@ -55,6 +55,28 @@ pub enum JournalError {
     Poisoned,
 }
 
+/// The journal's identity from `dir/ID`, made (and made durable) when missing.
+fn identity(dir: &Path) -> Result<String, JournalError> {
+    let path = dir.join("ID");
+    match fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| io::Error::other(format!("no randomness for the journal id: {e}")))?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let temporary = dir.join("ID.tmp");
+    let mut file = File::create(&temporary)?;
+    io::Write::write_all(&mut file, id.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&temporary, &path)?;
+    segment::sync_dir(dir)?;
+    Ok(id)
+}
+
 /// Releases journal records: see [`Journal::release`].
 #[derive(Debug, Clone)]
 pub struct Releaser(Arc<AtomicU64>);
@@ -78,6 +100,9 @@ pub struct Record {
 /// durable note of the last LSN it has taken in (`after` when opening) and tells the journal
 /// with [`Journal::release`]; segments whose records are all released are written over.
 pub struct Journal {
+    /// Random, made when the directory is first used (the `ID` file): lets a consumer tell
+    /// its journal from another one.
+    id: String,
     dir: PathBuf,
     options: Options,
     segments: Vec<Segment>,
@@ -91,6 +116,10 @@ pub struct Journal {
     /// Set by a failed write: what reached the disk is unknown until the next open scans it
     /// (an `fsync` error may drop dirty pages, so retrying could acknowledge lost data).
     poisoned: bool,
+    /// A write or sync failed (poisons the journal).
+    write_failed: bool,
+    /// Bytes written durably since opening.
+    bytes_written: u64,
     buf: Vec<u8>,
     /// Held (locked) for the journal's life, so two servers never write one journal.
     _lock: File,
@@ -110,8 +139,12 @@ impl Journal {
             .truncate(false)
             .write(true)
             .open(dir.join("LOCK"))?;
-        lock.try_lock()
-            .map_err(|_| JournalError::Locked(dir.to_owned()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(dir.to_owned())),
+            Err(fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let id = identity(dir)?;
 
         let scanned = segment::open_all(dir)?;
         let mut pending: Vec<Record> = Vec::new();
@@ -139,6 +172,7 @@ impl Journal {
         }
 
         let journal = Self {
+            id,
             dir: dir.to_owned(),
             options,
             segments,
@@ -147,6 +181,8 @@ impl Journal {
             next_lsn: highest + 1,
             released: Releaser(Arc::new(AtomicU64::new(after))),
             poisoned: false,
+            write_failed: false,
+            bytes_written: 0,
             buf: Vec::new(),
             _lock: lock,
         };
@@ -175,8 +211,11 @@ impl Journal {
             return Err(JournalError::Full(self.segments.len()));
         }
         let first = self.next_lsn;
+        let written_before = self.bytes_written;
         let result = self.write_all(payloads);
-        if result.is_err() {
+        // Poisoned only if some of this batch may have reached a segment (a failed write or
+        // sync); a segment that could not be created touched nothing.
+        if result.is_err() && (self.write_failed || self.bytes_written != written_before) {
             self.poisoned = true;
         }
         result.map(|()| first..self.next_lsn)
@@ -192,6 +231,11 @@ impl Journal {
     /// (whose owner may be blocked in a sync).
     pub fn releaser(&self) -> Releaser {
         self.released.clone()
+    }
+
+    /// This journal's identity (see the `ID` file).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The LSN the next record will get.
@@ -270,7 +314,11 @@ impl Journal {
                 continue;
             }
             let segment = &mut self.segments[current];
-            segment::write_durably(segment, self.offset, &self.buf)?;
+            if let Err(e) = segment::write_durably(segment, self.offset, &self.buf) {
+                self.write_failed = true;
+                return Err(e.into());
+            }
+            self.bytes_written += self.buf.len() as u64;
             segment.last_lsn = lsn - 1;
             self.offset += self.buf.len() as u64;
             self.next_lsn = lsn;

@@ -147,6 +147,12 @@ async fn open_journaled_store(
     journal: Option<PathBuf>,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let store = open_store(url).await?;
+    if journal.is_some() && store.database_file().is_none() {
+        anyhow::bail!(
+            "--audit-journal needs a database file: an in-memory database is gone at exit, and \
+             a journal outliving it would not continue it"
+        );
+    }
     let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
     let Some(dir) = dir else {
         return Ok(Arc::new(store));
@@ -226,8 +232,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     serve_with(listener, state.clone(), shutdown_signal(), limits).await?;
     // Counters gathered since the last periodic flush.
     keyward_server::maintenance::flush_usage(&state).await;
-    // Leaves the database complete: every journaled event taken in.
-    if let Err(e) = state.store.settle().await {
+    // Leaves the database complete: every journaled event taken in, the journal detached.
+    if let Err(e) = state.store.shut_down().await {
         tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
     }
     tracing::info!("keyward stopped");

@@ -66,6 +66,9 @@ struct Journaled {
 
 pub(crate) struct AuditJournal {
     dir: PathBuf,
+    /// The journal's identity, recorded in `audit_journal.journal_id` while it is in use.
+    journal_id: String,
+    writer: SqlitePool,
     appends: std_mpsc::Sender<Message>,
     /// The last LSN appended (durable in the journal).
     appended: Arc<AtomicU64>,
@@ -91,13 +94,29 @@ impl AuditJournal {
         dir: &Path,
         options: Options,
     ) -> Result<Self, StoreError> {
-        let after = position(&writer).await?;
+        let (after, attached) = position(&writer).await?;
         let owned = dir.to_owned();
         let (journal, pending) =
             tokio::task::spawn_blocking(move || Journal::open(&owned, options, after))
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("opening the audit journal: {e}")))?
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(other) = attached.filter(|other| other != journal.id()) {
+            return Err(StoreError::Unavailable(format!(
+                "the database's audit trail continues in another audit journal (id {other}), \
+                 which was not closed cleanly: start keyward with --audit-journal pointing to \
+                 it, so the verifications only it holds are taken in (the journal at {} has \
+                 id {})",
+                dir.display(),
+                journal.id()
+            )));
+        }
+        sqlx::query("UPDATE audit_journal SET journal_id = ? WHERE id = 1")
+            .bind(journal.id())
+            .execute(&writer)
+            .await
+            .map_err(store_error)?;
+        let journal_id = journal.id().to_owned();
         let mut last = after;
         for chunk in pending.chunks(REPLAY_CHUNK) {
             take_in(&writer, decode(chunk)?).await?;
@@ -122,9 +141,17 @@ impl AuditJournal {
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
         let (ingested_tx, ingested) = watch::channel(last);
         let hurry = Arc::new(Notify::new());
-        tokio::spawn(ingest(writer, releaser, queue, ingested_tx, hurry.clone()));
+        tokio::spawn(ingest(
+            writer.clone(),
+            releaser,
+            queue,
+            ingested_tx,
+            hurry.clone(),
+        ));
         Ok(Self {
             dir: dir.to_owned(),
+            journal_id,
+            writer,
             appends,
             appended,
             ingested,
@@ -167,7 +194,15 @@ impl AuditJournal {
             // An error means the thread is already gone, which is what was asked.
             let _ = stopped.await;
         }
-        self.settle().await
+        self.settle().await?;
+        // Everything is in the database: it no longer needs this journal, so another may
+        // continue it (the database can be moved without the directory).
+        sqlx::query("UPDATE audit_journal SET journal_id = NULL WHERE id = 1 AND journal_id = ?")
+            .bind(&self.journal_id)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     /// Waits until every event appended before this call is in the database.
@@ -281,13 +316,17 @@ fn commit_group(
     }
 }
 
-/// The database's position in the journal.
-async fn position(writer: &SqlitePool) -> Result<u64, StoreError> {
-    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
-        .fetch_one(writer)
-        .await
-        .map_err(store_error)?;
-    u64::try_from(lsn).map_err(|_| StoreError::Corrupt("negative audit journal position".into()))
+/// The database's position in the journal, and the journal in use (`None` after a clean
+/// stop).
+async fn position(writer: &SqlitePool) -> Result<(u64, Option<String>), StoreError> {
+    let (lsn, journal_id): (i64, Option<String>) =
+        sqlx::query_as("SELECT lsn, journal_id FROM audit_journal WHERE id = 1")
+            .fetch_one(writer)
+            .await
+            .map_err(store_error)?;
+    let lsn = u64::try_from(lsn)
+        .map_err(|_| StoreError::Corrupt("negative audit journal position".into()))?;
+    Ok((lsn, journal_id))
 }
 
 fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
@@ -325,11 +364,13 @@ async fn take_in(writer: &SqlitePool, events: Vec<(u64, NewEvent)>) -> Result<()
     if through <= done {
         return Ok(());
     }
-    let fresh = events
-        .into_iter()
-        .filter(|(lsn, _)| *lsn > done)
-        .map(|(_, event)| event)
-        .collect();
+    let fresh: Vec<(u64, NewEvent)> = events.into_iter().filter(|(lsn, _)| *lsn > done).collect();
+    if fresh.first().is_some_and(|(lsn, _)| *lsn != done + 1) {
+        return Err(StoreError::Corrupt(format!(
+            "audit journal records do not continue the database's position {done}"
+        )));
+    }
+    let fresh = fresh.into_iter().map(|(_, event)| event).collect();
     audit::append(&mut tx, fresh).await?;
     sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
         .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)
@@ -352,9 +393,12 @@ async fn ingest(
 ) {
     let mut batches = Vec::with_capacity(BATCHES_PER_INGEST);
     while queue.recv_many(&mut batches, BATCHES_PER_INGEST).await > 0 {
-        tokio::select! {
-            () = tokio::time::sleep(INGEST_LINGER) => {}
-            () = hurry.notified() => {}
+        // Linger to gather a larger transaction, unless there is already a full one.
+        if batches.len() < BATCHES_PER_INGEST {
+            tokio::select! {
+                () = tokio::time::sleep(INGEST_LINGER) => {}
+                () = hurry.notified() => {}
+            }
         }
         while batches.len() < BATCHES_PER_INGEST {
             match queue.try_recv() {

@@ -199,6 +199,13 @@ impl Store for SqliteStore {
         self.settle_journal().await
     }
 
+    async fn shut_down(&self) -> Result<(), StoreError> {
+        match &self.journal {
+            Some(journal) => journal.close().await,
+            None => Ok(()),
+        }
+    }
+
     fn groups_appends(&self) -> bool {
         self.journal.is_some()
     }

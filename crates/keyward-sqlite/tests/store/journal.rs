@@ -437,3 +437,52 @@ async fn a_journaled_file_store_tells_the_story_and_keeps_it_across_a_reopen() -
     let reopened = Arc::into_inner(reopened).context("the last handle")?;
     close(reopened, &f.journal).await
 }
+
+/// A database remembers the journal it is using until a clean close has taken everything in:
+/// after a crash it refuses another journal (which would silently lose the verifications only
+/// the first one holds), takes the right one back, and once closed cleanly lets a new journal
+/// continue the numbering.
+#[tokio::test]
+async fn a_database_refuses_another_journal_until_its_own_is_closed_cleanly() -> Result<()> {
+    let f = files()?;
+    let ws = lone_workspace(&migrated(&f.db).await?, "Bound", "bnd", start()?).await?;
+    let other = f.journal.with_extension("other");
+
+    // A crash with events only in the first journal: records written directly, the database
+    // attached to that journal but not yet past them.
+    let first = verifications(&ws, start()?, 0..3);
+    {
+        let store = journaled(&f.db, &f.journal).await?;
+        close(store, &f.journal).await?;
+    }
+    {
+        let (mut journal, _) = Journal::open(&f.journal, Options::default(), 0)?;
+        journal.append(&payloads(&first)?)?;
+    }
+    sqlx::query("UPDATE audit_journal SET journal_id = ? WHERE id = 1")
+        .bind(std::fs::read_to_string(f.journal.join("ID"))?.trim())
+        .execute(&mut sqlx::SqliteConnection::connect(&url(&f.db)).await?)
+        .await?;
+
+    let refused = journaled(&f.db, &other)
+        .await
+        .err()
+        .context("another journal must be refused while the database's own holds events")?;
+    let message = format!("{refused:#}");
+    assert!(message.contains("--audit-journal"), "{message}");
+    assert_eq!(position(&f.db).await?, 0, "nothing taken in from either");
+
+    let store = journaled(&f.db, &f.journal).await?;
+    assert_trail(&store, &ws, &first).await?;
+    close(store, &f.journal).await?;
+
+    // After a clean close the database stands alone: a new journal continues at LSN 4.
+    let store = journaled(&f.db, &other).await?;
+    let more = verifications(&ws, start()?, 3..5);
+    store.append_events(more.clone()).await?;
+    close(store, &other).await?;
+    assert_eq!(position(&f.db).await?, 5);
+    let store = migrated(&f.db).await?;
+    assert_trail(&store, &ws, &[first, more].concat()).await?;
+    Ok(())
+}
