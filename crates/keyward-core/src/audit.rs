@@ -66,7 +66,10 @@ impl EventKind {
 
 /// An event before the store has placed it in its workspace's chain. Holds no secret by
 /// construction: there is no field a key, hash or root key could go in.
+// `default`: an event written by an older version (e.g. in the audit journal when upgrading
+// after a crash) still reads when a field has been added since.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NewEvent {
     pub id: String,
     pub workspace_id: String,

@@ -133,7 +133,13 @@ impl Journal {
         options: Options,
         after: u64,
     ) -> Result<(Self, Vec<Record>), JournalError> {
-        fs::create_dir_all(dir)?;
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            // The new directory's own entry must survive a crash too.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -233,6 +239,11 @@ impl Journal {
         self.released.clone()
     }
 
+    /// Whether a failed write has made the journal refuse further appends until reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// This journal's identity (see the `ID` file).
     pub fn id(&self) -> &str {
         &self.id
@@ -258,7 +269,7 @@ impl Journal {
     fn has_room_for<P: AsRef<[u8]>>(&self, payloads: &[P]) -> bool {
         let released = self.released.0.load(Ordering::Acquire);
         let free = (0..self.segments.len())
-            .filter(|&i| Some(i) != self.current && self.segments[i].last_lsn <= released)
+            .filter(|&i| self.is_free(i, released))
             .map(|i| self.segments[i].capacity);
         let creatable = self
             .options
@@ -280,6 +291,15 @@ impl Journal {
             room -= size;
         }
         true
+    }
+
+    /// Whether segment `i` may be written over next: not the current one, every record in it
+    /// released, and of the configured size (a segment made with another size is only read,
+    /// so a record never goes looking for room in segments too small for it).
+    fn is_free(&self, i: usize, released: u64) -> bool {
+        Some(i) != self.current
+            && self.segments[i].last_lsn <= released
+            && self.segments[i].capacity == self.options.segment_bytes
     }
 
     fn fits_a_segment(&self, payload_len: usize) -> bool {
@@ -331,8 +351,7 @@ impl Journal {
     /// released, creating a segment if every one still holds records the consumer wants.
     fn move_to_free_segment(&mut self) -> Result<(), JournalError> {
         let released = self.released.0.load(Ordering::Acquire);
-        let free = (0..self.segments.len())
-            .find(|&i| Some(i) != self.current && self.segments[i].last_lsn <= released);
+        let free = (0..self.segments.len()).find(|&i| self.is_free(i, released));
         let index = match free {
             Some(i) => i,
             None if self.segments.len() < self.options.max_segments => {

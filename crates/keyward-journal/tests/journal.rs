@@ -274,3 +274,22 @@ proptest! {
         prop_assert_eq!(pending, records(taken_in + 1, expected_end - taken_in - 1));
     }
 }
+
+#[test]
+fn segments_of_another_size_are_read_but_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = Journal::open(dir.path(), small(64, 8), 0).unwrap();
+    journal.append(&payloads(1, 4)).unwrap();
+    journal.release(4);
+    drop(journal);
+    // Reopened with larger segments: a record too long for the old ones goes to a new one
+    // (instead of cycling through free segments it cannot fit in).
+    let (mut journal, pending) = Journal::open(dir.path(), small(4096, 8), 4).unwrap();
+    assert!(pending.is_empty());
+    let before = journal.segment_count();
+    assert_eq!(journal.append(&[vec![b'x'; 100]]).unwrap(), 5..6);
+    assert_eq!(journal.segment_count(), before + 1);
+    drop(journal);
+    let (_, pending) = Journal::open(dir.path(), small(4096, 8), 4).unwrap();
+    assert_eq!(pending.len(), 1);
+}

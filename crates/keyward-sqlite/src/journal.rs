@@ -17,7 +17,7 @@ use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
 use sqlx::SqlitePool;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
@@ -35,6 +35,8 @@ const INGEST_LINGER: Duration = Duration::from_millis(100);
 /// and how often they look.
 const FULL_WAIT: Duration = Duration::from_secs(5);
 const FULL_POLL: Duration = Duration::from_millis(5);
+/// Events chained and inserted between yields to the runtime.
+const INGEST_CHUNK: usize = 256;
 /// Events per transaction when replaying after a crash.
 const REPLAY_CHUNK: usize = 8192;
 /// How long a reader or writer of the chain waits for the journal to be taken in before
@@ -76,6 +78,8 @@ pub(crate) struct AuditJournal {
     ingested: watch::Receiver<u64>,
     /// Cuts the ingester's linger short for someone waiting to settle.
     hurry: Arc<Notify>,
+    /// Set when a failed write made the journal refuse appends until restart (readiness).
+    poisoned: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AuditJournal {
@@ -119,7 +123,7 @@ impl AuditJournal {
         let journal_id = journal.id().to_owned();
         let mut last = after;
         for chunk in pending.chunks(REPLAY_CHUNK) {
-            take_in(&writer, decode(chunk)?).await?;
+            take_in(&writer, &decode(chunk)?).await?;
             last = chunk.last().map_or(last, |r| r.lsn);
         }
         if !pending.is_empty() {
@@ -135,9 +139,19 @@ impl AuditJournal {
         let (appends, appends_rx) = std_mpsc::channel();
         let (to_ingest, queue) = mpsc::unbounded_channel();
         let thread_appended = appended.clone();
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let thread_poisoned = poisoned.clone();
         std::thread::Builder::new()
             .name("keyward-journal".into())
-            .spawn(move || write_groups(journal, appends_rx, to_ingest, thread_appended))
+            .spawn(move || {
+                write_groups(
+                    journal,
+                    appends_rx,
+                    to_ingest,
+                    thread_appended,
+                    thread_poisoned,
+                )
+            })
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
         let (ingested_tx, ingested) = watch::channel(last);
         let hurry = Arc::new(Notify::new());
@@ -156,6 +170,7 @@ impl AuditJournal {
             appended,
             ingested,
             hurry,
+            poisoned,
         })
     }
 
@@ -184,6 +199,19 @@ impl AuditJournal {
                 "the audit journal writer stopped mid-batch".into(),
             )),
         }
+    }
+
+    /// Whether the journal still accepts appends (it refuses them after a failed write, until
+    /// the server restarts and reads back what reached the disk).
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(format!(
+                "a write to the audit journal at {} failed; verifications are refused until \
+                 the server restarts",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Stops the writer thread (appends after this fail), which closes the journal and
@@ -238,6 +266,7 @@ fn write_groups(
     messages: std_mpsc::Receiver<Message>,
     to_ingest: mpsc::UnboundedSender<Journaled>,
     appended: Arc<AtomicU64>,
+    poisoned: Arc<AtomicBool>,
 ) {
     while let Ok(first) = messages.recv() {
         let mut group = Vec::new();
@@ -253,6 +282,7 @@ fn write_groups(
         }
         if !group.is_empty() {
             commit_group(&mut journal, group, &to_ingest, &appended);
+            poisoned.store(journal.is_poisoned(), Ordering::Release);
         }
         if let Some(done) = stop {
             drop(journal);
@@ -348,7 +378,7 @@ fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
 /// Appends the events the database has not taken in yet and advances its position, in one
 /// transaction. Events at or before the stored position are skipped, so taking in the same
 /// records twice (a retry after a commit whose answer was lost) changes nothing.
-async fn take_in(writer: &SqlitePool, events: Vec<(u64, NewEvent)>) -> Result<(), StoreError> {
+async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), StoreError> {
     let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
         return Ok(());
     };
@@ -364,14 +394,18 @@ async fn take_in(writer: &SqlitePool, events: Vec<(u64, NewEvent)>) -> Result<()
     if through <= done {
         return Ok(());
     }
-    let fresh: Vec<(u64, NewEvent)> = events.into_iter().filter(|(lsn, _)| *lsn > done).collect();
+    let fresh = &events[events.partition_point(|(lsn, _)| *lsn <= done)..];
     if fresh.first().is_some_and(|(lsn, _)| *lsn != done + 1) {
         return Err(StoreError::Corrupt(format!(
             "audit journal records do not continue the database's position {done}"
         )));
     }
-    let fresh = fresh.into_iter().map(|(_, event)| event).collect();
-    audit::append(&mut tx, fresh).await?;
+    // In slices, yielding between them: chaining and encoding thousands of events in one
+    // poll would hold a runtime worker (and the requests queued on it) for milliseconds.
+    for chunk in fresh.chunks(INGEST_CHUNK) {
+        audit::append(&mut tx, chunk.iter().map(|(_, e)| e.clone()).collect()).await?;
+        tokio::task::yield_now().await;
+    }
     sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
         .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)
         .execute(&mut *tx)
@@ -415,7 +449,7 @@ async fn ingest(
         };
         let (count, started) = (events.len(), Instant::now());
         let mut delay = RETRY_FIRST;
-        while let Err(e) = take_in(&writer, events.clone()).await {
+        while let Err(e) = take_in(&writer, &events).await {
             tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
                 "taking audit events in from the journal failed");
             tokio::time::sleep(delay).await;

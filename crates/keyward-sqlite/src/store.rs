@@ -69,6 +69,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if let Some(journal) = &self.journal {
+            journal.check()?;
+        }
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
