@@ -4,7 +4,7 @@
 //! passes, and after each restart everything acknowledged is there, nothing unacknowledged is
 //! half-visible in a way that breaks a rule, and the audit chain verifies.
 
-use crate::helpers::{spawn_app, Api, NewKey, TestApp};
+use crate::helpers::{spawn_app, Api, NewKey, Rng, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -29,22 +29,6 @@ enum State {
 struct Record {
     key: NewKey,
     state: State,
-}
-
-/// xorshift64*: enough randomness for kill points and choices, seeded and printed so a
-/// failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A request that may fail because the server was killed: `None` then.

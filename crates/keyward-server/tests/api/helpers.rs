@@ -759,3 +759,30 @@ pub fn read_if_exists(path: &Path) -> Vec<u8> {
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// xorshift64*: enough randomness for kill points and choices, seeded and printed so a
+/// failure can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Seeded from the clock; prints the seed.
+    pub fn seeded(what: &str) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        println!("{what} seed: {seed}");
+        Self(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -4,7 +4,7 @@
 //! its own, the journal lives where it is told (or beside the database), and a second server
 //! cannot use a journal that one is using.
 
-use crate::helpers::{keyward, spawn_app, spawn_app_env, Api, NewKey};
+use crate::helpers::{keyward, spawn_app, spawn_app_env, Api, NewKey, Rng};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -32,29 +32,6 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.expect("reading the journal directory").path())
         .filter(|p| p.extension().is_some_and(|e| e == "seg"))
         .collect()
-}
-
-/// xorshift64*, seeded from the clock and printed so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded(what: &str) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        println!("{what} seed: {seed}");
-        Self(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// `key.verified` events of one key, through `GET /v1/audit` (every page).
