@@ -80,6 +80,9 @@ pub(crate) struct AuditJournal {
     hurry: Arc<Notify>,
     /// Set when a failed write made the journal refuse appends until restart (readiness).
     poisoned: Arc<AtomicBool>,
+    /// Set while the ingester's last attempt to take events in failed (readiness): the
+    /// events are safe in the journal, but the audit trail is not advancing.
+    ingest_failing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AuditJournal {
@@ -155,12 +158,14 @@ impl AuditJournal {
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
         let (ingested_tx, ingested) = watch::channel(last);
         let hurry = Arc::new(Notify::new());
+        let ingest_failing = Arc::new(AtomicBool::new(false));
         tokio::spawn(ingest(
             writer.clone(),
             releaser,
             queue,
             ingested_tx,
             hurry.clone(),
+            ingest_failing.clone(),
         ));
         Ok(Self {
             dir: dir.to_owned(),
@@ -171,6 +176,7 @@ impl AuditJournal {
             ingested,
             hurry,
             poisoned,
+            ingest_failing,
         })
     }
 
@@ -202,7 +208,8 @@ impl AuditJournal {
     }
 
     /// Whether the journal still accepts appends (it refuses them after a failed write, until
-    /// the server restarts and reads back what reached the disk).
+    /// the server restarts and reads back what reached the disk) and the database is taking
+    /// its events in.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(format!(
@@ -210,6 +217,13 @@ impl AuditJournal {
                  the server restarts",
                 self.dir.display()
             )));
+        }
+        if self.ingest_failing.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the database is not taking in audit events from the journal (see the log); \
+                 they wait there"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -424,6 +438,7 @@ async fn ingest(
     mut queue: mpsc::UnboundedReceiver<Journaled>,
     ingested: watch::Sender<u64>,
     hurry: Arc<Notify>,
+    failing: Arc<AtomicBool>,
 ) {
     let mut batches = Vec::with_capacity(BATCHES_PER_INGEST);
     while queue.recv_many(&mut batches, BATCHES_PER_INGEST).await > 0 {
@@ -450,11 +465,13 @@ async fn ingest(
         let (count, started) = (events.len(), Instant::now());
         let mut delay = RETRY_FIRST;
         while let Err(e) = take_in(&writer, &events).await {
+            failing.store(true, Ordering::Release);
             tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
                 "taking audit events in from the journal failed");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(RETRY_MAX);
         }
+        failing.store(false, Ordering::Release);
         tracing::debug!(
             events = count,
             micros = started.elapsed().as_micros() as u64,

@@ -486,3 +486,38 @@ async fn a_database_refuses_another_journal_until_its_own_is_closed_cleanly() ->
     assert_trail(&store, &ws, &[first, more].concat()).await?;
     Ok(())
 }
+
+/// When the database stops taking events in, readiness (`ping`) says so while the events wait
+/// in the journal, and it recovers by itself once the database works again.
+#[tokio::test]
+async fn readiness_fails_while_the_database_cannot_take_events_in() -> Result<()> {
+    let f = files()?;
+    let ws = lone_workspace(&migrated(&f.db).await?, "Stalled", "stl", start()?).await?;
+    let store = journaled(&f.db, &f.journal).await?;
+    store.ping().await?;
+    // Break ingestion from another connection: the chain heads table is gone.
+    let mut other = sqlx::SqliteConnection::connect(&url(&f.db)).await?;
+    sqlx::query("ALTER TABLE audit_heads RENAME TO audit_heads_away")
+        .execute(&mut other)
+        .await?;
+    let stalled = verifications(&ws, start()?, 0..3);
+    store.append_events(stalled.clone()).await?;
+    // A safety net, not a threshold: the ingester notices within one linger.
+    let mut unready = false;
+    for _ in 0..200 {
+        if store.ping().await.is_err() {
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(unready, "ping must fail while ingestion fails");
+    sqlx::query("ALTER TABLE audit_heads_away RENAME TO audit_heads")
+        .execute(&mut other)
+        .await?;
+    other.close().await?;
+    store.settle().await?;
+    store.ping().await?;
+    assert_trail(&store, &ws, &stalled).await?;
+    close(store, &f.journal).await
+}
