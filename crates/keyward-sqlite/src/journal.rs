@@ -31,10 +31,12 @@ const BATCHES_PER_INGEST: usize = 1024;
 /// B-tree page is written to the WAL once per transaction, not once per batch), and nothing
 /// depends on taking events in sooner, since they are durable in the journal.
 const INGEST_LINGER: Duration = Duration::from_millis(100);
-/// How long appends wait for journal space while the ingester is a whole journal behind,
-/// and how often they look.
+/// Most events the database may be behind the journal before new groups wait for it.
+const MAX_LAG: u64 = 20_000;
+/// How long appends wait for journal space while the ingester is a whole journal behind
+/// (or more than [`MAX_LAG`] events), and how often they look.
 const FULL_WAIT: Duration = Duration::from_secs(5);
-const FULL_POLL: Duration = Duration::from_millis(5);
+const FULL_POLL: Duration = Duration::from_millis(1);
 /// Events chained and inserted between yields to the runtime.
 const INGEST_CHUNK: usize = 256;
 /// Events per transaction when replaying after a crash.
@@ -139,26 +141,24 @@ impl AuditJournal {
         releaser.release(last);
 
         let appended = Arc::new(AtomicU64::new(last));
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let ingest_failing = Arc::new(AtomicBool::new(false));
+        let hurry = Arc::new(Notify::new());
         let (appends, appends_rx) = std_mpsc::channel();
         let (to_ingest, queue) = mpsc::unbounded_channel();
-        let thread_appended = appended.clone();
-        let poisoned = Arc::new(AtomicBool::new(false));
-        let thread_poisoned = poisoned.clone();
+        let (ingested_tx, ingested) = watch::channel(last);
+        let thread = WriterThread {
+            journal,
+            to_ingest,
+            appended: appended.clone(),
+            poisoned: poisoned.clone(),
+            ingested: ingested.clone(),
+            hurry: hurry.clone(),
+        };
         std::thread::Builder::new()
             .name("keyward-journal".into())
-            .spawn(move || {
-                write_groups(
-                    journal,
-                    appends_rx,
-                    to_ingest,
-                    thread_appended,
-                    thread_poisoned,
-                )
-            })
+            .spawn(move || thread.run(appends_rx))
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
-        let (ingested_tx, ingested) = watch::channel(last);
-        let hurry = Arc::new(Notify::new());
-        let ingest_failing = Arc::new(AtomicBool::new(false));
         tokio::spawn(ingest(
             writer.clone(),
             releaser,
@@ -272,91 +272,112 @@ impl AuditJournal {
     }
 }
 
-/// The writer thread: group commit. Blocks for the first waiting append, takes every other
-/// one already queued, writes them as one durable batch and answers them all. Ends when the
-/// store is dropped.
-fn write_groups(
-    mut journal: Journal,
-    messages: std_mpsc::Receiver<Message>,
+/// The writer thread's state: it owns the journal.
+struct WriterThread {
+    journal: Journal,
     to_ingest: mpsc::UnboundedSender<Journaled>,
     appended: Arc<AtomicU64>,
     poisoned: Arc<AtomicBool>,
-) {
-    while let Ok(first) = messages.recv() {
-        let mut group = Vec::new();
-        let mut stop = None;
-        for message in std::iter::once(first).chain(messages.try_iter().take(MAX_GROUP - 1)) {
-            match message {
-                Message::Append(append) => group.push(append),
-                Message::Stop(done) => {
-                    stop = Some(done);
-                    break;
-                }
-            }
-        }
-        if !group.is_empty() {
-            commit_group(&mut journal, group, &to_ingest, &appended);
-            poisoned.store(journal.is_poisoned(), Ordering::Release);
-        }
-        if let Some(done) = stop {
-            drop(journal);
-            let _ = done.send(());
-            return;
-        }
-    }
+    ingested: watch::Receiver<u64>,
+    hurry: Arc<Notify>,
 }
 
-/// Writes one group as one durable batch, hands its events to the ingester and answers
-/// every caller in it.
-fn commit_group(
-    journal: &mut Journal,
-    group: Vec<Append>,
-    to_ingest: &mpsc::UnboundedSender<Journaled>,
-    appended: &AtomicU64,
-) {
-    let payloads: Vec<&[u8]> = group
-        .iter()
-        .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
-        .collect();
-    let started = Instant::now();
-    let result = loop {
-        match journal.append(&payloads) {
-            // The ingester is behind by the whole journal: wait for it (backpressure),
-            // then fail closed.
-            Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
-                std::thread::sleep(FULL_POLL);
+impl WriterThread {
+    /// Group commit: blocks for the first waiting append, takes every other one already
+    /// queued, writes them as one durable batch and answers them all. Ends when the store is
+    /// dropped or closed.
+    fn run(mut self, messages: std_mpsc::Receiver<Message>) {
+        while let Ok(first) = messages.recv() {
+            let mut group = Vec::new();
+            let mut stop = None;
+            for message in std::iter::once(first).chain(messages.try_iter().take(MAX_GROUP - 1)) {
+                match message {
+                    Message::Append(append) => group.push(append),
+                    Message::Stop(done) => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
             }
-            other => break other.map_err(|e| e.to_string()),
-        }
-    };
-    tracing::debug!(
-        events = payloads.len(),
-        micros = started.elapsed().as_micros() as u64,
-        "journal group commit"
-    );
-    let (events, waiters): (Vec<_>, Vec<_>) = group.into_iter().map(|a| (a.events, a.done)).unzip();
-    match &result {
-        Ok(lsns) => {
-            appended.store(lsns.end - 1, Ordering::Release);
-            let events = events.into_iter().flatten().collect();
-            if to_ingest
-                .send(Journaled {
-                    lsns: lsns.clone(),
-                    events,
-                })
-                .is_err()
-            {
-                // Durable in the journal all the same; the next start takes it in.
-                tracing::error!("the audit ingester has stopped");
+            if !group.is_empty() {
+                self.wait_for_ingestion();
+                self.commit_group(group);
+                self.poisoned
+                    .store(self.journal.is_poisoned(), Ordering::Release);
             }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
+            if let Some(done) = stop {
+                drop(self);
+                let _ = done.send(());
+                return;
+            }
         }
     }
-    for waiter in waiters {
-        // A waiter that has gone (client disconnected) needs no answer.
-        let _ = waiter.send(result.clone().map(|_| ()));
+
+    /// Backpressure: while the database is more than [`MAX_LAG`] events behind the journal,
+    /// new groups wait (up to [`FULL_WAIT`]), so verification never runs ahead of what the
+    /// audit trail can take in for longer than a short burst, and a settle never has more
+    /// than that to wait for.
+    fn wait_for_ingestion(&self) {
+        let started = Instant::now();
+        while self
+            .appended
+            .load(Ordering::Acquire)
+            .saturating_sub(*self.ingested.borrow())
+            > MAX_LAG
+            && started.elapsed() < FULL_WAIT
+        {
+            self.hurry.notify_one();
+            std::thread::sleep(FULL_POLL);
+        }
+    }
+
+    /// Writes one group as one durable batch, hands its events to the ingester and answers
+    /// every caller in it.
+    fn commit_group(&mut self, group: Vec<Append>) {
+        let payloads: Vec<&[u8]> = group
+            .iter()
+            .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
+            .collect();
+        let started = Instant::now();
+        let result = loop {
+            match self.journal.append(&payloads) {
+                // The ingester is behind by the whole journal: wait for it (backpressure),
+                // then fail closed.
+                Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
+                    std::thread::sleep(FULL_POLL);
+                }
+                other => break other.map_err(|e| e.to_string()),
+            }
+        };
+        tracing::debug!(
+            events = payloads.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "journal group commit"
+        );
+        let (events, waiters): (Vec<_>, Vec<_>) =
+            group.into_iter().map(|a| (a.events, a.done)).unzip();
+        match &result {
+            Ok(lsns) => {
+                let events = events.into_iter().flatten().collect();
+                let journaled = Journaled {
+                    lsns: lsns.clone(),
+                    events,
+                };
+                if self.to_ingest.send(journaled).is_err() {
+                    // Durable in the journal all the same; the next start takes it in.
+                    tracing::error!("the audit ingester has stopped");
+                }
+                // Only after the send: a settle that sees this LSN finds its batch queued.
+                self.appended.store(lsns.end - 1, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
+            }
+        }
+        for waiter in waiters {
+            // A waiter that has gone (client disconnected) needs no answer.
+            let _ = waiter.send(result.clone().map(|_| ()));
+        }
     }
 }
 

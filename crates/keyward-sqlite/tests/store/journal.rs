@@ -521,3 +521,44 @@ async fn readiness_fails_while_the_database_cannot_take_events_in() -> Result<()
     assert_trail(&store, &ws, &stalled).await?;
     close(store, &f.journal).await
 }
+
+/// Backpressure: while the database is more than 20,000 events behind the journal, the next
+/// append waits for it to catch up (here: until ingestion is mended), so verification cannot
+/// run ahead of the audit trail for longer than a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_wait_while_the_database_is_far_behind() -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = files()?;
+    let ws = lone_workspace(&migrated(&f.db).await?, "Behind", "bhd", start()?).await?;
+    let store = journaled(&f.db, &f.journal).await?;
+    let mut other = sqlx::SqliteConnection::connect(&url(&f.db)).await?;
+    sqlx::query("ALTER TABLE audit_heads RENAME TO audit_heads_away")
+        .execute(&mut other)
+        .await?;
+    let burst = verifications(&ws, start()?, 0..20_001);
+    store.append_events(burst.clone()).await?;
+
+    let mended = Arc::new(AtomicBool::new(false));
+    let mend = {
+        let mended = mended.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            mended.store(true, Ordering::SeqCst);
+            sqlx::query("ALTER TABLE audit_heads_away RENAME TO audit_heads")
+                .execute(&mut other)
+                .await?;
+            other.close().await?;
+            anyhow::Ok(())
+        })
+    };
+    let next = verifications(&ws, start()?, 20_001..20_002);
+    store.append_events(next.clone()).await?;
+    assert!(
+        mended.load(Ordering::SeqCst),
+        "the append went through while the database was 20,001 events behind"
+    );
+    mend.await??;
+    store.settle().await?;
+    assert_eq!(ascending(&store, &ws.id).await?.len(), 20_003);
+    close(store, &f.journal).await
+}
