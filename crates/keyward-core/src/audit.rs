@@ -219,10 +219,15 @@ impl AuditEvent {
         serde_json::to_string(&fields).unwrap_or_default()
     }
 
+    /// The hash of `event` at `seq` after `prev_hash`: hex SHA-256 of the canonical encoding.
+    pub fn hash_of(event: &NewEvent, seq: i64, prev_hash: &str) -> String {
+        hex::encode(Sha256::digest(Self::canonical(event, seq, prev_hash)))
+    }
+
     /// Place `event` after the event at `prev_seq` whose hash is `prev_hash`.
     pub fn chain(event: NewEvent, prev_seq: i64, prev_hash: &str) -> Self {
         let seq = prev_seq + 1;
-        let hash = hex::encode(Sha256::digest(Self::canonical(&event, seq, prev_hash)));
+        let hash = Self::hash_of(&event, seq, prev_hash);
         Self {
             event,
             seq,
@@ -233,12 +238,8 @@ impl AuditEvent {
 
     /// Whether this event's stored hash matches its contents and follows `prev_hash`.
     pub fn is_intact(&self, prev_hash: &str) -> bool {
-        let recomputed = hex::encode(Sha256::digest(Self::canonical(
-            &self.event,
-            self.seq,
-            &self.prev_hash,
-        )));
-        self.prev_hash == prev_hash && recomputed == self.hash
+        self.prev_hash == prev_hash
+            && Self::hash_of(&self.event, self.seq, &self.prev_hash) == self.hash
     }
 }
 

@@ -152,7 +152,7 @@ impl Journal {
         }
         let id = identity(dir)?;
 
-        let scanned = segment::open_all(dir)?;
+        let scanned = segment::open_all(dir, after)?;
         let mut pending: Vec<Record> = Vec::new();
         let mut highest = after;
         let mut segments = Vec::with_capacity(scanned.len());
@@ -161,7 +161,6 @@ impl Journal {
             pending.extend(
                 s.records
                     .into_iter()
-                    .filter(|(lsn, _)| *lsn > after)
                     .map(|(lsn, payload)| Record { lsn, payload }),
             );
             segments.push(s.segment);
@@ -257,10 +256,6 @@ impl Journal {
     /// Segment files on disk.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Whether `payloads` fit, placed as [`Self::write_all`] would place them: in what is

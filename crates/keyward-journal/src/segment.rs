@@ -24,7 +24,8 @@ pub(crate) struct Segment {
     pub last_lsn: u64,
 }
 
-/// A run of records read back from one segment: consecutive LSNs from the start of the file.
+/// A run of records read back from one segment: consecutive LSNs from the start of the file
+/// (those after the consumer's position).
 pub(crate) struct Scanned {
     pub segment: Segment,
     pub records: Vec<(u64, Vec<u8>)>,
@@ -58,14 +59,14 @@ pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Seg
     })
 }
 
-/// Every segment in `dir` with the records it holds; leftovers of an interrupted
-/// [`create`] are removed.
-pub(crate) fn open_all(dir: &Path) -> io::Result<Vec<Scanned>> {
+/// Every segment in `dir` with the records it holds after LSN `after` (older ones are only
+/// counted, never copied); leftovers of an interrupted [`create`] are removed.
+pub(crate) fn open_all(dir: &Path, after: u64) -> io::Result<Vec<Scanned>> {
     let mut scanned = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         match path.extension().and_then(|e| e.to_str()) {
-            Some(EXTENSION) => scanned.push(scan(path)?),
+            Some(EXTENSION) => scanned.push(scan(path, after)?),
             Some("tmp") => fs::remove_file(&path)?,
             _ => {}
         }
@@ -83,17 +84,21 @@ pub(crate) fn open_all(dir: &Path) -> io::Result<Vec<Scanned>> {
 /// Left in place, a new run whose records happened to end exactly where it starts would make
 /// it look like their continuation. After the scrub the only records on disk are the
 /// recovered ones.
-fn scan(path: PathBuf) -> io::Result<Scanned> {
+fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut last: Option<u64> = None;
     let mut at = 0;
     while let Some((lsn, payload, used)) = record::decode(&bytes[at..]) {
-        if records.last().is_some_and(|(last, _)| lsn != last + 1) {
+        if last.is_some_and(|last| lsn != last + 1) {
             break;
         }
-        records.push((lsn, payload.to_vec()));
+        if lsn > after {
+            records.push((lsn, payload.to_vec()));
+        }
+        last = Some(lsn);
         at += used;
     }
     if bytes[at..].iter().any(|&b| b != 0) {
@@ -101,7 +106,7 @@ fn scan(path: PathBuf) -> io::Result<Scanned> {
         write_zeros(&mut file, (bytes.len() - at) as u64)?;
         file.sync_data()?;
     }
-    let last_lsn = records.last().map_or(0, |(lsn, _)| *lsn);
+    let last_lsn = last.unwrap_or(0);
     Ok(Scanned {
         segment: Segment {
             path,

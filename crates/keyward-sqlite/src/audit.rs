@@ -31,13 +31,13 @@ const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 /// The chain is computed in memory and written with multi-row `INSERT`s: a group-commit batch
 /// of a thousand verifications costs a handful of statements, not a thousand (each statement
 /// is a round-trip to sqlx's SQLite worker thread).
-pub(crate) async fn append(
+pub(crate) async fn append<'e>(
     conn: &mut SqliteConnection,
-    events: Vec<NewEvent>,
+    events: impl IntoIterator<Item = &'e NewEvent>,
 ) -> Result<(), StoreError> {
     // Each workspace's head is read once and written once, however many events it gets.
     let mut heads: HashMap<String, (i64, String)> = HashMap::new();
-    let mut chained = Vec::with_capacity(events.len());
+    let mut chained = Vec::new();
     for event in events {
         let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
             Some(head) => head,
@@ -45,12 +45,15 @@ pub(crate) async fn append(
                 .await?
                 .unwrap_or_else(|| (0, GENESIS_HASH.to_owned())),
         };
-        let event = AuditEvent::chain(event, prev_seq, &prev_hash);
-        heads.insert(
-            event.event.workspace_id.clone(),
-            (event.seq, event.hash.clone()),
-        );
-        chained.push(event);
+        let seq = prev_seq + 1;
+        let hash = AuditEvent::hash_of(event, seq, &prev_hash);
+        heads.insert(event.workspace_id.clone(), (seq, hash.clone()));
+        chained.push(Row {
+            event,
+            seq,
+            prev_hash,
+            hash,
+        });
     }
     let mut rest = &chained[..];
     for size in INSERT_SIZES {
@@ -75,14 +78,22 @@ pub(crate) async fn append(
     Ok(())
 }
 
-async fn insert(db: impl SqliteExecutor<'_>, rows: &[AuditEvent]) -> Result<(), StoreError> {
+/// An event placed in its chain, borrowing the event (the caller keeps it, e.g. for a retry).
+struct Row<'e> {
+    event: &'e NewEvent,
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+}
+
+async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), StoreError> {
     let mut sql = QueryBuilder::<Sqlite>::new(concat!(
         "INSERT INTO audit_events (",
         event_columns!(),
         ") "
     ));
     sql.push_values(rows, |mut row, chained| {
-        let e = &chained.event;
+        let e = chained.event;
         row.push_bind(&e.workspace_id)
             .push_bind(chained.seq)
             .push_bind(&e.id)

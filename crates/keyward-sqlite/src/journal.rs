@@ -14,7 +14,7 @@ use crate::audit;
 use crate::error::store_error;
 use keyward_core::{NewEvent, StoreError};
 use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -383,10 +383,10 @@ impl WriterThread {
 
 /// The database's position in the journal, and the journal in use (`None` after a clean
 /// stop).
-async fn position(writer: &SqlitePool) -> Result<(u64, Option<String>), StoreError> {
+async fn position(db: impl SqliteExecutor<'_>) -> Result<(u64, Option<String>), StoreError> {
     let (lsn, journal_id): (i64, Option<String>) =
         sqlx::query_as("SELECT lsn, journal_id FROM audit_journal WHERE id = 1")
-            .fetch_one(writer)
+            .fetch_one(db)
             .await
             .map_err(store_error)?;
     let lsn = u64::try_from(lsn)
@@ -421,11 +421,7 @@ async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), 
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(store_error)?;
-    let (done,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-    let done = u64::try_from(done).unwrap_or(0);
+    let (done, _) = position(&mut *tx).await?;
     if through <= done {
         return Ok(());
     }
@@ -438,7 +434,10 @@ async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), 
     // In slices, yielding between them: chaining and encoding thousands of events in one
     // poll would hold a runtime worker (and the requests queued on it) for milliseconds.
     for chunk in fresh.chunks(INGEST_CHUNK) {
-        audit::append(&mut tx, chunk.iter().map(|(_, e)| e.clone()).collect()).await?;
+        // Collected rather than mapped lazily: a closure type inside this future would keep
+        // it from being `Send` for every lifetime (a rustc limitation with `tokio::spawn`).
+        let events: Vec<&NewEvent> = chunk.iter().map(|(_, event)| event).collect();
+        audit::append(&mut tx, events).await?;
         tokio::task::yield_now().await;
     }
     sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")

@@ -50,7 +50,7 @@ impl SqliteStore {
         for key in keys {
             keys::insert(&mut *tx, key).await?;
         }
-        audit::append(&mut tx, events).await?;
+        audit::append(&mut tx, &events).await?;
         commit(tx).await
     }
 }
@@ -88,7 +88,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, events).await?;
+        audit::append(&mut tx, &events).await?;
         commit(tx).await
     }
 
@@ -107,7 +107,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         settings::put(&mut *tx, workspace_settings).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
@@ -127,14 +127,14 @@ impl Store for SqliteStore {
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
@@ -145,14 +145,14 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::insert(&mut *tx, key).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
@@ -166,7 +166,7 @@ impl Store for SqliteStore {
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
@@ -194,7 +194,7 @@ impl Store for SqliteStore {
             return journal.append(events).await;
         }
         let mut tx = self.begin().await?;
-        audit::append(&mut tx, events).await?;
+        audit::append(&mut tx, &events).await?;
         commit(tx).await
     }
 
@@ -262,7 +262,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 
@@ -292,7 +292,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
-        audit::append(&mut tx, vec![event]).await?;
+        audit::append(&mut tx, [&event]).await?;
         commit(tx).await
     }
 }
