@@ -11,6 +11,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: every verification allocates on a runtime
+/// worker and frees on the journal writer or the ingester, a cross-thread pattern that costs
+/// glibc's malloc a sixth of the verify path's CPU in profiles (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "keyward",

@@ -1,7 +1,8 @@
 //! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
-//! must tell (`story.rs`), restrictions and limits (`restrictions.rs`), and the audit journal
-//! on real files (`journal.rs`).
+//! must tell (`story.rs`), all-or-nothing audit batches (`batches.rs`), restrictions and limits
+//! (`restrictions.rs`), and the audit journal on real files (`journal.rs`).
 
+mod batches;
 mod journal;
 mod restrictions;
 mod story;
