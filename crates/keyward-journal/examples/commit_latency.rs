@@ -1,0 +1,69 @@
+//! How long one durable journal commit takes on this disk when nothing else is using it: the
+//! floor under every verification's latency, since each waits for its group's `fdatasync`.
+//!
+//!     cargo run --release -p keyward-journal --example commit_latency -- <dir> [seconds]
+//!
+//! Appends one audit-event-sized record per commit into a fresh journal in `<dir>` (which
+//! should be on the filesystem the server uses), releasing as it goes so segments are reused
+//! as in service, and prints `COMMIT <commits> <p50 µs> <p90 µs> <p99 µs> <p999 µs> <max µs>`.
+//! Bounded: stops after the given seconds (default 3).
+
+use keyward_journal::{Journal, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// About the size of a JSON-encoded verification event.
+const PAYLOAD_BYTES: usize = 420;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(dir) = args.next().map(PathBuf::from) else {
+        eprintln!("usage: commit_latency <dir> [seconds]");
+        return ExitCode::from(2);
+    };
+    let seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
+    match run(&dir, Duration::from_secs(seconds)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("commit_latency: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std::error::Error>> {
+    let journal_dir = dir.join("commit-latency-journal");
+    if journal_dir.exists() {
+        return Err(format!("{} exists; give an empty directory", journal_dir.display()).into());
+    }
+    let (mut journal, _) = Journal::open(&journal_dir, Options::default(), 0)?;
+    let payload = vec![b'x'; PAYLOAD_BYTES];
+    let mut micros = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < duration {
+        let commit = Instant::now();
+        let lsns = journal.append(&[&payload])?;
+        micros.push(commit.elapsed().as_micros() as u64);
+        journal.release(lsns.end - 1);
+    }
+    drop(journal);
+    std::fs::remove_dir_all(&journal_dir)?;
+    if micros.is_empty() {
+        return Err("no commit finished in the time given".into());
+    }
+    micros.sort_unstable();
+    let at = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)];
+    Ok(format!(
+        "COMMIT {} {} {} {} {} {}",
+        micros.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(0.999),
+        micros.last().copied().unwrap_or(0)
+    ))
+}
