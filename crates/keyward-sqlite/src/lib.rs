@@ -9,6 +9,7 @@ mod keys;
 mod restrictions;
 mod rows;
 mod settings;
+mod spends;
 mod sql;
 mod store;
 mod workspaces;
@@ -47,6 +48,8 @@ pub struct SqliteStore {
     /// The database file (`None` in memory).
     file: Option<PathBuf>,
     journal: Option<Arc<journal::AuditJournal>>,
+    /// Group-commits credit spends on the writer.
+    spender: spends::Spender,
 }
 
 impl SqliteStore {
@@ -76,6 +79,7 @@ impl SqliteStore {
                 .await
                 .map_err(error::store_error)?;
             return Ok(Self {
+                spender: spends::Spender::start(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
                 file: None,
@@ -98,6 +102,7 @@ impl SqliteStore {
             .await
             .map_err(error::store_error)?;
         Ok(Self {
+            spender: spends::Spender::start(writer.clone()),
             writer,
             reader,
             file,

@@ -273,11 +273,8 @@ impl Store for SqliteStore {
         cost: u64,
         now: DateTime<Utc>,
     ) -> Result<Option<CreditOutcome>, StoreError> {
-        let mut tx = self.begin().await?;
-        let outcome = restrictions::spend(&mut tx, workspace_id, key_id, cost, now).await?;
-        // Committed (and, with `synchronous = FULL`, on disk) before the spend is answered.
-        commit(tx).await?;
-        Ok(outcome)
+        // Group-committed with every other spend waiting (see spends.rs).
+        self.spender.spend(workspace_id, key_id, cost, now).await
     }
 
     async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError> {

@@ -1,6 +1,7 @@
 //! The Store's restrictions and limits on SQLite: allowlists, credits and rate limits round-trip;
-//! spending is atomic under concurrency and durable across a reopen; `update_key` never writes
-//! back a stale balance; the workspace policy is stored per workspace.
+//! spending is atomic under concurrency (group-committed, each spend answered for its own key)
+//! and durable across a reopen; `update_key` never writes back a stale balance; the workspace
+//! policy is stored per workspace.
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -118,6 +119,65 @@ async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<(
             .map(|c| c.remaining),
         Some(0)
     );
+    Ok(())
+}
+
+/// Spends are group-committed: concurrent spends of several keys, of keys without credits and
+/// of missing keys share transactions, and each still gets its own key's answer.
+#[tokio::test]
+async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()> {
+    let store = memory_store().await?;
+    let ws = workspace(store.as_ref()).await?;
+    let mut keys = Vec::new();
+    for balance in [3, 5, 8] {
+        let k = key(
+            &ws,
+            Restrictions {
+                credits: Some(Credits::new(balance, None, t0())?),
+                ..Restrictions::default()
+            },
+        );
+        store.insert_key(&k, event(&k)).await?;
+        keys.push((k.id, balance));
+    }
+    let bare = key(&ws, Restrictions::default());
+    store.insert_key(&bare, event(&bare)).await?;
+    keys.push((bare.id, 0));
+    keys.push(("key_missing".into(), 0));
+
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        for (key_id, _) in &keys {
+            let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), key_id.clone());
+            tasks.push(tokio::spawn(async move {
+                let outcome = store.spend_credits(&ws_id, &key_id, 1, t0()).await;
+                (key_id, outcome)
+            }));
+        }
+    }
+    let mut spent: std::collections::HashMap<String, u64> = Default::default();
+    let mut none = 0;
+    for task in tasks {
+        let (key_id, outcome) = task.await?;
+        match outcome? {
+            Some(CreditOutcome::Spent { .. }) => *spent.entry(key_id).or_default() += 1,
+            Some(CreditOutcome::Exceeded { remaining }) => assert_eq!(remaining, 0),
+            None => none += 1,
+        }
+    }
+    assert_eq!(
+        none, 20,
+        "the key without credits and the missing key, ten times each"
+    );
+    for (key_id, balance) in &keys[..3] {
+        assert_eq!(spent.get(key_id), Some(balance), "{key_id}");
+        let left = store.key(&ws.id, key_id).await?;
+        assert_eq!(
+            left.and_then(|k| k.restrictions.credits)
+                .map(|c| c.remaining),
+            Some(0)
+        );
+    }
     Ok(())
 }
 
