@@ -181,6 +181,60 @@ async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()
     Ok(())
 }
 
+/// A key whose stored credits cannot be read (no refill anchor) fails its own spends only: the spends of other
+/// keys committed in the same batches all go through.
+#[tokio::test]
+async fn an_unreadable_balance_fails_only_its_own_spends() -> Result<()> {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let sqlite = SqliteStore::connect(&url).await?;
+    sqlite.migrate().await?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let ws = workspace(store.as_ref()).await?;
+    let with_credits = |n| Restrictions {
+        credits: Credits::new(n, None, t0()).ok(),
+        ..Restrictions::default()
+    };
+    let (healthy, broken) = (key(&ws, with_credits(20)), key(&ws, with_credits(20)));
+    for k in [&healthy, &broken] {
+        store.insert_key(k, event(k)).await?;
+    }
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    sqlx::query("UPDATE keys SET credits_refilled_at = NULL WHERE id = ?")
+        .bind(&broken.id)
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        for k in [&healthy, &broken] {
+            let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), k.id.clone());
+            tasks.push(tokio::spawn(async move {
+                let outcome = store.spend_credits(&ws_id, &key_id, 1, t0()).await;
+                (key_id, outcome)
+            }));
+        }
+    }
+    let (mut spent, mut corrupt) = (0, 0);
+    for task in tasks {
+        match task.await? {
+            (id, Ok(Some(CreditOutcome::Spent { .. }))) if id == healthy.id => spent += 1,
+            (id, Err(StoreError::Corrupt(_))) if id == broken.id => corrupt += 1,
+            (id, other) => anyhow::bail!("{id}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!((spent, corrupt), (20, 20));
+    let left = store.key(&ws.id, &healthy.id).await?;
+    assert_eq!(
+        left.and_then(|k| k.restrictions.credits)
+            .map(|c| c.remaining),
+        Some(0)
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn refill_is_applied_atomically_with_the_spend() -> Result<()> {
     let store = memory_store().await?;
