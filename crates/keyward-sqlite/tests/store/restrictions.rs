@@ -81,13 +81,35 @@ async fn restrictions_round_trip() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<()> {
+/// A migrated store in a temporary file, as itself (to close it) and as a `Store`.
+struct FileStore {
+    _dir: tempfile::TempDir,
+    url: String,
+    sqlite: SqliteStore,
+    store: Arc<dyn Store>,
+}
+
+async fn file_store() -> Result<FileStore> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
     let sqlite = SqliteStore::connect(&url).await?;
     sqlite.migrate().await?;
-    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    Ok(FileStore {
+        _dir: dir,
+        url,
+        store: Arc::new(sqlite.clone()),
+        sqlite,
+    })
+}
+
+#[tokio::test]
+async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<()> {
+    let FileStore {
+        _dir,
+        url,
+        sqlite,
+        store,
+    } = file_store().await?;
     let ws = workspace(store.as_ref()).await?;
     let k = key(
         &ws,
@@ -181,16 +203,14 @@ async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()
     Ok(())
 }
 
-/// A key whose stored credits cannot be read (no refill anchor) fails its own spends only: the spends of other
-/// keys committed in the same batches all go through.
+/// A key whose stored credits cannot be read (no refill anchor) fails its own spends only:
+/// the spends of other keys committed in the same batches all go through.
 #[tokio::test]
 async fn an_unreadable_balance_fails_only_its_own_spends() -> Result<()> {
     use sqlx::Connection;
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("k.db").display());
-    let sqlite = SqliteStore::connect(&url).await?;
-    sqlite.migrate().await?;
-    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    let FileStore {
+        _dir, url, store, ..
+    } = file_store().await?;
     let ws = workspace(store.as_ref()).await?;
     let with_credits = |n| Restrictions {
         credits: Credits::new(n, None, t0()).ok(),
