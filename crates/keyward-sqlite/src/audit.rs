@@ -208,11 +208,15 @@ pub(crate) async fn prune(
     kind: &str,
     before_ms: i64,
 ) -> Result<u64, StoreError> {
-    // The cut: the newest event (of any kind) older than `before`. Its hash is read before
-    // anything is deleted, because it may be one of the deleted events.
+    // The cut: the newest event (of any kind) older than `before`, newest by time: one seek
+    // down the time index, where newest by `seq` sorted every event older than `before` (a
+    // day of verifications, at a daily run) inside the write transaction. Events are
+    // appended in about time order, so an event after the cut may be older than `before`
+    // too; it stays until the next run. Its hash is read before anything is deleted, because
+    // it may be one of the deleted events.
     let cut: Option<(i64, String)> = sqlx::query_as(
         "SELECT seq, hash FROM audit_events WHERE workspace_id = ? AND time < ? \
-         ORDER BY seq DESC LIMIT 1",
+         ORDER BY time DESC, seq DESC LIMIT 1",
     )
     .bind(workspace_id)
     .bind(before_ms)

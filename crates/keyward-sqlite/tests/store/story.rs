@@ -866,6 +866,46 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
     Ok(())
 }
 
+/// The cut is the newest event older than `before` by time (one seek down the time index), so
+/// an old event appended after it stays until the next run, which takes it; the chain
+/// verifies after each run.
+#[tokio::test]
+async fn retention_takes_an_old_event_appended_after_the_cut_at_the_next_run() -> Result<()> {
+    let (store, workspace, t0) = retention_store().await?;
+    let cut = t0 + Duration::days(7);
+    let verified = |days| {
+        NewEvent::new(
+            &workspace.id,
+            t0 + Duration::days(days),
+            EventKind::KeyVerified,
+        )
+    };
+    // seq 2, 3, 4: days 1 and 6, then a straggler stamped on day 3.
+    store
+        .append_events(vec![verified(1), verified(6), verified(3)])
+        .await?;
+    let prune = || store.prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut);
+
+    assert_eq!(prune().await?, 2, "days 1 and 6, up to the day-6 event");
+    let checkpoint = store
+        .checkpoint(&workspace.id)
+        .await?
+        .context("checkpoint")?;
+    assert_eq!(checkpoint.seq, 3);
+    assert!(verify_chain(store.as_ref(), &workspace.id).await?.valid);
+
+    assert_eq!(prune().await?, 1, "the straggler, at the next run");
+    let checkpoint = store
+        .checkpoint(&workspace.id)
+        .await?
+        .context("checkpoint")?;
+    assert_eq!(checkpoint.seq, 4);
+    let report = verify_chain(store.as_ref(), &workspace.id).await?;
+    assert!(report.valid, "{report:?}");
+    assert_eq!(prune().await?, 0);
+    Ok(())
+}
+
 /// Events are appended in about, not exactly, time order: a verification stamped after the
 /// cut but appended before the last event older than the cut is not pruned, and the chain
 /// still verifies.
