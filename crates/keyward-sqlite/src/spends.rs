@@ -5,7 +5,8 @@
 //! batch the database fails spends nothing for anyone (it rolls back and every caller gets the
 //! error), while a key whose stored credits are unreadable fails only its own callers.
 //!
-//! The task runs on the Tokio runtime that opened the store; a store outlives neither.
+//! The task runs on the Tokio runtime that opened the store: once that runtime is gone, spends
+//! fail with `Unavailable` (as the journal's ingester stops), so use a store on its own runtime.
 
 use crate::error::store_error;
 use crate::restrictions;
