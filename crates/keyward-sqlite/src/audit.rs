@@ -209,8 +209,9 @@ pub(crate) async fn prune(
     before_ms: i64,
 ) -> Result<u64, StoreError> {
     // The cut: the newest event (of any kind) older than `before`, newest by time: one seek
-    // down the time index, where newest by `seq` sorted every event older than `before` (a
-    // day of verifications, at a daily run) inside the write transaction. Events are
+    // down the time index, where newest by `seq` sorted every event older than `before`
+    // inside the write transaction (an hour of verifications at each hourly run, every
+    // verification ever on the first). Events are
     // appended in about time order, so an event after the cut may be older than `before`
     // too; it stays until the next run. Its hash is read before anything is deleted, because
     // it may be one of the deleted events.
