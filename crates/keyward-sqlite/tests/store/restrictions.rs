@@ -102,6 +102,47 @@ async fn file_store() -> Result<FileStore> {
     })
 }
 
+/// Restrictions with a balance of `n` credits and no refill.
+fn with_credits(n: u64) -> Result<Restrictions> {
+    Ok(Restrictions {
+        credits: Some(Credits::new(n, None, t0())?),
+        ..Restrictions::default()
+    })
+}
+
+/// A key's balance as stored.
+async fn remaining(store: &dyn Store, ws_id: &str, key_id: &str) -> Result<Option<u64>> {
+    let stored = store.key(ws_id, key_id).await?;
+    Ok(stored
+        .and_then(|k| k.restrictions.credits)
+        .map(|c| c.remaining))
+}
+
+/// Spends one credit of each of `key_ids`, `rounds` times, all at once; every answer with the
+/// key it was for.
+async fn spend_concurrently(
+    store: &Arc<dyn Store>,
+    ws_id: &str,
+    key_ids: &[String],
+    rounds: usize,
+) -> Result<Vec<(String, Result<Option<CreditOutcome>, StoreError>)>> {
+    let mut tasks = Vec::new();
+    for _ in 0..rounds {
+        for key_id in key_ids {
+            let (store, ws_id, key_id) = (store.clone(), ws_id.to_owned(), key_id.clone());
+            tasks.push(tokio::spawn(async move {
+                let outcome = store.spend_credits(&ws_id, &key_id, 1, t0()).await;
+                (key_id, outcome)
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await?);
+    }
+    Ok(answers)
+}
+
 #[tokio::test]
 async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<()> {
     let FileStore {
@@ -111,36 +152,19 @@ async fn concurrent_spends_never_double_spend_and_survive_a_reopen() -> Result<(
         store,
     } = file_store().await?;
     let ws = workspace(store.as_ref()).await?;
-    let k = key(
-        &ws,
-        Restrictions {
-            credits: Some(Credits::new(10, None, t0())?),
-            ..Restrictions::default()
-        },
-    );
+    let k = key(&ws, with_credits(10)?);
     store.insert_key(&k, event(&k)).await?;
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), k.id.clone());
-        tasks.push(tokio::spawn(async move {
-            store.spend_credits(&ws_id, &key_id, 1, t0()).await
-        }));
-    }
     let mut spent = 0;
-    for task in tasks {
-        if let Some(CreditOutcome::Spent { .. }) = task.await?? {
+    let answers = spend_concurrently(&store, &ws.id, std::slice::from_ref(&k.id), 50).await?;
+    for (_, outcome) in answers {
+        if let Some(CreditOutcome::Spent { .. }) = outcome? {
             spent += 1;
         }
     }
     assert_eq!(spent, 10);
     sqlite.close().await;
     let reopened = SqliteStore::connect(&url).await?;
-    let back = reopened.key(&ws.id, &k.id).await?;
-    assert_eq!(
-        back.and_then(|k| k.restrictions.credits)
-            .map(|c| c.remaining),
-        Some(0)
-    );
+    assert_eq!(remaining(&reopened, &ws.id, &k.id).await?, Some(0));
     Ok(())
 }
 
@@ -152,13 +176,7 @@ async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()
     let ws = workspace(store.as_ref()).await?;
     let mut keys = Vec::new();
     for balance in [3, 5, 8] {
-        let k = key(
-            &ws,
-            Restrictions {
-                credits: Some(Credits::new(balance, None, t0())?),
-                ..Restrictions::default()
-            },
-        );
+        let k = key(&ws, with_credits(balance)?);
         store.insert_key(&k, event(&k)).await?;
         keys.push((k.id, balance));
     }
@@ -167,20 +185,10 @@ async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()
     keys.push((bare.id, 0));
     keys.push(("key_missing".into(), 0));
 
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        for (key_id, _) in &keys {
-            let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), key_id.clone());
-            tasks.push(tokio::spawn(async move {
-                let outcome = store.spend_credits(&ws_id, &key_id, 1, t0()).await;
-                (key_id, outcome)
-            }));
-        }
-    }
+    let key_ids: Vec<String> = keys.iter().map(|(id, _)| id.clone()).collect();
     let mut spent: std::collections::HashMap<String, u64> = Default::default();
     let mut none = 0;
-    for task in tasks {
-        let (key_id, outcome) = task.await?;
+    for (key_id, outcome) in spend_concurrently(&store, &ws.id, &key_ids, 10).await? {
         match outcome? {
             Some(CreditOutcome::Spent { .. }) => *spent.entry(key_id).or_default() += 1,
             Some(CreditOutcome::Exceeded { remaining }) => assert_eq!(remaining, 0),
@@ -193,12 +201,7 @@ async fn spends_committed_together_each_get_their_own_keys_answer() -> Result<()
     );
     for (key_id, balance) in &keys[..3] {
         assert_eq!(spent.get(key_id), Some(balance), "{key_id}");
-        let left = store.key(&ws.id, key_id).await?;
-        assert_eq!(
-            left.and_then(|k| k.restrictions.credits)
-                .map(|c| c.remaining),
-            Some(0)
-        );
+        assert_eq!(remaining(store.as_ref(), &ws.id, key_id).await?, Some(0));
     }
     Ok(())
 }
@@ -212,11 +215,7 @@ async fn an_unreadable_balance_fails_only_its_own_spends() -> Result<()> {
         _dir, url, store, ..
     } = file_store().await?;
     let ws = workspace(store.as_ref()).await?;
-    let with_credits = |n| Restrictions {
-        credits: Credits::new(n, None, t0()).ok(),
-        ..Restrictions::default()
-    };
-    let (healthy, broken) = (key(&ws, with_credits(20)), key(&ws, with_credits(20)));
+    let (healthy, broken) = (key(&ws, with_credits(20)?), key(&ws, with_credits(20)?));
     for k in [&healthy, &broken] {
         store.insert_key(k, event(k)).await?;
     }
@@ -227,29 +226,18 @@ async fn an_unreadable_balance_fails_only_its_own_spends() -> Result<()> {
         .await?;
     conn.close().await?;
 
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        for k in [&healthy, &broken] {
-            let (store, ws_id, key_id) = (store.clone(), ws.id.clone(), k.id.clone());
-            tasks.push(tokio::spawn(async move {
-                let outcome = store.spend_credits(&ws_id, &key_id, 1, t0()).await;
-                (key_id, outcome)
-            }));
-        }
-    }
     let (mut spent, mut corrupt) = (0, 0);
-    for task in tasks {
-        match task.await? {
+    let key_ids = [healthy.id.clone(), broken.id.clone()];
+    for answer in spend_concurrently(&store, &ws.id, &key_ids, 20).await? {
+        match answer {
             (id, Ok(Some(CreditOutcome::Spent { .. }))) if id == healthy.id => spent += 1,
             (id, Err(StoreError::Corrupt(_))) if id == broken.id => corrupt += 1,
             (id, other) => anyhow::bail!("{id}: unexpected {other:?}"),
         }
     }
     assert_eq!((spent, corrupt), (20, 20));
-    let left = store.key(&ws.id, &healthy.id).await?;
     assert_eq!(
-        left.and_then(|k| k.restrictions.credits)
-            .map(|c| c.remaining),
+        remaining(store.as_ref(), &ws.id, &healthy.id).await?,
         Some(0)
     );
     Ok(())
