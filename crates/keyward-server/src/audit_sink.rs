@@ -17,7 +17,7 @@ const MAX_BATCH: usize = 4096;
 /// Verifications that may wait for the writer before new ones wait for room.
 const QUEUE: usize = 65_536;
 
-pub struct Pending {
+struct Pending {
     event: NewEvent,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -27,7 +27,11 @@ pub struct Pending {
 pub struct NotRecorded(pub String);
 
 #[derive(Clone)]
-pub enum AuditSink {
+pub struct AuditSink(Route);
+
+/// Where events go; private, so only [`AuditSink::start`] chooses.
+#[derive(Clone)]
+enum Route {
     /// The store groups appends itself.
     Direct(Arc<dyn Store>),
     /// Batched here, by the writer task.
@@ -39,23 +43,23 @@ impl AuditSink {
     /// every `AuditSink` clone has been dropped and the queue is drained.
     pub fn start(store: Arc<dyn Store>) -> Self {
         if store.groups_appends() {
-            return Self::Direct(store);
+            return Self(Route::Direct(store));
         }
         let (queue, pending) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(store, pending));
-        Self::Queue(queue)
+        Self(Route::Queue(queue))
     }
 
     /// Returns once `event` is durable.
     pub async fn record(&self, event: NewEvent) -> Result<(), NotRecorded> {
-        let queue = match self {
-            Self::Direct(store) => {
+        let queue = match &self.0 {
+            Route::Direct(store) => {
                 return store
                     .append_events(vec![event])
                     .await
                     .map_err(|e| NotRecorded(e.to_string()));
             }
-            Self::Queue(queue) => queue,
+            Route::Queue(queue) => queue,
         };
         let (done, committed) = oneshot::channel();
         queue

@@ -4,10 +4,9 @@
 //! passes, and after each restart everything acknowledged is there, nothing unacknowledged is
 //! half-visible in a way that breaks a rule, and the audit chain verifies.
 
-use crate::helpers::{spawn_app, Api, NewKey, Rng, TestApp};
+use crate::helpers::{sigkill, spawn_app, Api, NewKey, Rng, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -54,11 +53,7 @@ impl Load<'_> {
     /// Counts an acknowledged operation; the one that reaches `kill_at` SIGKILLs the server.
     fn ack(&self) {
         if self.acked.fetch_add(1, Ordering::SeqCst) + 1 == self.kill_at {
-            let killed = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status()
-                .expect("running kill -KILL");
-            assert!(killed.success());
+            sigkill(self.pid);
         }
     }
 

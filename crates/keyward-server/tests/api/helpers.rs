@@ -184,6 +184,16 @@ pub fn assert_no_secret_in(context: &str, text: &str) {
 }
 
 /// A `keyward` command with none of the developer's `KEYWARD_*` variables.
+/// SIGKILLs process `pid` from another thread than the one owning its `Child` (a load task
+/// that kills the server mid-request, at an exact acknowledged operation).
+pub fn sigkill(pid: u32) {
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("running kill -KILL");
+    assert!(killed.success());
+}
+
 pub fn keyward() -> Command {
     let mut cmd = Command::new(BIN);
     for var in KEYWARD_ENV {

@@ -4,12 +4,12 @@
 //! its own, the journal lives where it is told (or beside the database), and a second server
 //! cannot use a journal that one is using.
 
-use crate::helpers::{keyward, spawn_app, spawn_app_env, Api, NewKey, Rng};
+use crate::helpers::{keyward, sigkill, spawn_app, spawn_app_env, Api, NewKey, Rng};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -106,11 +106,7 @@ impl Load<'_> {
             assert_eq!(answer["code"], "VALID", "{answer}");
             answered.push((k, resource));
             if self.answered.fetch_add(1, Ordering::SeqCst) + 1 == self.kill_at {
-                let killed = Command::new("kill")
-                    .args(["-KILL", &self.pid.to_string()])
-                    .status()
-                    .expect("running kill -KILL");
-                assert!(killed.success());
+                sigkill(self.pid);
             }
         }
         (sent, answered)

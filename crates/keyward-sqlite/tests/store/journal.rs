@@ -150,6 +150,25 @@ async fn assert_trail(store: &dyn Store, ws: &Workspace, expected: &[NewEvent]) 
     Ok(())
 }
 
+/// Opens the journaled store once more, appends verification `n`, and checks that the
+/// workspace holds `before` and then it, that the database's journal position is `n` (the
+/// new record's LSN), and that the store closes cleanly.
+async fn append_one_more(
+    f: &Files,
+    ws: &Workspace,
+    t0: DateTime<Utc>,
+    before: Vec<NewEvent>,
+    n: i64,
+) -> Result<()> {
+    let store = journaled(&f.db, &f.journal).await?;
+    let next = verification(ws, t0, n);
+    store.append_events(vec![next.clone()]).await?;
+    let all: Vec<NewEvent> = before.into_iter().chain([next]).collect();
+    assert_trail(&store, ws, &all).await?;
+    assert_eq!(position(&f.db).await?, n);
+    close(store, &f.journal).await
+}
+
 /// A server killed after making verifications durable in the journal, before the database
 /// took them in: the next open takes them in, in journal order and chained, before anything
 /// else, and advances the database's position in the same transaction, so opening again (the
@@ -209,13 +228,7 @@ async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once() -> Resul
     }
 
     // And the journal goes on from there: the next append is record 11.
-    let store = journaled(&f.db, &f.journal).await?;
-    let next = verification(&ws, t0, 11);
-    store.append_events(vec![next.clone()]).await?;
-    let all: Vec<NewEvent> = all.into_iter().chain([next]).collect();
-    assert_trail(&store, &ws, &all).await?;
-    assert_eq!(position(&f.db).await?, 11);
-    close(store, &f.journal).await
+    append_one_more(&f, &ws, t0, all, 11).await
 }
 
 /// Appended events are read back at once (reads settle the journal first), and a management
@@ -375,12 +388,7 @@ async fn a_journal_that_does_not_continue_the_database_is_refused() -> Result<()
 
     let aside = f.journal.with_extension("audit-journal.aside");
     std::fs::rename(&f.journal, &aside)?;
-    let store = journaled(&f.db, &f.journal).await?;
-    let next = verification(&ws, t0, 1);
-    store.append_events(vec![next.clone()]).await?;
-    assert_trail(&store, &ws, &[next]).await?;
-    assert_eq!(position(&f.db).await?, 1);
-    close(store, &f.journal).await
+    append_one_more(&f, &ws, t0, Vec::new(), 1).await
 }
 
 /// One journal, one store: a second store opening the directory while the first holds it is
