@@ -2,6 +2,7 @@
 //! advancing each workspace's head in `audit_heads`), and reading events back.
 
 use crate::error::store_error;
+use crate::names::{Learned, Names};
 use crate::rows::{millis, to_u64, EventRow};
 use crate::sql::{and_where, fetch_all};
 use keyward_core::audit::GENESIS_HASH;
@@ -9,13 +10,48 @@ use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 use std::collections::HashMap;
 
-/// The columns every event query selects, in [`EventRow`]'s shape.
+/// The columns every event query selects, in [`EventRow`]'s shape: interned names resolved,
+/// hashes as lowercase hex. `e` is `audit_events`.
 macro_rules! event_columns {
     () => {
-        "workspace_id, seq, id, time, kind, actor_id, actor_name, key_id, key_name, action, \
-         resource, outcome, ip, origin, user_agent, detail, prev_hash, hash"
+        concat!(
+            name!("workspace_id"),
+            ", e.seq, e.id, e.time, ",
+            name!("kind"),
+            ", ",
+            name!("actor_id"),
+            ", ",
+            name!("actor_name"),
+            ", ",
+            name!("key_id"),
+            ", ",
+            name!("key_name"),
+            ", ",
+            name!("action"),
+            ", e.resource, ",
+            name!("outcome"),
+            ", e.ip, e.origin, e.user_agent, e.detail, lower(hex(e.prev_hash)) AS prev_hash, \
+             lower(hex(e.hash)) AS hash"
+        )
     };
 }
+
+/// The text of the interned column `$column` of `e`, under the column's name.
+macro_rules! name {
+    ($column:literal) => {
+        concat!(
+            "(SELECT value FROM audit_names WHERE id = e.",
+            $column,
+            ") AS ",
+            $column
+        )
+    };
+}
+
+/// The id of the name bound next, for a condition on an interned column: no such name means
+/// no such event, and the subquery's NULL matches nothing. SQLite evaluates it once and seeks
+/// the column's index with it.
+const NAME_ID: &str = "(SELECT id FROM audit_names WHERE value = ";
 
 /// Rows per `INSERT` statement when appending a batch, largest first: 256 rows of 18 columns
 /// stay far below SQLite's limit of 32,766 bound parameters. Only these sizes are used (a
@@ -26,18 +62,24 @@ const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// Appends `events` in order, each after its workspace's current head, and advances the heads.
 /// Must run inside a write transaction (`BEGIN IMMEDIATE`) so no other writer moves a head
-/// between the read and the write.
+/// between the read and the write. What it returns is for [`Names::learn`] once that
+/// transaction has committed.
 ///
 /// The chain is computed in memory and written with multi-row `INSERT`s: a group-commit batch
 /// of a thousand verifications costs a handful of statements, not a thousand (each statement
 /// is a round-trip to sqlx's SQLite worker thread).
 pub(crate) async fn append<'e>(
     conn: &mut SqliteConnection,
+    names: &Names,
     events: impl IntoIterator<Item = &'e NewEvent>,
-) -> Result<(), StoreError> {
+) -> Result<Learned, StoreError> {
+    let events: Vec<&NewEvent> = events.into_iter().collect();
+    let (ids, learned) = names
+        .resolve(&mut *conn, events.iter().flat_map(|e| interned(e)))
+        .await?;
     // Each workspace's head is read once and written once, however many events it gets.
     let mut heads: HashMap<String, (i64, String)> = HashMap::new();
-    let mut chained = Vec::new();
+    let mut chained = Vec::with_capacity(events.len());
     for event in events {
         let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
             Some(head) => head,
@@ -47,13 +89,8 @@ pub(crate) async fn append<'e>(
         };
         let seq = prev_seq + 1;
         let hash = AuditEvent::hash_of(event, seq, &prev_hash);
-        heads.insert(event.workspace_id.clone(), (seq, hash.clone()));
-        chained.push(Row {
-            event,
-            seq,
-            prev_hash,
-            hash,
-        });
+        chained.push(Row::new(event, seq, &prev_hash, &hash, &ids)?);
+        heads.insert(event.workspace_id.clone(), (seq, hash));
     }
     let mut rest = &chained[..];
     for size in INSERT_SIZES {
@@ -75,15 +112,81 @@ pub(crate) async fn append<'e>(
         .await
         .map_err(store_error)?;
     }
-    Ok(())
+    Ok(learned)
 }
 
-/// An event placed in its chain, borrowing the event (the caller keeps it, e.g. for a retry).
+/// The event's fields stored as references to `audit_names`.
+fn interned(e: &NewEvent) -> impl Iterator<Item = &str> {
+    [
+        Some(e.workspace_id.as_str()),
+        Some(e.kind.as_str()),
+        e.actor_id.as_deref(),
+        e.actor_name.as_deref(),
+        e.key_id.as_deref(),
+        e.key_name.as_deref(),
+        e.action.as_deref(),
+        Some(e.outcome.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// An event placed in its chain as it is stored, borrowing the event (the caller keeps it,
+/// e.g. for a retry): interned fields as ids, hashes as bytes.
 struct Row<'e> {
     event: &'e NewEvent,
     seq: i64,
-    prev_hash: String,
-    hash: String,
+    workspace_id: i64,
+    kind: i64,
+    actor_id: Option<i64>,
+    actor_name: Option<i64>,
+    key_id: Option<i64>,
+    key_name: Option<i64>,
+    action: Option<i64>,
+    outcome: i64,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl<'e> Row<'e> {
+    fn new(
+        event: &'e NewEvent,
+        seq: i64,
+        prev_hash: &str,
+        hash: &str,
+        ids: &HashMap<&str, i64>,
+    ) -> Result<Self, StoreError> {
+        let id = |value: &str| {
+            ids.get(value).copied().ok_or_else(|| {
+                StoreError::Corrupt("an audit name was not resolved before its event".into())
+            })
+        };
+        let optional = |value: &Option<String>| value.as_deref().map(id).transpose();
+        Ok(Self {
+            event,
+            seq,
+            workspace_id: id(&event.workspace_id)?,
+            kind: id(&event.kind)?,
+            actor_id: optional(&event.actor_id)?,
+            actor_name: optional(&event.actor_name)?,
+            key_id: optional(&event.key_id)?,
+            key_name: optional(&event.key_name)?,
+            action: optional(&event.action)?,
+            outcome: id(&event.outcome)?,
+            prev_hash: hash_bytes(prev_hash)?,
+            hash: hash_bytes(hash)?,
+        })
+    }
+}
+
+/// A chain hash (hex, as computed and as served) as stored: 32 bytes.
+fn hash_bytes(hex: &str) -> Result<Vec<u8>, StoreError> {
+    match hex::decode(hex) {
+        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
+        _ => Err(StoreError::Corrupt(
+            "a chain hash is not 32 bytes of hex".into(),
+        )),
+    }
 }
 
 /// `OR FAIL`: a failing row ends the statement without undoing the rows before it, which spares
@@ -91,31 +194,31 @@ struct Row<'e> {
 /// page the statement touches, about a fifth of the cost of taking a batch in). Every caller
 /// runs inside a transaction it abandons on the first error, so nothing partial is committed.
 async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), StoreError> {
-    let mut sql = QueryBuilder::<Sqlite>::new(concat!(
-        "INSERT OR FAIL INTO audit_events (",
-        event_columns!(),
-        ") "
-    ));
-    sql.push_values(rows, |mut row, chained| {
-        let e = chained.event;
-        row.push_bind(&e.workspace_id)
-            .push_bind(chained.seq)
+    let mut sql = QueryBuilder::<Sqlite>::new(
+        "INSERT OR FAIL INTO audit_events (workspace_id, seq, id, time, kind, actor_id, \
+         actor_name, key_id, key_name, action, resource, outcome, ip, origin, user_agent, \
+         detail, prev_hash, hash) ",
+    );
+    sql.push_values(rows, |mut row, r| {
+        let e = r.event;
+        row.push_bind(r.workspace_id)
+            .push_bind(r.seq)
             .push_bind(&e.id)
             .push_bind(millis(e.time))
-            .push_bind(&e.kind)
-            .push_bind(&e.actor_id)
-            .push_bind(&e.actor_name)
-            .push_bind(&e.key_id)
-            .push_bind(&e.key_name)
-            .push_bind(&e.action)
+            .push_bind(r.kind)
+            .push_bind(r.actor_id)
+            .push_bind(r.actor_name)
+            .push_bind(r.key_id)
+            .push_bind(r.key_name)
+            .push_bind(r.action)
             .push_bind(&e.resource)
-            .push_bind(&e.outcome)
+            .push_bind(r.outcome)
             .push_bind(&e.ip)
             .push_bind(&e.origin)
             .push_bind(&e.user_agent)
             .push_bind(&e.detail)
-            .push_bind(&chained.prev_hash)
-            .push_bind(&chained.hash);
+            .push_bind(&r.prev_hash)
+            .push_bind(&r.hash);
     });
     sql.build().execute(db).await.map_err(store_error)?;
     Ok(())
@@ -142,19 +245,31 @@ pub(crate) async fn newest_first(
     let mut sql = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
         event_columns!(),
-        " FROM audit_events WHERE workspace_id = "
+        " FROM audit_events AS e WHERE e.workspace_id = "
     ));
-    sql.push_bind(workspace_id);
-    and_where(&mut sql, "key_id = ", filter.key_id.as_deref());
-    and_where(&mut sql, "kind = ", filter.kind.as_deref());
-    and_where(&mut sql, "action = ", filter.action.as_deref());
-    and_where(&mut sql, "outcome = ", filter.outcome.as_deref());
-    and_where(&mut sql, "time >= ", filter.since.map(millis));
-    and_where(&mut sql, "time < ", filter.until.map(millis));
-    and_where(&mut sql, "seq < ", filter.before_seq);
-    sql.push(" ORDER BY seq DESC LIMIT ")
+    sql.push(NAME_ID).push_bind(workspace_id).push(")");
+    and_name(&mut sql, "e.key_id", filter.key_id.as_deref());
+    and_name(&mut sql, "e.kind", filter.kind.as_deref());
+    and_name(&mut sql, "e.action", filter.action.as_deref());
+    and_name(&mut sql, "e.outcome", filter.outcome.as_deref());
+    and_where(&mut sql, "e.time >= ", filter.since.map(millis));
+    and_where(&mut sql, "e.time < ", filter.until.map(millis));
+    and_where(&mut sql, "e.seq < ", filter.before_seq);
+    sql.push(" ORDER BY e.seq DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
     fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
+/// Appends ` AND {column} = ` the id of the name `value`, when there is a value.
+fn and_name<'args>(sql: &mut QueryBuilder<'args, Sqlite>, column: &str, value: Option<&'args str>) {
+    if let Some(value) = value {
+        sql.push(" AND ")
+            .push(column)
+            .push(" = ")
+            .push(NAME_ID)
+            .push_bind(value)
+            .push(")");
+    }
 }
 
 /// At most `limit` events after `after_seq`, in chain order.
@@ -167,7 +282,8 @@ pub(crate) async fn ascending(
     let query = sqlx::query_as::<_, EventRow>(concat!(
         "SELECT ",
         event_columns!(),
-        " FROM audit_events WHERE workspace_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+        " FROM audit_events AS e WHERE e.workspace_id = ",
+        "(SELECT id FROM audit_names WHERE value = ?) AND e.seq > ? ORDER BY e.seq ASC LIMIT ?"
     ))
     .bind(workspace_id)
     .bind(after_seq)
@@ -216,7 +332,8 @@ pub(crate) async fn prune(
     // too; it stays until the next run. Its hash is read before anything is deleted, because
     // it may be one of the deleted events.
     let cut: Option<(i64, String)> = sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE workspace_id = ? AND time < ? \
+        "SELECT seq, lower(hex(hash)) FROM audit_events \
+         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND time < ? \
          ORDER BY time DESC, seq DESC LIMIT 1",
     )
     .bind(workspace_id)
@@ -234,7 +351,9 @@ pub(crate) async fn prune(
     // Events are appended in about, not exactly, time order (a verification is stamped before
     // its batch commits), so an event before the cut may be newer than `before`: it stays.
     let deleted = sqlx::query(
-        "DELETE FROM audit_events WHERE workspace_id = ? AND kind = ? AND seq <= ? AND time < ?",
+        "DELETE FROM audit_events \
+         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) \
+         AND kind = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ? AND time < ?",
     )
     .bind(workspace_id)
     .bind(kind)
@@ -244,13 +363,15 @@ pub(crate) async fn prune(
     .await
     .map_err(store_error)?
     .rows_affected();
-    let (retained,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE workspace_id = ? AND seq <= ?")
-            .bind(workspace_id)
-            .bind(cut_seq)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(store_error)?;
+    let (retained,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events \
+             WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ?",
+    )
+    .bind(workspace_id)
+    .bind(cut_seq)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
     sqlx::query(
         "INSERT INTO audit_checkpoints (workspace_id, seq, hash, retained) VALUES (?, ?, ?, ?) \
          ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \

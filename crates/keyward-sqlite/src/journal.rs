@@ -12,6 +12,7 @@
 
 use crate::audit;
 use crate::error::store_error;
+use crate::names::{Learned, Names};
 use keyward_core::{NewEvent, StoreError};
 use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
 use sqlx::{SqliteExecutor, SqlitePool};
@@ -100,6 +101,7 @@ impl AuditJournal {
     /// and starts the writer thread and the ingester.
     pub(crate) async fn open(
         writer: SqlitePool,
+        names: Arc<Names>,
         dir: &Path,
         options: Options,
     ) -> Result<Self, StoreError> {
@@ -128,7 +130,7 @@ impl AuditJournal {
         let journal_id = journal.id().to_owned();
         let mut last = after;
         for chunk in pending.chunks(REPLAY_CHUNK) {
-            take_in(&writer, &decode(chunk)?).await?;
+            take_in(&writer, &names, &decode(chunk)?).await?;
             last = chunk.last().map_or(last, |r| r.lsn);
         }
         if !pending.is_empty() {
@@ -161,6 +163,7 @@ impl AuditJournal {
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
         tokio::spawn(ingest(
             writer.clone(),
+            names,
             releaser,
             queue,
             ingested_tx,
@@ -413,7 +416,11 @@ fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
 /// Appends the events the database has not taken in yet and advances its position, in one
 /// transaction. Events at or before the stored position are skipped, so taking in the same
 /// records twice (a retry after a commit whose answer was lost) changes nothing.
-async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), StoreError> {
+async fn take_in(
+    writer: &SqlitePool,
+    names: &Names,
+    events: &[(u64, NewEvent)],
+) -> Result<(), StoreError> {
     let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
         return Ok(());
     };
@@ -433,11 +440,12 @@ async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), 
     }
     // In slices, yielding between them: chaining and encoding thousands of events in one
     // poll would hold a runtime worker (and the requests queued on it) for milliseconds.
+    let mut learned = Learned::default();
     for chunk in fresh.chunks(INGEST_CHUNK) {
         // Collected rather than mapped lazily: a closure type inside this future would keep
         // it from being `Send` for every lifetime (a rustc limitation with `tokio::spawn`).
         let events: Vec<&NewEvent> = chunk.iter().map(|(_, event)| event).collect();
-        audit::append(&mut tx, events).await?;
+        learned.extend(audit::append(&mut tx, names, events).await?);
         tokio::task::yield_now().await;
     }
     sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
@@ -445,7 +453,9 @@ async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), 
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)
+    tx.commit().await.map_err(store_error)?;
+    names.learn(learned);
+    Ok(())
 }
 
 /// The background ingester: takes journaled batches into the database, many per
@@ -454,6 +464,7 @@ async fn take_in(writer: &SqlitePool, events: &[(u64, NewEvent)]) -> Result<(), 
 /// journal meanwhile), then releases their journal space. Ends when the writer thread does.
 async fn ingest(
     writer: SqlitePool,
+    names: Arc<Names>,
     releaser: Releaser,
     mut queue: mpsc::UnboundedReceiver<Journaled>,
     ingested: watch::Sender<u64>,
@@ -484,7 +495,7 @@ async fn ingest(
         };
         let (count, started) = (events.len(), Instant::now());
         let mut delay = RETRY_FIRST;
-        while let Err(e) = take_in(&writer, &events).await {
+        while let Err(e) = take_in(&writer, &names, &events).await {
             failing.store(true, Ordering::Release);
             tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
                 "taking audit events in from the journal failed");

@@ -6,6 +6,7 @@ mod audit;
 mod error;
 mod journal;
 mod keys;
+mod names;
 mod restrictions;
 mod rows;
 mod settings;
@@ -50,6 +51,8 @@ pub struct SqliteStore {
     journal: Option<Arc<journal::AuditJournal>>,
     /// Group-commits credit spends on the writer.
     spender: spends::Spender,
+    /// Ids of the interned names in audit events, shared with the journal's ingester.
+    names: Arc<names::Names>,
 }
 
 impl SqliteStore {
@@ -84,6 +87,7 @@ impl SqliteStore {
                 reader: pool,
                 file: None,
                 journal: None,
+                names: Arc::default(),
             });
         }
 
@@ -107,6 +111,7 @@ impl SqliteStore {
             reader,
             file,
             journal: None,
+            names: Arc::default(),
         })
     }
 
@@ -131,7 +136,9 @@ impl SqliteStore {
         dir: &Path,
         options: JournalOptions,
     ) -> Result<Self, StoreError> {
-        let journal = journal::AuditJournal::open(self.writer.clone(), dir, options).await?;
+        let journal =
+            journal::AuditJournal::open(self.writer.clone(), self.names.clone(), dir, options)
+                .await?;
         Ok(Self {
             journal: Some(Arc::new(journal)),
             ..self

@@ -2,6 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
+use crate::names::Learned;
 use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -50,13 +51,26 @@ impl SqliteStore {
         for key in keys {
             keys::insert(&mut *tx, key).await?;
         }
-        audit::append(&mut tx, &events).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, &events).await?;
+        self.commit_learning(tx, learned).await
     }
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
     tx.commit().await.map_err(store_error)
+}
+
+impl SqliteStore {
+    /// Commits a transaction that appended events, then caches the audit names it interned.
+    async fn commit_learning(
+        &self,
+        tx: Transaction<'static, Sqlite>,
+        learned: Learned,
+    ) -> Result<(), StoreError> {
+        commit(tx).await?;
+        self.names.learn(learned);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -88,8 +102,8 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, &events).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, &events).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
@@ -107,8 +121,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         settings::put(&mut *tx, workspace_settings).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
@@ -127,15 +141,15 @@ impl Store for SqliteStore {
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError> {
@@ -145,15 +159,15 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::insert(&mut *tx, key).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn rotate_key(
@@ -166,8 +180,8 @@ impl Store for SqliteStore {
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -194,8 +208,8 @@ impl Store for SqliteStore {
             return journal.append(events).await;
         }
         let mut tx = self.begin().await?;
-        audit::append(&mut tx, &events).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, &events).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn settle(&self) -> Result<(), StoreError> {
@@ -262,8 +276,8 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 
     async fn spend_credits(
@@ -289,7 +303,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
-        audit::append(&mut tx, [&event]).await?;
-        commit(tx).await
+        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
+        self.commit_learning(tx, learned).await
     }
 }

@@ -624,6 +624,10 @@ async fn every_management_action_is_recorded_and_no_event_or_log_holds_a_secret(
 
 /// SIGKILLs the server, runs `sql` on its database with the workspace id and `seq` bound (in
 /// that order), asserting it changed exactly one row, and starts the server again.
+/// Deletes the event at a workspace's seq (bound in that order).
+const DELETE_EVENT: &str = "DELETE FROM audit_events \
+     WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq = ?";
+
 async fn tamper(app: &mut TestApp, sql: &str, seq: i64) {
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::{ConnectOptions, Connection};
@@ -718,7 +722,12 @@ async fn an_edited_row_is_found_at_exactly_its_seq() {
     );
     tamper(
         &mut app,
-        "UPDATE audit_events SET outcome = 'VALID' WHERE workspace_id = ? AND seq = ?",
+        // Interned columns hold ids of `audit_names` (migration 0006); VALID is there from
+        // the other verifications.
+        concat!(
+            "UPDATE audit_events SET outcome = (SELECT id FROM audit_names WHERE value = 'VALID') ",
+            "WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq = ?"
+        ),
         seq,
     )
     .await;
@@ -747,12 +756,7 @@ async fn deleting_the_newest_event_is_found() {
     let mut app = spawn_app();
     let all = some_history(&app).await;
     let newest = all[0]["seq"].as_i64().expect("a seq");
-    tamper(
-        &mut app,
-        "DELETE FROM audit_events WHERE workspace_id = ? AND seq = ?",
-        newest,
-    )
-    .await;
+    tamper(&mut app, DELETE_EVENT, newest).await;
     let check = chain(&app.api()).await;
     assert_eq!(check["valid"], json!(false), "{check}");
     assert_eq!(check["first_bad_seq"], json!(newest), "{check}");
@@ -765,12 +769,7 @@ async fn deleting_an_event_in_the_middle_is_found() {
     let mut app = spawn_app();
     let all = some_history(&app).await;
     let middle = all[all.len() / 2]["seq"].as_i64().expect("a seq");
-    tamper(
-        &mut app,
-        "DELETE FROM audit_events WHERE workspace_id = ? AND seq = ?",
-        middle,
-    )
-    .await;
+    tamper(&mut app, DELETE_EVENT, middle).await;
     let check = chain(&app.api()).await;
     assert_eq!(check["valid"], json!(false), "{check}");
     assert_eq!(check["first_bad_seq"], json!(middle), "{check}");

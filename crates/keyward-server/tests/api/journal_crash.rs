@@ -208,11 +208,13 @@ async fn answered_verifications_survive_sigkill() {
 /// `key.verified` rows in the database file itself (the server is not running).
 async fn count_verified(db: &Path) -> i64 {
     let mut conn = connect(db).await;
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE kind = 'key.verified'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events \
+             WHERE kind = (SELECT id FROM audit_names WHERE value = 'key.verified')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     close(conn).await;
     count
 }

@@ -1,6 +1,7 @@
 //! Appending a batch of audit events is all or nothing: the multi-row `INSERT`s run without a
 //! statement journal (`INSERT OR FAIL`), so a row that fails must still leave no event of its
-//! batch behind, and the chain must continue from where it was.
+//! batch behind, the chain must continue from where it was, and the audit names the batch
+//! interned must be forgotten with it.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -24,22 +25,42 @@ async fn a_batch_with_a_failing_row_leaves_no_event_and_the_chain_continues() ->
     };
 
     // 300 events are written by statements of 256, 16, 16, 4, 4 and 4 rows; the one that
-    // fails (a duplicate event id, unique in the table) is in the third statement, after two
-    // whole statements and part of the third have been inserted.
+    // fails (an empty event id, refused by the table's CHECK) is in the third statement,
+    // after two whole statements and part of the third have been inserted.
     let mut batch: Vec<NewEvent> = (1..=300).map(event).collect();
-    batch[280].id = batch[3].id.clone();
+    batch[280].id = String::new();
     assert!(store.append_events(batch).await.is_err());
 
     let events = store.events_ascending(&ws.id, 0, 1000).await?;
     let kinds: Vec<&str> = events.iter().map(|e| e.event.kind.as_str()).collect();
     assert_eq!(kinds, ["workspace.created"], "nothing of the failed batch");
 
+    // The failed batch interned its key ids and names, and the rollback gave those ids back:
+    // new names now take them. Had the store remembered the failed batch's ids, events 1 and
+    // 2 below would read back with the names of 301 and 302.
     store
-        .append_events((301..=303).map(event).collect())
+        .append_events((301..=303).chain(1..=2).map(event).collect())
         .await?;
     let events = store.events_ascending(&ws.id, 0, 1000).await?;
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, [1, 2, 3, 4], "the chain continues from its old head");
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4, 5, 6],
+        "the chain continues from its old head"
+    );
+    let keys: Vec<Option<&str>> = events.iter().map(|e| e.event.key_id.as_deref()).collect();
+    assert_eq!(
+        keys,
+        [
+            None,
+            Some("key_0301"),
+            Some("key_0302"),
+            Some("key_0303"),
+            Some("key_0001"),
+            Some("key_0002")
+        ]
+    );
+    assert_eq!(events[4].event.key_name.as_deref(), Some("Key 1"));
     let report = verify_chain(&*store, &ws.id).await?;
     assert!(report.valid, "{report:?}");
     Ok(())

@@ -435,10 +435,12 @@ async fn a_journaled_file_store_tells_the_story_and_keeps_it_across_a_reopen() -
 
     // The story appends only verifications: each went through the journal, once.
     let mut conn = sqlx::SqliteConnection::connect(&url(&f.db)).await?;
-    let (verified,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE kind = 'key.verified'")
-            .fetch_one(&mut conn)
-            .await?;
+    let (verified,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events \
+             WHERE kind = (SELECT id FROM audit_names WHERE value = 'key.verified')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
     conn.close().await?;
     assert!(verified > 0);
     assert_eq!(position(&f.db).await?, verified);

@@ -1,11 +1,13 @@
 //! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
 //! must tell (`story.rs`), all-or-nothing audit batches (`batches.rs`), restrictions and limits
-//! (`restrictions.rs`), and the audit journal on real files (`journal.rs`).
+//! (`restrictions.rs`), the audit journal on real files (`journal.rs`), and upgrading a
+//! database written by an older schema (`upgrade.rs`).
 
 mod batches;
 mod journal;
 mod restrictions;
 mod story;
+mod upgrade;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
