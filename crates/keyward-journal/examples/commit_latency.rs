@@ -5,7 +5,9 @@
 //!
 //! Appends one audit-event-sized record per commit into a fresh journal in `<dir>` (which
 //! should be on the filesystem the server uses), releasing as it goes so segments are reused
-//! as in service, and prints `COMMIT <commits> <p50 µs> <p90 µs> <p99 µs> <p999 µs> <max µs>`.
+//! as in service, and prints `COMMIT <commits> <p50 µs> <p90 µs> <p99 µs> <p999 µs> <max µs>
+//! <bytes>`, where `<bytes>` is what the process sent to the disk per commit (Linux's
+//! `/proc/self/io` `write_bytes`; `-` where the kernel does not report it).
 //! Bounded: stops after the given seconds (default 3).
 
 use keyward_journal::{Journal, Options};
@@ -43,6 +45,7 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
     let (mut journal, _) = Journal::open(&journal_dir, Options::default(), 0)?;
     let payload = vec![b'x'; PAYLOAD_BYTES];
     let mut micros = Vec::new();
+    let written_before = disk_bytes_written();
     let started = Instant::now();
     while started.elapsed() < duration {
         let commit = Instant::now();
@@ -50,6 +53,9 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
         micros.push(commit.elapsed().as_micros() as u64);
         journal.release(lsns.end - 1);
     }
+    let written = disk_bytes_written()
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
     drop(journal);
     std::fs::remove_dir_all(&journal_dir)?;
     if micros.is_empty() {
@@ -57,13 +63,25 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
     }
     micros.sort_unstable();
     let at = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)];
+    let per_commit = written.map_or("-".to_owned(), |bytes| {
+        (bytes / micros.len() as u64).to_string()
+    });
     Ok(format!(
-        "COMMIT {} {} {} {} {} {}",
+        "COMMIT {} {} {} {} {} {} {}",
         micros.len(),
         at(0.5),
         at(0.9),
         at(0.99),
         at(0.999),
-        micros.last().copied().unwrap_or(0)
+        micros.last().copied().unwrap_or(0),
+        per_commit
     ))
+}
+
+/// Bytes this process has caused to be sent to storage so far (Linux only).
+fn disk_bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|value| value.trim().parse().ok())
 }
