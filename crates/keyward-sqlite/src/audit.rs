@@ -15,9 +15,9 @@ use std::collections::HashMap;
 macro_rules! event_columns {
     () => {
         concat!(
-            name!("workspace_id"),
+            required_name!("workspace_id"),
             ", e.seq, e.id, e.time, ",
-            name!("kind"),
+            required_name!("kind"),
             ", ",
             name!("actor_id"),
             ", ",
@@ -26,10 +26,8 @@ macro_rules! event_columns {
             name!("key_id"),
             ", ",
             name!("key_name"),
-            ", ",
-            name!("action"),
-            ", e.resource, ",
-            name!("outcome"),
+            ", e.action, e.resource, ",
+            required_name!("outcome"),
             ", e.ip, e.origin, e.user_agent, e.detail, lower(hex(e.prev_hash)) AS prev_hash, \
              lower(hex(e.hash)) AS hash"
         )
@@ -43,6 +41,20 @@ macro_rules! name {
             "(SELECT value FROM audit_names WHERE id = e.",
             $column,
             ") AS ",
+            $column
+        )
+    };
+}
+
+/// [`name!`] for a column that is never NULL. A name missing from `audit_names` (which only
+/// tampering can cause) reads as a marker, so the chain check reports that event instead of
+/// the whole read failing.
+macro_rules! required_name {
+    ($column:literal) => {
+        concat!(
+            "COALESCE((SELECT value FROM audit_names WHERE id = e.",
+            $column,
+            "), '(missing audit name)') AS ",
             $column
         )
     };
@@ -83,9 +95,10 @@ pub(crate) async fn append<'e>(
     for event in events {
         let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
             Some(head) => head,
-            None => head(&mut *conn, &event.workspace_id)
-                .await?
-                .unwrap_or_else(|| (0, GENESIS_HASH.to_owned())),
+            None => match head(&mut *conn, &event.workspace_id).await? {
+                Some((seq, hash)) => (seq, linkable(hash)),
+                None => (0, GENESIS_HASH.to_owned()),
+            },
         };
         let seq = prev_seq + 1;
         let hash = AuditEvent::hash_of(event, seq, &prev_hash);
@@ -115,6 +128,22 @@ pub(crate) async fn append<'e>(
     Ok(learned)
 }
 
+/// A chain head's hash as the next event's `prev_hash`. A head that is not a hash (only
+/// tampering with `audit_heads` makes one) is replaced by a marker that matches no event: the
+/// chain check then reports the break at the next event, where refusing to append would stop
+/// the audit trail, and with it every verification, for good.
+fn linkable(hash: String) -> String {
+    let is_hash = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if is_hash {
+        return hash;
+    }
+    tracing::warn!("an audit chain head is not a hash; the chain check will report the break");
+    BROKEN_LINK.to_owned()
+}
+
+/// What a broken link reads as: 32 0xFF bytes, like the events migration 0006 found tampered.
+const BROKEN_LINK: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
 /// The event's fields stored as references to `audit_names`.
 fn interned(e: &NewEvent) -> impl Iterator<Item = &str> {
     [
@@ -124,7 +153,6 @@ fn interned(e: &NewEvent) -> impl Iterator<Item = &str> {
         e.actor_name.as_deref(),
         e.key_id.as_deref(),
         e.key_name.as_deref(),
-        e.action.as_deref(),
         Some(e.outcome.as_str()),
     ]
     .into_iter()
@@ -142,7 +170,6 @@ struct Row<'e> {
     actor_name: Option<i64>,
     key_id: Option<i64>,
     key_name: Option<i64>,
-    action: Option<i64>,
     outcome: i64,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
@@ -171,7 +198,6 @@ impl<'e> Row<'e> {
             actor_name: optional(&event.actor_name)?,
             key_id: optional(&event.key_id)?,
             key_name: optional(&event.key_name)?,
-            action: optional(&event.action)?,
             outcome: id(&event.outcome)?,
             prev_hash: hash_bytes(prev_hash)?,
             hash: hash_bytes(hash)?,
@@ -210,7 +236,7 @@ async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), Sto
             .push_bind(r.actor_name)
             .push_bind(r.key_id)
             .push_bind(r.key_name)
-            .push_bind(r.action)
+            .push_bind(&e.action)
             .push_bind(&e.resource)
             .push_bind(r.outcome)
             .push_bind(&e.ip)
@@ -242,22 +268,53 @@ pub(crate) async fn newest_first(
     workspace_id: &str,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut sql = QueryBuilder::<Sqlite>::new(concat!(
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    select_newest_first(&mut sql, workspace_id, filter);
+    fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
+/// Appends the query of [`newest_first`] to `sql` (which tests start with `EXPLAIN QUERY PLAN`).
+fn select_newest_first<'a>(
+    sql: &mut QueryBuilder<'a, Sqlite>,
+    workspace_id: &'a str,
+    filter: &'a AuditFilter,
+) {
+    sql.push(concat!(
         "SELECT ",
         event_columns!(),
-        " FROM audit_events AS e WHERE e.workspace_id = "
+        " FROM audit_events AS e"
     ));
-    sql.push(NAME_ID).push_bind(workspace_id).push(")");
-    and_name(&mut sql, "e.key_id", filter.key_id.as_deref());
-    and_name(&mut sql, "e.kind", filter.kind.as_deref());
-    and_name(&mut sql, "e.action", filter.action.as_deref());
-    and_name(&mut sql, "e.outcome", filter.outcome.as_deref());
-    and_where(&mut sql, "e.time >= ", filter.since.map(millis));
-    and_where(&mut sql, "e.time < ", filter.until.map(millis));
-    and_where(&mut sql, "e.seq < ", filter.before_seq);
+    if let Some(index) = index_for(filter) {
+        sql.push(" INDEXED BY ").push(index);
+    }
+    sql.push(" WHERE e.workspace_id = ")
+        .push(NAME_ID)
+        .push_bind(workspace_id)
+        .push(")");
+    and_name(sql, "e.key_id", filter.key_id.as_deref());
+    and_name(sql, "e.kind", filter.kind.as_deref());
+    and_where(sql, "e.action = ", filter.action.as_deref());
+    and_name(sql, "e.outcome", filter.outcome.as_deref());
+    and_where(sql, "e.time >= ", filter.since.map(millis));
+    and_where(sql, "e.time < ", filter.until.map(millis));
+    and_where(sql, "e.seq < ", filter.before_seq);
     sql.push(" ORDER BY e.seq DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
-    fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
+/// The index that serves `filter`, most selective first. Named because without statistics
+/// (nothing runs `ANALYZE`) SQLite reads a `WITHOUT ROWID` table newest first along its
+/// primary key and filters every row of the workspace, where the index seeks straight to them.
+fn index_for(filter: &AuditFilter) -> Option<&'static str> {
+    if filter.key_id.is_some() {
+        Some("audit_events_key")
+    } else if filter.action.is_some() {
+        Some("audit_events_action")
+    } else if filter.kind.is_some() {
+        Some("audit_events_kind")
+    } else {
+        None
+    }
 }
 
 /// Appends ` AND {column} = ` the id of the name `value`, when there is a value.
@@ -385,4 +442,84 @@ pub(crate) async fn prune(
     .await
     .map_err(store_error)?;
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+    use keyward_core::Store;
+
+    /// Every filter that names an index is served by it, whatever SQLite would estimate.
+    #[tokio::test]
+    async fn filtered_queries_seek_their_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let some = |s: &str| Some(s.to_owned());
+        let cases = [
+            (
+                AuditFilter {
+                    key_id: some("key_a"),
+                    ..AuditFilter::default()
+                },
+                "audit_events_key",
+            ),
+            (
+                AuditFilter {
+                    key_id: some("key_a"),
+                    kind: some("key.verified"),
+                    ..AuditFilter::default()
+                },
+                "audit_events_key",
+            ),
+            (
+                AuditFilter {
+                    action: some("invoices.delete"),
+                    ..AuditFilter::default()
+                },
+                "audit_events_action",
+            ),
+            (
+                AuditFilter {
+                    kind: some("key.revoked"),
+                    ..AuditFilter::default()
+                },
+                "audit_events_kind",
+            ),
+        ];
+        for (filter, index) in cases {
+            let filter = AuditFilter {
+                limit: 10,
+                ..filter
+            };
+            let mut sql = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+            select_newest_first(&mut sql, "ws_a", &filter);
+            let plan: Vec<(i64, i64, i64, String)> =
+                sql.build_query_as().fetch_all(&store.reader).await.unwrap();
+            let main = &plan
+                .iter()
+                .find(|row| row.3.starts_with("SEARCH e"))
+                .unwrap()
+                .3;
+            assert!(main.contains(index), "{filter:?}: {main}");
+            assert!(
+                !plan.iter().any(|row| row.3.contains("TEMP B-TREE")),
+                "{filter:?} sorts: {plan:?}"
+            );
+            // And the query runs.
+            newest_first(&store.reader, "ws_a", &filter).await.unwrap();
+        }
+    }
+
+    #[test]
+    fn a_broken_link_is_a_hash_that_matches_nothing() {
+        assert_eq!(BROKEN_LINK.len(), 64);
+        assert_eq!(linkable(BROKEN_LINK.to_owned()), BROKEN_LINK);
+        assert_eq!(linkable(GENESIS_HASH.to_owned()), GENESIS_HASH);
+        assert_eq!(linkable("not a hash".to_owned()), BROKEN_LINK);
+        assert_eq!(
+            linkable(GENESIS_HASH.to_uppercase().replace('0', "A")),
+            BROKEN_LINK
+        );
+    }
 }

@@ -1,10 +1,13 @@
-//! Interned audit strings. `audit_events` stores an event's workspace, kind, actor, key,
-//! action and outcome as integer references into `audit_names` (migration 0006): a
+//! Interned audit strings. `audit_events` stores an event's workspace, kind, actor, key and
+//! outcome as integer references into `audit_names` (migration 0006): a
 //! verification's row and its index entries are then a fraction of the size they were with
 //! the text repeated in every row and every index, and SQLite takes events in about twice as
 //! fast (`scripts/ingest-row-cost.py`). A name is the text as it was at the event (a key
 //! renamed later keeps its old name in its old events), so names are never updated or
-//! deleted, only added.
+//! deleted, only added. Every interned field is bounded by the store's own records
+//! (workspaces, keys and their renames, root keys, event kinds and verify codes); the free
+//! text a calling service sends (action, resource, client details) stays inline, so that
+//! retention deletes it with its events.
 //!
 //! The ids of names a transaction added are valid only once it commits (a rolled-back id may
 //! be given to another name), so [`Names`] learns them from a [`Learned`] after the commit.
@@ -17,8 +20,12 @@ use std::sync::{Mutex, PoisonError};
 
 /// Names kept in memory at most. Verifications over a thousand keys use a few thousand
 /// names; over a million keys the cache cannot hold them all and misses cost a lookup in
-/// `audit_names` (in a batch, not a statement each). About 100 bytes a name.
+/// `audit_names` (in a batch, not a statement each).
 const CACHE_CAPACITY: usize = 1 << 18;
+/// Longer names are not cached, so the cache stays under ~50 MB whatever the names are
+/// (key names may be up to 512 characters; the ids and names of typical keys are under 64
+/// bytes).
+const MAX_CACHED_BYTES: usize = 128;
 
 /// Values per statement when inserting or looking up names, largest first, so only these
 /// statements are ever prepared (as with the audit rows themselves).
@@ -42,17 +49,22 @@ impl Learned {
 }
 
 impl Names {
-    /// Remembers names whose transaction has committed. A full cache is emptied first: under
+    /// Remembers names whose transaction has committed. A full cache is emptied: under
     /// traffic spread over more keys than it holds, which names are kept hardly matters.
     pub(crate) fn learn(&self, learned: Learned) {
         if learned.0.is_empty() {
             return;
         }
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() + learned.0.len() > CACHE_CAPACITY {
-            cache.clear();
+        for (value, id) in learned.0 {
+            if value.len() > MAX_CACHED_BYTES {
+                continue;
+            }
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(value, id);
         }
-        cache.extend(learned.0);
     }
 
     /// The id of every distinct value in `values`, adding to `audit_names` those it lacks.
@@ -134,4 +146,31 @@ async fn intern<'v>(
             )),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(names: &Names) -> usize {
+        names.cache.lock().unwrap().len()
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_in_entries_and_bytes() {
+        let names = Names::default();
+        let many = (0..CACHE_CAPACITY as i64 + 10)
+            .map(|i| (format!("key_{i}").into_boxed_str(), i))
+            .collect();
+        names.learn(Learned(many));
+        assert!(cached(&names) <= CACHE_CAPACITY);
+        assert!(cached(&names) > 0);
+
+        let names = Names::default();
+        names.learn(Learned(vec![
+            ("k".repeat(MAX_CACHED_BYTES + 1).into_boxed_str(), 1),
+            ("short".into(), 2),
+        ]));
+        assert_eq!(cached(&names), 1, "the long name is not cached");
+    }
 }

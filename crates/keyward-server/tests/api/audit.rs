@@ -622,12 +622,12 @@ async fn every_management_action_is_recorded_and_no_event_or_log_holds_a_secret(
     }
 }
 
-/// SIGKILLs the server, runs `sql` on its database with the workspace id and `seq` bound (in
-/// that order), asserting it changed exactly one row, and starts the server again.
 /// Deletes the event at a workspace's seq (bound in that order).
 const DELETE_EVENT: &str = "DELETE FROM audit_events \
      WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq = ?";
 
+/// SIGKILLs the server, runs `sql` on its database with the workspace id and `seq` bound (in
+/// that order), asserting it changed exactly one row, and starts the server again.
 async fn tamper(app: &mut TestApp, sql: &str, seq: i64) {
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::{ConnectOptions, Connection};

@@ -1,7 +1,7 @@
 //! Upgrading a database written before migration 0006 (audit events with their texts in every
 //! row) keeps every event exactly as it was: same fields, same hashes, a chain that still
 //! verifies and continues, filters that still find the events, and tampering that is still
-//! found where it was.
+//! found where it was. Also: a tampered chain head does not stop the store.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -129,12 +129,23 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
     assert_eq!(older.iter().count(), 5);
     older.run(&mut conn).await?;
     let kept = write_old_chain(&mut conn, history("ws_kept", t0)).await?;
-    // A second workspace whose third event had its hash overwritten with text that is not hex.
+    // Tampered workspaces: each edit must still be found where it was after the upgrade.
+    // Text that is not hex as a hash; the first event's prev_hash as text that is not hex
+    // (which must not become the genesis hash); a hash with its letters made upper case
+    // (which must not become the true hash again).
     let tampered = write_old_chain(&mut conn, history("ws_tampered", t0)).await?;
-    sqlx::query("UPDATE audit_events SET hash = 'not hex' WHERE workspace_id = ? AND seq = 3")
-        .bind("ws_tampered")
-        .execute(&mut conn)
-        .await?;
+    for (workspace, edit) in [
+        ("ws_tampered", "SET hash = 'not hex' WHERE seq = 3"),
+        ("ws_first", "SET prev_hash = 'zz' WHERE seq = 1"),
+        ("ws_upper", "SET hash = upper(hash) WHERE seq = 2"),
+    ] {
+        if workspace != "ws_tampered" {
+            write_old_chain(&mut conn, history(workspace, t0)).await?;
+        }
+        let sql = format!("UPDATE audit_events {edit} AND workspace_id = ?");
+        let done = sqlx::query(&sql).bind(workspace).execute(&mut conn).await?;
+        assert_eq!(done.rows_affected(), 1, "{sql}");
+    }
     conn.close().await?;
 
     let store = SqliteStore::connect(&url(&db)).await?;
@@ -191,12 +202,45 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
     assert!(report.valid, "{report:?}");
     assert_eq!(report.events, 10);
 
-    // The tampered event is still found where it was.
-    let report = verify_chain(&store, "ws_tampered").await?;
-    assert!(!report.valid);
-    assert_eq!(report.first_bad_seq, Some(3), "{report:?}");
+    // Each tampered event is still found where it was.
+    for (workspace, seq) in [("ws_tampered", 3), ("ws_first", 1), ("ws_upper", 2)] {
+        let report = verify_chain(&store, workspace).await?;
+        assert!(!report.valid, "{workspace}");
+        assert_eq!(report.first_bad_seq, Some(seq), "{workspace}: {report:?}");
+    }
     let untouched = store.events_ascending("ws_tampered", 0, 2).await?;
     assert_eq!(untouched, tampered[..2]);
+    store.close().await;
+    Ok(())
+}
+
+/// A chain head that is not a hash (only tampering with `audit_heads` makes one) neither
+/// stops appending, which would stop the audit trail and every verification with it, nor
+/// goes unnoticed: the next event links to a marker, and the chain check reports it there.
+#[tokio::test]
+async fn a_head_that_is_not_a_hash_breaks_the_chain_visibly_but_not_the_store() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("head.db");
+    let t0 = DateTime::from_timestamp_millis(1_767_225_600_000).context("a valid time")?;
+    let store = SqliteStore::connect(&url(&db)).await?;
+    store.migrate().await?;
+    let events = history("ws_head", t0);
+    store.append_events(events[..3].to_vec()).await?;
+    store.close().await;
+
+    let mut conn = SqliteConnection::connect(&url(&db)).await?;
+    sqlx::query("UPDATE audit_heads SET hash = 'garbage' WHERE workspace_id = 'ws_head'")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+
+    let store = SqliteStore::connect(&url(&db)).await?;
+    store.append_events(events[3..].to_vec()).await?;
+    let report = verify_chain(&store, "ws_head").await?;
+    assert!(!report.valid);
+    assert_eq!(report.first_bad_seq, Some(4), "{report:?}");
+    let stored = store.events_ascending("ws_head", 0, 100).await?;
+    assert_eq!(stored.len(), 6, "every event was appended");
     store.close().await;
     Ok(())
 }
