@@ -6,11 +6,16 @@
 //! where appending to a growing (or merely `fallocate`d) file also commits file-system metadata
 //! on every sync (measured on ext4: ~120 µs against ~200 µs a sync, and a p99 five times worse).
 //!
-//! The zeros go in page-sized writes. Linux (ext4 since 6.x) caches a file in folios sized by
-//! the writes that created them, and a commit that changes one byte of a folio writes the
-//! whole folio back: zero-filled in 64 KiB writes, every commit wrote ~66 KB to the disk for a
-//! record of a few hundred bytes; in 4 KiB writes, ~4.7 KB (the `commit_latency` example
-//! reports it).
+//! Linux (ext4 since 6.x) caches a file in folios of up to 2 MiB, and a commit that changes
+//! one byte of a folio writes the whole folio back. So the page cache must hold segments in
+//! small folios:
+//! - the zeros go in page-sized writes, because a write creates folios of its own size:
+//!   zero-filled in 64 KiB writes, every commit wrote ~66 KB to the disk for a record of a
+//!   few hundred bytes; in 4 KiB writes, ~4.7 KB (the `commit_latency` example reports it);
+//! - readahead is off for segment files ([`no_readahead`]), because sequential reads (opening
+//!   the journal reads every segment back) ramp readahead up to large folios: with a segment
+//!   read back that way, each commit of a 3.5 KB group wrote ~667 KB, and ~7.6 KB with
+//!   readahead off (`scripts/journal-folio-writes.py`, on this machine's ext4).
 
 use crate::record;
 use std::fs::{self, File, OpenOptions};
@@ -54,6 +59,7 @@ pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Seg
         .create(true)
         .truncate(true)
         .open(&temporary)?;
+    no_readahead(&file);
     write_zeros(&mut file, capacity)?;
     file.sync_all()?;
     fs::rename(&temporary, &target)?;
@@ -93,6 +99,7 @@ pub(crate) fn open_all(dir: &Path, after: u64) -> io::Result<Vec<Scanned>> {
 /// recovered ones.
 fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+    no_readahead(&file);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
@@ -129,6 +136,17 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
 pub(crate) fn number(segment: &Segment) -> Option<usize> {
     segment.path.file_stem()?.to_str()?.parse().ok()
 }
+
+/// Segments are written in small appends and read once, at open: readahead would only fill
+/// the cache with large folios (see the module comment). The advice is a hint; a kernel that
+/// refuses it costs write amplification, not correctness, so its error is ignored.
+#[cfg(target_os = "linux")]
+fn no_readahead(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Random);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_readahead(_file: &File) {}
 
 /// Writes `count` zero bytes at the file's position.
 fn write_zeros(file: &mut File, count: u64) -> io::Result<()> {
