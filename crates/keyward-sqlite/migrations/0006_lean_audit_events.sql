@@ -1,11 +1,12 @@
 -- A leaner audit_events row. Taking verification events in was about a quarter of the
 -- server's CPU under load, most of it SQLite writing an ~830-byte row and its index entries
 -- with the same texts (workspace, kind, key, actor, outcome) in every row and index. Those
--- texts are now interned in audit_names and referenced by integer (the action stays inline:
--- it is free text from the calling service, and names are never deleted, so interning it
--- would keep what retention deletes), the hashes are 32 bytes instead of 64 hex characters, the event id has no index of its own (nothing looks an
--- event up by id), and the table is WITHOUT ROWID, so each row lives in its (workspace, seq)
--- key once instead of also under a hidden rowid. Measured with scripts/ingest-row-cost.py.
+-- texts are now interned in audit_names and referenced by integer. (The action stays
+-- inline: it is free text from the calling service, and names are never deleted, so
+-- interning it would keep what retention deletes.) The hashes are 32 bytes instead of 64 hex
+-- characters, the event id has no index of its own (nothing looks an event up by id), and the
+-- table is WITHOUT ROWID, so each row lives in its (workspace, seq) key once instead of also
+-- under a hidden rowid. Measured with scripts/ingest-row-cost.py.
 
 -- Every name an event has referred to, exactly as it was then: a key renamed later keeps its
 -- old name in its old events. Rows are only ever added.
@@ -23,8 +24,9 @@ INSERT INTO audit_names (value)
     UNION SELECT key_name FROM audit_events WHERE key_name IS NOT NULL
     UNION SELECT outcome FROM audit_events;
 
--- workspace_id, kind, actor_id, actor_name, key_id, key_name and outcome hold audit_names ids. They are not declared as foreign keys: that
--- would be eight more lookups for every event inserted, for names the store itself adds.
+-- workspace_id, kind, actor_id, actor_name, key_id, key_name and outcome hold audit_names
+-- ids. They are not declared as foreign keys: that would be seven more lookups for every
+-- event inserted, for names the store itself adds.
 CREATE TABLE audit_events_lean (
     workspace_id  INTEGER NOT NULL,
     seq           INTEGER NOT NULL,

@@ -95,10 +95,7 @@ pub(crate) async fn append<'e>(
     for event in events {
         let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
             Some(head) => head,
-            None => match head(&mut *conn, &event.workspace_id).await? {
-                Some((seq, hash)) => (seq, linkable(hash)),
-                None => (0, GENESIS_HASH.to_owned()),
-            },
+            None => link_after(&mut *conn, &event.workspace_id).await?,
         };
         let seq = prev_seq + 1;
         let hash = AuditEvent::hash_of(event, seq, &prev_hash);
@@ -128,16 +125,54 @@ pub(crate) async fn append<'e>(
     Ok(learned)
 }
 
-/// A chain head's hash as the next event's `prev_hash`. A head that is not a hash (only
-/// tampering with `audit_heads` makes one) is replaced by a marker that matches no event: the
-/// chain check then reports the break at the next event, where refusing to append would stop
-/// the audit trail, and with it every verification, for good.
-fn linkable(hash: String) -> String {
+/// Where a workspace's next event goes: after its head, checked against the events
+/// themselves (one seek down the primary key).
+///
+/// Only tampering with `audit_heads` makes a head that is not a hash, or one that is missing
+/// or behind the stored events. Appending after such a head as it is would fail for good (a
+/// `seq` that is taken), and with the ingester retrying forever that stops the audit trail
+/// and every verification. So the next event follows the newest stored one and links to
+/// [`BROKEN_LINK`], which matches no event: the chain check reports the break there. (A head
+/// ahead of the events is normal: retention may delete the newest events.)
+async fn link_after(
+    conn: &mut SqliteConnection,
+    workspace_id: &str,
+) -> Result<(i64, String), StoreError> {
+    let head = head(&mut *conn, workspace_id).await?;
+    let (newest,): (Option<i64>,) = sqlx::query_as(
+        "SELECT max(seq) FROM audit_events \
+         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?)",
+    )
+    .bind(workspace_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(match (head, newest) {
+        (None, None) => (0, GENESIS_HASH.to_owned()),
+        (Some((seq, hash)), None) => (seq, linkable(hash, workspace_id)),
+        (Some((seq, hash)), Some(newest)) if newest <= seq => (seq, linkable(hash, workspace_id)),
+        (_, Some(newest)) => {
+            tracing::warn!(
+                workspace_id,
+                "the audit chain head is missing or behind its events; the chain check will \
+                 report the break"
+            );
+            (newest, BROKEN_LINK.to_owned())
+        }
+    })
+}
+
+/// A chain head's hash as the next event's `prev_hash`: itself if it is a hash, otherwise
+/// [`BROKEN_LINK`] (see [`link_after`]).
+fn linkable(hash: String, workspace_id: &str) -> String {
     let is_hash = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if is_hash {
         return hash;
     }
-    tracing::warn!("an audit chain head is not a hash; the chain check will report the break");
+    tracing::warn!(
+        workspace_id,
+        "an audit chain head is not a hash; the chain check will report the break"
+    );
     BROKEN_LINK.to_owned()
 }
 
@@ -250,16 +285,22 @@ async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), Sto
     Ok(())
 }
 
-/// The last `seq` and `hash` of a workspace's chain.
+/// The last `seq` and `hash` of a workspace's chain. A stored hash that is not text (only
+/// tampering makes one) reads as [`BROKEN_LINK`], so the chain check reports it rather than
+/// failing to read it.
 pub(crate) async fn head(
     db: impl SqliteExecutor<'_>,
     workspace_id: &str,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_heads WHERE workspace_id = ?")
-        .bind(workspace_id)
-        .fetch_optional(db)
-        .await
-        .map_err(store_error)
+    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT seq, CASE WHEN typeof(hash) = 'text' THEN hash END \
+         FROM audit_heads WHERE workspace_id = ?",
+    )
+    .bind(workspace_id)
+    .fetch_optional(db)
+    .await
+    .map_err(store_error)?;
+    Ok(row.map(|(seq, hash)| (seq, hash.unwrap_or_else(|| BROKEN_LINK.to_owned()))))
 }
 
 /// A workspace's events matching `filter`, newest first.
@@ -369,6 +410,12 @@ pub(crate) async fn checkpoint(
     .transpose()
 }
 
+/// Retention's delete, by the kind index: the planner would walk the primary key over every
+/// event up to the cut (see [`index_for`] on why it must be told).
+const PRUNE: &str = "DELETE FROM audit_events INDEXED BY audit_events_kind \
+     WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) \
+     AND kind = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ? AND time < ?";
+
 /// Deletes `kind` events older than `before_ms` and moves the checkpoint to the newest event
 /// (of any kind) older than the cut. Must run inside a write transaction.
 ///
@@ -407,19 +454,15 @@ pub(crate) async fn prune(
     }
     // Events are appended in about, not exactly, time order (a verification is stamped before
     // its batch commits), so an event before the cut may be newer than `before`: it stays.
-    let deleted = sqlx::query(
-        "DELETE FROM audit_events \
-         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) \
-         AND kind = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ? AND time < ?",
-    )
-    .bind(workspace_id)
-    .bind(kind)
-    .bind(cut_seq)
-    .bind(before_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?
-    .rows_affected();
+    let deleted = sqlx::query(PRUNE)
+        .bind(workspace_id)
+        .bind(kind)
+        .bind(cut_seq)
+        .bind(before_ms)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
     let (retained,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events \
              WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ?",
@@ -448,6 +491,7 @@ pub(crate) async fn prune(
 mod tests {
     use super::*;
     use crate::SqliteStore;
+    use chrono::DateTime;
     use keyward_core::Store;
 
     /// Every filter that names an index is served by it, whatever SQLite would estimate.
@@ -486,6 +530,24 @@ mod tests {
                 },
                 "audit_events_kind",
             ),
+            // Paging back through one key's events, and an action over a time range.
+            (
+                AuditFilter {
+                    key_id: some("key_a"),
+                    before_seq: Some(1_000),
+                    ..AuditFilter::default()
+                },
+                "audit_events_key",
+            ),
+            (
+                AuditFilter {
+                    action: some("invoices.delete"),
+                    since: DateTime::from_timestamp_millis(1),
+                    until: DateTime::from_timestamp_millis(2),
+                    ..AuditFilter::default()
+                },
+                "audit_events_action",
+            ),
         ];
         for (filter, index) in cases {
             let filter = AuditFilter {
@@ -511,15 +573,34 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn retention_deletes_by_the_kind_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {PRUNE}"))
+                .bind("ws_a")
+                .bind("key.verified")
+                .bind(10)
+                .bind(10)
+                .fetch_all(&store.writer)
+                .await
+                .unwrap();
+        assert!(
+            plan.iter().any(|row| row
+                .3
+                .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
+            "{plan:?}"
+        );
+    }
+
     #[test]
     fn a_broken_link_is_a_hash_that_matches_nothing() {
+        let ws = "ws_a";
         assert_eq!(BROKEN_LINK.len(), 64);
-        assert_eq!(linkable(BROKEN_LINK.to_owned()), BROKEN_LINK);
-        assert_eq!(linkable(GENESIS_HASH.to_owned()), GENESIS_HASH);
-        assert_eq!(linkable("not a hash".to_owned()), BROKEN_LINK);
-        assert_eq!(
-            linkable(GENESIS_HASH.to_uppercase().replace('0', "A")),
-            BROKEN_LINK
-        );
+        assert_eq!(linkable(BROKEN_LINK.to_owned(), ws), BROKEN_LINK);
+        assert_eq!(linkable(GENESIS_HASH.to_owned(), ws), GENESIS_HASH);
+        assert_eq!(linkable("not a hash".to_owned(), ws), BROKEN_LINK);
+        assert_eq!(linkable(GENESIS_HASH.replace('0', "A"), ws), BROKEN_LINK);
     }
 }

@@ -60,7 +60,7 @@ impl Names {
             if value.len() > MAX_CACHED_BYTES {
                 continue;
             }
-            if cache.len() >= CACHE_CAPACITY {
+            if cache.len() >= CACHE_CAPACITY && !cache.contains_key(&value) {
                 cache.clear();
             }
             cache.insert(value, id);

@@ -214,33 +214,44 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
     Ok(())
 }
 
-/// A chain head that is not a hash (only tampering with `audit_heads` makes one) neither
-/// stops appending, which would stop the audit trail and every verification with it, nor
-/// goes unnoticed: the next event links to a marker, and the chain check reports it there.
+/// A chain head that was tampered with (a hash that is not a hash, not even text, the row
+/// deleted, its seq moved back) neither stops appending, which would stop the audit trail and
+/// every verification with it, nor goes unnoticed: the next event follows the newest stored
+/// one and links to a marker, and the chain check reports the break there.
 #[tokio::test]
-async fn a_head_that_is_not_a_hash_breaks_the_chain_visibly_but_not_the_store() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("head.db");
+async fn a_tampered_head_breaks_the_chain_visibly_but_not_the_store() -> Result<()> {
     let t0 = DateTime::from_timestamp_millis(1_767_225_600_000).context("a valid time")?;
-    let store = SqliteStore::connect(&url(&db)).await?;
-    store.migrate().await?;
-    let events = history("ws_head", t0);
-    store.append_events(events[..3].to_vec()).await?;
-    store.close().await;
+    for tampering in [
+        "UPDATE audit_heads SET hash = 'garbage'",
+        "UPDATE audit_heads SET hash = randomblob(32)",
+        "DELETE FROM audit_heads",
+        "UPDATE audit_heads SET seq = 1",
+    ] {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("head.db");
+        let store = SqliteStore::connect(&url(&db)).await?;
+        store.migrate().await?;
+        let events = history("ws_head", t0);
+        store.append_events(events[..3].to_vec()).await?;
+        store.close().await;
 
-    let mut conn = SqliteConnection::connect(&url(&db)).await?;
-    sqlx::query("UPDATE audit_heads SET hash = 'garbage' WHERE workspace_id = 'ws_head'")
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
+        let mut conn = SqliteConnection::connect(&url(&db)).await?;
+        sqlx::query(tampering).execute(&mut conn).await?;
+        conn.close().await?;
 
-    let store = SqliteStore::connect(&url(&db)).await?;
-    store.append_events(events[3..].to_vec()).await?;
-    let report = verify_chain(&store, "ws_head").await?;
-    assert!(!report.valid);
-    assert_eq!(report.first_bad_seq, Some(4), "{report:?}");
-    let stored = store.events_ascending("ws_head", 0, 100).await?;
-    assert_eq!(stored.len(), 6, "every event was appended");
-    store.close().await;
+        let store = SqliteStore::connect(&url(&db)).await?;
+        store.append_events(events[3..].to_vec()).await?;
+        let stored = store.events_ascending("ws_head", 0, 100).await?;
+        let seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 4, 5, 6],
+            "{tampering}: every event appended"
+        );
+        let report = verify_chain(&store, "ws_head").await?;
+        assert!(!report.valid, "{tampering}");
+        assert_eq!(report.first_bad_seq, Some(4), "{tampering}: {report:?}");
+        store.close().await;
+    }
     Ok(())
 }
