@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The wrk scripts of the HTTP benchmarks (scripts/bench, scripts/bench-scale), written into a
-# directory: `source scripts/wrk-scripts.sh; write_wrk_scripts "$WORK"` (the scripts find
-# report.lua through $WORK, so export it).
+# What the HTTP benchmarks (scripts/bench, scripts/bench-scale, scripts/bench-ab) share:
+# `source scripts/wrk-scripts.sh`, then
+# - `write_wrk_scripts "$WORK"` writes the wrk scripts into a directory (they find report.lua
+#   through $WORK, so export it);
+# - `wrk_result`, `cpu_ticks`, `TICK_US` and `median` measure and summarise runs.
 write_wrk_scripts() {
   local WORK=$1
 # Every script prints one machine-readable line: RESULT <req/s> <p50 ms> <p99 ms> <errors>.
@@ -62,3 +64,17 @@ request = function()
 end
 LUA
 }
+
+# wrk_result <script> <url> [env...] -> "<req/s> <p50 ms> <p99 ms>": one bounded wrk run of
+# $DURATION at $CONNS connections with a script from $WORK.
+wrk_result() {
+  local script=$1 url=$2
+  shift 2
+  env "$@" wrk -t2 -c"$CONNS" -d"$DURATION" -s "$WORK/$script" "$url" 2>&1 | awk '/^RESULT/ {print $2, $3, $4}'
+}
+# A process's CPU time so far, in clock ticks (user + system); TICK_US µs each.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# The median of the numbers on stdin (space- or line-separated; of an even count, the lower
+# middle one).
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -4,7 +4,7 @@
 use crate::error::store_error;
 use crate::names::{Learned, Names};
 use crate::rows::{millis, to_u64, EventRow};
-use crate::sql::{and_where, fetch_all};
+use crate::sql::{and_where, fetch_all, statement_runs};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
@@ -60,26 +60,23 @@ macro_rules! required_name {
     };
 }
 
-/// The id of the name bound next, for a condition on an interned column: no such name means
-/// no such event, and the subquery's NULL matches nothing. SQLite evaluates it once and seeks
-/// the column's index with it.
-const NAME_ID: &str = "(SELECT id FROM audit_names WHERE value = ";
-
-/// Rows per `INSERT` statement when appending a batch, largest first: 256 rows of 18 columns
-/// stay far below SQLite's limit of 32,766 bound parameters. Only these sizes are used (a
-/// batch of 300 is 256 + 16 + 16 + 4 + 4 + 4), so only five statements are ever prepared and
-/// each stays in the connection's statement cache, where a size per batch would be prepared
-/// anew almost every time.
-const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+/// The id of the name bound at its `?`, for a condition on an interned column: no such name
+/// means no such event, and the subquery's NULL matches nothing. SQLite evaluates it once and
+/// seeks the column's index with it.
+macro_rules! name_id {
+    () => {
+        "(SELECT id FROM audit_names WHERE value = ?)"
+    };
+}
 
 /// Appends `events` in order, each after its workspace's current head, and advances the heads.
 /// Must run inside a write transaction (`BEGIN IMMEDIATE`) so no other writer moves a head
 /// between the read and the write. What it returns is for [`Names::learn`] once that
 /// transaction has committed.
 ///
-/// The chain is computed in memory and written with multi-row `INSERT`s: a group-commit batch
-/// of a thousand verifications costs a handful of statements, not a thousand (each statement
-/// is a round-trip to sqlx's SQLite worker thread).
+/// The chain is computed in memory and written with multi-row `INSERT`s
+/// ([`statement_runs`]): a group-commit batch of a thousand verifications costs a handful of
+/// statements, not a thousand (each statement is a round-trip to sqlx's SQLite worker thread).
 pub(crate) async fn append<'e>(
     conn: &mut SqliteConnection,
     names: &Names,
@@ -102,13 +99,8 @@ pub(crate) async fn append<'e>(
         chained.push(Row::new(event, seq, &prev_hash, &hash, &ids)?);
         heads.insert(event.workspace_id.clone(), (seq, hash));
     }
-    let mut rest = &chained[..];
-    for size in INSERT_SIZES {
-        while rest.len() >= size {
-            let (rows, after) = rest.split_at(size);
-            insert(&mut *conn, rows).await?;
-            rest = after;
-        }
+    for rows in statement_runs(&chained) {
+        insert(&mut *conn, rows).await?;
     }
     for (workspace_id, (seq, hash)) in heads {
         sqlx::query(
@@ -139,10 +131,10 @@ async fn link_after(
     workspace_id: &str,
 ) -> Result<(i64, String), StoreError> {
     let head = head(&mut *conn, workspace_id).await?;
-    let (newest,): (Option<i64>,) = sqlx::query_as(
-        "SELECT max(seq) FROM audit_events \
-         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?)",
-    )
+    let (newest,): (Option<i64>,) = sqlx::query_as(concat!(
+        "SELECT max(seq) FROM audit_events WHERE workspace_id = ",
+        name_id!()
+    ))
     .bind(workspace_id)
     .fetch_one(&mut *conn)
     .await
@@ -206,8 +198,8 @@ struct Row<'e> {
     key_id: Option<i64>,
     key_name: Option<i64>,
     outcome: i64,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
 }
 
 impl<'e> Row<'e> {
@@ -241,13 +233,11 @@ impl<'e> Row<'e> {
 }
 
 /// A chain hash (hex, as computed and as served) as stored: 32 bytes.
-fn hash_bytes(hex: &str) -> Result<Vec<u8>, StoreError> {
-    match hex::decode(hex) {
-        Ok(bytes) if bytes.len() == 32 => Ok(bytes),
-        _ => Err(StoreError::Corrupt(
-            "a chain hash is not 32 bytes of hex".into(),
-        )),
-    }
+fn hash_bytes(hex: &str) -> Result<[u8; 32], StoreError> {
+    let mut bytes = [0; 32];
+    hex::decode_to_slice(hex, &mut bytes)
+        .map_err(|_| StoreError::Corrupt("a chain hash is not 32 bytes of hex".into()))?;
+    Ok(bytes)
 }
 
 /// `OR FAIL`: a failing row ends the statement without undoing the rows before it, which spares
@@ -278,8 +268,8 @@ async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), Sto
             .push_bind(&e.origin)
             .push_bind(&e.user_agent)
             .push_bind(&e.detail)
-            .push_bind(&r.prev_hash)
-            .push_bind(&r.hash);
+            .push_bind(&r.prev_hash[..])
+            .push_bind(&r.hash[..]);
     });
     sql.build().execute(db).await.map_err(store_error)?;
     Ok(())
@@ -328,14 +318,11 @@ fn select_newest_first<'a>(
     if let Some(index) = index_for(filter) {
         sql.push(" INDEXED BY ").push(index);
     }
-    sql.push(" WHERE e.workspace_id = ")
-        .push(NAME_ID)
-        .push_bind(workspace_id)
-        .push(")");
-    and_name(sql, "e.key_id", filter.key_id.as_deref());
-    and_name(sql, "e.kind", filter.kind.as_deref());
+    and_name(sql, " WHERE e.workspace_id", Some(workspace_id));
+    and_name(sql, " AND e.key_id", filter.key_id.as_deref());
+    and_name(sql, " AND e.kind", filter.kind.as_deref());
     and_where(sql, "e.action = ", filter.action.as_deref());
-    and_name(sql, "e.outcome", filter.outcome.as_deref());
+    and_name(sql, " AND e.outcome", filter.outcome.as_deref());
     and_where(sql, "e.time >= ", filter.since.map(millis));
     and_where(sql, "e.time < ", filter.until.map(millis));
     and_where(sql, "e.seq < ", filter.before_seq);
@@ -358,13 +345,12 @@ fn index_for(filter: &AuditFilter) -> Option<&'static str> {
     }
 }
 
-/// Appends ` AND {column} = ` the id of the name `value`, when there is a value.
+/// Appends `{column} = ` the id of the name `value` (see [`name_id!`]), when there is a value.
+/// `column` starts with its ` AND ` (or ` WHERE `).
 fn and_name<'args>(sql: &mut QueryBuilder<'args, Sqlite>, column: &str, value: Option<&'args str>) {
     if let Some(value) = value {
-        sql.push(" AND ")
-            .push(column)
-            .push(" = ")
-            .push(NAME_ID)
+        sql.push(column)
+            .push(" = (SELECT id FROM audit_names WHERE value = ")
             .push_bind(value)
             .push(")");
     }
@@ -381,7 +367,8 @@ pub(crate) async fn ascending(
         "SELECT ",
         event_columns!(),
         " FROM audit_events AS e WHERE e.workspace_id = ",
-        "(SELECT id FROM audit_names WHERE value = ?) AND e.seq > ? ORDER BY e.seq ASC LIMIT ?"
+        name_id!(),
+        " AND e.seq > ? ORDER BY e.seq ASC LIMIT ?"
     ))
     .bind(workspace_id)
     .bind(after_seq)
@@ -412,9 +399,13 @@ pub(crate) async fn checkpoint(
 
 /// Retention's delete, by the kind index: the planner would walk the primary key over every
 /// event up to the cut (see [`index_for`] on why it must be told).
-const PRUNE: &str = "DELETE FROM audit_events INDEXED BY audit_events_kind \
-     WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) \
-     AND kind = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ? AND time < ?";
+const PRUNE: &str = concat!(
+    "DELETE FROM audit_events INDEXED BY audit_events_kind WHERE workspace_id = ",
+    name_id!(),
+    " AND kind = ",
+    name_id!(),
+    " AND seq <= ? AND time < ?"
+);
 
 /// Deletes `kind` events older than `before_ms` and moves the checkpoint to the newest event
 /// (of any kind) older than the cut. Must run inside a write transaction.
@@ -435,11 +426,11 @@ pub(crate) async fn prune(
     // appended in about time order, so an event after the cut may be older than `before`
     // too; it stays until the next run. Its hash is read before anything is deleted, because
     // it may be one of the deleted events.
-    let cut: Option<(i64, String)> = sqlx::query_as(
-        "SELECT seq, lower(hex(hash)) FROM audit_events \
-         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND time < ? \
-         ORDER BY time DESC, seq DESC LIMIT 1",
-    )
+    let cut: Option<(i64, String)> = sqlx::query_as(concat!(
+        "SELECT seq, lower(hex(hash)) FROM audit_events WHERE workspace_id = ",
+        name_id!(),
+        " AND time < ? ORDER BY time DESC, seq DESC LIMIT 1"
+    ))
     .bind(workspace_id)
     .bind(before_ms)
     .fetch_optional(&mut *conn)
@@ -463,10 +454,11 @@ pub(crate) async fn prune(
         .await
         .map_err(store_error)?
         .rows_affected();
-    let (retained,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM audit_events \
-             WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq <= ?",
-    )
+    let (retained,): (i64,) = sqlx::query_as(concat!(
+        "SELECT COUNT(*) FROM audit_events WHERE workspace_id = ",
+        name_id!(),
+        " AND seq <= ?"
+    ))
     .bind(workspace_id)
     .bind(cut_seq)
     .fetch_one(&mut *conn)

@@ -13,6 +13,7 @@
 //! be given to another name), so [`Names`] learns them from a [`Learned`] after the commit.
 
 use crate::error::store_error;
+use crate::sql::statement_runs;
 use keyward_core::StoreError;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
@@ -26,10 +27,6 @@ const CACHE_CAPACITY: usize = 1 << 18;
 /// (key names may be up to 512 characters; the ids and names of typical keys are under 64
 /// bytes).
 const MAX_CACHED_BYTES: usize = 128;
-
-/// Values per statement when inserting or looking up names, largest first, so only these
-/// statements are ever prepared (as with the audit rows themselves).
-const STATEMENT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 /// The ids of names known to be committed.
 #[derive(Debug, Default)]
@@ -92,15 +89,10 @@ impl Names {
             }
         }
         let mut learned = Learned::default();
-        let mut rest = &missing[..];
-        for size in STATEMENT_SIZES {
-            while rest.len() >= size {
-                let (some, after) = rest.split_at(size);
-                for (value, id) in intern(&mut *conn, some).await? {
-                    learned.0.push((value.into(), id));
-                    ids.insert(value, id);
-                }
-                rest = after;
+        for some in statement_runs(&missing) {
+            for (value, id) in intern(&mut *conn, some).await? {
+                learned.0.push((value.into(), id));
+                ids.insert(value, id);
             }
         }
         Ok((ids, learned))

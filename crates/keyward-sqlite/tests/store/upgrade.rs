@@ -157,43 +157,43 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
     assert!(report.valid, "{report:?}");
 
     // Filters find the upgraded events by their texts.
-    let filter = |f: AuditFilter| AuditFilter { limit: 100, ..f };
-    let by_key = store
-        .events(
-            "ws_kept",
-            &filter(AuditFilter {
-                key_id: Some("key_stripe".into()),
-                outcome: Some("VALID".into()),
-                ..AuditFilter::default()
-            }),
-        )
-        .await?;
+    let find = |filter: AuditFilter| {
+        let store = &store;
+        async move {
+            let filter = AuditFilter {
+                limit: 100,
+                ..filter
+            };
+            store.events("ws_kept", &filter).await
+        }
+    };
+    let by_key = find(AuditFilter {
+        key_id: Some("key_stripe".into()),
+        outcome: Some("VALID".into()),
+        ..AuditFilter::default()
+    })
+    .await?;
     assert_eq!(
         by_key.iter().map(|e| e.seq).collect::<Vec<_>>(),
         [6, 3],
         "newest first"
     );
-    let by_kind = store
-        .events(
-            "ws_kept",
-            &filter(AuditFilter {
-                kind: Some("key.updated".into()),
-                ..AuditFilter::default()
-            }),
-        )
-        .await?;
+    let by_kind = find(AuditFilter {
+        kind: Some("key.updated".into()),
+        ..AuditFilter::default()
+    })
+    .await?;
     assert_eq!(by_kind.len(), 1);
     assert_eq!(by_kind[0].event.key_name.as_deref(), Some("12345"));
-    let unknown = store
-        .events(
-            "ws_kept",
-            &filter(AuditFilter {
-                action: Some("payroll.write".into()),
-                ..AuditFilter::default()
-            }),
-        )
-        .await?;
-    assert!(unknown.is_empty(), "a name never recorded matches nothing");
+    let unknown = find(AuditFilter {
+        action: Some("payroll.write".into()),
+        ..AuditFilter::default()
+    })
+    .await?;
+    assert!(
+        unknown.is_empty(),
+        "an action never recorded matches nothing"
+    );
 
     // The chain continues after the upgraded events.
     let more = history("ws_kept", t0 + Duration::seconds(1)).split_off(2);
