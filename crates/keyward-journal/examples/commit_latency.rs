@@ -7,8 +7,9 @@
 //! be on the filesystem the server uses), created, dropped from the page cache and reopened
 //! first (as after a reboot), releasing as it goes so segments are reused as in service, and
 //! prints `COMMIT <commits> <p50 µs> <p90 µs> <p99 µs> <p999 µs> <max µs>
-//! <bytes>`, where `<bytes>` is what the process sent to the disk per commit (Linux's
-//! `/proc/self/io` `write_bytes`; `-` where the kernel does not report it).
+//! <bytes> <cpu µs>`, where `<bytes>` is what the process sent to the disk per commit (Linux's
+//! `/proc/self/io` `write_bytes`) and `<cpu µs>` the CPU time it spent per commit, in the
+//! kernel and out (`/proc/thread-self/schedstat`); `-` where the kernel does not report one.
 //! Bounded: stops after the given seconds (default 3).
 
 use keyward_journal::{Journal, Options};
@@ -53,6 +54,7 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
     let (mut journal, _) = Journal::open(&journal_dir, Options::default(), lsns.end - 1)?;
     let mut micros = Vec::new();
     let written_before = disk_bytes_written();
+    let cpu_before = cpu_nanos();
     let started = Instant::now();
     while started.elapsed() < duration {
         let commit = Instant::now();
@@ -63,6 +65,9 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
     let written = disk_bytes_written()
         .zip(written_before)
         .map(|(after, before)| after.saturating_sub(before));
+    let cpu = cpu_nanos()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     drop(journal);
     std::fs::remove_dir_all(&journal_dir)?;
     if micros.is_empty() {
@@ -70,18 +75,21 @@ fn run(dir: &std::path::Path, duration: Duration) -> Result<String, Box<dyn std:
     }
     micros.sort_unstable();
     let at = |p: f64| micros[((micros.len() as f64 * p) as usize).min(micros.len() - 1)];
-    let per_commit = written.map_or("-".to_owned(), |bytes| {
-        (bytes / micros.len() as u64).to_string()
-    });
+    let per_commit = |total: Option<u64>, unit: u64| {
+        total.map_or("-".to_owned(), |total| {
+            (total / unit / micros.len() as u64).to_string()
+        })
+    };
     Ok(format!(
-        "COMMIT {} {} {} {} {} {} {}",
+        "COMMIT {} {} {} {} {} {} {} {}",
         micros.len(),
         at(0.5),
         at(0.9),
         at(0.99),
         at(0.999),
         micros.last().copied().unwrap_or(0),
-        per_commit
+        per_commit(written, 1),
+        per_commit(cpu, 1000),
     ))
 }
 
@@ -104,4 +112,10 @@ fn disk_bytes_written() -> Option<u64> {
     io.lines()
         .find_map(|line| line.strip_prefix("write_bytes:"))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// CPU time this thread has used so far, in nanoseconds (Linux only).
+fn cpu_nanos() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }

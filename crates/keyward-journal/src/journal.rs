@@ -1,6 +1,7 @@
 //! The journal: opening (lock, scan, recover), appending durably, and reusing segments once
 //! their records are released.
 
+use crate::durable::DurableWriter;
 use crate::record::{self, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use crate::segment::{self, Segment};
 use std::fs::{self, File, OpenOptions};
@@ -121,6 +122,7 @@ pub struct Journal {
     /// Bytes written durably since opening.
     bytes_written: u64,
     buf: Vec<u8>,
+    writer: DurableWriter,
     /// Held (locked) for the journal's life, so two servers never write one journal.
     _lock: File,
 }
@@ -189,6 +191,7 @@ impl Journal {
             write_failed: false,
             bytes_written: 0,
             buf: Vec::new(),
+            writer: DurableWriter::default(),
             _lock: lock,
         };
         Ok((journal, pending))
@@ -251,6 +254,12 @@ impl Journal {
     /// The LSN the next record will get.
     pub fn next_lsn(&self) -> u64 {
         self.next_lsn
+    }
+
+    /// Whether the segment being written takes direct writes (see the `durable` module);
+    /// `None` before the first append.
+    pub fn direct_io(&self) -> Option<bool> {
+        self.current.map(|i| self.segments[i].direct.is_some())
     }
 
     /// Segment files on disk.
@@ -329,7 +338,7 @@ impl Journal {
                 continue;
             }
             let segment = &mut self.segments[current];
-            if let Err(e) = segment::write_durably(segment, self.offset, &self.buf) {
+            if let Err(e) = self.writer.write(segment, self.offset, &self.buf) {
                 self.write_failed = true;
                 return Err(e.into());
             }
@@ -367,6 +376,7 @@ impl Journal {
         };
         self.current = Some(index);
         self.offset = 0;
+        self.writer.start_segment();
         Ok(())
     }
 }

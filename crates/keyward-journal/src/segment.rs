@@ -6,18 +6,19 @@
 //! where appending to a growing (or merely `fallocate`d) file also commits file-system metadata
 //! on every sync (measured on ext4: ~120 µs against ~200 µs a sync, and a p99 five times worse).
 //!
-//! Linux (ext4 since 6.x) caches a file in folios of up to 2 MiB, and a commit that changes
-//! one byte of a folio writes the whole folio back. So the page cache must hold segments in
-//! small folios:
+//! Linux (ext4 since 6.x) caches a file in folios of up to 2 MiB, and a buffered commit that
+//! changes one byte of a folio writes the whole folio back. Commits bypass the page cache
+//! where they can (direct I/O, see `durable`), but the zero-fill, the scan at opening and the
+//! buffered fallback go through it, so the page cache must hold segments in small folios:
 //! - the zeros go in page-sized writes, because a write creates folios of its own size:
-//!   zero-filled in 64 KiB writes, every commit wrote ~66 KB to the disk for a record of a
-//!   few hundred bytes; in 4 KiB writes, ~4.7 KB (the `commit_latency` example reports it);
+//!   zero-filled in 64 KiB writes, every buffered commit wrote ~66 KB to the disk for a record
+//!   of a few hundred bytes; in 4 KiB writes, ~4.7 KB;
 //! - readahead is off for segment files ([`no_readahead`]), because sequential reads (opening
 //!   the journal reads every segment back) ramp readahead up to large folios: with a segment
-//!   read back that way, each commit of a 3.5 KB group wrote ~667 KB, and ~7.6 KB with
-//!   readahead off (`scripts/journal-folio-writes.py`, on this machine's ext4).
+//!   read back that way, each buffered commit of a 3.5 KB group wrote ~667 KB, and ~7.6 KB
+//!   with readahead off (`scripts/journal-folio-writes.py`, on this machine's ext4).
 
-use crate::record;
+use crate::{durable, record};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ static ZEROS: [u8; 4096] = [0; 4096];
 pub(crate) struct Segment {
     pub path: PathBuf,
     pub file: File,
+    /// A second handle for direct writes, where they are available (see `durable`).
+    pub direct: Option<File>,
     /// The file's size, fixed when it was created.
     pub capacity: u64,
     /// The highest LSN written into it (0 when it holds none still wanted): it may be reused
@@ -65,6 +68,7 @@ pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Seg
     fs::rename(&temporary, &target)?;
     sync_dir(dir)?;
     Ok(Segment {
+        direct: durable::open_direct(&target, capacity),
         path: target,
         file,
         capacity,
@@ -123,6 +127,7 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     let last_lsn = last.unwrap_or(0);
     Ok(Scanned {
         segment: Segment {
+            direct: durable::open_direct(&path, bytes.len() as u64),
             path,
             file,
             capacity: bytes.len() as u64,
@@ -157,13 +162,6 @@ fn write_zeros(file: &mut File, count: u64) -> io::Result<()> {
         left -= n as u64;
     }
     Ok(())
-}
-
-/// Writes `bytes` at `offset` and waits until they are on stable storage.
-pub(crate) fn write_durably(segment: &mut Segment, offset: u64, bytes: &[u8]) -> io::Result<()> {
-    segment.file.seek(SeekFrom::Start(offset))?;
-    segment.file.write_all(bytes)?;
-    segment.file.sync_data()
 }
 
 /// Makes a directory's entries (a created or renamed file) durable.

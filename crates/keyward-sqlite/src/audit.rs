@@ -5,10 +5,10 @@ use crate::error::store_error;
 use crate::names::{Learned, Names};
 use crate::rows::{millis, to_u64, EventRow};
 use crate::sql::{and_where, fetch_all, statement_runs};
+use foldhash::{HashMap, HashMapExt};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
-use std::collections::HashMap;
 
 /// The columns every event query selects, in [`EventRow`]'s shape: interned names resolved,
 /// hashes as lowercase hex. `e` is `audit_events`.
@@ -87,17 +87,17 @@ pub(crate) async fn append<'e>(
         .resolve(&mut *conn, events.iter().flat_map(|e| interned(e)))
         .await?;
     // Each workspace's head is read once and written once, however many events it gets.
-    let mut heads: HashMap<String, (i64, String)> = HashMap::new();
+    let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
     let mut chained = Vec::with_capacity(events.len());
     for event in events {
-        let (prev_seq, prev_hash) = match heads.remove(&event.workspace_id) {
+        let (prev_seq, prev_hash) = match heads.remove(event.workspace_id.as_str()) {
             Some(head) => head,
             None => link_after(&mut *conn, &event.workspace_id).await?,
         };
         let seq = prev_seq + 1;
         let hash = AuditEvent::hash_of(event, seq, &prev_hash);
         chained.push(Row::new(event, seq, &prev_hash, &hash, &ids)?);
-        heads.insert(event.workspace_id.clone(), (seq, hash));
+        heads.insert(&event.workspace_id, (seq, hash));
     }
     for rows in statement_runs(&chained) {
         insert(&mut *conn, rows).await?;
