@@ -11,12 +11,17 @@
 //! Direct I/O moves whole blocks from block-aligned memory, so a batch that starts inside a
 //! block is written from the start of that block: the writer keeps the block's earlier bytes
 //! (the tail of the previous batch) and writes them again, unchanged, ahead of the new
-//! records, then zeros to the end of the block, which is what the zero-filled segment holds
-//! there already. Rewriting bytes with themselves cannot tear anything a crash could find.
+//! records, then zeros to the end of the block. Past the records, a segment holds zeros or
+//! released records of an earlier use, and recovery stops at the first byte that does not
+//! continue the records (see `segment::scan`), so the padding loses nothing. The rewritten
+//! bytes are the ones already there; a device that tears writes only at sector boundaries
+//! leaves them intact whatever it tears (the buffered path, which writes whole pages back,
+//! relied on the same).
 //!
 //! Where direct I/O is not available (another OS, a file system that refuses it, a segment
 //! whose size is not a whole number of blocks), the batch goes through the page cache and
-//! `fdatasync`, as before.
+//! `fdatasync`, as before. Only the segment being written holds a direct handle, so a journal
+//! of many segments does not hold twice as many files open.
 
 use crate::segment::Segment;
 use std::fs::File;
@@ -51,20 +56,23 @@ impl DurableWriter {
         bytes: &[u8],
     ) -> io::Result<()> {
         let follows = offset % BLOCK as u64 == self.tail.len() as u64;
+        // The caller writes a segment front to back through this writer, so the tail always
+        // matches; a mismatch would silently cost the direct path, so tests catch it here.
+        debug_assert!(
+            follows,
+            "a journal write does not continue the previous one"
+        );
         let end = offset + bytes.len() as u64;
         let result = match &segment.direct {
             Some(direct) if follows && round_up(end) <= segment.capacity => {
                 match self.write_direct(direct, offset, bytes) {
                     // Refused before anything is written: a device whose blocks are larger
-                    // than `BLOCK` (the alignment), or a kernel without `RWF_DSYNC` (before
-                    // 4.7). The batch goes through the page cache instead, and so does every
-                    // later one in this segment.
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
-                        ) =>
-                    {
+                    // than `BLOCK` (the alignment), a kernel without `pwritev2` or
+                    // `RWF_DSYNC`, a sandbox that forbids the call. The batch goes through
+                    // the page cache instead, and so does every later one in this segment.
+                    // Any other error (EIO above all) is returned: what reached the disk is
+                    // then unknown, and the journal refuses writes until reopened.
+                    Err(e) if refused(&e) => {
                         segment.direct = None;
                         write_buffered(&mut segment.file, offset, bytes)
                     }
@@ -112,9 +120,9 @@ impl DurableWriter {
                 start + written as u64,
                 ReadWriteFlags::DSYNC,
             )?;
-            // A short direct write moves whole blocks; anything else would leave the next
-            // write unaligned.
-            if n == 0 || (!n.is_multiple_of(BLOCK) && written + n < len) {
+            // A short direct write moves whole blocks (`len` is whole blocks too); anything
+            // else would leave the next write unaligned.
+            if n == 0 || !n.is_multiple_of(BLOCK) {
                 return Err(io::Error::other(
                     "a direct write to the journal stopped short",
                 ));
@@ -128,6 +136,24 @@ impl DurableWriter {
     fn write_direct(&mut self, _file: &File, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
         Err(io::ErrorKind::InvalidInput.into())
     }
+}
+
+/// Whether a direct write failed because direct writes are refused here, before anything was
+/// written.
+#[cfg(target_os = "linux")]
+fn refused(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    Errno::from_io_error(e).is_some_and(|e| {
+        matches!(
+            e,
+            Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS | Errno::PERM
+        )
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn refused(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidInput
 }
 
 /// Through the page cache, then `fdatasync`.

@@ -1,7 +1,7 @@
 //! The journal: opening (lock, scan, recover), appending durably, and reusing segments once
 //! their records are released.
 
-use crate::durable::DurableWriter;
+use crate::durable::{self, DurableWriter};
 use crate::record::{self, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use crate::segment::{self, Segment};
 use std::fs::{self, File, OpenOptions};
@@ -374,6 +374,11 @@ impl Journal {
             }
             None => return Err(JournalError::Full(self.segments.len())),
         };
+        if let Some(previous) = self.current {
+            self.segments[previous].direct = None;
+        }
+        let segment = &mut self.segments[index];
+        segment.direct = durable::open_direct(&segment.path, segment.capacity);
         self.current = Some(index);
         self.offset = 0;
         self.writer.start_segment();

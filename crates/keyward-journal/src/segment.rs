@@ -18,7 +18,7 @@
 //!   read back that way, each buffered commit of a 3.5 KB group wrote ~667 KB, and ~7.6 KB
 //!   with readahead off (`scripts/journal-folio-writes.py`, on this machine's ext4).
 
-use crate::{durable, record};
+use crate::record;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,8 @@ static ZEROS: [u8; 4096] = [0; 4096];
 pub(crate) struct Segment {
     pub path: PathBuf,
     pub file: File,
-    /// A second handle for direct writes, where they are available (see `durable`).
+    /// A second handle for direct writes while this is the segment being written, where they
+    /// are available (see `durable`).
     pub direct: Option<File>,
     /// The file's size, fixed when it was created.
     pub capacity: u64,
@@ -68,7 +69,7 @@ pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Seg
     fs::rename(&temporary, &target)?;
     sync_dir(dir)?;
     Ok(Segment {
-        direct: durable::open_direct(&target, capacity),
+        direct: None,
         path: target,
         file,
         capacity,
@@ -127,7 +128,7 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     let last_lsn = last.unwrap_or(0);
     Ok(Scanned {
         segment: Segment {
-            direct: durable::open_direct(&path, bytes.len() as u64),
+            direct: None,
             path,
             file,
             capacity: bytes.len() as u64,

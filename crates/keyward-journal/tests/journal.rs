@@ -295,11 +295,18 @@ fn segments_of_another_size_are_read_but_never_reused() {
 }
 
 /// Segments of whole blocks are written directly (on Linux), each batch from the start of
-/// its block: batches of every size, ending anywhere in a block, across blocks and segments,
-/// reused segments and reopenings, all read back exactly.
+/// its block: batches of every size, ending anywhere in a block and exactly on its end,
+/// across blocks and segments, reused segments and reopenings, all read back exactly. The
+/// journal's writer asserts (in debug builds) that each write continues the block it
+/// remembered, so a wrong tail fails here even where it would only have cost speed.
+///
+/// In the target directory, not `/tmp`, which may be a tmpfs that takes no direct writes.
+/// With `KEYWARD_REQUIRE_DIRECT_IO` set (CI sets it) the test fails if the direct path is not
+/// the one taken.
 #[test]
 fn direct_writes_keep_every_record_across_blocks_segments_and_reopens() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let require_direct = std::env::var_os("KEYWARD_REQUIRE_DIRECT_IO").is_some();
     let options = small(8192, 64);
     let mut expected: Vec<Record> = Vec::new();
     let mut lsn = 1;
@@ -307,14 +314,27 @@ fn direct_writes_keep_every_record_across_blocks_segments_and_reopens() {
     for round in 0..4u64 {
         let (mut journal, pending) = Journal::open(dir.path(), options, taken_in).unwrap();
         assert_eq!(pending, expected, "round {round}");
-        for batch in 0..40u64 {
-            // 1 to 7 records of 1 to ~900 bytes: batches end at every offset of a block.
+        // Each round starts at the front of a segment: a record that ends exactly on the
+        // first block's end, then batches of 1 to 7 records of 1 to ~900 bytes.
+        let exact = vec![vec![b'#'; 4096 - HEADER_BYTES]];
+        let batches = std::iter::once(exact).chain((0..40u64).map(|batch| {
             let n = 1 + (batch * 5 + round) % 7;
-            let batch_payloads: Vec<Vec<u8>> = (lsn..lsn + n)
-                .map(|i| vec![b'a' + (i % 26) as u8; 1 + ((i * 131) % 900) as usize])
-                .collect();
-            assert_eq!(journal.append(&batch_payloads).unwrap(), lsn..lsn + n);
-            if cfg!(target_os = "linux") && journal.direct_io() != Some(true) {
+            (0..n)
+                .map(|i| {
+                    let seed = round * 1000 + batch * 7 + i;
+                    vec![b'a' + (seed % 26) as u8; 1 + ((seed * 131) % 900) as usize]
+                })
+                .collect()
+        }));
+        for batch in batches.collect::<Vec<Vec<Vec<u8>>>>() {
+            let n = batch.len() as u64;
+            assert_eq!(journal.append(&batch).unwrap(), lsn..lsn + n);
+            let direct = journal.direct_io() == Some(true);
+            assert!(
+                direct || !require_direct,
+                "the journal did not write directly"
+            );
+            if cfg!(target_os = "linux") && !direct {
                 eprintln!(
                     "notice: direct I/O is not available in {:?}; the buffered path was tested",
                     dir.path()
@@ -322,7 +342,7 @@ fn direct_writes_keep_every_record_across_blocks_segments_and_reopens() {
             }
             expected.extend(
                 (lsn..lsn + n)
-                    .zip(batch_payloads)
+                    .zip(batch)
                     .map(|(lsn, payload)| Record { lsn, payload }),
             );
             lsn += n;
@@ -332,4 +352,6 @@ fn direct_writes_keep_every_record_across_blocks_segments_and_reopens() {
         journal.release(taken_in);
         expected.retain(|r| r.lsn > taken_in);
     }
+    let (_, pending) = Journal::open(dir.path(), options, taken_in).unwrap();
+    assert_eq!(pending, expected, "after the last round");
 }
