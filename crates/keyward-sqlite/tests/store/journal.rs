@@ -352,6 +352,28 @@ async fn concurrent_appends_all_land_exactly_once() -> Result<()> {
     close(store, &f.journal).await
 }
 
+/// A backlog of thousands of events in one group commit (taken in over many slices of one
+/// transaction) and a trickle after it land in journal order, each exactly once, in one
+/// whole chain.
+#[tokio::test]
+async fn a_large_backlog_and_a_trickle_keep_journal_order() -> Result<()> {
+    let f = files()?;
+    let t0 = start()?;
+    let store = journaled(&f.db, &f.journal).await?;
+    let ws = lone_workspace(&store, "Backlog", "blg", t0).await?;
+    let backlog = verifications(&ws, t0, 0..5000);
+    store.append_events(backlog.clone()).await?;
+    let mut expected = backlog;
+    for n in 5000..5040 {
+        let event = verification(&ws, t0, n);
+        store.append_events(vec![event.clone()]).await?;
+        expected.push(event);
+    }
+    assert_trail(&store, &ws, &expected).await?;
+    assert_eq!(position(&f.db).await?, 5040);
+    close(store, &f.journal).await
+}
+
 /// A journal whose records do not start right after the database's position (another copy of
 /// the database, or records lost) is refused, with the way out in the message, and nothing is
 /// taken in; moved aside, the database starts a fresh journal.
