@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What the HTTP benchmarks (scripts/bench, scripts/bench-scale, scripts/bench-ab) share:
-# `source scripts/wrk-scripts.sh`, then
+# What the HTTP benchmarks (scripts/bench, scripts/bench-scale, scripts/bench-ab,
+# scripts/bench-latency) share: `source scripts/wrk-scripts.sh`, then
 # - `write_wrk_scripts "$WORK"` writes the wrk scripts into a directory (they find report.lua
 #   through $WORK, so export it);
-# - `wrk_result`, `cpu_ticks`, `TICK_US` and `median` measure and summarise runs.
+# - `wrk_result`, `cpu_ticks`, `TICK_US` and `median` measure and summarise runs;
+# - `set_verification_audit` switches the benchmark workspace's recording of verifications.
 write_wrk_scripts() {
   local WORK=$1
 # Every script prints one machine-readable line: RESULT <req/s> <p50 ms> <p99 ms> <errors>.
@@ -78,3 +79,9 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 # The median of the numbers on stdin (space- or line-separated; of an even count, the lower
 # middle one).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# set_verification_audit all|failures|none: the workspace setting, on the server at $URL with
+# $ROOT_KEY.
+set_verification_audit() {
+  curl -fsS -o /dev/null -X PATCH "$URL/v1/workspace" -H "Authorization: Bearer $ROOT_KEY" \
+    -H 'Content-Type: application/json' -d "{\"verification_audit\":\"$1\"}"
+}

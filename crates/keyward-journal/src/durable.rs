@@ -20,8 +20,7 @@
 //!
 //! Where direct I/O is not available (another OS, a file system that refuses it, a segment
 //! whose size is not a whole number of blocks), the batch goes through the page cache and
-//! `fdatasync`, as before. Only the segment being written holds a direct handle, so a journal
-//! of many segments does not hold twice as many files open.
+//! `fdatasync`, as before.
 
 use crate::segment::Segment;
 use std::fs::File;
@@ -31,9 +30,12 @@ use std::io::{self, Seek, SeekFrom, Write};
 /// logical blocks on every device the journal expects (512 bytes or 4 KiB).
 pub(crate) const BLOCK: usize = 4096;
 
-/// Writes batches one after another into the current segment.
+/// Writes batches one after another into the segment being written, and holds what only
+/// that segment needs: its direct handle and its last partly written block.
 #[derive(Default)]
 pub(crate) struct DurableWriter {
+    /// A handle for direct writes to the segment being written, where they are available.
+    direct: Option<File>,
     /// The bytes of the current segment's last partly written block, from the block's start
     /// (empty at a block boundary).
     tail: Vec<u8>,
@@ -42,9 +44,16 @@ pub(crate) struct DurableWriter {
 }
 
 impl DurableWriter {
-    /// The next write starts a segment, at its front.
-    pub(crate) fn start_segment(&mut self) {
+    /// The next write starts `segment`, at its front. The previous segment's direct handle
+    /// is closed, so a journal of many segments holds one more file open, not twice as many.
+    pub(crate) fn start_segment(&mut self, segment: &Segment) {
+        self.direct = open_direct(&segment.path, segment.capacity);
         self.tail.clear();
+    }
+
+    /// Whether writes to the segment being written go direct.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// Writes `bytes` at `offset` of `segment` (right after the previous write to it, or at the
@@ -63,9 +72,9 @@ impl DurableWriter {
             "a journal write does not continue the previous one"
         );
         let end = offset + bytes.len() as u64;
-        let result = match &segment.direct {
+        let result = match &self.direct {
             Some(direct) if follows && round_up(end) <= segment.capacity => {
-                match self.write_direct(direct, offset, bytes) {
+                match write_direct(direct, &mut self.scratch, &self.tail, offset, bytes) {
                     // Refused before anything is written: a device whose blocks are larger
                     // than `BLOCK` (the alignment), a kernel without `pwritev2` or
                     // `RWF_DSYNC`, a sandbox that forbids the call. The batch goes through
@@ -73,7 +82,7 @@ impl DurableWriter {
                     // Any other error (EIO above all) is returned: what reached the disk is
                     // then unknown, and the journal refuses writes until reopened.
                     Err(e) if refused(&e) => {
-                        segment.direct = None;
+                        self.direct = None;
                         write_buffered(&mut segment.file, offset, bytes)
                     }
                     other => other,
@@ -98,44 +107,59 @@ impl DurableWriter {
             self.tail.extend_from_slice(bytes);
         }
     }
+}
 
-    #[cfg(target_os = "linux")]
-    fn write_direct(&mut self, file: &File, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        use rustix::io::{pwritev2, ReadWriteFlags};
-        let start = offset - self.tail.len() as u64;
-        let len = round_up((self.tail.len() + bytes.len()) as u64) as usize;
-        self.scratch.clear();
-        self.scratch.resize(len + BLOCK, 0);
-        let skip = self.scratch.as_ptr().align_offset(BLOCK);
-        let Some(buf) = self.scratch.get_mut(skip..skip + len) else {
-            return Err(io::Error::other("no aligned memory for a direct write"));
-        };
-        buf[..self.tail.len()].copy_from_slice(&self.tail);
-        buf[self.tail.len()..self.tail.len() + bytes.len()].copy_from_slice(bytes);
-        let mut written = 0;
-        while written < len {
-            let n = pwritev2(
-                file,
-                &[io::IoSlice::new(&buf[written..])],
-                start + written as u64,
-                ReadWriteFlags::DSYNC,
-            )?;
-            // A short direct write moves whole blocks (`len` is whole blocks too); anything
-            // else would leave the next write unaligned.
-            if n == 0 || !n.is_multiple_of(BLOCK) {
-                return Err(io::Error::other(
-                    "a direct write to the journal stopped short",
-                ));
-            }
-            written += n;
+/// Writes `tail` (the start of the block `offset` falls in) and then `bytes` from the block's
+/// start, padded with zeros to whole blocks, in one direct write with `RWF_DSYNC`.
+#[cfg(target_os = "linux")]
+fn write_direct(
+    file: &File,
+    scratch: &mut Vec<u8>,
+    tail: &[u8],
+    offset: u64,
+    bytes: &[u8],
+) -> io::Result<()> {
+    use rustix::io::{pwritev2, ReadWriteFlags};
+    let start = offset - tail.len() as u64;
+    let len = round_up((tail.len() + bytes.len()) as u64) as usize;
+    scratch.clear();
+    scratch.resize(len + BLOCK, 0);
+    let skip = scratch.as_ptr().align_offset(BLOCK);
+    let Some(buf) = scratch.get_mut(skip..skip + len) else {
+        return Err(io::Error::other("no aligned memory for a direct write"));
+    };
+    buf[..tail.len()].copy_from_slice(tail);
+    buf[tail.len()..tail.len() + bytes.len()].copy_from_slice(bytes);
+    let mut written = 0;
+    while written < len {
+        let n = pwritev2(
+            file,
+            &[io::IoSlice::new(&buf[written..])],
+            start + written as u64,
+            ReadWriteFlags::DSYNC,
+        )?;
+        // A short direct write moves whole blocks (`len` is whole blocks too); anything else
+        // would leave the next write unaligned.
+        if n == 0 || !n.is_multiple_of(BLOCK) {
+            return Err(io::Error::other(
+                "a direct write to the journal stopped short",
+            ));
         }
-        Ok(())
+        written += n;
     }
+    Ok(())
+}
 
-    #[cfg(not(target_os = "linux"))]
-    fn write_direct(&mut self, _file: &File, _offset: u64, _bytes: &[u8]) -> io::Result<()> {
-        Err(io::ErrorKind::InvalidInput.into())
-    }
+/// Never called: no handle for direct writes is ever opened here.
+#[cfg(not(target_os = "linux"))]
+fn write_direct(
+    _file: &File,
+    _scratch: &mut Vec<u8>,
+    _tail: &[u8],
+    _offset: u64,
+    _bytes: &[u8],
+) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Whether a direct write failed because direct writes are refused here, before anything was
@@ -153,7 +177,7 @@ fn refused(e: &io::Error) -> bool {
 
 #[cfg(not(target_os = "linux"))]
 fn refused(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::InvalidInput
+    e.kind() == io::ErrorKind::Unsupported
 }
 
 /// Through the page cache, then `fdatasync`.
@@ -171,7 +195,7 @@ fn round_up(n: u64) -> u64 {
 /// A handle to `path` for direct writes, if this platform and file system give one and the
 /// segment is a whole number of blocks long (padding a write must never grow the file).
 #[cfg(target_os = "linux")]
-pub(crate) fn open_direct(path: &std::path::Path, capacity: u64) -> Option<File> {
+fn open_direct(path: &std::path::Path, capacity: u64) -> Option<File> {
     use rustix::fs::{open, Mode, OFlags};
     if !capacity.is_multiple_of(BLOCK as u64) {
         return None;
@@ -186,6 +210,6 @@ pub(crate) fn open_direct(path: &std::path::Path, capacity: u64) -> Option<File>
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn open_direct(_path: &std::path::Path, _capacity: u64) -> Option<File> {
+fn open_direct(_path: &std::path::Path, _capacity: u64) -> Option<File> {
     None
 }

@@ -1,7 +1,7 @@
 //! The journal: opening (lock, scan, recover), appending durably, and reusing segments once
 //! their records are released.
 
-use crate::durable::{self, DurableWriter};
+use crate::durable::DurableWriter;
 use crate::record::{self, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use crate::segment::{self, Segment};
 use std::fs::{self, File, OpenOptions};
@@ -259,7 +259,7 @@ impl Journal {
     /// Whether the segment being written takes direct writes (see the `durable` module);
     /// `None` before the first append.
     pub fn direct_io(&self) -> Option<bool> {
-        self.current.map(|i| self.segments[i].direct.is_some())
+        self.current.map(|_| self.writer.is_direct())
     }
 
     /// Segment files on disk.
@@ -374,14 +374,9 @@ impl Journal {
             }
             None => return Err(JournalError::Full(self.segments.len())),
         };
-        if let Some(previous) = self.current {
-            self.segments[previous].direct = None;
-        }
-        let segment = &mut self.segments[index];
-        segment.direct = durable::open_direct(&segment.path, segment.capacity);
+        self.writer.start_segment(&self.segments[index]);
         self.current = Some(index);
         self.offset = 0;
-        self.writer.start_segment();
         Ok(())
     }
 }

@@ -30,9 +30,6 @@ static ZEROS: [u8; 4096] = [0; 4096];
 pub(crate) struct Segment {
     pub path: PathBuf,
     pub file: File,
-    /// A second handle for direct writes while this is the segment being written, where they
-    /// are available (see `durable`).
-    pub direct: Option<File>,
     /// The file's size, fixed when it was created.
     pub capacity: u64,
     /// The highest LSN written into it (0 when it holds none still wanted): it may be reused
@@ -69,7 +66,6 @@ pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Seg
     fs::rename(&temporary, &target)?;
     sync_dir(dir)?;
     Ok(Segment {
-        direct: None,
         path: target,
         file,
         capacity,
@@ -128,7 +124,6 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     let last_lsn = last.unwrap_or(0);
     Ok(Scanned {
         segment: Segment {
-            direct: None,
             path,
             file,
             capacity: bytes.len() as u64,

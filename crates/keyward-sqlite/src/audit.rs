@@ -65,7 +65,14 @@ macro_rules! required_name {
 /// seeks the column's index with it.
 macro_rules! name_id {
     () => {
-        "(SELECT id FROM audit_names WHERE value = ?)"
+        concat!(name_id_up_to_the_value!(), "?)")
+    };
+}
+
+/// [`name_id!`] up to its `?`, for a `QueryBuilder` (which writes the `?` of each bind).
+macro_rules! name_id_up_to_the_value {
+    () => {
+        "(SELECT id FROM audit_names WHERE value = "
     };
 }
 
@@ -350,7 +357,7 @@ fn index_for(filter: &AuditFilter) -> Option<&'static str> {
 fn and_name<'args>(sql: &mut QueryBuilder<'args, Sqlite>, column: &str, value: Option<&'args str>) {
     if let Some(value) = value {
         sql.push(column)
-            .push(" = (SELECT id FROM audit_names WHERE value = ")
+            .push(concat!(" = ", name_id_up_to_the_value!()))
             .push_bind(value)
             .push(")");
     }

@@ -2,7 +2,6 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::names::Learned;
 use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,8 +50,7 @@ impl SqliteStore {
         for key in keys {
             keys::insert(&mut *tx, key).await?;
         }
-        let learned = audit::append(&mut tx, &self.names, &events).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, &events).await
     }
 }
 
@@ -61,12 +59,14 @@ async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Commits a transaction that appended events, then caches the audit names it interned.
-    async fn commit_learning(
+    /// Appends `events` to the chain inside `tx` and commits it; only then are the audit names
+    /// it interned cached (a rolled-back id may be given to another name).
+    async fn append_and_commit<'e>(
         &self,
-        tx: Transaction<'static, Sqlite>,
-        learned: Learned,
+        mut tx: Transaction<'static, Sqlite>,
+        events: impl IntoIterator<Item = &'e NewEvent>,
     ) -> Result<(), StoreError> {
+        let learned = audit::append(&mut tx, &self.names, events).await?;
         commit(tx).await?;
         self.names.learn(learned);
         Ok(())
@@ -102,8 +102,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        let learned = audit::append(&mut tx, &self.names, &events).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, &events).await
     }
 
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
@@ -121,8 +120,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         settings::put(&mut *tx, workspace_settings).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
@@ -141,15 +139,13 @@ impl Store for SqliteStore {
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError> {
@@ -159,15 +155,13 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::insert(&mut *tx, key).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn rotate_key(
@@ -180,8 +174,7 @@ impl Store for SqliteStore {
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -207,9 +200,8 @@ impl Store for SqliteStore {
         if let Some(journal) = &self.journal {
             return journal.append(events).await;
         }
-        let mut tx = self.begin().await?;
-        let learned = audit::append(&mut tx, &self.names, &events).await?;
-        self.commit_learning(tx, learned).await
+        let tx = self.begin().await?;
+        self.append_and_commit(tx, &events).await
     }
 
     async fn settle(&self) -> Result<(), StoreError> {
@@ -276,8 +268,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin_chained().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn spend_credits(
@@ -303,7 +294,6 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_chained().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
-        let learned = audit::append(&mut tx, &self.names, [&event]).await?;
-        self.commit_learning(tx, learned).await
+        self.append_and_commit(tx, [&event]).await
     }
 }
