@@ -3,7 +3,8 @@
 # scripts/bench-latency) share: `source scripts/wrk-scripts.sh`, then
 # - `write_wrk_scripts "$WORK"` writes the wrk scripts into a directory (they find report.lua
 #   through $WORK, so export it);
-# - `wrk_result`, `cpu_ticks`, `TICK_US` and `median` measure and summarise runs;
+# - `wrk_result`, `cpu_ticks`, `TICK_US`, `machine_ticks`, `idle_percent` and `median` measure
+#   and summarise runs;
 # - `set_verification_audit` switches the benchmark workspace's recording of verifications.
 write_wrk_scripts() {
   local WORK=$1
@@ -76,6 +77,17 @@ wrk_result() {
 # A process's CPU time so far, in clock ticks (user + system); TICK_US µs each.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
+# The whole machine's idle (idle + iowait) and total CPU ticks so far: "<idle> <total>".
+machine_ticks() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+# idle_percent "<idle> <total>" "<idle> <total>": the share of the machine's CPU time left idle
+# between two `machine_ticks` readings. A durable verification waits for the disk; when every
+# connection is waiting at once, the cores idle, which `CPU per verification` does not show.
+idle_percent() {
+  local i0 t0 i1 t1
+  read -r i0 t0 <<<"$1"
+  read -r i1 t1 <<<"$2"
+  awk "BEGIN {printf \"%.1f\", 100 * ($i1 - $i0) / ($t1 - $t0)}"
+}
 # The median of the numbers on stdin (space- or line-separated; of an even count, the lower
 # middle one).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -157,6 +157,9 @@ impl AuditJournal {
             ingested: ingested.clone(),
             hurry: hurry.clone(),
         };
+        // A thread, not a runtime task: the durable write blocks, and a task writing inline
+        // held up the worker it ran on at every commit (the cores idled 21-26 % of the time
+        // under load against 12-16 %, BENCHMARKS.md).
         std::thread::Builder::new()
             .name("keyward-journal".into())
             .spawn(move || thread.run(appends_rx))
