@@ -5,6 +5,8 @@
 #   through $WORK, so export it);
 # - `wrk_result`, `cpu_ticks`, `TICK_US`, `machine_ticks`, `idle_percent` and `median` measure
 #   and summarise runs;
+# - `wait_for_server` waits for a started server to answer, `settle_audit` for its audit
+#   trail to take in every verification answered so far;
 # - `set_verification_audit` switches the benchmark workspace's recording of verifications.
 write_wrk_scripts() {
   local WORK=$1
@@ -91,6 +93,18 @@ idle_percent() {
 # The median of the numbers on stdin (space- or line-separated; of an even count, the lower
 # middle one).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# wait_for_server <url>: succeeds once the server at <url> answers /healthz (up to 60 s).
+wait_for_server() {
+  for _ in $(seq 600); do
+    curl -fs "$1/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# settle_audit <url>: returns once the server at <url> (with $ROOT_KEY) has taken into its
+# audit trail every verification answered so far (the audit query waits for the journal), so
+# no run pays for the one before it.
+settle_audit() { curl -fsS -o /dev/null "$1/v1/audit?limit=1" -H "Authorization: Bearer $ROOT_KEY"; }
 # set_verification_audit all|failures|none: the workspace setting, on the server at $URL with
 # $ROOT_KEY.
 set_verification_audit() {
