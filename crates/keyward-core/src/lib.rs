@@ -15,6 +15,7 @@ pub mod policy;
 pub mod query;
 pub mod rate_limit;
 pub mod restrictions;
+pub mod root_keys;
 pub mod store;
 pub mod verify;
 

@@ -1,5 +1,7 @@
 //! Root keys: workspace administrators' credentials, each with its own rights. A root key can
-//! only hand out rights it holds itself, so a limited key cannot mint an unlimited one.
+//! only hand out rights it holds itself, so a limited key cannot mint an unlimited one, and
+//! only revoke root keys whose rights it holds entirely (`keyward_core::root_keys`), so a
+//! limited key cannot lock the workspace's owners out.
 
 use crate::auth::RootPrincipal;
 use crate::bootstrap::new_root_key;
@@ -14,7 +16,8 @@ use axum::Json;
 use keyward_api::{CreateRootKeyRequest, CreatedRootKey, RootKeyInfo};
 use keyward_core::audit::EventKind;
 use keyward_core::model::rights;
-use keyward_core::{ids, KeyName, NewEvent, Permission};
+use keyward_core::root_keys::check_revocation;
+use keyward_core::{ids, KeyName, NewEvent, Permission, RootKey};
 
 const KNOWN_RIGHTS: [&str; 8] = [
     "*",
@@ -99,13 +102,26 @@ pub async fn revoke(
     }
     let now = state.clock.now();
     let _guard = state.writes.lock().await;
-    let mut root = state
+    // Read under the write lock: the rules below judge the workspace's root keys as they are
+    // now, not as they were when this request authenticated.
+    let workspace: Vec<RootKey> = state
         .store
         .root_keys()
         .await?
         .into_iter()
-        .find(|r| r.id == id && r.workspace_id == principal.workspace_id())
+        .filter(|r| r.workspace_id == principal.workspace_id())
+        .collect();
+    // The revoker may have been revoked since it authenticated (by a concurrent call).
+    let revoker = workspace
+        .iter()
+        .find(|r| r.id == principal.0.id && r.revoked_at.is_none())
+        .ok_or(ApiError::Unauthorized)?;
+    let mut root = workspace
+        .iter()
+        .find(|r| r.id == id)
+        .cloned()
         .ok_or(ApiError::NotFound)?;
+    check_revocation(revoker, &root, &workspace).map_err(|e| ApiError::Forbidden(e.to_string()))?;
     if root.revoked_at.is_none() {
         root.revoked_at = Some(now);
         let event = NewEvent::new(principal.workspace_id(), now, EventKind::RootKeyRevoked)

@@ -23,5 +23,6 @@ mod lifecycle;
 mod load;
 mod pagination;
 mod restrictions;
+mod root_keys;
 mod secrets;
 mod verify;
