@@ -1,4 +1,5 @@
-//! The `keyward` binary: `serve`, `init`, and the client commands (`keys`, `verify`, `audit`).
+//! The `keyward` binary: `serve`, `init`, `root-key create` (operator recovery), and the client
+//! commands (`keys`, `verify`, `audit`, `scan`).
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +35,11 @@ enum Command {
     Serve(ServeArgs),
     /// Create the schema if needed and a new workspace with its first root key
     Init(InitArgs),
+    /// Operator recovery: create a root key straight in the database
+    RootKey {
+        #[command(subcommand)]
+        command: keyward_server::recovery::RootKeyCommand,
+    },
     /// Manage keys on a running server (KEYWARD_URL, KEYWARD_ROOT_KEY)
     Keys {
         #[command(flatten)]
@@ -90,6 +96,10 @@ struct ServeArgs {
     /// database takes them in [default: beside the database file, <file>.audit-journal]
     #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
     audit_journal: Option<PathBuf>,
+    /// New file (created readable by this user only) for the root key a first start on an
+    /// empty database creates [default: beside the database file, <file>.root-key]
+    #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
+    root_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -120,6 +130,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => report(run_serve(args).await),
             Command::Init(args) => report(run_init(args).await),
+            Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
@@ -147,12 +158,14 @@ async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
 }
 
 /// The database with its audit journal (none for an in-memory database without
-/// `--audit-journal`), after taking in what the journal held from before.
+/// `--audit-journal`), after taking in what the journal held from before; and the database
+/// file (`None` in memory).
 async fn open_journaled_store(
     url: &str,
     journal: Option<PathBuf>,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<(Arc<dyn Store>, Option<PathBuf>)> {
     let store = open_store(url).await?;
+    let file = store.database_file().map(std::path::Path::to_path_buf);
     if journal.is_some() && store.database_file().is_none() {
         anyhow::bail!(
             "--audit-journal needs a database file: an in-memory database is gone at exit, and \
@@ -161,14 +174,14 @@ async fn open_journaled_store(
     }
     let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
     let Some(dir) = dir else {
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store), file));
     };
     let store = store
         .with_audit_journal(&dir, JournalOptions::default())
         .await
         .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
     tracing::info!(dir = %dir.display(), "audit journal");
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), file))
 }
 
 async fn run_init(args: InitArgs) -> anyhow::Result<()> {
@@ -195,6 +208,14 @@ async fn run_init(args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_root_key(command: keyward_server::recovery::RootKeyCommand) -> anyhow::Result<()> {
+    let keyward_server::recovery::RootKeyCommand::Create(args) = command;
+    let store = open_store(&args.database_url).await?;
+    let said = keyward_server::recovery::create(&store, &SystemClock, &args).await?;
+    eprintln!("{said}");
+    Ok(())
+}
+
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -203,18 +224,21 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let store = open_journaled_store(&args.database.database_url, args.audit_journal).await?;
+    let (store, database_file) =
+        open_journaled_store(&args.database.database_url, args.audit_journal).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if store.workspaces().await?.is_empty() {
-        let created =
-            bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Default workspace", "kw")
-                .await?;
-        // Printed once, straight to the terminal and not through the logger, so log
-        // collectors never see it.
-        eprintln!(
-            "\nCreated workspace {} with its first root key (shown once; store it safely):\n\n    {}\n",
-            created.workspace.id,
-            created.root_key.expose()
+        // Never to stderr or stdout, which journald and docker keep: a new file only this user
+        // can read (`secret_file`).
+        let path = args
+            .root_key_file
+            .or_else(|| database_file.map(|f| PathBuf::from(format!("{}.root-key", f.display()))))
+            .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
+        let (workspace, said) =
+            bootstrap::first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
+        tracing::warn!(
+            workspace_id = %workspace.id,
+            "created a workspace; its first root key is {said}"
         );
     }
     let limiter = keyward_server::limits::RateLimiter::from_config(args.redis_url.as_deref())

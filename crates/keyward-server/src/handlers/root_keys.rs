@@ -19,7 +19,8 @@ use keyward_core::model::rights;
 use keyward_core::root_keys::check_revocation;
 use keyward_core::{ids, KeyName, NewEvent, Permission, RootKey};
 
-const KNOWN_RIGHTS: [&str; 8] = [
+/// Every right a root key can hold (also what `keyward root-key create` accepts).
+pub const KNOWN_RIGHTS: [&str; 8] = [
     "*",
     rights::KEYS_READ,
     rights::KEYS_WRITE,

@@ -23,6 +23,7 @@ mod lifecycle;
 mod load;
 mod pagination;
 mod restrictions;
+mod root_key_delivery;
 mod root_keys;
 mod secrets;
 mod verify;
