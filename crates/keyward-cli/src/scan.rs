@@ -2,10 +2,10 @@
 //! documents; print them as a table, `--json` or `--sarif` (SARIF 2.1.0); with `--report`,
 //! send them to `POST /v1/leaks` so they are revoked at once.
 //!
-//! Exit status: `1` when keys were found (and, with `--report`, reported); `0` when none were
-//! found and everything could be read; `2` on errors (a path that cannot be read, a corrupt
-//! archive, a limit reached, or a report the server did not accept). So it works as a
-//! pre-commit hook or CI step.
+//! Exit status: `1` when keys were found (and, with `--report`, all reported); `0` when none
+//! were found and everything could be read; `2` on errors (a path that cannot be read, a
+//! corrupt archive, a limit reached, or keys the server did not accept: the output says which
+//! were reported and which not). So it works as a pre-commit hook or CI step.
 //!
 //! **Invariant:** output shows a key's visible start (`bos_5Qm2…`), never the whole key; the
 //! plaintext is only sent to the server, with `--report`.
@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use keyward_api::leaks::{
     LeakReport, LeakReportAccepted, LeakedKey, LocatedKey, MAX_LEAK_KEYS, MAX_LEAK_LOCATION_CHARS,
     MAX_LEAK_SOURCE_CHARS,
@@ -83,20 +83,27 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
             one_line(&note.message)
         );
     }
-    // Where the keys were reported, if they were.
+    // What the server accepted, if the keys were reported.
     let reported = if args.report && !report.findings.is_empty() {
-        match send_report(&args, &report.findings).await {
-            Ok(server) => Some(server),
-            Err(err) => {
-                let _ = print(&args, &report, None);
-                return crate::fail(&err);
-            }
-        }
+        Some(send_report(&args, &report.findings).await)
     } else {
         None
     };
-    if let Err(err) = print(&args, &report, reported.as_deref()) {
+    if let Err(err) = print(&args, &report, reported.as_ref()) {
         return crate::fail(&err);
+    }
+    if let Some(Reported {
+        accepted,
+        refused: Some(err),
+        ..
+    }) = &reported
+    {
+        let n = report.findings.len();
+        return crate::fail(&anyhow!(
+            "{} of {n} key{} NOT reported: {err:#}",
+            n - accepted,
+            if n - accepted == 1 { " was" } else { "s were" }
+        ));
     }
     if !report.findings.is_empty() {
         ExitCode::from(EXIT_NOT_VALID)
@@ -107,40 +114,64 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     }
 }
 
-/// Prints the findings; `reported_to` is the server they were reported to, if they were.
-fn print(args: &ScanArgs, report: &ScanReport, reported_to: Option<&str>) -> Result<()> {
+/// What became of `--report`: the findings are sent in order, in reports of at most
+/// [`MAX_LEAK_KEYS`]; the first `accepted` were accepted (the server answers `202` only once
+/// it has revoked the valid ones), and `refused` says why the rest were not sent or not
+/// accepted.
+struct Reported {
+    server: String,
+    accepted: usize,
+    refused: Option<anyhow::Error>,
+}
+
+/// Prints the findings; `reported` says what the server accepted, if they were reported.
+fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> Result<()> {
     if args.sarif {
         return emit(&serde_json::to_string_pretty(&sarif(report))?);
     }
     if args.json {
         return emit(&serde_json::to_string_pretty(&json_report(
-            report,
-            reported_to.is_some(),
+            report, reported,
         ))?);
     }
     let n = report.findings.len();
-    let summary = match (n, reported_to) {
+    let summary = match (n, reported) {
         (0, _) => format!("no keys found ({} files scanned)", report.files_scanned),
         (_, None) => format!(
             "{n} key{} found ({} files scanned): revoke or rotate them, or run again with --report",
             plural(n),
             report.files_scanned
         ),
-        (_, Some(server)) => format!(
-            "{n} key{} found ({} files scanned) and reported to {server}: valid ones are now revoked",
+        (_, Some(reported)) if reported.accepted == n => format!(
+            "{n} key{} found ({} files scanned) and reported to {}, which revoked the valid ones",
+            plural(n),
+            report.files_scanned,
+            reported.server,
+        ),
+        (_, Some(reported)) if reported.accepted == 0 => format!(
+            "{n} key{} found ({} files scanned); none reported",
             plural(n),
             report.files_scanned,
         ),
+        (_, Some(reported)) => format!(
+            "{n} keys found ({} files scanned); {} of them (REPORTED yes) reported to {}, which revoked the valid ones among them; the rest (REPORTED no) were not",
+            report.files_scanned, reported.accepted, reported.server,
+        ),
     };
     if n > 0 {
-        let rows = report.findings.iter().map(|f| {
-            [
-                one_line(&f.file),
-                one_line(&f.location()),
-                format!("{}…", f.start()),
-            ]
-        });
-        emit(&table(["FILE", "LOCATION", "KEY"], rows))?;
+        let cells = |f: &Finding| [one_line(&f.file), one_line(&f.location()), format!("{}…", f.start())];
+        let out = match reported {
+            None => table(["FILE", "LOCATION", "KEY"], report.findings.iter().map(cells)),
+            Some(reported) => table(
+                ["FILE", "LOCATION", "KEY", "REPORTED"],
+                report.findings.iter().enumerate().map(|(i, f)| {
+                    let [file, location, key] = cells(f);
+                    let yes = if i < reported.accepted { "yes" } else { "no" };
+                    [file, location, key, yes.to_owned()]
+                }),
+            ),
+        };
+        emit(&out)?;
     }
     let _ = writeln!(std::io::stderr(), "{summary}");
     Ok(())
@@ -166,15 +197,27 @@ fn finding_json(f: &Finding) -> Value {
     })
 }
 
-fn json_report(report: &ScanReport, reported: bool) -> Value {
+/// `reported` (with `--report`): whether every key was reported; each finding's `reported`:
+/// whether the server accepted the report that held it; `report_error`: why the others were
+/// not.
+fn json_report(report: &ScanReport, reported: Option<&Reported>) -> Value {
+    let findings = report.findings.iter().enumerate().map(|(i, f)| {
+        let mut finding = finding_json(f);
+        if let Some(reported) = reported {
+            finding["reported"] = json!(i < reported.accepted);
+        }
+        finding
+    });
     json!({
-        "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "findings": findings.collect::<Vec<_>>(),
         "notes": report.notes.iter().map(|n| json!({
             "path": n.path, "kind": n.kind.as_str(), "message": n.message,
         })).collect::<Vec<_>>(),
         "files_scanned": report.files_scanned,
         "bytes_scanned": report.bytes_scanned,
-        "reported": reported,
+        "reported": reported.is_some_and(|r| r.refused.is_none()),
+        "reported_keys": reported.map_or(0, |r| r.accepted),
+        "report_error": reported.and_then(|r| r.refused.as_ref()).map(|e| one_line(&format!("{e:#}"))),
     })
 }
 
@@ -277,11 +320,23 @@ fn clip(text: &str, max: usize) -> String {
     format!("{keep}…")
 }
 
-/// Sends the plaintext keys to `POST /v1/leaks`, as many requests as the limit per report
-/// needs; returns the server's URL as shown to people.
-async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Result<String> {
-    let client = Client::anonymous(&args.url)?;
+/// Sends the plaintext keys to `POST /v1/leaks`, in order, as many reports as the limit per
+/// report needs, and stops at the first one not accepted (a `429` refuses the ones after it
+/// too).
+async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
+    let client = match Client::anonymous(&args.url) {
+        Ok(client) => client,
+        Err(err) => {
+            return Reported {
+                server: "the server".into(),
+                accepted: 0,
+                refused: Some(err),
+            }
+        }
+    };
+    let server = client.shown_url();
     let source = clip(&one_line(&args.source), MAX_LEAK_SOURCE_CHARS);
+    let mut accepted = 0;
     for chunk in findings.chunks(MAX_LEAK_KEYS) {
         let body = LeakReport {
             keys: chunk
@@ -295,12 +350,22 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Result<String> {
                 .collect(),
             source: Some(source.clone()),
         };
-        let _: Reply<LeakReportAccepted> = client
-            .send(Method::POST, &["v1", "leaks"], &body)
-            .await
-            .context("the keys were NOT reported")?;
+        let sent: Result<Reply<LeakReportAccepted>> =
+            client.send(Method::POST, &["v1", "leaks"], &body).await;
+        if let Err(err) = sent {
+            return Reported {
+                server,
+                accepted,
+                refused: Some(err),
+            };
+        }
+        accepted += chunk.len();
     }
-    Ok(client.shown_url())
+    Reported {
+        server,
+        accepted,
+        refused: None,
+    }
 }
 
 #[cfg(test)]
@@ -331,7 +396,7 @@ mod tests {
             result["locations"][0]["physicalLocation"]["region"]["startLine"],
             1
         );
-        let text = serde_json::to_string(&log).unwrap() + &json_report(&report, false).to_string();
+        let text = serde_json::to_string(&log).unwrap() + &json_report(&report, None).to_string();
         assert!(!text.contains(&key), "{text}");
         assert!(text.contains(&key[..8]));
     }

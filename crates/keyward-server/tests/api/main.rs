@@ -18,6 +18,7 @@ mod helpers;
 mod http_hygiene;
 mod isolation_matrix;
 mod journal_crash;
+mod leak_reports;
 mod leaks;
 mod lifecycle;
 mod load;
