@@ -159,9 +159,18 @@ fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> R
         ),
     };
     if n > 0 {
-        let cells = |f: &Finding| [one_line(&f.file), one_line(&f.location()), format!("{}…", f.start())];
+        let cells = |f: &Finding| {
+            [
+                one_line(&f.file),
+                one_line(&f.location()),
+                format!("{}…", f.start()),
+            ]
+        };
         let out = match reported {
-            None => table(["FILE", "LOCATION", "KEY"], report.findings.iter().map(cells)),
+            None => table(
+                ["FILE", "LOCATION", "KEY"],
+                report.findings.iter().map(cells),
+            ),
             Some(reported) => table(
                 ["FILE", "LOCATION", "KEY", "REPORTED"],
                 report.findings.iter().enumerate().map(|(i, f)| {

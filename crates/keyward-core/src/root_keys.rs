@@ -78,7 +78,10 @@ mod tests {
             name: format!("Root key {id}"),
             hash: KeyHash::of(id),
             start: "kw_root_x".to_owned(),
-            permissions: rights.iter().map(|r| Permission::parse(r).unwrap()).collect(),
+            permissions: rights
+                .iter()
+                .map(|r| Permission::parse(r).unwrap())
+                .collect(),
             created_at: Utc.timestamp_opt(0, 0).unwrap(),
             revoked_at: None,
         }

@@ -94,10 +94,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("root-key");
         let key = ApiKey::generate(&KeyPrefix::parse("kw_root").unwrap()).unwrap();
-        let said = Destination::new_file(&path)
-            .unwrap()
-            .deliver(&key)
-            .unwrap();
+        let said = Destination::new_file(&path).unwrap().deliver(&key).unwrap();
         assert!(!said.contains(key.expose()), "{said}");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

@@ -6,10 +6,10 @@
 //! much revoking there was to do: neither its body nor its timing can be used to test guessed
 //! or stolen keys. Reports are rate limited per client (an IPv4 address, an IPv6 /64).
 
+use crate::bootstrap::ROOT_KEY_PREFIX;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::handlers::fields;
-use crate::bootstrap::ROOT_KEY_PREFIX;
 use crate::state::AppState;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, State};
@@ -322,10 +322,10 @@ mod tests {
             "revoked"
         });
         let idle = answer_after(arrived, async { "nothing" });
-        let ((_, busy_at), (_, idle_at)) = tokio::join!(
-            async { (busy.await, tokio::time::Instant::now()) },
-            async { (idle.await, tokio::time::Instant::now()) }
-        );
+        let ((_, busy_at), (_, idle_at)) =
+            tokio::join!(async { (busy.await, tokio::time::Instant::now()) }, async {
+                (idle.await, tokio::time::Instant::now())
+            });
         assert_eq!(busy_at, arrived + ANSWER_AFTER);
         assert_eq!(idle_at, arrived + ANSWER_AFTER);
     }

@@ -15,7 +15,12 @@ fn unissued(prefix: &str, i: usize) -> String {
 }
 
 async fn root_key(app: &TestApp, name: &str, rights: &[&str]) -> (String, String) {
-    let created = app.api().create_root_key(name, rights).await.expect(201).clone();
+    let created = app
+        .api()
+        .create_root_key(name, rights)
+        .await
+        .expect(201)
+        .clone();
     let field = |f: &str| created[f].as_str().unwrap().to_owned();
     (field("id"), field("key"))
 }
@@ -85,7 +90,10 @@ async fn a_root_key_found_by_scan_report_is_revoked_at_once_with_a_leaked_event(
         .clone();
     let events = audit["events"].as_array().unwrap();
     assert_eq!(events.len(), 2, "{audit}");
-    assert!(events.iter().any(|e| e["key_id"] == loaded_id.as_str()), "{audit}");
+    assert!(
+        events.iter().any(|e| e["key_id"] == loaded_id.as_str()),
+        "{audit}"
+    );
     for event in events {
         let detail = event["detail"].as_str().unwrap();
         assert!(detail.starts_with("root key found at"), "{detail}");
@@ -99,7 +107,10 @@ async fn a_root_key_found_by_scan_report_is_revoked_at_once_with_a_leaked_event(
 #[tokio::test]
 async fn the_answer_to_a_report_is_the_same_in_body_and_time_whatever_it_held() {
     let app = spawn_app();
-    let valid = app.api().new_key("Stripe Invoice Sending Integration", &[]).await;
+    let valid = app
+        .api()
+        .new_key("Stripe Invoice Sending Integration", &[])
+        .await;
     let (_, root) = root_key(&app, "Reporting Root Key", &["keys:read"]).await;
     let reports = [
         json!({"keys": [valid.key], "source": "s"}),
@@ -183,10 +194,7 @@ async fn a_report_refused_midway_says_exactly_which_keys_were_reported() {
     assert_eq!(printed["reported"], false);
     assert_eq!(printed["reported_keys"], accepted);
     assert!(
-        printed["report_error"]
-            .as_str()
-            .unwrap()
-            .contains("(429)"),
+        printed["report_error"].as_str().unwrap().contains("(429)"),
         "{printed}"
     );
     let said = String::from_utf8_lossy(&out.stderr);

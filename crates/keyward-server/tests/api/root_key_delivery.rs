@@ -150,7 +150,10 @@ async fn operator_recovery_mints_a_root_key_for_a_locked_out_workspace_while_the
     for (args, says) in [
         (vec!["--workspace", workspace, "--right", "*"], "--output"),
         (vec!["--workspace", "nope", "--right", "*"], "no workspace"),
-        (vec!["--workspace", workspace, "--right", "keys:all"], "unknown right"),
+        (
+            vec!["--workspace", workspace, "--right", "keys:all"],
+            "unknown right",
+        ),
         (
             vec!["--workspace", workspace, "--right", "*", "--output"],
             "must not exist yet",
@@ -185,7 +188,10 @@ async fn operator_recovery_mints_a_root_key_for_a_locked_out_workspace_while_the
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let key = std::fs::read_to_string(&file).unwrap().trim_end().to_owned();
+    let key = std::fs::read_to_string(&file)
+        .unwrap()
+        .trim_end()
+        .to_owned();
     remember_secret(&key);
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
@@ -221,7 +227,10 @@ async fn operator_recovery_mints_a_root_key_for_a_locked_out_workspace_while_the
 #[test]
 fn a_key_prefix_shared_by_several_workspaces_is_refused_for_recovery() {
     let app = crate::helpers::spawn_app_with(2);
-    let out = recover(&app, &["--workspace", crate::helpers::PREFIX, "--right", "*"]);
+    let out = recover(
+        &app,
+        &["--workspace", crate::helpers::PREFIX, "--right", "*"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("2 workspaces"), "{said}");

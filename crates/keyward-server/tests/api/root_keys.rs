@@ -5,7 +5,12 @@ use crate::helpers::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
 async fn new_root(app: &TestApp, name: &str, rights: &[&str]) -> (String, String) {
-    let created = app.api().create_root_key(name, rights).await.expect(201).clone();
+    let created = app
+        .api()
+        .create_root_key(name, rights)
+        .await
+        .expect(201)
+        .clone();
     let field = |f: &str| created[f].as_str().unwrap().to_owned();
     (field("id"), field("key"))
 }
