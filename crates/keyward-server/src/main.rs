@@ -232,7 +232,13 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         // can read (`secret_file`).
         let path = args
             .root_key_file
-            .or_else(|| database_file.map(|f| PathBuf::from(format!("{}.root-key", f.display()))))
+            .or_else(|| {
+                database_file.map(|file| {
+                    let mut name = file.into_os_string();
+                    name.push(".root-key");
+                    PathBuf::from(name)
+                })
+            })
             .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
         let (workspace, said) =
             bootstrap::first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
