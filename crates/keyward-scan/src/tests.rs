@@ -249,6 +249,10 @@ fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("notes.txt"), "nothing here").unwrap();
     std::fs::write(root.join(format!("{}.txt", in_file.expose())), "nothing").unwrap();
+    // A name that would break a line of output or read backwards is shown escaped.
+    let odd = root.join("line\nbreak \u{202E}txt.exe");
+    let in_odd = key("bos");
+    std::fs::write(&odd, format!("k={}", in_odd.expose())).unwrap();
     let archive = fixtures::zip(&[
         (&format!("creds/{}/readme.txt", in_entry_folder.expose()), b"x"),
         (&format!("creds/{}/other.txt", in_entry_folder.expose()), b"y"),
@@ -261,7 +265,15 @@ fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
     scanner.scan_path(&root, &mut report);
     scanner.scan_path(&root.join(format!("gone-{}", in_file.expose())), &mut report);
 
-    let all = [&in_folder, &in_file, &in_entry_folder, &in_entry, &in_content, &in_top];
+    let all = [
+        &in_folder,
+        &in_file,
+        &in_entry_folder,
+        &in_entry,
+        &in_content,
+        &in_top,
+        &in_odd,
+    ];
     let mut found = found(&report);
     found.sort();
     let mut expected: Vec<String> = all.iter().map(|k| k.expose().to_owned()).collect();
@@ -282,6 +294,12 @@ fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
         format!("{}….env (name)", in_entry.start())
     );
     assert!(report.notes.iter().any(|n| n.path.contains("gone-")), "{shown}");
+    let odd = report
+        .findings
+        .iter()
+        .find(|f| f.file.contains("break"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(odd.file.ends_with("line\\nbreak \\u{202e}txt.exe"), "{}", odd.file);
 }
 
 #[test]
