@@ -7,7 +7,7 @@
 //! instead of compiling a regular expression, which keeps `keyward-core` free of `regex` and
 //! lets verification skip the work for text that cannot hold a key.
 
-use crate::key_format::{ApiKey, BODY_LEN, CHECKSUM_LEN};
+use crate::key_format::{checksum, ApiKey, BODY_LEN, CHECKSUM_LEN};
 use std::borrow::Cow;
 
 /// Shortest text the key pattern matches: a 2-character prefix, `_`, 38 characters.
@@ -70,35 +70,65 @@ fn replacement(word: &str, mode: Redaction) -> Option<String> {
     if !key_shaped(word) {
         return None;
     }
-    match ApiKey::parse(word) {
-        Ok(key) => Some(format!("{}…", key.start())),
-        Err(_) if mode == Redaction::KeyShaped => {
+    // The checksum first: a look-alike (an id that happens to have the shape) is then
+    // passed over without the copy `ApiKey::parse` makes of a key it accepts.
+    let (signed, sum) = word.split_at(word.len() - CHECKSUM_LEN);
+    let key = (checksum(signed) == sum.as_bytes())
+        .then(|| ApiKey::parse(word).ok())
+        .flatten();
+    match key {
+        Some(key) => Some(format!("{}…", key.start())),
+        None if mode == Redaction::KeyShaped => {
             let prefix = word.rsplit_once('_').map_or("", |(prefix, _)| prefix);
             Some(format!("{prefix}_…"))
         }
-        Err(_) => None,
+        None => None,
     }
 }
 
+/// `[A-Za-z0-9_]`, by table: the scan looks at every byte of text that passed the cheap test.
+static WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    WORD_BYTES[usize::from(b)]
 }
 
-/// The `(start, end)` byte ranges of the maximal runs of `[A-Za-z0-9_]` long enough to be a
-/// key. Runs end at ASCII bytes, so they are always `str` boundaries.
+/// The `(start, end)` byte ranges, in order, of the maximal runs of `[A-Za-z0-9_]` long
+/// enough to be a key. Runs end at ASCII bytes, so they are always `str` boundaries.
+///
+/// Only every `MIN_KEY_SHAPED_LEN`-th byte is probed: a run that long holds one of them
+/// whatever its start, and a probe that lands in a run expands to the run's ends. Ordinary
+/// text (a user agent, a path) is passed over in a few probes instead of a look at every byte.
 fn word_runs(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut at = 0;
+    const STRIDE: usize = MIN_KEY_SHAPED_LEN;
+    let mut probe = STRIDE - 1;
     std::iter::from_fn(move || {
-        while at < bytes.len() {
-            while at < bytes.len() && !is_word_byte(bytes[at]) {
-                at += 1;
+        while probe < bytes.len() {
+            if !is_word_byte(bytes[probe]) {
+                probe += STRIDE;
+                continue;
             }
-            let start = at;
-            while at < bytes.len() && is_word_byte(bytes[at]) {
-                at += 1;
+            let mut start = probe;
+            while start > 0 && is_word_byte(bytes[start - 1]) {
+                start -= 1;
             }
-            if at - start >= MIN_KEY_SHAPED_LEN {
-                return Some((start, at));
+            let mut end = probe + 1;
+            while end < bytes.len() && is_word_byte(bytes[end]) {
+                end += 1;
+            }
+            // A later run starts after `end`; one that long holds a byte of this sequence.
+            probe = end + STRIDE;
+            if end - start >= STRIDE {
+                return Some((start, end));
             }
         }
         None
@@ -210,7 +240,29 @@ mod tests {
         assert!(ApiKey::parse(&valid).is_ok() && key_shaped(&valid));
     }
 
+    /// Every maximal run, byte by byte: what `word_runs` must find with its probes.
+    fn runs_one_by_one(bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let start = at;
+            while at < bytes.len() && is_word_byte(bytes[at]) {
+                at += 1;
+            }
+            if at - start >= MIN_KEY_SHAPED_LEN {
+                runs.push((start, at));
+            }
+            at = at.max(start + 1);
+        }
+        runs
+    }
+
     proptest! {
+        #[test]
+        fn probing_finds_exactly_the_long_runs(text in "([a-z_]{0,50}[ /;.é]{0,3}){0,12}") {
+            prop_assert_eq!(word_runs(text.as_bytes()).collect::<Vec<_>>(), runs_one_by_one(text.as_bytes()));
+        }
+
         #[test]
         fn redacted_text_never_holds_a_key_and_keeps_the_rest(
             before in "\\PC{0,40}", after in "\\PC{0,40}", prefix in "[a-z0-9]{2,16}"
