@@ -145,8 +145,11 @@ fn key_shaped(word: &str) -> bool {
     if parts.next().is_some() {
         return false;
     }
-    let prefix_part =
-        |p: &str| (2..=16).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let prefix_part = |p: &str| {
+        (2..=16).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
     let (prefix_ok, tail) = match third {
         None => (prefix_part(first), second),
         Some(tail) => (prefix_part(first) && prefix_part(second), tail),
@@ -207,7 +210,11 @@ mod tests {
         let real = key("bos");
         let mut typo = real.expose().to_owned();
         typo.pop();
-        typo.push(if real.expose().ends_with('A') { 'B' } else { 'A' });
+        typo.push(if real.expose().ends_with('A') {
+            'B'
+        } else {
+            'A'
+        });
         let hex_id = "user_5f3c2a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
         let text = format!("{typo} {hex_id}");
         assert_eq!(redact(&text, Redaction::ValidKeys), text);

@@ -23,7 +23,9 @@ pub enum RestrictionError {
     InvalidCidr,
     #[error("{given:?} has bits set after its prefix length; did you mean {network}?")]
     HostBitsSet { given: String, network: String },
-    #[error("not an origin: expected scheme://host[:port], e.g. https://app.example.com, with no path")]
+    #[error(
+        "not an origin: expected scheme://host[:port], e.g. https://app.example.com, with no path"
+    )]
     InvalidOrigin,
     #[error("at most {MAX_ALLOWLIST_ENTRIES} entries per allowlist")]
     TooMany,
@@ -46,8 +48,7 @@ impl IpRange {
         if let Ok(addr) = IpAddr::from_str(text) {
             return Ok(Self(IpNet::from(addr)));
         }
-        let net =
-            IpNet::from_str(text).map_err(|_| RestrictionError::InvalidCidr)?;
+        let net = IpNet::from_str(text).map_err(|_| RestrictionError::InvalidCidr)?;
         if net.trunc() != net {
             return Err(RestrictionError::HostBitsSet {
                 given: text.to_owned(),

@@ -46,7 +46,7 @@ pub fn is_invisible(c: char) -> bool {
 pub fn is_plain_line(text: &str) -> bool {
     let printable_ascii = text
         .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b < 0x7F));
+        .fold(true, |ok, b| ok & (0x20..0x7F).contains(&b));
     printable_ascii || !text.chars().any(|c| c.is_control() || is_bidi_control(c))
 }
 

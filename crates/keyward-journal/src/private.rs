@@ -56,8 +56,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn mode(path: &Path) -> u32 {
-        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    fn mode(path: &Path) -> io::Result<u32> {
+        Ok(fs::metadata(path)?.permissions().mode() & 0o777)
     }
 
     #[test]
@@ -65,10 +65,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a").join("journal");
         create_dir_all(&dir).unwrap();
-        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir).unwrap(), 0o700);
         let path = dir.join("f");
-        let file = options().write(true).create(true).truncate(true).open(&path).unwrap();
+        let file = options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
         restrict(&file).unwrap();
-        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&path).unwrap(), 0o600);
     }
 }

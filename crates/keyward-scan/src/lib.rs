@@ -250,7 +250,13 @@ impl Scanner {
             // The folder's own name was looked at by whoever listed it; only this entry's
             // name is new here.
             let name = entry.file_name();
-            self.name_findings(&shown, None, &name.to_string_lossy(), &mut Vec::new(), report);
+            self.name_findings(
+                &shown,
+                None,
+                &name.to_string_lossy(),
+                &mut Vec::new(),
+                report,
+            );
             match entry.file_type() {
                 Ok(t) if t.is_symlink() => {}
                 Ok(t) if t.is_dir() => {

@@ -241,8 +241,14 @@ fn printed(report: &ScanReport) -> String {
 
 #[test]
 fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
-    let (in_folder, in_file, in_entry_folder, in_entry, in_content, in_top) =
-        (key("bos"), key("bos"), key("acme"), key("bos_live"), key("bos"), key("bos"));
+    let (in_folder, in_file, in_entry_folder, in_entry, in_content, in_top) = (
+        key("bos"),
+        key("bos"),
+        key("acme"),
+        key("bos_live"),
+        key("bos"),
+        key("bos"),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join(format!("share-{}", in_top.expose()));
     let folder = root.join(in_folder.expose());
@@ -254,16 +260,28 @@ fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
     let in_odd = key("bos");
     std::fs::write(&odd, format!("k={}", in_odd.expose())).unwrap();
     let archive = fixtures::zip(&[
-        (&format!("creds/{}/readme.txt", in_entry_folder.expose()), b"x"),
-        (&format!("creds/{}/other.txt", in_entry_folder.expose()), b"y"),
-        (&format!("{}.env", in_entry.expose()), format!("K={}", in_content.expose()).as_bytes()),
+        (
+            &format!("creds/{}/readme.txt", in_entry_folder.expose()),
+            b"x",
+        ),
+        (
+            &format!("creds/{}/other.txt", in_entry_folder.expose()),
+            b"y",
+        ),
+        (
+            &format!("{}.env", in_entry.expose()),
+            format!("K={}", in_content.expose()).as_bytes(),
+        ),
     ])
     .unwrap();
     std::fs::write(root.join("backup.zip"), archive).unwrap();
     let mut report = ScanReport::default();
     let scanner = scanner();
     scanner.scan_path(&root, &mut report);
-    scanner.scan_path(&root.join(format!("gone-{}", in_file.expose())), &mut report);
+    scanner.scan_path(
+        &root.join(format!("gone-{}", in_file.expose())),
+        &mut report,
+    );
 
     let all = [
         &in_folder,
@@ -293,13 +311,20 @@ fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
         name_finding.location(),
         format!("{}….env (name)", in_entry.start())
     );
-    assert!(report.notes.iter().any(|n| n.path.contains("gone-")), "{shown}");
+    assert!(
+        report.notes.iter().any(|n| n.path.contains("gone-")),
+        "{shown}"
+    );
     let odd = report
         .findings
         .iter()
         .find(|f| f.file.contains("break"))
         .unwrap_or_else(|| panic!("{shown}"));
-    assert!(odd.file.ends_with("line\\nbreak \\u{202e}txt.exe"), "{}", odd.file);
+    assert!(
+        odd.file.ends_with("line\\nbreak \\u{202e}txt.exe"),
+        "{}",
+        odd.file
+    );
 }
 
 #[test]
@@ -322,14 +347,25 @@ fn entries_left_when_the_budget_runs_out_are_named_and_a_cut_entry_is_scanned() 
     })
     .unwrap();
     let report = scan_with(&small, &bomb);
-    assert_eq!(found(&report), vec![early.expose().to_owned()], "{}", printed(&report));
+    assert_eq!(
+        found(&report),
+        vec![early.expose().to_owned()],
+        "{}",
+        printed(&report)
+    );
     let skipped = report
         .notes
         .iter()
         .find(|n| n.message.contains("not scanned"))
         .unwrap_or_else(|| panic!("no note names the skipped entries: {}", printed(&report)));
     assert_eq!(skipped.kind, NoteKind::Error);
-    assert!(skipped.message.contains("2 entries not scanned: c.txt, d/e.txt"), "{}", skipped.message);
+    assert!(
+        skipped
+            .message
+            .contains("2 entries not scanned: c.txt, d/e.txt"),
+        "{}",
+        skipped.message
+    );
     assert!(report.has_errors());
 }
 
@@ -337,15 +373,20 @@ fn entries_left_when_the_budget_runs_out_are_named_and_a_cut_entry_is_scanned() 
 fn one_bomb_entry_does_not_spend_the_budget_of_the_entries_after_it() {
     let k = key("bos");
     let zeros = vec![0u8; 8 * 1024 * 1024];
-    let archive = fixtures::zip(&[("bomb.bin", &zeros), ("notes.txt", k.expose().as_bytes())])
-        .unwrap();
+    let archive =
+        fixtures::zip(&[("bomb.bin", &zeros), ("notes.txt", k.expose().as_bytes())]).unwrap();
     let limits = Limits {
         max_unpacked_bytes: 4 * 1024 * 1024,
         max_entry_bytes: 1024 * 1024,
         ..Limits::default()
     };
     let report = scan_with(&Scanner::new(limits).unwrap(), &archive);
-    assert_eq!(found(&report), vec![k.expose().to_owned()], "{}", printed(&report));
+    assert_eq!(
+        found(&report),
+        vec![k.expose().to_owned()],
+        "{}",
+        printed(&report)
+    );
     let cut = &report.notes[0];
     assert!(cut.path.ends_with("!bomb.bin"), "{cut:?}");
     assert!(cut.message.contains("the limit for one entry"), "{cut:?}");

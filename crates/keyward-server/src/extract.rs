@@ -249,7 +249,9 @@ mod tests {
     #[test]
     fn unknown_names_are_redacted_and_expected_names_kept() {
         let key = "bos_5Qm2R7pLwTq8xZcA9dEfGhJkLmNpQrStUvWx1a2b3c";
-        let m = format!("unknown field `{key}`, expected one of `name`, `permissions` at line 1 column 60");
+        let m = format!(
+            "unknown field `{key}`, expected one of `name`, `permissions` at line 1 column 60"
+        );
         let r = redact_values(&m);
         assert_eq!(
             r,

@@ -2,8 +2,8 @@
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use keyward_core::Permission;
 use keyward_core::redact::{redact, Redaction};
+use keyward_core::Permission;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn audit_text_trims_refuses_and_redacts() {
         let text = |v: &str| audit_text("resource", Some(v.to_owned()), 40);
-        assert_eq!(text("  invoices/42 ").unwrap().as_deref(), Some("invoices/42"));
+        assert_eq!(
+            text("  invoices/42 ").unwrap().as_deref(),
+            Some("invoices/42")
+        );
         assert_eq!(text("   ").unwrap(), None);
         assert_eq!(audit_text("resource", None, 40).unwrap(), None);
         for bad in ["a\nb", "a\r\nb", "x\u{202E}y", "x\u{2066}y", "tab\there"] {

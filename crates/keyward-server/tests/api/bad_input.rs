@@ -379,20 +379,44 @@ async fn errors_never_echo_a_key_as_a_field_name_a_query_parameter_or_an_allowli
         let secret = crate::helpers::secret_part(k);
         let mut answers = Vec::new();
         let field_name = json!({"name": "Payroll CSV Export", k: 1});
-        answers.push(("a key as a JSON field name of create", api.create_key(&field_name).await));
+        answers.push((
+            "a key as a JSON field name of create",
+            api.create_key(&field_name).await,
+        ));
         let verify = json!({"key": "bos_x", k: "x"});
-        answers.push(("a key as a JSON field name of verify", api.post("/v1/verify", &verify).await));
+        answers.push((
+            "a key as a JSON field name of verify",
+            api.post("/v1/verify", &verify).await,
+        ));
         let update = json!({k: true});
-        answers.push(("a key as a JSON field name of update", api.update_key(&key.id, &update).await));
+        answers.push((
+            "a key as a JSON field name of update",
+            api.update_key(&key.id, &update).await,
+        ));
         let report = json!({"keys": ["bos_x"], k: "x"});
-        answers.push(("a key as a JSON field name of a leak report", app.anonymous().post("/v1/leaks", &report).await));
-        answers.push(("a key as a query parameter name", api.get(&format!("/v1/keys?{k}=1")).await));
-        answers.push(("a key as an audit query parameter name", api.get(&format!("/v1/audit?limit=5&{k}")).await));
-        answers.push(("a key as a query parameter value", api.get(&format!("/v1/keys?status={k}")).await));
+        answers.push((
+            "a key as a JSON field name of a leak report",
+            app.anonymous().post("/v1/leaks", &report).await,
+        ));
+        answers.push((
+            "a key as a query parameter name",
+            api.get(&format!("/v1/keys?{k}=1")).await,
+        ));
+        answers.push((
+            "a key as an audit query parameter name",
+            api.get(&format!("/v1/audit?limit=5&{k}")).await,
+        ));
+        answers.push((
+            "a key as a query parameter value",
+            api.get(&format!("/v1/keys?status={k}")).await,
+        ));
         let ips = json!({"name": "Payroll CSV Export", "ip_allowlist": ["10.0.0.0/8", k]});
         answers.push(("a key in the IP allowlist", api.create_key(&ips).await));
         let origins = json!({"origin_allowlist": [k]});
-        answers.push(("a key in the origin allowlist", api.update_key(&key.id, &origins).await));
+        answers.push((
+            "a key in the origin allowlist",
+            api.update_key(&key.id, &origins).await,
+        ));
 
         let mut leaks = Vec::new();
         for (what, answer) in &answers {
@@ -402,13 +426,23 @@ async fn errors_never_echo_a_key_as_a_field_name_a_query_parameter_or_an_allowli
             }
             assert!(!message.trim().is_empty(), "{what}");
         }
-        assert!(leaks.is_empty(), "errors echo {k:.12}…:\n{}", leaks.join("\n"));
+        assert!(
+            leaks.is_empty(),
+            "errors echo {k:.12}…:\n{}",
+            leaks.join("\n")
+        );
         // Still useful: which field, where, and what was expected.
         let unknown = &answers[0].1.json["error"]["message"];
         let unknown = unknown.as_str().unwrap();
         assert!(unknown.contains("unknown field"), "{unknown}");
-        assert!(unknown.contains("`name`"), "the expected fields are listed: {unknown}");
-        assert!(unknown.contains("column"), "the position is given: {unknown}");
+        assert!(
+            unknown.contains("`name`"),
+            "the expected fields are listed: {unknown}"
+        );
+        assert!(
+            unknown.contains("column"),
+            "the position is given: {unknown}"
+        );
         let ip = answers[7].1.json["error"]["message"].as_str().unwrap();
         assert!(ip.contains("ip_allowlist[1]"), "{ip}");
         let origin = answers[8].1.json["error"]["message"].as_str().unwrap();
@@ -440,12 +474,19 @@ async fn free_text_for_the_audit_trail_must_be_one_plain_line() {
         .await
         .expect_error(400, "bad_request");
     app.anonymous()
-        .post("/v1/leaks", &json!({"keys": [key.key], "source": "scan \u{202E}of share"}))
+        .post(
+            "/v1/leaks",
+            &json!({"keys": [key.key], "source": "scan \u{202E}of share"}),
+        )
         .await
         .expect_error(400, "bad_request");
     // Refused before anything happened: the key is still live, and nothing was recorded.
     assert_eq!(api.verify_code(&key.key, None).await, "VALID");
-    let leaked = api.get("/v1/audit?kind=key.leaked").await.expect(200).clone();
+    let leaked = api
+        .get("/v1/audit?kind=key.leaked")
+        .await
+        .expect(200)
+        .clone();
     assert_eq!(leaked["events"], json!([]), "{leaked}");
     // Ordinary text, with accents and a trailing newline (trimmed), is fine.
     let body = json!({"key": key.key, "resource": "factures/été-2024\n", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"});

@@ -135,7 +135,9 @@ async fn the_database_its_wal_and_the_journal_are_private_whatever_the_umask() {
     crate::helpers::assert_no_secret_in("the server's log", &log);
 
     assert!(
-        checked.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "seg")),
+        checked
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "seg")),
         "the journal has a segment: {checked:?}"
     );
     let wrong: Vec<String> = checked

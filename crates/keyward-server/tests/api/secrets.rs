@@ -155,7 +155,11 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
             "source": format!("a scan that pasted {other_root}"),
         });
         app.anonymous().post("/v1/leaks", &report).await.expect(202);
-        let trail = api.get("/v1/audit?kind=key.leaked").await.expect(200).clone();
+        let trail = api
+            .get("/v1/audit?kind=key.leaked")
+            .await
+            .expect(200)
+            .clone();
         assert!(
             trail.to_string().contains("pastebin.example/raw/bos_"),
             "the location is kept, with the key shown by its start: {trail}"

@@ -35,7 +35,11 @@ async fn a_new_database_its_wal_and_its_journal_are_private() -> Result<()> {
     let now = Utc::now();
     let workspace = lone_workspace(&store, "Modes", "bos", now).await?;
     store
-        .append_events(vec![NewEvent::new(&workspace.id, now, EventKind::KeyVerified)])
+        .append_events(vec![NewEvent::new(
+            &workspace.id,
+            now,
+            EventKind::KeyVerified,
+        )])
         .await?;
 
     let mut checked = vec![
@@ -48,7 +52,9 @@ async fn a_new_database_its_wal_and_its_journal_are_private() -> Result<()> {
         checked.push((entry?.path(), 0o600));
     }
     assert!(
-        checked.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "seg")),
+        checked
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "seg")),
         "{checked:?}"
     );
     for (path, want) in &checked {
