@@ -81,16 +81,20 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
         let revoked = api
             .new_key("Leaked Shopify Connector", &["orders:read"])
             .await;
-        api.revoke_key(&revoked.id, Some("found in a Word document"))
-            .await
-            .expect(200);
+        // A reason that quotes the key itself (stored with the key and in its event).
+        let reason = format!("found in a Word document: {}", revoked.key);
+        api.revoke_key(&revoked.id, Some(&reason)).await.expect(200);
         keys.push(revoked);
         let updated = api
             .new_key("Reporting Warehouse Loader", &["reports:read"])
             .await;
         api.update_key(
             &updated.id,
-            &json!({"permissions": ["reports:read", "reports:export"]}),
+            &json!({
+                "permissions": ["reports:read", "reports:export"],
+                "description": format!("loader; its key is {}", updated.key),
+                "owner_id": updated.key,
+            }),
         )
         .await
         .expect(200);
