@@ -14,9 +14,11 @@ pub mod permission;
 pub mod policy;
 pub mod query;
 pub mod rate_limit;
+pub mod redact;
 pub mod restrictions;
 pub mod root_keys;
 pub mod store;
+pub mod text;
 pub mod verify;
 
 pub use audit::{

@@ -67,6 +67,10 @@ pub enum NameError {
     Length,
     #[error("a key name must not contain control characters")]
     Control,
+    /// Zero-width, bidirectional and other invisible characters make a name look like
+    /// another live key's name (and a bidi override can make it read backwards).
+    #[error("a key name must not contain invisible characters (zero-width, bidirectional or other formatting characters), which make it look like another name")]
+    Invisible,
     #[error("{0:?} is too generic to tell which integration holds the key: {NAME_HINT}")]
     Generic(String),
 }
@@ -86,6 +90,9 @@ impl KeyName {
         }
         if name.chars().any(char::is_control) {
             return Err(NameError::Control);
+        }
+        if name.chars().any(crate::text::is_invisible) {
+            return Err(NameError::Invisible);
         }
         let normalized = name
             .to_lowercase()
@@ -139,5 +146,26 @@ mod tests {
         assert_eq!(KeyName::parse("ab"), Err(NameError::Length));
         assert_eq!(KeyName::parse(&"x".repeat(101)), Err(NameError::Length));
         assert_eq!(KeyName::parse("Payroll\nExport"), Err(NameError::Control));
+    }
+
+    #[test]
+    fn names_with_invisible_or_bidi_characters_are_refused() {
+        for look_alike in [
+            "Stripe\u{200B} Invoice Sending",
+            "Stripe Invoice\u{200D} Sending",
+            "\u{FEFF}Stripe Invoice Sending",
+            "Stripe\u{2060}Invoice Sending",
+            "Payroll \u{202E}tropxE",
+            "Payroll \u{2066}Export\u{2069}",
+            "Payroll\u{200F} Export",
+            "Payroll Ex\u{00AD}port",
+        ] {
+            assert_eq!(
+                KeyName::parse(look_alike),
+                Err(NameError::Invisible),
+                "{look_alike:?}"
+            );
+        }
+        assert!(KeyName::parse("Café Crème Payroll Export — 請求書").is_ok());
     }
 }

@@ -14,16 +14,27 @@ pub const MAX_ALLOWLIST_ENTRIES: usize = 100;
 /// Longest origin accepted (scheme, host and port).
 const MAX_ORIGIN_LEN: usize = 300;
 
+/// Errors never repeat text that failed to parse (it may be a key pasted into the wrong
+/// field): they say what was expected, and [`parse_list`] says which entry. A range that
+/// did parse is only addresses and is shown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestrictionError {
-    #[error("{0:?} is not an IP address or CIDR range (e.g. 203.0.113.0/24 or 2001:db8::/32)")]
-    InvalidCidr(String),
+    #[error("not an IP address or CIDR range (e.g. 203.0.113.0/24 or 2001:db8::/32)")]
+    InvalidCidr,
     #[error("{given:?} has bits set after its prefix length; did you mean {network}?")]
     HostBitsSet { given: String, network: String },
-    #[error("{0:?} is not an origin: expected scheme://host[:port], e.g. https://app.example.com, with no path")]
-    InvalidOrigin(String),
+    #[error(
+        "not an origin: expected scheme://host[:port], e.g. https://app.example.com, with no path"
+    )]
+    InvalidOrigin,
     #[error("at most {MAX_ALLOWLIST_ENTRIES} entries per allowlist")]
     TooMany,
+    /// Entry `index` (from 0) of a list did not parse.
+    #[error("entry {index}: {error}")]
+    Entry {
+        index: usize,
+        error: Box<RestrictionError>,
+    },
 }
 
 /// One allowed network, e.g. `203.0.113.0/24` or `2001:db8::/32`; a bare address means just
@@ -37,8 +48,7 @@ impl IpRange {
         if let Ok(addr) = IpAddr::from_str(text) {
             return Ok(Self(IpNet::from(addr)));
         }
-        let net =
-            IpNet::from_str(text).map_err(|_| RestrictionError::InvalidCidr(text.to_owned()))?;
+        let net = IpNet::from_str(text).map_err(|_| RestrictionError::InvalidCidr)?;
         if net.trunc() != net {
             return Err(RestrictionError::HostBitsSet {
                 given: text.to_owned(),
@@ -81,7 +91,7 @@ pub struct Origin {
 
 impl Origin {
     pub fn parse(text: &str) -> Result<Self, RestrictionError> {
-        let invalid = || RestrictionError::InvalidOrigin(text.trim().to_owned());
+        let invalid = || RestrictionError::InvalidOrigin;
         let trimmed = text.trim();
         if trimmed.len() > MAX_ORIGIN_LEN {
             return Err(invalid());
@@ -185,8 +195,11 @@ pub fn parse_list<T: PartialEq>(
         return Err(RestrictionError::TooMany);
     }
     let mut out = Vec::with_capacity(raw.len());
-    for text in raw {
-        let value = parse(text)?;
+    for (index, text) in raw.iter().enumerate() {
+        let value = parse(text).map_err(|error| RestrictionError::Entry {
+            index,
+            error: Box::new(error),
+        })?;
         if !out.contains(&value) {
             out.push(value);
         }
@@ -258,7 +271,7 @@ mod tests {
             "2001:db8::/129",
         ] {
             assert!(
-                matches!(IpRange::parse(bad), Err(RestrictionError::InvalidCidr(_))),
+                matches!(IpRange::parse(bad), Err(RestrictionError::InvalidCidr)),
                 "{bad}"
             );
         }
@@ -340,6 +353,24 @@ mod tests {
             parse_list(&many, IpRange::parse),
             Err(RestrictionError::TooMany)
         );
+    }
+
+    #[test]
+    fn list_errors_name_the_entry_and_never_repeat_it() {
+        let pasted = "bos_5Qm2R7pLwTq8xZcA9dEfGhJkLmNpQrStUv1234";
+        let raw: Vec<String> = vec!["10.0.0.0/8".into(), pasted.into()];
+        for error in [
+            parse_list(&raw, IpRange::parse).unwrap_err(),
+            parse_list(&raw[1..], Origin::parse).unwrap_err(),
+        ] {
+            let shown = error.to_string();
+            assert!(!shown.contains("5Qm2R7"), "{shown}");
+            assert!(shown.starts_with("entry "), "{shown}");
+        }
+        assert!(matches!(
+            parse_list(&raw, IpRange::parse),
+            Err(RestrictionError::Entry { index: 1, .. })
+        ));
     }
 
     proptest! {

@@ -2,9 +2,10 @@
 //! their records are released.
 
 use crate::durable::DurableWriter;
+use crate::private;
 use crate::record::{self, HEADER_BYTES, MAX_PAYLOAD_BYTES};
 use crate::segment::{self, Segment};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,12 @@ fn identity(dir: &Path) -> Result<String, JournalError> {
         .map_err(|e| io::Error::other(format!("no randomness for the journal id: {e}")))?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let temporary = dir.join("ID.tmp");
-    let mut file = File::create(&temporary)?;
+    let mut file = private::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)?;
+    private::restrict(&file)?;
     io::Write::write_all(&mut file, id.as_bytes())?;
     file.sync_all()?;
     fs::rename(&temporary, &path)?;
@@ -136,17 +142,18 @@ impl Journal {
         after: u64,
     ) -> Result<(Self, Vec<Record>), JournalError> {
         if !dir.exists() {
-            fs::create_dir_all(dir)?;
+            private::create_dir_all(dir)?;
             // The new directory's own entry must survive a crash too.
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
                 segment::sync_dir(parent)?;
             }
         }
-        let lock = OpenOptions::new()
+        let lock = private::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join("LOCK"))?;
+        private::restrict(&lock)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(dir.to_owned())),

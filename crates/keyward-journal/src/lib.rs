@@ -14,6 +14,7 @@
 
 mod durable;
 mod journal;
+mod private;
 mod record;
 mod segment;
 

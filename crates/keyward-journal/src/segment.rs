@@ -54,12 +54,13 @@ pub(crate) fn path(dir: &Path, number: usize) -> PathBuf {
 pub(crate) fn create(dir: &Path, number: usize, capacity: u64) -> io::Result<Segment> {
     let target = path(dir, number);
     let temporary = target.with_extension("tmp");
-    let mut file = OpenOptions::new()
+    let mut file = crate::private::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(&temporary)?;
+    crate::private::restrict(&file)?;
     no_readahead(&file);
     write_zeros(&mut file, capacity)?;
     file.sync_all()?;

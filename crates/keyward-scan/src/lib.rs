@@ -10,14 +10,19 @@
 //! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
 //!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
 //!   text runs so a key split across them is still found. Nesting depth, each entry's size
-//!   and the total unpacked per file are bounded (zip bombs); a corrupt archive is a note.
+//!   and the total unpacked per file are bounded (zip bombs): an entry cut short is scanned as
+//!   far as it was unpacked, and once a file's budget is spent the note names every entry
+//!   left unscanned. A corrupt archive is a note.
+//! - **Names**: a key in a file, folder or entry name is a finding (see `names`).
 //!
 //! **Invariant:** nothing this crate returns prints a whole key: a [`Finding`] shows only the
-//! key's [`Finding::start`]; the plaintext stays wrapped in an [`ApiKey`] (whose `Debug`
-//! redacts it) for the caller that reports it for revocation.
+//! key's [`Finding::start`], and every file, folder and entry name in findings and notes has
+//! its keys replaced by their start; the plaintext stays wrapped in an [`ApiKey`] (whose
+//! `Debug` redacts it) for the caller that reports it for revocation.
 
 mod decode;
 pub mod fixtures;
+mod names;
 mod xml;
 
 use keyward_core::key_format::KEY_REGEX;
@@ -36,6 +41,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most bytes unpacked from one top-level file, across all its nested archives.
     pub max_unpacked_bytes: u64,
+    /// Most bytes unpacked from one archive entry, so that one bomb does not spend the whole
+    /// file's budget before the entries after it are read.
+    pub max_entry_bytes: u64,
     /// Most entries looked at in one archive.
     pub max_entries: usize,
 }
@@ -46,6 +54,7 @@ impl Default for Limits {
             max_file_bytes: 100 * 1024 * 1024,
             max_depth: 4,
             max_unpacked_bytes: 256 * 1024 * 1024,
+            max_entry_bytes: 64 * 1024 * 1024,
             max_entries: 10_000,
         }
     }
@@ -60,10 +69,13 @@ pub enum ScanError {
 /// A valid key found somewhere. `Debug` and [`fmt::Display`] never show the whole key.
 #[derive(Debug, Clone)]
 pub struct Finding {
-    /// The file as it was named on the command line or found in a folder (`-` for stdin).
+    /// The file as it was named on the command line or found in a folder (`-` for stdin),
+    /// with any key in the name shown as its start.
     pub file: String,
     /// Inside an archive: the part, e.g. `word/document.xml` or `inner.zip!notes.txt`.
     pub part: Option<String>,
+    /// The key is in the name of `file` (or of `part`), not in its content.
+    pub in_name: bool,
     /// 1-based line and column (in characters) for plain text; `None` for XML parts, whose
     /// text was extracted.
     pub line: Option<usize>,
@@ -78,8 +90,15 @@ impl Finding {
         self.key.start()
     }
 
-    /// Where in `file` the key is: `12:5`, `word/document.xml` or `a.zip!b.txt:3:1`.
+    /// Where in `file` the key is: `12:5`, `word/document.xml`, `a.zip!b.txt:3:1`, or
+    /// `(name)` and `a.zip!b.txt (name)` for a key in a name.
     pub fn location(&self) -> String {
+        if self.in_name {
+            return match &self.part {
+                Some(part) => format!("{part} (name)"),
+                None => "(name)".to_owned(),
+            };
+        }
         let position = match (self.line, self.column) {
             (Some(l), Some(c)) => Some(format!("{l}:{c}")),
             _ => None,
@@ -194,7 +213,12 @@ impl Scanner {
     /// Scans a file or, recursively, a folder (symbolic links inside folders and `.git`
     /// folders are not followed).
     pub fn scan_path(&self, path: &Path, report: &mut ScanReport) {
-        let shown = path.display().to_string();
+        let raw = path.display().to_string();
+        let shown = self.redact_name(&raw);
+        let exists = std::fs::symlink_metadata(path).is_ok();
+        if exists {
+            self.name_findings(&shown, None, &raw, &mut Vec::new(), report);
+        }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => self.scan_dir(path, report),
             Ok(meta) if meta.is_file() => self.scan_file(path, meta.len(), report),
@@ -204,7 +228,7 @@ impl Scanner {
     }
 
     fn scan_dir(&self, dir: &Path, report: &mut ScanReport) {
-        let shown = dir.display().to_string();
+        let shown = self.redact_name(&dir.display().to_string());
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
@@ -222,6 +246,17 @@ impl Scanner {
         children.sort_by_key(|e| e.file_name());
         for entry in children {
             let path = entry.path();
+            let shown = self.redact_name(&path.display().to_string());
+            // The folder's own name was looked at by whoever listed it; only this entry's
+            // name is new here.
+            let name = entry.file_name();
+            self.name_findings(
+                &shown,
+                None,
+                &name.to_string_lossy(),
+                &mut Vec::new(),
+                report,
+            );
             match entry.file_type() {
                 Ok(t) if t.is_symlink() => {}
                 Ok(t) if t.is_dir() => {
@@ -231,24 +266,16 @@ impl Scanner {
                 }
                 Ok(t) if t.is_file() => match entry.metadata() {
                     Ok(meta) => self.scan_file(&path, meta.len(), report),
-                    Err(e) => report.note(
-                        &path.display().to_string(),
-                        NoteKind::Error,
-                        format!("cannot read: {e}"),
-                    ),
+                    Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
                 },
                 Ok(_) => {}
-                Err(e) => report.note(
-                    &path.display().to_string(),
-                    NoteKind::Error,
-                    format!("cannot read: {e}"),
-                ),
+                Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
             }
         }
     }
 
     fn scan_file(&self, path: &Path, len: u64, report: &mut ScanReport) {
-        let shown = path.display().to_string();
+        let shown = self.redact_name(&path.display().to_string());
         if len > self.limits.max_file_bytes {
             report.note(
                 &shown,
@@ -268,6 +295,7 @@ impl Scanner {
 
     /// Reads `reader` to its end (at most the file size limit) and scans it as `name`.
     pub fn scan_reader(&self, name: &str, reader: impl Read, report: &mut ScanReport) {
+        let name = &self.redact_name(name);
         let mut bytes = Vec::new();
         let limit = self.limits.max_file_bytes;
         match reader.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
@@ -281,12 +309,14 @@ impl Scanner {
         }
     }
 
-    /// Scans the whole content of one file named `name`.
+    /// Scans the whole content of one file named `name` (shown with any key in it as its
+    /// start; a key in the name itself is found by [`Scanner::scan_path`]).
     pub fn scan_bytes(&self, name: &str, bytes: &[u8], report: &mut ScanReport) {
         report.files_scanned += 1;
         report.bytes_scanned += bytes.len() as u64;
         let mut budget = Budget { unpacked: 0 };
-        self.scan_blob(name, None, bytes, 0, &mut budget, report);
+        let name = self.redact_name(name);
+        self.scan_blob(&name, None, bytes, 0, &mut budget, report);
     }
 
     fn scan_blob(
@@ -328,6 +358,7 @@ impl Scanner {
                     part: part.map(str::to_owned),
                     line: None,
                     column: None,
+                    in_name: false,
                     key,
                 });
             }
@@ -341,6 +372,7 @@ impl Scanner {
                 part: part.map(str::to_owned),
                 line: Some(line),
                 column: Some(column),
+                in_name: false,
                 key,
             });
         }
@@ -374,7 +406,30 @@ impl Scanner {
                 ),
             );
         }
+        // A key in a folder's name is in every entry under it: one finding.
+        let mut seen = Vec::new();
+        // Entries left unread once the file's budget is spent, named in one note.
+        let mut skipped: Vec<String> = Vec::new();
         for index in 0..archive.len().min(self.limits.max_entries) {
+            let name = match archive.name_for_index(index) {
+                Some(Ok(name)) => name.into_owned(),
+                _ => format!("entry {index}"),
+            };
+            let inner = match part {
+                Some(p) => format!("{p}!{}", self.redact_name(&name)),
+                None => self.redact_name(&name),
+            };
+            self.name_findings(file, Some(&inner), &name, &mut seen, report);
+            let remaining = self
+                .limits
+                .max_unpacked_bytes
+                .saturating_sub(budget.unpacked);
+            if remaining == 0 {
+                if !name.ends_with('/') {
+                    skipped.push(inner);
+                }
+                continue;
+            }
             let mut entry = match archive.by_index(index) {
                 Ok(entry) => entry,
                 Err(e) => {
@@ -389,24 +444,14 @@ impl Scanner {
             if entry.is_dir() {
                 continue;
             }
-            let name = entry
-                .name()
-                .map(|n| n.into_owned())
-                .unwrap_or_else(|_| format!("entry {index}"));
-            let inner = match part {
-                Some(p) => format!("{p}!{name}"),
-                None => name,
-            };
-            let remaining = self
-                .limits
-                .max_unpacked_bytes
-                .saturating_sub(budget.unpacked);
+            let allowance = remaining.min(self.limits.max_entry_bytes);
             let mut content = Vec::new();
             let read = (&mut entry)
-                .take(remaining.saturating_add(1))
+                .take(allowance.saturating_add(1))
                 .read_to_end(&mut content);
-            budget.unpacked += content.len() as u64;
+            drop(entry);
             if let Err(e) = read {
+                budget.unpacked += content.len() as u64;
                 report.note(
                     &shown(file, Some(&inner)),
                     NoteKind::Error,
@@ -414,20 +459,57 @@ impl Scanner {
                 );
                 continue;
             }
-            if content.len() as u64 > remaining {
+            if content.len() as u64 > allowance {
+                // What was unpacked is scanned: a key near the start of a bomb is still found.
+                content.truncate(usize::try_from(allowance).unwrap_or(usize::MAX));
                 report.note(
                     &shown(file, Some(&inner)),
                     NoteKind::Error,
-                    format!(
-                        "unpacking stopped: more than {} MiB unpacked from this file (a zip bomb?)",
-                        self.limits.max_unpacked_bytes / (1024 * 1024)
-                    ),
+                    self.cut_short(allowance < remaining, allowance),
                 );
-                return;
             }
-            drop(entry);
+            budget.unpacked += content.len() as u64;
             self.scan_blob(file, Some(&inner), &content, depth + 1, budget, report);
         }
+        if !skipped.is_empty() {
+            report.note(&here, NoteKind::Error, self.not_unpacked(&skipped));
+        }
+    }
+
+    /// Why an entry was scanned only in part.
+    fn cut_short(&self, by_entry_limit: bool, scanned: u64) -> String {
+        const MIB: u64 = 1024 * 1024;
+        if by_entry_limit {
+            format!(
+                "unpacks to more than {} MiB, the limit for one entry (a zip bomb?): only its first {} MiB were scanned",
+                self.limits.max_entry_bytes / MIB,
+                scanned / MIB
+            )
+        } else {
+            format!(
+                "unpacking stopped: more than {} MiB unpacked from this file (a zip bomb?); only the first {scanned} bytes of this entry were scanned",
+                self.limits.max_unpacked_bytes / MIB
+            )
+        }
+    }
+
+    /// The note naming the entries left unread once the file's budget was spent.
+    fn not_unpacked(&self, skipped: &[String]) -> String {
+        const LISTED: usize = 20;
+        let mut names = skipped
+            .iter()
+            .take(LISTED)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if skipped.len() > LISTED {
+            names.push_str(&format!(" and {} more", skipped.len() - LISTED));
+        }
+        format!(
+            "more than {} MiB unpacked from this file (a zip bomb?): {} entries not scanned: {names}",
+            self.limits.max_unpacked_bytes / (1024 * 1024),
+            skipped.len()
+        )
     }
 }
 

@@ -227,6 +227,172 @@ fn display_and_debug_never_show_the_whole_key() {
     assert!(shown.contains(&k.start()));
 }
 
+/// Everything a report would print: findings (as shown, with their location) and notes.
+fn printed(report: &ScanReport) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        out.push_str(&format!("{f} | {} | {:?}\n", f.location(), f.part));
+    }
+    for n in &report.notes {
+        out.push_str(&format!("{} {} {}\n", n.path, n.kind.as_str(), n.message));
+    }
+    out
+}
+
+#[test]
+fn keys_in_file_folder_and_entry_names_are_findings_never_printed_whole() {
+    let (in_folder, in_file, in_entry_folder, in_entry, in_content, in_top) = (
+        key("bos"),
+        key("bos"),
+        key("acme"),
+        key("bos_live"),
+        key("bos"),
+        key("bos"),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join(format!("share-{}", in_top.expose()));
+    let folder = root.join(in_folder.expose());
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("notes.txt"), "nothing here").unwrap();
+    std::fs::write(root.join(format!("{}.txt", in_file.expose())), "nothing").unwrap();
+    // A name that would break a line of output or read backwards is shown escaped.
+    let odd = root.join("line\nbreak \u{202E}txt.exe");
+    let in_odd = key("bos");
+    std::fs::write(&odd, format!("k={}", in_odd.expose())).unwrap();
+    let archive = fixtures::zip(&[
+        (
+            &format!("creds/{}/readme.txt", in_entry_folder.expose()),
+            b"x",
+        ),
+        (
+            &format!("creds/{}/other.txt", in_entry_folder.expose()),
+            b"y",
+        ),
+        (
+            &format!("{}.env", in_entry.expose()),
+            format!("K={}", in_content.expose()).as_bytes(),
+        ),
+    ])
+    .unwrap();
+    std::fs::write(root.join("backup.zip"), archive).unwrap();
+    let mut report = ScanReport::default();
+    let scanner = scanner();
+    scanner.scan_path(&root, &mut report);
+    scanner.scan_path(
+        &root.join(format!("gone-{}", in_file.expose())),
+        &mut report,
+    );
+
+    let all = [
+        &in_folder,
+        &in_file,
+        &in_entry_folder,
+        &in_entry,
+        &in_content,
+        &in_top,
+        &in_odd,
+    ];
+    let mut found = found(&report);
+    found.sort();
+    let mut expected: Vec<String> = all.iter().map(|k| k.expose().to_owned()).collect();
+    expected.sort();
+    assert_eq!(found, expected, "each key once: {}", printed(&report));
+    let shown = printed(&report);
+    for k in all {
+        assert!(!shown.contains(k.expose()), "{shown}");
+    }
+    assert!(shown.contains(&format!("{}…", in_entry.start())), "{shown}");
+    let name_finding = report
+        .findings
+        .iter()
+        .find(|f| f.key.expose() == in_entry.expose())
+        .unwrap();
+    assert_eq!(
+        name_finding.location(),
+        format!("{}….env (name)", in_entry.start())
+    );
+    assert!(
+        report.notes.iter().any(|n| n.path.contains("gone-")),
+        "{shown}"
+    );
+    let odd = report
+        .findings
+        .iter()
+        .find(|f| f.file.contains("break"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        odd.file.ends_with("line\\nbreak \\u{202e}txt.exe"),
+        "{}",
+        odd.file
+    );
+}
+
+#[test]
+fn entries_left_when_the_budget_runs_out_are_named_and_a_cut_entry_is_scanned() {
+    let early = key("bos");
+    let mut cut = early.expose().as_bytes().to_vec();
+    cut.push(b'\n');
+    cut.extend(vec![0x20u8; 8 * 1024 * 1024]);
+    let zeros = vec![b' '; 8 * 1024 * 1024];
+    let bomb = fixtures::zip(&[
+        ("a.txt", &zeros),
+        ("b.txt", &cut),
+        ("c.txt", b"after"),
+        ("d/e.txt", b"after"),
+    ])
+    .unwrap();
+    let small = Scanner::new(Limits {
+        max_unpacked_bytes: 10 * 1024 * 1024,
+        ..Limits::default()
+    })
+    .unwrap();
+    let report = scan_with(&small, &bomb);
+    assert_eq!(
+        found(&report),
+        vec![early.expose().to_owned()],
+        "{}",
+        printed(&report)
+    );
+    let skipped = report
+        .notes
+        .iter()
+        .find(|n| n.message.contains("not scanned"))
+        .unwrap_or_else(|| panic!("no note names the skipped entries: {}", printed(&report)));
+    assert_eq!(skipped.kind, NoteKind::Error);
+    assert!(
+        skipped
+            .message
+            .contains("2 entries not scanned: c.txt, d/e.txt"),
+        "{}",
+        skipped.message
+    );
+    assert!(report.has_errors());
+}
+
+#[test]
+fn one_bomb_entry_does_not_spend_the_budget_of_the_entries_after_it() {
+    let k = key("bos");
+    let zeros = vec![0u8; 8 * 1024 * 1024];
+    let archive =
+        fixtures::zip(&[("bomb.bin", &zeros), ("notes.txt", k.expose().as_bytes())]).unwrap();
+    let limits = Limits {
+        max_unpacked_bytes: 4 * 1024 * 1024,
+        max_entry_bytes: 1024 * 1024,
+        ..Limits::default()
+    };
+    let report = scan_with(&Scanner::new(limits).unwrap(), &archive);
+    assert_eq!(
+        found(&report),
+        vec![k.expose().to_owned()],
+        "{}",
+        printed(&report)
+    );
+    let cut = &report.notes[0];
+    assert!(cut.path.ends_with("!bomb.bin"), "{cut:?}");
+    assert!(cut.message.contains("the limit for one entry"), "{cut:?}");
+    assert_eq!(report.notes.len(), 1, "{}", printed(&report));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 

@@ -1,12 +1,14 @@
 //! One error type for every handler, one status `match`, one stable JSON body:
 //! `{"error": {"code": "...", "message": "..."}}`. Internal detail is logged once here and
-//! never sent to the client.
+//! never sent to the client, and no message leaves with a key-shaped word in it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_api::{ErrorBody, ErrorDetail};
+use keyward_core::redact::{redact, Redaction};
 use keyward_core::StoreError;
+use std::borrow::Cow;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -92,7 +94,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
-                message,
+                message: without_keys(message),
             },
         };
         (status, Json(body)).into_response()
@@ -100,3 +102,15 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The last line of defence for every error body: a message may quote what the client sent
+/// (serde's messages, a field's position), and no word shaped like a key leaves in it —
+/// keys as their `start…`, look-alikes as `prefix_…` (a key with a typo is still most of a
+/// secret).
+fn without_keys(message: String) -> String {
+    let redacted = match redact(&message, Redaction::KeyShaped) {
+        Cow::Owned(redacted) => Some(redacted),
+        Cow::Borrowed(_) => None,
+    };
+    redacted.unwrap_or(message)
+}

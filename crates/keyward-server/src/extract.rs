@@ -150,9 +150,49 @@ where
     }
 }
 
-/// serde quotes the offending value (`invalid type: string "…"`); field names are in
-/// backticks and stay. Everything between double quotes is replaced.
+/// serde quotes the offending value (`invalid type: string "…"`): everything between double
+/// quotes is replaced. Names in backticks are the request type's own field names and stay
+/// (`expected one of `name`, `permissions``, `missing field `name``), except the name the
+/// client sent in `unknown field `…`` and `unknown variant `…``, which may be anything (a
+/// key pasted as a JSON field name or a query parameter name). The line and column stay, so
+/// the client can still find it.
 pub fn redact_values(message: &str) -> String {
+    redact_quoted(&redact_unknown_names(message))
+}
+
+/// Replaces the client's name in serde's `unknown field `{name}`, expected …` (and
+/// `, there are no fields`, and the same for variants). The name may itself hold a backtick
+/// or look like serde's text, so it ends where serde's text resumes for the last time (serde
+/// stops at the first error; what follows lists our own names); without that text, the rest
+/// of the message goes. axum's JSON errors start with the path to the error, whose last
+/// segment is that same name (`…: bos_x: unknown field `bos_x``): it goes too.
+fn redact_unknown_names(message: &str) -> String {
+    const MARKERS: [&str; 2] = ["unknown field `", "unknown variant `"];
+    const RESUMES: [&str; 2] = ["`, expected", "`, there are no"];
+    let Some((at, marker)) = MARKERS
+        .iter()
+        .filter_map(|m| message.find(m).map(|at| (at, *m)))
+        .min_by_key(|(at, _)| *at)
+    else {
+        return message.to_owned();
+    };
+    let before = &message[..at];
+    let tail = &message[at + marker.len()..];
+    let Some(end) = RESUMES.iter().filter_map(|r| tail.rfind(r)).max() else {
+        return format!("{before}{marker}…`");
+    };
+    let name = &tail[..end];
+    let path = before
+        .strip_suffix(": ")
+        .and_then(|p| p.strip_suffix(name))
+        .filter(|_| !name.is_empty());
+    match path {
+        Some(path) => format!("{path}…: {marker}…{}", &tail[end..]),
+        None => format!("{before}{marker}…{}", &tail[end..]),
+    }
+}
+
+fn redact_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut inside = false;
     for c in message.chars() {
@@ -204,5 +244,36 @@ mod tests {
         assert!(!r.contains("bos_secret"));
         assert!(r.contains("`grace_period_seconds`"));
         assert!(r.contains("expected u64"));
+    }
+
+    #[test]
+    fn unknown_names_are_redacted_and_expected_names_kept() {
+        let key = "bos_5Qm2R7pLwTq8xZcA9dEfGhJkLmNpQrStUvWx1a2b3c";
+        let m = format!(
+            "unknown field `{key}`, expected one of `name`, `permissions` at line 1 column 60"
+        );
+        let r = redact_values(&m);
+        assert_eq!(
+            r,
+            "unknown field `…`, expected one of `name`, `permissions` at line 1 column 60"
+        );
+        let r = redact_values("unknown variant `sleep\"ing`, expected `active` or `revoked`");
+        assert_eq!(r, "unknown variant `…`, expected `active` or `revoked`");
+        let r = redact_values("unknown field `a`b`, there are no fields");
+        assert_eq!(r, "unknown field `…`, there are no fields");
+        let r = redact_values("unknown field `x`, expected SECRET`, expected `name`");
+        assert_eq!(r, "unknown field `…`, expected `name`");
+        // Without serde's own text after it, nothing after the marker is trusted.
+        let r = redact_values(&format!("unknown field `{key} and more"));
+        assert_eq!(r, "unknown field `…`");
+        let r = redact_values(&format!(
+            "invalid request body: Failed to deserialize: keys[0].{key}: unknown field `{key}`, expected `key` or `location` at line 1 column 80"
+        ));
+        assert_eq!(
+            r,
+            "invalid request body: Failed to deserialize: keys[0].…: unknown field `…`, expected `key` or `location` at line 1 column 80"
+        );
+        let r = redact_values("missing field `name` at line 1 column 2");
+        assert_eq!(r, "missing field `name` at line 1 column 2");
     }
 }

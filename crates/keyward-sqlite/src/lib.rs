@@ -7,6 +7,7 @@ mod error;
 mod journal;
 mod keys;
 mod names;
+mod private_file;
 mod restrictions;
 mod rows;
 mod settings;
@@ -98,7 +99,13 @@ impl SqliteStore {
             });
         }
 
-        // The writer connects first so that it creates the file and switches it to WAL. Its
+        private_file::create_private(options.get_filename()).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create the database file {}: {e}",
+                options.get_filename().display()
+            ))
+        })?;
+        // The writer connects first so that it switches the file to WAL. Its
         // page cache is larger than SQLite's 2 MiB default: appending audit events touches
         // the right edge of six indexes, and every page evicted is read back with a syscall.
         // Its commits checkpoint in small steps (`WAL_AUTOCHECKPOINT`).

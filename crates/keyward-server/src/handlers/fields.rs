@@ -2,8 +2,10 @@
 
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
+use keyward_core::redact::{redact, Redaction};
 use keyward_core::Permission;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 pub const MAX_OWNER_ID_CHARS: usize = 200;
@@ -28,6 +30,9 @@ pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
     Ok(out)
 }
 
+/// A key's description, owner id or revocation reason: trimmed, bounded, no control
+/// characters but newlines. Stored with the key (the reason also in its audit event), so a
+/// key pasted into one is kept only as its `start…`, like the audit trail's free text.
 pub fn optional_text(
     field: &str,
     value: Option<String>,
@@ -45,7 +50,64 @@ pub fn optional_text(
             "{field} must not contain control characters"
         )));
     }
-    Ok((!value.is_empty()).then_some(value))
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let redacted = match redact(&value, Redaction::ValidKeys) {
+        Cow::Owned(redacted) => Some(redacted),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(Some(redacted.unwrap_or(value)))
+}
+
+/// Free text a client sends that the audit trail keeps (verify's context fields, a leak
+/// report's source and locations), checked the same way everywhere:
+/// - one line with no bidirectional controls, so a reader of the trail sees what is stored
+///   (a newline could forge a line of an export; an override reverses what follows): `400`;
+/// - any key in it (checksum-valid) replaced by its `start…`, so the trail never holds one:
+///   a calling service that puts a key in a resource path must not turn the audit trail
+///   into a copy of it.
+///
+/// On verification's hot path: a field that needs nothing changed is not copied, printable
+/// ASCII is checked in one branch-free pass, and the key scan probes every 41st byte (see
+/// `keyward_core::redact`).
+pub fn audit_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = trimmed(value);
+    // Bytes bound characters from above, so short text skips counting.
+    if value.len() > max && value.chars().count() > max {
+        return Err(ApiError::BadRequest(format!(
+            "{field} is limited to {max} characters"
+        )));
+    }
+    if !keyward_core::text::is_plain_line(&value) {
+        return Err(ApiError::BadRequest(format!(
+            "{field} must be one line of text, without control or bidirectional formatting characters"
+        )));
+    }
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let redacted = match redact(&value, Redaction::ValidKeys) {
+        Cow::Owned(redacted) => Some(redacted),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(Some(redacted.unwrap_or(value)))
+}
+
+/// `value` without surrounding white space, in place (no new allocation).
+fn trimmed(mut value: String) -> String {
+    let end = value.trim_end().len();
+    value.truncate(end);
+    let start = value.len() - value.trim_start().len();
+    if start > 0 {
+        value.drain(..start);
+    }
+    value
 }
 
 pub fn metadata(value: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
@@ -75,7 +137,7 @@ pub fn future_expiry(
 }
 
 /// What the calling service tells verify about the request it is authorising; recorded in the
-/// audit trail as given, after length and control-character checks.
+/// audit trail as given, after the checks of [`audit_text`] (keys in it become their `start…`).
 pub struct RequestContext {
     action: Option<String>,
     resource: Option<String>,
@@ -94,7 +156,7 @@ impl RequestContext {
         origin: Option<String>,
         user_agent: Option<String>,
     ) -> Result<Self, ApiError> {
-        let field = |name: &str, v: Option<String>| optional_text(name, v, MAX_CONTEXT_CHARS);
+        let field = |name: &str, v: Option<String>| audit_text(name, v, MAX_CONTEXT_CHARS);
         Ok(Self {
             action: field("action", action)?,
             resource: field("resource", resource)?,
@@ -110,5 +172,42 @@ impl RequestContext {
         event.ip = self.ip;
         event.origin = self.origin;
         event.user_agent = self.user_agent;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_text_trims_refuses_and_redacts() {
+        let text = |v: &str| audit_text("resource", Some(v.to_owned()), 40);
+        assert_eq!(
+            text("  invoices/42 ").unwrap().as_deref(),
+            Some("invoices/42")
+        );
+        assert_eq!(text("   ").unwrap(), None);
+        assert_eq!(audit_text("resource", None, 40).unwrap(), None);
+        for bad in ["a\nb", "a\r\nb", "x\u{202E}y", "x\u{2066}y", "tab\there"] {
+            assert!(text(bad).is_err(), "{bad:?}");
+        }
+        assert!(text(&"é".repeat(41)).is_err());
+        assert!(text(&"é".repeat(40)).is_ok());
+        let key = keyward_core::ApiKey::generate(&keyward_core::KeyPrefix::parse("bos").unwrap())
+            .unwrap();
+        let stored = audit_text("resource", Some(format!("/x/{}", key.expose())), 512)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, format!("/x/{}…", key.start()));
+    }
+
+    #[test]
+    fn trimming_keeps_the_allocation() {
+        let mut value = String::with_capacity(64);
+        value.push_str("  a b  ");
+        let before = value.as_ptr();
+        let value = trimmed(value);
+        assert_eq!(value, "a b");
+        assert_eq!(value.as_ptr(), before);
     }
 }

@@ -152,13 +152,13 @@ fn parse_report(req: LeakReport) -> Result<(usize, HashMap<KeyHash, Found>, Stri
             "keys must hold 1-{MAX_LEAK_KEYS} keys; send more in several reports"
         )));
     }
-    let source = fields::optional_text("source", req.source, MAX_LEAK_SOURCE_CHARS)?
+    let source = fields::audit_text("source", req.source, MAX_LEAK_SOURCE_CHARS)?
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unspecified".into());
     // Valid keys by hash, with every place each was reported at.
     let mut found: HashMap<KeyHash, Found> = HashMap::new();
     for item in &req.keys {
-        let location = fields::optional_text(
+        let location = fields::audit_text(
             "location",
             item.location().map(str::to_owned),
             MAX_LEAK_LOCATION_CHARS,

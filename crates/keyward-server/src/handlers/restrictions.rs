@@ -9,7 +9,7 @@ use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use keyward_api::{CreateKeyRequest, CreditsSpec, RateLimitSpec, UpdateKeyRequest};
 use keyward_core::policy::MAX_LIFETIME_SECONDS;
-use keyward_core::restrictions::parse_list;
+use keyward_core::restrictions::{parse_list, RestrictionError};
 use keyward_core::{Credits, IpRange, KeyRecord, Origin, RateLimit, Refill, Restrictions, Store};
 
 fn bad(e: impl ToString) -> ApiError {
@@ -49,11 +49,19 @@ pub async fn check_policy(
 }
 
 pub fn ip_allowlist(raw: &[String]) -> Result<Vec<IpRange>, ApiError> {
-    parse_list(raw, IpRange::parse).map_err(|e| bad(format!("ip_allowlist: {e}")))
+    parse_list(raw, IpRange::parse).map_err(|e| allowlist_error("ip_allowlist", e))
 }
 
 pub fn origin_allowlist(raw: &[String]) -> Result<Vec<Origin>, ApiError> {
-    parse_list(raw, Origin::parse).map_err(|e| bad(format!("origin_allowlist: {e}")))
+    parse_list(raw, Origin::parse).map_err(|e| allowlist_error("origin_allowlist", e))
+}
+
+/// `ip_allowlist[2]: not an IP address …`: the position of the entry, never its text.
+fn allowlist_error(field: &str, e: RestrictionError) -> ApiError {
+    match e {
+        RestrictionError::Entry { index, error } => bad(format!("{field}[{index}]: {error}")),
+        other => bad(format!("{field}: {other}")),
+    }
 }
 
 /// A new balance from `spec`, its refill schedule anchored at `now`.

@@ -286,10 +286,12 @@ impl Harness {
             .await
             .expect("reading the body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::helpers::check_answer(status.as_u16(), &text, &json);
         Reply {
             status,
             content_type,
-            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            json,
             text,
         }
     }

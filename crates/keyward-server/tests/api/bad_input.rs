@@ -367,6 +367,160 @@ async fn errors_never_echo_a_key_sent_in_the_wrong_place() {
 }
 
 #[tokio::test]
+async fn errors_never_echo_a_key_as_a_field_name_a_query_parameter_or_an_allowlist_entry() {
+    let app = spawn_app();
+    let api = app.api();
+    let key = api.new_key(STRIPE, &["invoices:receive"]).await;
+    // The key itself, a look-alike with a broken checksum (still most of a secret) and the
+    // root key: none may come back, whole or as its secret part.
+    let look_alike = crate::helpers::corrupt_checksum(&key.key);
+    let root = app.root_key().to_owned();
+    for k in [key.key.as_str(), look_alike.as_str(), root.as_str()] {
+        let secret = crate::helpers::secret_part(k);
+        let mut answers = Vec::new();
+        let field_name = json!({"name": "Payroll CSV Export", k: 1});
+        answers.push((
+            "a key as a JSON field name of create",
+            api.create_key(&field_name).await,
+        ));
+        let verify = json!({"key": "bos_x", k: "x"});
+        answers.push((
+            "a key as a JSON field name of verify",
+            api.post("/v1/verify", &verify).await,
+        ));
+        let update = json!({k: true});
+        answers.push((
+            "a key as a JSON field name of update",
+            api.update_key(&key.id, &update).await,
+        ));
+        let report = json!({"keys": ["bos_x"], k: "x"});
+        answers.push((
+            "a key as a JSON field name of a leak report",
+            app.anonymous().post("/v1/leaks", &report).await,
+        ));
+        answers.push((
+            "a key as a query parameter name",
+            api.get(&format!("/v1/keys?{k}=1")).await,
+        ));
+        answers.push((
+            "a key as an audit query parameter name",
+            api.get(&format!("/v1/audit?limit=5&{k}")).await,
+        ));
+        answers.push((
+            "a key as a query parameter value",
+            api.get(&format!("/v1/keys?status={k}")).await,
+        ));
+        let ips = json!({"name": "Payroll CSV Export", "ip_allowlist": ["10.0.0.0/8", k]});
+        answers.push(("a key in the IP allowlist", api.create_key(&ips).await));
+        let origins = json!({"origin_allowlist": [k]});
+        answers.push((
+            "a key in the origin allowlist",
+            api.update_key(&key.id, &origins).await,
+        ));
+
+        let mut leaks = Vec::new();
+        for (what, answer) in &answers {
+            let message = answer.expect_error(400, "bad_request");
+            if answer.text.contains(secret) {
+                leaks.push(format!("{what}: {}", answer.text));
+            }
+            assert!(!message.trim().is_empty(), "{what}");
+        }
+        assert!(
+            leaks.is_empty(),
+            "errors echo {k:.12}…:\n{}",
+            leaks.join("\n")
+        );
+        // Still useful: which field, where, and what was expected.
+        let unknown = &answers[0].1.json["error"]["message"];
+        let unknown = unknown.as_str().unwrap();
+        assert!(unknown.contains("unknown field"), "{unknown}");
+        assert!(
+            unknown.contains("`name`"),
+            "the expected fields are listed: {unknown}"
+        );
+        assert!(
+            unknown.contains("column"),
+            "the position is given: {unknown}"
+        );
+        let ip = answers[7].1.json["error"]["message"].as_str().unwrap();
+        assert!(ip.contains("ip_allowlist[1]"), "{ip}");
+        let origin = answers[8].1.json["error"]["message"].as_str().unwrap();
+        assert!(origin.contains("origin_allowlist[0]"), "{origin}");
+    }
+}
+
+#[tokio::test]
+async fn free_text_for_the_audit_trail_must_be_one_plain_line() {
+    let app = spawn_app();
+    let api = app.api();
+    let key = api.new_key(STRIPE, &["invoices:receive"]).await;
+    for (field, value) in [
+        ("resource", "INV-1\nkey.revoked by admin"),
+        ("action", "invoices.read\r\nkey.deleted"),
+        ("user_agent", "curl/8 \u{202E}gpj.exe"),
+        ("origin", "https://app.example.com\u{2066}"),
+        ("resource", "INV-\u{200F}42"),
+        ("ip", "10.0.0.1\t10.0.0.2"),
+    ] {
+        let body = json!({"key": key.key, field: value});
+        let answer = api.post("/v1/verify", &body).await;
+        let message = answer.expect_error(400, "bad_request");
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    let keys = [json!({"key": key.key, "location": "a.txt\nb.txt"})];
+    app.anonymous()
+        .post("/v1/leaks", &json!({"keys": keys}))
+        .await
+        .expect_error(400, "bad_request");
+    app.anonymous()
+        .post(
+            "/v1/leaks",
+            &json!({"keys": [key.key], "source": "scan \u{202E}of share"}),
+        )
+        .await
+        .expect_error(400, "bad_request");
+    // Refused before anything happened: the key is still live, and nothing was recorded.
+    assert_eq!(api.verify_code(&key.key, None).await, "VALID");
+    let leaked = api
+        .get("/v1/audit?kind=key.leaked")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(leaked["events"], json!([]), "{leaked}");
+    // Ordinary text, with accents and a trailing newline (trimmed), is fine.
+    let body = json!({"key": key.key, "resource": "factures/été-2024\n", "user_agent": "Mozilla/5.0 (X11; Linux x86_64)"});
+    api.post("/v1/verify", &body).await.expect(200);
+}
+
+#[tokio::test]
+async fn names_with_invisible_or_bidirectional_characters_are_refused() {
+    let app = spawn_app();
+    let api = app.api();
+    let key = api.new_key(STRIPE, &["invoices:receive"]).await;
+    for look_alike in [
+        "Stripe\u{200B} Invoice Sending Integration",
+        "Stripe Invoice Sending Integration\u{200D}",
+        "\u{FEFF}Stripe Invoice Sending Integration",
+        "Stripe Invoice \u{202E}noitargetnI gnidneS",
+        "Stripe Invoice Sending \u{2066}Integration\u{2069}",
+    ] {
+        let message = api
+            .create_key(&json!({"name": look_alike}))
+            .await
+            .expect_error(400, "bad_request");
+        assert!(message.contains("invisible"), "{message}");
+        api.update_key(&key.id, &json!({"name": look_alike}))
+            .await
+            .expect_error(400, "bad_request");
+        api.create_root_key(look_alike, &["keys:read"])
+            .await
+            .expect_error(400, "bad_request");
+    }
+    assert_eq!(api.show_key(&key.id).await.expect(200)["name"], STRIPE);
+}
+
+#[tokio::test]
 async fn invalid_utf8_and_odd_authorization_headers_are_401_not_a_crash() {
     let app = spawn_app();
     let api = app.api();

@@ -81,6 +81,7 @@ async fn debug_of_every_type_holding_a_secret_prints_no_secret() {
         .await
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    crate::helpers::check_answer(201, &body.to_string(), &body);
     let issued = body["key"].as_str().unwrap();
     let filter = KeyFilter {
         owner_id: None,

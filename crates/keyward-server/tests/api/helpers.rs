@@ -604,6 +604,21 @@ pub struct Answer {
     pub json: Value,
 }
 
+/// Secret hygiene across the whole suite, for every answer a test reads (through [`send`],
+/// or from the router in process): every key handed out is remembered, and no error body,
+/// in any test, may carry any of them.
+#[track_caller]
+pub fn check_answer(status: u16, text: &str, json: &Value) {
+    if status == 201 {
+        if let Some(key) = json["key"].as_str() {
+            remember_secret(key);
+        }
+    }
+    if status >= 400 {
+        assert_no_secret_in(&format!("a {status} body"), text);
+    }
+}
+
 pub async fn send(request: RequestBuilder) -> Answer {
     let response = request
         .send()
@@ -614,16 +629,7 @@ pub async fn send(request: RequestBuilder) -> Answer {
     let bytes = response.bytes().await.expect("reading the response body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    // Secret hygiene across the whole suite: every key handed out is remembered, and no
-    // error body, in any test, may carry any of them.
-    if status.as_u16() == 201 {
-        if let Some(key) = json["key"].as_str() {
-            remember_secret(key);
-        }
-    }
-    if status.as_u16() >= 400 {
-        assert_no_secret_in(&format!("a {status} body"), &text);
-    }
+    check_answer(status.as_u16(), &text, &json);
     Answer {
         status,
         headers,

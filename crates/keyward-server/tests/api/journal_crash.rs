@@ -101,6 +101,7 @@ impl Load<'_> {
             let Ok(text) = response.text().await else {
                 return (sent, answered);
             };
+            crate::helpers::check_answer(status, &text, &Value::Null);
             assert_eq!(status, 200, "{text}");
             let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
             assert_eq!(answer["code"], "VALID", "{answer}");

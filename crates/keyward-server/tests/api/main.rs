@@ -13,6 +13,8 @@ mod cli;
 mod crash_safety;
 mod debug_redaction;
 mod durability;
+#[cfg(unix)]
+mod file_modes;
 mod fuzz_http;
 mod helpers;
 mod http_hygiene;

@@ -90,6 +90,7 @@ impl App {
             .await
             .unwrap();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        crate::helpers::check_answer(status.as_u16(), &String::from_utf8_lossy(&bytes), &value);
         (status, value)
     }
 

@@ -1,6 +1,9 @@
 //! Only hashes are stored and nothing secret is logged: after creating, rotating and
-//! verifying keys (with the server logging at `trace`), the database file, its WAL and shared
-//! memory, and the captured log contain no key, no secret part and no hex digest of a key.
+//! verifying keys (with the server logging at `trace`), and after a calling service and a
+//! leak reporter put keys and root keys into the free text the audit trail keeps (verify's
+//! `resource`, `action`, `user_agent`, `origin` and `ip`, a leak report's `source` and
+//! `location`), the database file, its WAL and shared memory, every file of the audit
+//! journal and the captured log contain no key, no secret part and no hex digest of a key.
 
 use crate::helpers::{
     contains_bytes, read_if_exists, secret_part, spawn_app_with, NewKey, TestApp,
@@ -78,16 +81,20 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
         let revoked = api
             .new_key("Leaked Shopify Connector", &["orders:read"])
             .await;
-        api.revoke_key(&revoked.id, Some("found in a Word document"))
-            .await
-            .expect(200);
+        // A reason that quotes the key itself (stored with the key and in its event).
+        let reason = format!("found in a Word document: {}", revoked.key);
+        api.revoke_key(&revoked.id, Some(&reason)).await.expect(200);
         keys.push(revoked);
         let updated = api
             .new_key("Reporting Warehouse Loader", &["reports:read"])
             .await;
         api.update_key(
             &updated.id,
-            &json!({"permissions": ["reports:read", "reports:export"]}),
+            &json!({
+                "permissions": ["reports:read", "reports:export"],
+                "description": format!("loader; its key is {}", updated.key),
+                "owner_id": updated.key,
+            }),
         )
         .await
         .expect(200);
@@ -125,6 +132,42 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
         api.create_key(&json!({"name": keys[3].key, "extra": true}))
             .await
             .expect(400);
+
+        // A calling service that copies whatever it was sent into verify's context fields:
+        // keys and root keys, alone and inside longer text. Verification still answers.
+        let live = &keys[1].key;
+        let root = app.workspaces[0].root_key.clone();
+        let other_root = app.workspaces[1].root_key.clone();
+        let context = json!({
+            "key": live,
+            "resource": format!("/v1/invoices?api_key={live}&root={root}"),
+            "action": root,
+            "user_agent": format!("curl/8.5 ({other_root})"),
+            "origin": format!("https://{live}.example.com"),
+            "ip": live,
+        });
+        let answer = api.post("/v1/verify", &context).await;
+        assert_eq!(answer.expect(200)["code"], "VALID", "{}", answer.text);
+        let answer = verifier.post("/v1/verify", &context).await;
+        answer.expect(200);
+        // A leak report whose source and location hold keys: the already revoked key is
+        // reported, so its owner gets a `key.leaked` event with the text in its detail.
+        let report = json!({
+            "keys": [
+                {"key": keys[5].key, "location": format!("pastebin.example/raw/{live} (also {root})")},
+            ],
+            "source": format!("a scan that pasted {other_root}"),
+        });
+        app.anonymous().post("/v1/leaks", &report).await.expect(202);
+        let trail = api
+            .get("/v1/audit?kind=key.leaked")
+            .await
+            .expect(200)
+            .clone();
+        assert!(
+            trail.to_string().contains("pastebin.example/raw/bos_"),
+            "the location is kept, with the key shown by its start: {trail}"
+        );
     }
     secrets.extend(
         keys.iter()
@@ -141,12 +184,28 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
         !database.is_empty(),
         "the database file exists and holds data"
     );
-    let places: Vec<(String, Vec<u8>)> = vec![
+    let mut places: Vec<(String, Vec<u8>)> = vec![
         ("the database file".into(), database),
         ("the WAL".into(), read_if_exists(&wal)),
         ("the shared-memory file".into(), read_if_exists(&shm)),
         ("the server's log".into(), app.log()),
     ];
+    let journal = with_suffix(&app.db_path, ".audit-journal");
+    let journal_files = journal_files(&journal);
+    assert!(
+        journal_files.iter().any(|(name, _)| name.ends_with(".seg")),
+        "the audit journal has segments: {journal_files:?}"
+    );
+    let journaled = journal_files
+        .iter()
+        .map(|(_, bytes)| &bytes[..])
+        .collect::<Vec<_>>()
+        .concat();
+    places.extend(
+        journal_files
+            .into_iter()
+            .map(|(name, bytes)| (format!("the audit journal's {name}"), bytes)),
+    );
     let log = String::from_utf8_lossy(&places[3].1).into_owned();
     assert!(
         log.contains("listening on http://"),
@@ -165,6 +224,12 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
             key.id
         );
     }
+    // And verifications were journaled: their event text is in the journal's segments, so
+    // a key there would have been found.
+    assert!(
+        contains_bytes(&journaled, b"/v1/invoices?api_key=bos_"),
+        "the verification's resource is in the audit journal"
+    );
 
     let mut found = Vec::new();
     for (what, secret) in &secrets {
@@ -178,6 +243,21 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
     }
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
     restart_still_verifies(&mut app, &keys).await;
+}
+
+/// `(file name, bytes)` of every file in the audit journal's directory (segments, `ID`,
+/// `LOCK`, anything else).
+fn journal_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading the audit journal {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// The stored hashes are enough to verify after a restart (the test above did not pass by

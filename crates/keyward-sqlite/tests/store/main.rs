@@ -4,6 +4,8 @@
 //! database written by an older schema (`upgrade.rs`).
 
 mod batches;
+#[cfg(unix)]
+mod file_modes;
 mod journal;
 mod restrictions;
 mod story;
