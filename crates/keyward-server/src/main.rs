@@ -90,6 +90,17 @@ struct ServeArgs {
     /// database takes them in [default: beside the database file, <file>.audit-journal]
     #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
     audit_journal: Option<PathBuf>,
+    /// File of the Ed25519 key that signs audit chain heads, created with mode 0600 if missing
+    /// [default: beside the database file, <file>.anchor-key]
+    #[arg(long, env = "KEYWARD_ANCHOR_KEY")]
+    anchor_key: Option<PathBuf>,
+    /// File every signed chain head is appended to, one JSON object a line
+    /// [default: beside the database file, <file>.audit-anchors]
+    #[arg(long, env = "KEYWARD_ANCHOR_LOG")]
+    anchor_log: Option<PathBuf>,
+    /// Seconds between signing the audit chain heads that moved
+    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = keyward_server::anchors::DEFAULT_INTERVAL.as_secs())]
+    anchor_interval_secs: u64,
 }
 
 #[derive(Args)]
@@ -151,8 +162,9 @@ async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
 async fn open_journaled_store(
     url: &str,
     journal: Option<PathBuf>,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<(Arc<dyn Store>, Option<PathBuf>)> {
     let store = open_store(url).await?;
+    let file = store.database_file().map(PathBuf::from);
     if journal.is_some() && store.database_file().is_none() {
         anyhow::bail!(
             "--audit-journal needs a database file: an in-memory database is gone at exit, and \
@@ -161,14 +173,14 @@ async fn open_journaled_store(
     }
     let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
     let Some(dir) = dir else {
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store), file));
     };
     let store = store
         .with_audit_journal(&dir, JournalOptions::default())
         .await
         .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
     tracing::info!(dir = %dir.display(), "audit journal");
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), file))
 }
 
 async fn run_init(args: InitArgs) -> anyhow::Result<()> {
@@ -203,7 +215,14 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let store = open_journaled_store(&args.database.database_url, args.audit_journal).await?;
+    let (store, database_file) =
+        open_journaled_store(&args.database.database_url, args.audit_journal).await?;
+    let anchorer = keyward_server::anchors::configure(
+        database_file.as_deref(),
+        args.anchor_key,
+        args.anchor_log,
+        std::time::Duration::from_secs(args.anchor_interval_secs.max(1)),
+    )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if store.workspaces().await?.is_empty() {
         let created =
@@ -220,7 +239,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let limiter = keyward_server::limits::RateLimiter::from_config(args.redis_url.as_deref())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(counters = limiter.kind(), "rate limits");
-    let state = AppState::load(store, clock).await?.with_limiter(limiter);
+    let mut state = AppState::load(store, clock).await?.with_limiter(limiter);
+    if let Some(anchorer) = anchorer {
+        state = state.with_anchorer(anchorer);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -6,8 +6,8 @@ use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord, KeyUsage, NewEvent,
-    RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord,
+    KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -79,7 +79,18 @@ impl Store for SqliteStore {
         MIGRATOR
             .run(&self.writer)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        let mut tx = self.begin_chained().await?;
+        let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
+            .unwrap_or_default();
+        match audit::adopt_unchained_checkpoints(&mut tx, &self.names, now).await? {
+            Some(learned) => {
+                commit(tx).await?;
+                self.names.learn(learned);
+                Ok(())
+            }
+            None => commit(tx).await,
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -248,16 +259,30 @@ impl Store for SqliteStore {
         audit::checkpoint(&self.reader, workspace_id).await
     }
 
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        self.settle_journal().await?;
+        audit::anchor_point(&self.reader, workspace_id).await
+    }
+
     async fn prune_events(
         &self,
         workspace_id: &str,
         kind: &str,
         before: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin_chained().await?;
-        let deleted = audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await?;
-        commit(tx).await?;
-        Ok(deleted)
+        match audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await? {
+            Some((deleted, checkpoint)) => {
+                let event = checkpoint.event(workspace_id, now);
+                self.append_and_commit(tx, [&event]).await?;
+                Ok(deleted)
+            }
+            None => {
+                commit(tx).await?;
+                Ok(0)
+            }
+        }
     }
 
     async fn update_key_and_credits(

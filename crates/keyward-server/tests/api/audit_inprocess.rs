@@ -10,7 +10,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock, NewEvent,
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock, NewEvent,
     RootKey, Store, StoreError, Workspace, WorkspaceSettings,
 };
 use keyward_server::{bootstrap, retention, router, AppState};
@@ -188,14 +188,18 @@ impl Store for FaultyStore {
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.checkpoint(workspace_id).await
     }
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        self.inner.anchor_point(workspace_id).await
+    }
     async fn prune_events(
         &self,
         workspace_id: &str,
         kind: &str,
         before: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.writable()?;
-        self.inner.prune_events(workspace_id, kind, before).await
+        self.inner.prune_events(workspace_id, kind, before, now).await
     }
 }
 
@@ -434,13 +438,14 @@ async fn retention_prunes_old_verifications_keeps_management_events_and_the_chai
             "workspace.created",
             "root_key.created",
             "key.created",
-            "key.created"
+            "key.created",
+            "audit.checkpoint"
         ],
-        "management events are kept whatever their age"
+        "management events are kept whatever their age, and the cut is chained"
     );
-    assert_valid(&h.chain().await, 6, Some(cut));
+    assert_valid(&h.chain().await, 7, Some(cut));
     assert_eq!(h.prune().await, 0, "pruning again changes nothing");
-    assert_valid(&h.chain().await, 6, Some(cut));
+    assert_valid(&h.chain().await, 7, Some(cut));
 
     // A 30-day setting: kept at 29 days, pruned at 31.
     h.patch("/v1/workspace", &json!({"audit_retention_days": 30}))
@@ -464,7 +469,10 @@ async fn retention_prunes_old_verifications_keeps_management_events_and_the_chai
     assert_eq!(h.resources("kind=key.verified").await, names(&["thirty-1"]));
     let cut = seq_of(&before, "thirty-0");
     let remaining = h.events("").await.len();
-    assert_eq!(remaining, 6, "5 management events and thirty-1");
+    assert_eq!(
+        remaining, 8,
+        "5 management events, 2 audit.checkpoint events and thirty-1"
+    );
     assert_valid(&h.chain().await, remaining, Some(cut));
 
     // The chain goes on from the cut.
