@@ -11,9 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_api::{AuditList, ChainCheck};
 
 use crate::client::{Client, Reply};
-use reqwest::Method;
 use crate::output::{audit_table, one_line, still_read};
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+use reqwest::Method;
 
 /// Show audit events, newest first; or export them, or check the chain.
 #[derive(clap::Args, Debug)]
@@ -138,7 +138,11 @@ async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
         }
         Some(AuditCommand::Anchor) => {
             let reply: Reply<serde_json::Value> = client
-                .send(Method::POST, &["v1", "audit", "anchor"], &serde_json::json!({}))
+                .send(
+                    Method::POST,
+                    &["v1", "audit", "anchor"],
+                    &serde_json::json!({}),
+                )
                 .await?;
             // Exactly as signed, one line, whatever --json says: the file is the anchor.
             let mut out = std::io::stdout().lock();
@@ -349,11 +353,17 @@ mod tests {
     fn client_options_work_before_and_after_the_subcommand() {
         let cli = parse(&["verify", "--json"]).unwrap();
         assert!(cli.client.json);
-        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify { anchor: None })));
+        assert!(matches!(
+            cli.audit.command,
+            Some(AuditCommand::Verify { anchor: None })
+        ));
         let cli = parse(&["--json", "--url", "http://127.0.0.1:9", "verify"]).unwrap();
         assert!(cli.client.json);
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
-        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify { anchor: None })));
+        assert!(matches!(
+            cli.audit.command,
+            Some(AuditCommand::Verify { anchor: None })
+        ));
         let cli = parse(&["export", "--url", "http://127.0.0.1:9"]).unwrap();
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
     }

@@ -197,10 +197,16 @@ mod tests {
         assert_eq!(moved.verify(&key.public_key()), Err(AnchorError::Signature));
         let mut recounted = anchor.clone();
         recounted.kept = 6;
-        assert_eq!(recounted.verify(&key.public_key()), Err(AnchorError::Signature));
+        assert_eq!(
+            recounted.verify(&key.public_key()),
+            Err(AnchorError::Signature)
+        );
 
         let other = AnchorSigningKey::generate().unwrap();
-        assert_eq!(anchor.verify(&other.public_key()), Err(AnchorError::OtherKey));
+        assert_eq!(
+            anchor.verify(&other.public_key()),
+            Err(AnchorError::OtherKey)
+        );
         let forged = other.sign("ws_1", &head(), now);
         assert_eq!(forged.verify(&key.public_key()), Err(AnchorError::OtherKey));
     }
@@ -223,7 +229,10 @@ mod tests {
         let key = AnchorSigningKey::generate().unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let text = key.sign("ws_1", &head(), now).canonical();
-        assert!(text.starts_with(r#"{"format":"keyward-audit-anchor/1","hash":"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"format":"keyward-audit-anchor/1","hash":"#),
+            "{text}"
+        );
         assert!(text.ends_with(r#""signed_at":"2026-01-01T00:00:00.000Z","workspace_id":"ws_1"}"#));
     }
 }

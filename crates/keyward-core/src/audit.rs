@@ -722,7 +722,11 @@ mod tests {
         );
 
         // A checkpoint that is not the chain's own newest checkpoint event allows no gap.
-        let forged = Checkpoint { seq: 6, hash: events[5].hash.clone(), retained: 1 };
+        let forged = Checkpoint {
+            seq: 6,
+            hash: events[5].hash.clone(),
+            retained: 1,
+        };
         let report = verify_from(&kept, Some(forged));
         assert!(!report.valid, "{report:?}");
         let report = verify_from(&kept, None);
@@ -756,7 +760,11 @@ mod tests {
     #[test]
     fn an_anchor_catches_a_rewritten_or_truncated_chain() {
         let events = chain_of(6);
-        let anchor = AnchorPoint { seq: 4, hash: events[3].hash.clone(), kept: 4 };
+        let anchor = AnchorPoint {
+            seq: 4,
+            hash: events[3].hash.clone(),
+            kept: 4,
+        };
         let check = |events: &[AuditEvent]| {
             let mut v = ChainVerifier::new(None).with_anchor(anchor.clone());
             events.iter().for_each(|e| v.push(e));

@@ -216,7 +216,9 @@ mod tests {
         let rotated = "replaced by key_01ab; the old key works until 2026-01-01T00:00:00.000Z";
         assert_eq!(word_after(rotated, "replaced by "), Some("key_01ab"));
         assert_eq!(
-            rotation_end(rotated).map(crate::audit::format_time).as_deref(),
+            rotation_end(rotated)
+                .map(crate::audit::format_time)
+                .as_deref(),
             Some("2026-01-01T00:00:00.000Z")
         );
         assert_eq!(word_after("root key rk_9 (ops)", "root key "), Some("rk_9"));

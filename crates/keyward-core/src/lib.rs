@@ -21,7 +21,8 @@ pub mod store;
 pub mod verify;
 
 pub use audit::{
-    AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind, NewEvent,
+    AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind,
+    NewEvent,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credits::{CreditOutcome, Credits, Refill};

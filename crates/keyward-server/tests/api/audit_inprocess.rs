@@ -10,8 +10,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock, NewEvent,
-    RootKey, Store, StoreError, Workspace, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock,
+    NewEvent, RootKey, Store, StoreError, Workspace, WorkspaceSettings,
 };
 use keyward_server::{bootstrap, retention, router, AppState};
 use keyward_sqlite::SqliteStore;
@@ -199,7 +199,9 @@ impl Store for FaultyStore {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.writable()?;
-        self.inner.prune_events(workspace_id, kind, before, now).await
+        self.inner
+            .prune_events(workspace_id, kind, before, now)
+            .await
     }
 }
 
