@@ -446,3 +446,90 @@ async fn an_intact_chain_extends_its_anchors_and_forged_anchors_are_refused() {
         .expect_error(400, "bad_request")
         .contains("another key"));
 }
+
+/// The strongest form of the forged checkpoint: the hash is unkeyed, so a writer who computes
+/// SHA-256 can append a well-formed `audit.checkpoint` event that claims the revocation was
+/// pruned, and reset the key to match. Only an anchor signed after the revocation catches it:
+/// it counted the events retention never deletes.
+#[tokio::test]
+async fn a_forged_chained_checkpoint_is_caught_by_an_anchor() {
+    let mut app = spawn_app();
+    let all = history(&app).await;
+    let signed = anchor(&app.api()).await;
+    let revoked = all
+        .iter()
+        .find(|e| e["kind"] == "key.revoked")
+        .expect("key.revoked");
+    let head = all.last().expect("events");
+    let ws = app.workspaces[0].id.clone();
+    let cut = keyward_core::Checkpoint {
+        seq: seq(revoked),
+        hash: revoked["hash"].as_str().unwrap().to_owned(),
+        retained: u64::try_from(seq(revoked) - 1).unwrap(),
+    };
+    let time = chrono::DateTime::parse_from_rfc3339(head["time"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let forged = cut.event(&ws, time);
+    let prev_hash = head["hash"].as_str().unwrap();
+    let hash = AuditEvent::hash_of(&forged, seq(head) + 1, prev_hash);
+
+    let mut db = stop_and_open(&mut app).await;
+    let sql = format!("DELETE FROM audit_events WHERE workspace_id = {WS} AND seq = ?");
+    assert_eq!(
+        run(&mut db, &sql, &[json!(ws), json!(seq(revoked))]).await,
+        1
+    );
+    run(
+        &mut db,
+        "INSERT OR IGNORE INTO audit_names (value) VALUES ('audit.checkpoint')",
+        &[],
+    )
+    .await;
+    let name =
+        |column: &str| format!("(SELECT id FROM audit_names WHERE value = ?) /* {column} */");
+    let insert = format!(
+        "INSERT INTO audit_events (workspace_id, seq, id, time, kind, outcome, detail, \
+         prev_hash, hash) VALUES ({}, ?, ?, ?, {}, {}, ?, unhex(?), unhex(?))",
+        name("workspace"),
+        name("kind"),
+        name("outcome"),
+    );
+    let binds = [
+        json!(ws),
+        json!(seq(head) + 1),
+        json!(forged.id),
+        json!(time.timestamp_millis()),
+        json!("audit.checkpoint"),
+        json!("OK"),
+        json!(forged.detail),
+        json!(prev_hash),
+        json!(hash),
+    ];
+    assert_eq!(run(&mut db, &insert, &binds).await, 1);
+    let sql = "UPDATE audit_heads SET seq = ?, hash = ? WHERE workspace_id = ?";
+    assert_eq!(
+        run(
+            &mut db,
+            sql,
+            &[json!(seq(head) + 1), json!(hash), json!(ws)]
+        )
+        .await,
+        1
+    );
+    let sql =
+        "UPDATE keys SET revoked_at = NULL, revoked_reason = NULL WHERE revoked_at IS NOT NULL";
+    assert_eq!(run(&mut db, sql, &[]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let api = app.api();
+    let check = chain(&api).await;
+    assert_eq!(
+        check["valid"],
+        json!(true),
+        "undetectable without the anchor: {check}"
+    );
+    assert_eq!(check["checkpoint_seq"], json!(seq(revoked)), "{check}");
+    let check = chain_from(&api, &signed).await;
+    assert_broken_at(&check, seq(&signed), "retention never deletes");
+}
