@@ -641,3 +641,60 @@ async fn export_and_chain_check_cross_storage_pages() {
     assert_eq!(second["events"].as_array().map(Vec::len), Some(1000));
     assert_eq!(second["next_cursor"], Value::Null);
 }
+
+/// Runs `docs/verify_audit_export.py` on `export`; returns its exit code and output.
+fn python_check(export: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("audit.ndjson");
+    std::fs::write(&file, export).expect("writing the export");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/verify_audit_export.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3 runs docs/verify_audit_export.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().expect("an exit code"), text)
+}
+
+/// The export checker allows gaps only where the chain's newest checkpoint says retention
+/// pruned: a kept event deleted before the cut, or any event deleted after it, is a break.
+#[tokio::test]
+async fn the_export_checker_allows_only_retentions_gaps() {
+    let h = harness().await;
+    let (_, stripe) = h.new_key(STRIPE, &["invoices:delete"]).await;
+    h.verify_code(&stripe, "invoices:delete", "old").await;
+    h.clock.advance(Duration::days(91));
+    h.verify_code(&stripe, "invoices:delete", "new-0").await;
+    h.verify_code(&stripe, "invoices:delete", "new-1").await;
+    assert_eq!(h.prune().await, 1);
+    let reply = h.get("/v1/audit/export").await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text);
+    let text = reply.text;
+    let (code, out) = python_check(&text);
+    assert_eq!(code, 0, "{out}");
+
+    let without = |pick: &dyn Fn(&Value) -> bool| {
+        let lines: Vec<&str> = text.lines().collect();
+        let index = lines
+            .iter()
+            .position(|line| pick(&serde_json::from_str(line).expect("JSON")))
+            .expect("a line to drop");
+        let mut kept = lines.clone();
+        kept.remove(index);
+        kept.join("\n")
+    };
+    let (code, out) = python_check(&without(&|e| e["kind"] == "key.created"));
+    assert_eq!(code, 1, "a kept management event deleted: {out}");
+    assert!(out.contains("expected"), "{out}");
+    let (code, out) = python_check(&without(&|e| e["resource"] == "new-0"));
+    assert_eq!(code, 1, "a verification after the cut deleted: {out}");
+    assert!(out.contains("retention did not make"), "{out}");
+}
