@@ -420,22 +420,8 @@ pub(crate) async fn anchor_point(
     let Some((seq, hash)) = head(db, workspace_id).await? else {
         return Ok(None);
     };
-    let kinds: Vec<&str> = EventKind::ALL
-        .iter()
-        .filter(|k| **k != EventKind::KeyVerified)
-        .map(|k| k.as_str())
-        .collect();
-    let mut sql = QueryBuilder::<Sqlite>::new(concat!(
-        "SELECT COUNT(*) FROM audit_events INDEXED BY audit_events_kind WHERE workspace_id = ",
-        name_id_up_to_the_value!()
-    ));
-    sql.push_bind(workspace_id)
-        .push(") AND kind IN (SELECT id FROM audit_names WHERE value IN (");
-    let mut separated = sql.separated(", ");
-    for kind in kinds {
-        separated.push_bind(kind);
-    }
-    sql.push(")) AND seq <= ").push_bind(seq);
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    count_kept(&mut sql, workspace_id, seq);
     let (kept,): (i64,) = sql
         .build_query_as()
         .fetch_one(db)
@@ -446,6 +432,24 @@ pub(crate) async fn anchor_point(
         hash,
         kept: to_u64(kept, &format!("anchor of {workspace_id}: kept"))?,
     }))
+}
+
+/// Appends the count of [`anchor_point`]: events of every kind but `key.verified` at or
+/// before `seq`, one seek per kind.
+fn count_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq: i64) {
+    sql.push(concat!(
+        "SELECT COUNT(*) FROM audit_events INDEXED BY audit_events_kind WHERE workspace_id = ",
+        name_id_up_to_the_value!()
+    ));
+    sql.push_bind(workspace_id)
+        .push(") AND kind IN (SELECT id FROM audit_names WHERE value IN (");
+    let mut separated = sql.separated(", ");
+    for kind in EventKind::ALL {
+        if kind != EventKind::KeyVerified {
+            separated.push_bind(kind.as_str());
+        }
+    }
+    sql.push(")) AND seq <= ").push_bind(seq);
 }
 
 /// Retention's delete, by the kind index: the planner would walk the primary key over every
@@ -670,6 +674,30 @@ mod tests {
             plan.iter().any(|row| row
                 .3
                 .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
+            "{plan:?}"
+        );
+    }
+
+    /// Anchoring counts management events by seeking the kind index per kind, never by
+    /// walking every verification.
+    #[tokio::test]
+    async fn the_anchor_count_seeks_the_kind_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let mut sql = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        count_kept(&mut sql, "ws_a", 10);
+        let plan: Vec<(i64, i64, i64, String)> =
+            sql.build_query_as().fetch_all(&store.reader).await.unwrap();
+        assert!(
+            plan.iter().any(|row| row
+                .3
+                .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|row| row.3.starts_with("SCAN audit_events")),
             "{plan:?}"
         );
     }
