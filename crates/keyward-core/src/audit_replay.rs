@@ -74,6 +74,17 @@ impl StateReplay {
                 facts.name.clone_from(&e.key_name);
                 match kind {
                     EventKind::KeyCreated => facts.created = true,
+                    // A replaced key's expiry may be changed after its rotation; the event
+                    // does not carry the new value, so the rotation's end no longer binds.
+                    EventKind::KeyUpdated
+                        if e.detail
+                            .as_deref()
+                            .is_some_and(|d| d.contains("expires_at")) =>
+                    {
+                        if let Some(end) = &mut facts.rotated {
+                            *end = None;
+                        }
+                    }
                     EventKind::KeyRevoked | EventKind::KeyLeaked => {
                         facts.revoked.get_or_insert(event.seq);
                     }
@@ -210,6 +221,91 @@ fn rotation_end(detail: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{NewEvent, GENESIS_HASH};
+    use crate::hashing::KeyHash;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_767_225_600 + seconds, 0).unwrap()
+    }
+
+    fn event(seq: i64, kind: EventKind, key: &str, detail: Option<&str>) -> AuditEvent {
+        let mut e = NewEvent::new("ws_1", at(seq), kind).subject(key, "Stripe sync");
+        e.detail = detail.map(str::to_owned);
+        AuditEvent::chain(e, seq - 1, GENESIS_HASH)
+    }
+
+    fn key(id: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            workspace_id: "ws_1".into(),
+            name: "Stripe sync".into(),
+            description: None,
+            owner_id: None,
+            hash: KeyHash::of(id),
+            start: "bos_1234".into(),
+            permissions: Vec::new(),
+            enabled: true,
+            expires_at: None,
+            metadata: Default::default(),
+            created_at: at(0),
+            updated_at: at(0),
+            revoked_at: None,
+            revoked_reason: None,
+            replaced_by: None,
+            restrictions: Default::default(),
+        }
+    }
+
+    fn mismatches(events: &[AuditEvent], keys: &[KeyRecord]) -> Vec<StateMismatch> {
+        let mut replay = StateReplay::new();
+        events.iter().for_each(|e| replay.push(e));
+        keys.iter().for_each(|k| replay.check_key(k));
+        replay.finish()
+    }
+
+    #[test]
+    fn stored_state_is_held_to_the_events() {
+        let created = event(1, EventKind::KeyCreated, "key_a", None);
+        let revoked = event(2, EventKind::KeyRevoked, "key_a", Some("left"));
+        let mut live = key("key_a");
+        assert!(mismatches(&[created.clone()], &[live.clone()]).is_empty());
+        // Made live again, revoked with no event, unknown, lost.
+        assert_eq!(
+            mismatches(&[created.clone(), revoked.clone()], &[live.clone()]).len(),
+            1
+        );
+        live.revoked_at = Some(at(2));
+        assert!(mismatches(&[created.clone(), revoked], &[live.clone()]).is_empty());
+        assert_eq!(mismatches(&[created.clone()], &[live.clone()]).len(), 1);
+        assert_eq!(mismatches(&[], &[key("key_b")]).len(), 1);
+        assert_eq!(mismatches(&[created], &[]).len(), 1);
+    }
+
+    #[test]
+    fn a_rotation_creates_the_new_key_and_ends_the_old_one() {
+        let end = crate::audit::format_time(at(100));
+        let detail = format!("replaced by key_b; the old key works until {end}");
+        let events = [
+            event(1, EventKind::KeyCreated, "key_a", None),
+            event(2, EventKind::KeyRotated, "key_a", Some(&detail)),
+        ];
+        let mut old = key("key_a");
+        old.replaced_by = Some("key_b".into());
+        old.expires_at = Some(at(100));
+        assert!(mismatches(&events, &[old.clone(), key("key_b")]).is_empty());
+        old.expires_at = None;
+        assert_eq!(mismatches(&events, &[old.clone(), key("key_b")]).len(), 1);
+        // A later change of its expiry is the workspace's to make.
+        let mut later = events.to_vec();
+        later.push(event(
+            3,
+            EventKind::KeyUpdated,
+            "key_a",
+            Some("changed: expires_at"),
+        ));
+        assert!(mismatches(&later, &[old, key("key_b")]).is_empty());
+    }
 
     #[test]
     fn details_are_read_for_ids_and_times() {
