@@ -402,6 +402,30 @@ async fn an_intact_chain_extends_its_anchors_and_forged_anchors_are_refused() {
     assert_eq!(check["valid"], json!(true), "{check}");
     assert_eq!(check["anchor_seq"], signed["seq"], "{check}");
 
+    // `keyward audit anchor` prints one signed head; `verify --anchor` checks against it.
+    let out = keyward()
+        .env("KEYWARD_URL", &app.address)
+        .env("KEYWARD_ROOT_KEY", app.root_key())
+        .args(["audit", "anchor"])
+        .output()
+        .expect("running keyward audit anchor");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("one JSON anchor");
+    assert_eq!(printed["public_key"], signed["public_key"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchor.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let out = cli_verify(&app, &["--anchor", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "extends the signed anchor at seq {}",
+            printed["seq"]
+        )),
+        "{said}"
+    );
+
     // The key is private and beside the database; its public half is published beside it.
     let key_file = app.db_path.with_extension("db.anchor-key");
     #[cfg(unix)]
