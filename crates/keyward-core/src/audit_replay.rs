@@ -269,7 +269,7 @@ mod tests {
         let created = event(1, EventKind::KeyCreated, "key_a", None);
         let revoked = event(2, EventKind::KeyRevoked, "key_a", Some("left"));
         let mut live = key("key_a");
-        assert!(mismatches(&[created.clone()], &[live.clone()]).is_empty());
+        assert!(mismatches(std::slice::from_ref(&created), std::slice::from_ref(&live)).is_empty());
         // Made live again, revoked with no event, unknown, lost.
         assert_eq!(
             mismatches(&[created.clone(), revoked.clone()], &[live.clone()]).len(),
@@ -277,7 +277,10 @@ mod tests {
         );
         live.revoked_at = Some(at(2));
         assert!(mismatches(&[created.clone(), revoked], &[live.clone()]).is_empty());
-        assert_eq!(mismatches(&[created.clone()], &[live.clone()]).len(), 1);
+        assert_eq!(
+            mismatches(std::slice::from_ref(&created), std::slice::from_ref(&live)).len(),
+            1
+        );
         assert_eq!(mismatches(&[], &[key("key_b")]).len(), 1);
         assert_eq!(mismatches(&[created], &[]).len(), 1);
     }
