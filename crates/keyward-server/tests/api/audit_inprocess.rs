@@ -10,8 +10,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock,
-    NewEvent, RootKey, Store, StoreError, Workspace, WorkspaceSettings,
+    AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock, NewEvent,
+    RootKey, Store, StoreError, Workspace, WorkspaceSettings,
 };
 use keyward_server::{bootstrap, retention, router, AppState};
 use keyward_sqlite::SqliteStore;
@@ -188,9 +188,8 @@ impl Store for FaultyStore {
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.checkpoint(workspace_id).await
     }
-    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
-        self.inner.anchor_point(workspace_id).await
-    }
+    // `anchor_point` is the trait's default (reading the events), which
+    // `the_export_checker_allows_only_retentions_gaps` holds to the chain.
     async fn prune_events(
         &self,
         workspace_id: &str,
@@ -680,6 +679,32 @@ async fn the_export_checker_allows_only_retentions_gaps() {
     let text = reply.text;
     let (code, out) = python_check(&text);
     assert_eq!(code, 0, "{out}");
+
+    // The default `Store::anchor_point` (this test store does not override it) counts what
+    // the chain check counts: every event at or before the head but verifications.
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let workspace_id = events[0]["workspace_id"].as_str().unwrap();
+    let head = h
+        .state
+        .store
+        .anchor_point(workspace_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        head.seq,
+        events[0]["seq"].as_i64().unwrap(),
+        "the newest event"
+    );
+    assert_eq!(head.hash, events[0]["hash"].as_str().unwrap());
+    let kept = events
+        .iter()
+        .filter(|e| e["kind"] != "key.verified")
+        .count();
+    assert_eq!(head.kept, u64::try_from(kept).unwrap());
 
     let without = |pick: &dyn Fn(&Value) -> bool| {
         let lines: Vec<&str> = text.lines().collect();
