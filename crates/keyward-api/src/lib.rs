@@ -335,6 +335,20 @@ pub struct ChainCheck {
     /// Where retention last cut the chain (events before it may have been pruned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_seq: Option<i64>,
+    /// The seq of the signed anchor the chain was checked against (`POST /v1/audit/verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_seq: Option<i64>,
+    /// Stored keys and root keys whose state the chain does not explain (at most 100).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexplained: Vec<Unexplained>,
+}
+
+/// A stored key or root key whose state its events do not explain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unexplained {
+    /// The key's or root key's id.
+    pub id: String,
+    pub reason: String,
 }
 
 /// `GET`/`PATCH /v1/workspace`

@@ -4,13 +4,16 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_api::{AuditList, ChainCheck};
 
 use crate::client::{Client, Reply};
 use crate::output::{audit_table, one_line, still_read};
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+use reqwest::Method;
 
 /// Show audit events, newest first; or export them, or check the chain.
 #[derive(clap::Args, Debug)]
@@ -34,8 +37,17 @@ pub enum AuditCommand {
         #[command(flatten)]
         filters: AuditFilters,
     },
-    /// Recompute the hash chain: exit 0 if it is intact, 1 if it is broken
-    Verify,
+    /// Recompute the hash chain and compare the stored keys with it: exit 0 if it is intact,
+    /// 1 if it is broken
+    Verify {
+        /// Also prove the chain still extends this signed anchor (a file written by
+        /// `keyward audit anchor`, or an anchor log, whose last line is used)
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Have the server sign the chain's head now and print the signed anchor (one JSON line):
+    /// keep it where the database's writers cannot reach it
+    Anchor,
 }
 
 /// Which events to show; every filter given must match.
@@ -121,7 +133,21 @@ async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
             export(&client, &filters).await?;
             Ok(true)
         }
-        Some(AuditCommand::Verify) => verify_chain(&client, args.json).await,
+        Some(AuditCommand::Verify { anchor }) => {
+            verify_chain(&client, args.json, anchor.as_deref()).await
+        }
+        Some(AuditCommand::Anchor) => {
+            let reply: Reply<serde_json::Value> = client
+                .send(
+                    Method::POST,
+                    &["v1", "audit", "anchor"],
+                    &serde_json::json!({}),
+                )
+                .await?;
+            // Exactly as signed, one line, whatever --json says: the file is the anchor.
+            let mut out = std::io::stdout().lock();
+            still_read(writeln!(out, "{}", reply.raw.trim())).map(|_| true)
+        }
     }
 }
 
@@ -135,8 +161,8 @@ fn check_placement(audit: &AuditArgs) -> Result<()> {
         Some(AuditCommand::Export { .. }) if listing_flags => bail!(
             "put the filters after `export`, e.g. `keyward audit export --action invoices.delete` (--limit and --cursor are for listing)"
         ),
-        Some(AuditCommand::Verify) if listing_flags => {
-            bail!("`keyward audit verify` checks the whole chain and takes no filters")
+        Some(AuditCommand::Verify { .. } | AuditCommand::Anchor) if listing_flags => {
+            bail!("`keyward audit verify` and `anchor` take the whole chain and no filters")
         }
         _ => Ok(()),
     }
@@ -183,10 +209,35 @@ async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
     still_read(out.flush()).map(drop)
 }
 
-async fn verify_chain(client: &Client, json: bool) -> Result<bool> {
-    let reply: Reply<ChainCheck> = client.get(&["v1", "audit", "verify"], &[]).await?;
+async fn verify_chain(client: &Client, json: bool, anchor: Option<&Path>) -> Result<bool> {
+    let reply: Reply<ChainCheck> = match anchor {
+        None => client.get(&["v1", "audit", "verify"], &[]).await?,
+        Some(path) => {
+            let anchor = read_anchor(path)?;
+            client
+                .send(
+                    Method::POST,
+                    &["v1", "audit", "verify"],
+                    &serde_json::json!({ "anchor": anchor }),
+                )
+                .await?
+        }
+    };
     reply.print(json, describe_chain)?;
     Ok(reply.value.valid)
+}
+
+/// The anchor in `path`: its last non-empty line (a file of one anchor, or an anchor log).
+fn read_anchor(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the anchor file {}", path.display()))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .with_context(|| format!("the anchor file {} is empty", path.display()))?;
+    serde_json::from_str(line)
+        .with_context(|| format!("the anchor file {} does not hold JSON", path.display()))
 }
 
 /// `chain intact: N events`, or `chain broken at seq N: reason`.
@@ -199,7 +250,21 @@ fn describe_chain(check: &ChainCheck) -> String {
                 " (checked from the retention checkpoint at seq {cut}; older verifications were pruned)"
             ));
         }
+        if let Some(anchor) = check.anchor_seq {
+            line.push_str(&format!("; it extends the signed anchor at seq {anchor}"));
+        }
         return line;
+    }
+    if check.first_bad_seq.is_none() && !check.unexplained.is_empty() {
+        let mut text = "chain intact, but stored state it does not explain:".to_owned();
+        for record in &check.unexplained {
+            text.push_str(&format!(
+                "\n  {}: {}",
+                one_line(&record.id),
+                one_line(&record.reason)
+            ));
+        }
+        return text;
     }
     let at = check
         .first_bad_seq
@@ -288,11 +353,17 @@ mod tests {
     fn client_options_work_before_and_after_the_subcommand() {
         let cli = parse(&["verify", "--json"]).unwrap();
         assert!(cli.client.json);
-        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify)));
+        assert!(matches!(
+            cli.audit.command,
+            Some(AuditCommand::Verify { anchor: None })
+        ));
         let cli = parse(&["--json", "--url", "http://127.0.0.1:9", "verify"]).unwrap();
         assert!(cli.client.json);
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
-        assert!(matches!(cli.audit.command, Some(AuditCommand::Verify)));
+        assert!(matches!(
+            cli.audit.command,
+            Some(AuditCommand::Verify { anchor: None })
+        ));
         let cli = parse(&["export", "--url", "http://127.0.0.1:9"]).unwrap();
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
     }
@@ -335,6 +406,8 @@ mod tests {
             first_bad_seq,
             reason: first_bad_seq.map(|_| "the event's contents\ndo not match its hash".into()),
             checkpoint_seq: None,
+            anchor_seq: None,
+            unexplained: Vec::new(),
         }
     }
 

@@ -26,10 +26,11 @@ pub enum EventKind {
     KeyLeaked,
     WorkspaceUpdated,
     PolicyUpdated,
+    AuditCheckpoint,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -41,6 +42,7 @@ impl EventKind {
         Self::KeyLeaked,
         Self::WorkspaceUpdated,
         Self::PolicyUpdated,
+        Self::AuditCheckpoint,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +58,7 @@ impl EventKind {
             Self::KeyLeaked => "key.leaked",
             Self::WorkspaceUpdated => "workspace.updated",
             Self::PolicyUpdated => "policy.updated",
+            Self::AuditCheckpoint => "audit.checkpoint",
         }
     }
 
@@ -150,7 +153,13 @@ fn serialize_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok
 /// Where retention cut a workspace's chain: the newest event at or before the cut (`seq`,
 /// `hash`), and how many events at or before it were kept (management events). Verification
 /// of the chain resumes from here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// A checkpoint is itself a chained event (`audit.checkpoint`, the fields as JSON in its
+/// `detail`), appended in the transaction that prunes: the chain check takes the cut from
+/// the newest such event, so a checkpoint cannot be written, moved or deleted without
+/// breaking the chain (an unchained row could hide any event before the cut it claimed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,
@@ -165,6 +174,32 @@ impl Checkpoint {
             retained: 0,
         }
     }
+
+    /// The `audit.checkpoint` event that records this cut in `workspace_id`'s chain.
+    pub fn event(&self, workspace_id: &str, time: DateTime<Utc>) -> NewEvent {
+        // A struct of an integer and strings always serializes.
+        let detail = serde_json::to_string(self).unwrap_or_default();
+        NewEvent::new(workspace_id, time, EventKind::AuditCheckpoint).detail(detail)
+    }
+
+    /// The cut an `audit.checkpoint` event records; `None` for any other event, or one whose
+    /// detail is not a checkpoint (which only tampering produces).
+    pub fn of_event(event: &NewEvent) -> Option<Self> {
+        if event.kind != EventKind::AuditCheckpoint.as_str() {
+            return None;
+        }
+        serde_json::from_str(event.detail.as_deref()?).ok()
+    }
+}
+
+/// A chain head signed outside the database (see [`crate::anchor`]): the chain must still
+/// hold the event at `seq` with this `hash`, and exactly `kept` events at or before it that
+/// retention never deletes (every kind but `key.verified`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorPoint {
+    pub seq: i64,
+    pub hash: String,
+    pub kept: u64,
 }
 
 /// The fields of [`AuditEvent::canonical`], declared in sorted key order (serde writes
@@ -272,26 +307,49 @@ pub struct ChainReport {
 /// After the retention checkpoint every event must follow its predecessor exactly (seq + 1,
 /// `prev_hash` = the previous `hash`, and its own hash recomputes). At or before the checkpoint,
 /// pruned verification events leave gaps: kept events must still hash correctly, link to a
-/// kept predecessor where there is one, and number exactly `checkpoint.retained`.
+/// kept predecessor where there is one, and number exactly `checkpoint.retained`. The
+/// checkpoint must be the newest `audit.checkpoint` event of the chain itself, and a chain
+/// with events must have a recorded head. With an [`AnchorPoint`], the chain must still hold
+/// the anchored event unchanged and every event before it that retention never deletes.
 pub struct ChainVerifier {
     cut: Checkpoint,
+    /// The checkpoint the check was given (the store's newest `audit.checkpoint` event).
+    given: Option<Checkpoint>,
     expected_seq: i64,
     prev_hash: Option<String>,
     retained_seen: u64,
     checked: u64,
+    first_seq: Option<i64>,
+    /// The newest `audit.checkpoint` event met in the chain, with its seq.
+    newest_checkpoint: Option<(i64, Checkpoint)>,
+    anchor: Option<AnchorPoint>,
+    anchor_found: bool,
+    kept_to_anchor: u64,
     broken: Option<(i64, String)>,
 }
 
 impl ChainVerifier {
     pub fn new(checkpoint: Option<Checkpoint>) -> Self {
         Self {
-            cut: checkpoint.unwrap_or_else(Checkpoint::genesis),
+            cut: checkpoint.clone().unwrap_or_else(Checkpoint::genesis),
+            given: checkpoint,
             expected_seq: 1,
             prev_hash: Some(GENESIS_HASH.to_owned()),
             retained_seen: 0,
             checked: 0,
+            first_seq: None,
+            newest_checkpoint: None,
+            anchor: None,
+            anchor_found: false,
+            kept_to_anchor: 0,
             broken: None,
         }
+    }
+
+    /// Also checks that the chain still extends `anchor` (a head signed earlier).
+    pub fn with_anchor(mut self, anchor: AnchorPoint) -> Self {
+        self.anchor = Some(anchor);
+        self
     }
 
     pub fn push(&mut self, event: &AuditEvent) {
@@ -299,6 +357,7 @@ impl ChainVerifier {
             return;
         }
         self.checked += 1;
+        self.first_seq.get_or_insert(event.seq);
         let intact = event.is_intact(&event.prev_hash);
         let reason = if event.seq <= self.cut.seq {
             self.retained_seen += 1;
@@ -331,6 +390,9 @@ impl ChainVerifier {
                 None
             }
         };
+        let reason = reason
+            .or_else(|| self.note_checkpoint(event))
+            .or_else(|| self.note_anchor(event));
         match reason {
             Some(reason) => {
                 // Before the cut gaps are normal, so the event itself is the first bad one.
@@ -348,6 +410,55 @@ impl ChainVerifier {
         }
     }
 
+    /// Remembers an intact `audit.checkpoint` event; one that records no checkpoint is a break.
+    fn note_checkpoint(&mut self, event: &AuditEvent) -> Option<String> {
+        if event.event.kind != EventKind::AuditCheckpoint.as_str() {
+            return None;
+        }
+        match Checkpoint::of_event(&event.event) {
+            Some(checkpoint) => {
+                self.newest_checkpoint = Some((event.seq, checkpoint));
+                None
+            }
+            None => Some("an audit.checkpoint event records no checkpoint".to_owned()),
+        }
+    }
+
+    /// Counts what the anchor counted, and compares the anchored event with the signed hash.
+    fn note_anchor(&mut self, event: &AuditEvent) -> Option<String> {
+        let anchor = self.anchor.as_ref()?;
+        if event.seq > anchor.seq {
+            return None;
+        }
+        if event.event.kind != EventKind::KeyVerified.as_str() {
+            self.kept_to_anchor += 1;
+        }
+        if event.seq == anchor.seq {
+            self.anchor_found = true;
+            if event.hash != anchor.hash {
+                return Some(
+                    "the event at the anchored seq is not the one the anchor signed: the chain \
+                     was rewritten"
+                        .to_owned(),
+                );
+            }
+        }
+        None
+    }
+
+    /// An event lies after the head the check read, and the head read again afterwards is
+    /// still before it: the head was moved back, so the events after it would go unchecked.
+    pub fn event_beyond_head(&mut self, seq: i64, head_seq: i64) {
+        if self.broken.is_none() {
+            self.broken = Some((
+                seq,
+                format!(
+                    "an event lies after the recorded head (seq {head_seq}): the head was moved back"
+                ),
+            ));
+        }
+    }
+
     /// Past the kept events before the cut, the chain continues from the checkpoint's hash.
     fn skip_to_cut(&mut self) {
         if self.expected_seq <= self.cut.seq {
@@ -357,37 +468,90 @@ impl ChainVerifier {
     }
 
     /// `head` is the store's record of the last seq and hash; a chain whose newest events are
-    /// missing is broken even though every present event is intact.
+    /// missing is broken even though every present event is intact, and so is one that has
+    /// events but no head.
     pub fn finish(mut self, head: Option<(i64, &str)>) -> ChainReport {
-        let broken = |seq: i64, events: u64, reason: String| ChainReport {
+        let checked = self.checked;
+        let broken = |seq: i64, reason: String| ChainReport {
             valid: false,
-            events,
+            events: checked,
             first_bad_seq: Some(seq),
             reason: Some(reason),
         };
         if let Some((seq, reason)) = self.broken.take() {
-            return broken(seq, self.checked, reason);
+            return broken(seq, reason);
         }
         if self.retained_seen != self.cut.retained {
             return broken(
                 self.cut.seq,
-                self.checked,
                 format!(
                     "{} events kept before the retention checkpoint, {} expected",
                     self.retained_seen, self.cut.retained
                 ),
             );
         }
-        if let Some((head_seq, head_hash)) = head {
-            self.skip_to_cut();
-            if head_seq != self.expected_seq - 1 || self.prev_hash.as_deref() != Some(head_hash) {
+        let newest = self.newest_checkpoint.take();
+        if newest.as_ref().map(|(_, c)| c) != self.given.as_ref() {
+            let seq = newest.as_ref().map_or(self.cut.seq, |(seq, _)| *seq);
+            return broken(
+                seq,
+                "the retention checkpoint is not the newest audit.checkpoint event of the chain"
+                    .to_owned(),
+            );
+        }
+        let Some((head_seq, head_hash)) = head else {
+            if let Some(first) = self.first_seq {
                 return broken(
-                    self.expected_seq,
-                    self.checked,
-                    format!("the chain ends before its recorded head (seq {head_seq})"),
+                    first,
+                    "events are stored but the chain has no recorded head".to_owned(),
+                );
+            }
+            if let Some(anchor) = &self.anchor {
+                return broken(
+                    1,
+                    format!("the chain is empty, the anchor signed seq {}", anchor.seq),
+                );
+            }
+            return self.valid();
+        };
+        self.skip_to_cut();
+        if head_seq != self.expected_seq - 1 || self.prev_hash.as_deref() != Some(head_hash) {
+            return broken(
+                self.expected_seq,
+                format!("the chain ends before its recorded head (seq {head_seq})"),
+            );
+        }
+        if let Some(anchor) = self.anchor.take() {
+            if head_seq < anchor.seq {
+                return broken(
+                    head_seq + 1,
+                    format!(
+                        "the chain ends at seq {head_seq}, before the anchored seq {}: events \
+                         signed by the anchor are gone",
+                        anchor.seq
+                    ),
+                );
+            }
+            // An anchored verification may since have been pruned by retention: then the
+            // count below is what still binds the chain to the anchor.
+            if !self.anchor_found && anchor.seq > self.cut.seq {
+                return broken(anchor.seq, "the anchored event is missing".to_owned());
+            }
+            if self.kept_to_anchor != anchor.kept {
+                return broken(
+                    anchor.seq,
+                    format!(
+                        "{} events that retention never deletes lie at or before the anchored \
+                         seq, the anchor signed {}",
+                        self.kept_to_anchor, anchor.kept
+                    ),
                 );
             }
         }
+        self.valid()
+    }
+
+    fn valid(&self) -> ChainReport {
         ChainReport {
             valid: true,
             events: self.checked,
@@ -515,15 +679,24 @@ mod tests {
         assert_eq!(verify(&events).first_bad_seq, Some(2));
     }
 
+    /// Appends the `audit.checkpoint` event of `cut`, as retention does.
+    fn append_checkpoint(events: &mut Vec<AuditEvent>, cut: &Checkpoint) {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let last = events.last().unwrap();
+        let (seq, prev) = (last.seq, last.hash.clone());
+        events.push(AuditEvent::chain(cut.event("ws_1", t), seq, &prev));
+    }
+
     #[test]
     fn a_pruned_prefix_verifies_from_its_checkpoint() {
-        let events = chain_of(8);
+        let mut events = chain_of(8);
         // Prune seqs 1, 2, 4, 5 (verifications); keep 3 (management) and everything after 5.
         let cut = Checkpoint {
             seq: 5,
             hash: events[4].hash.clone(),
             retained: 1,
         };
+        append_checkpoint(&mut events, &cut);
         let kept: Vec<AuditEvent> = events
             .iter()
             .filter(|e| e.seq == 3 || e.seq > 5)
@@ -541,24 +714,78 @@ mod tests {
         let without_kept: Vec<AuditEvent> = kept.iter().filter(|e| e.seq != 3).cloned().collect();
         assert!(!verify_from(&without_kept, Some(cut.clone())).valid);
 
-        let mut after_cut_edit = kept;
+        let mut after_cut_edit = kept.clone();
         after_cut_edit[2].event.outcome = "VALID".into();
         assert_eq!(
-            verify_from(&after_cut_edit, Some(cut)).first_bad_seq,
+            verify_from(&after_cut_edit, Some(cut.clone())).first_bad_seq,
             Some(7)
         );
+
+        // A checkpoint that is not the chain's own newest checkpoint event allows no gap.
+        let forged = Checkpoint {
+            seq: 6,
+            hash: events[5].hash.clone(),
+            retained: 1,
+        };
+        let report = verify_from(&kept, Some(forged));
+        assert!(!report.valid, "{report:?}");
+        let report = verify_from(&kept, None);
+        assert!(!report.valid, "{report:?}");
     }
 
     #[test]
     fn a_fully_pruned_chain_matches_its_head() {
-        let events = chain_of(3);
+        let mut events = chain_of(3);
         let cut = Checkpoint {
             seq: 3,
             hash: events[2].hash.clone(),
             retained: 0,
         };
-        let report = ChainVerifier::new(Some(cut)).finish(Some((3, events[2].hash.as_str())));
-        assert!(report.valid);
+        append_checkpoint(&mut events, &cut);
+        let kept = &events[3..];
+        assert!(verify_from(kept, Some(cut)).valid);
+    }
+
+    #[test]
+    fn events_without_a_head_are_broken() {
+        let events = chain_of(3);
+        let mut v = ChainVerifier::new(None);
+        events.iter().for_each(|e| v.push(e));
+        let report = v.finish(None);
+        assert!(!report.valid);
+        assert_eq!(report.first_bad_seq, Some(1));
+        assert!(ChainVerifier::new(None).finish(None).valid);
+    }
+
+    #[test]
+    fn an_anchor_catches_a_rewritten_or_truncated_chain() {
+        let events = chain_of(6);
+        let anchor = AnchorPoint {
+            seq: 4,
+            hash: events[3].hash.clone(),
+            kept: 4,
+        };
+        let check = |events: &[AuditEvent]| {
+            let mut v = ChainVerifier::new(None).with_anchor(anchor.clone());
+            events.iter().for_each(|e| v.push(e));
+            v.finish(events.last().map(|e| (e.seq, e.hash.as_str())))
+        };
+        assert!(check(&events).valid);
+        // Re-hashed forward from an edit at seq 2: every link holds, the anchored hash differs.
+        let mut rehashed = chain_of(1);
+        for e in &events[1..] {
+            let mut event = e.event.clone();
+            if e.seq == 2 {
+                event.detail = Some("rewritten".into());
+            }
+            let last = rehashed.last().unwrap();
+            let (seq, prev) = (last.seq, last.hash.clone());
+            rehashed.push(AuditEvent::chain(event, seq, &prev));
+        }
+        assert!(verify(&rehashed).valid);
+        assert_eq!(check(&rehashed).first_bad_seq, Some(4));
+        // Truncated before the anchor, head moved with it.
+        assert_eq!(check(&events[..3]).first_bad_seq, Some(4));
     }
 
     #[test]

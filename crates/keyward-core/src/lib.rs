@@ -2,7 +2,9 @@
 //! verification decides. No HTTP, no SQL: storage is reached through the [`Store`] trait and
 //! time through the [`Clock`] trait, so every rule here is testable in-process.
 
+pub mod anchor;
 pub mod audit;
+pub mod audit_replay;
 pub mod clock;
 pub mod credits;
 pub mod hashing;
@@ -22,7 +24,8 @@ pub mod text;
 pub mod verify;
 
 pub use audit::{
-    AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind, NewEvent,
+    AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind,
+    NewEvent,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credits::{CreditOutcome, Credits, Refill};

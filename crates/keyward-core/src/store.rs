@@ -3,7 +3,7 @@
 //! event that records it and writes both in one transaction, so a change is never durable
 //! without its record.
 
-use crate::audit::{AuditEvent, AuditFilter, Checkpoint, NewEvent};
+use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent};
 use crate::credits::CreditOutcome;
 use crate::model::{KeyRecord, KeyStatus, KeyUsage, RootKey, Workspace, WorkspaceSettings};
 use crate::policy::WorkspacePolicy;
@@ -126,15 +126,39 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditEvent>, StoreError>;
     /// The chain's head: last `seq` and `hash` (None before the first event).
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError>;
-    /// Where retention last cut the chain (None if it never has).
+    /// Where retention last cut the chain (None if it never has): the checkpoint of the
+    /// chain's newest `audit.checkpoint` event.
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError>;
-    /// Delete events of `kind` older than `before` and move the checkpoint to the newest event
-    /// at or before the cut, in one transaction. Returns how many events were deleted.
+    /// The chain's head as an anchor signs it (None before the first event). The default
+    /// reads every event up to the head; an engine can count with an index instead.
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        let Some((seq, hash)) = self.chain_head(workspace_id).await? else {
+            return Ok(None);
+        };
+        let (mut kept, mut after) = (0, 0);
+        loop {
+            let page = self.events_ascending(workspace_id, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            kept += page
+                .iter()
+                .filter(|e| e.seq <= seq && e.event.kind != EventKind::KeyVerified.as_str())
+                .count() as u64;
+            if after >= seq {
+                break;
+            }
+        }
+        Ok(Some(AnchorPoint { seq, hash, kept }))
+    }
+    /// Delete events of `kind` older than `before` and append an `audit.checkpoint` event
+    /// (stamped `now`) at the newest event at or before the cut, in one transaction. Returns
+    /// how many events were deleted.
     async fn prune_events(
         &self,
         workspace_id: &str,
         kind: &str,
         before: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
     // Restrictions and limits.

@@ -4,6 +4,9 @@
 //! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
 //! [`router`] builds the `Router` that tests can drive directly.
 
+pub mod anchor_key;
+pub mod anchors;
+pub mod audit_check;
 pub mod audit_sink;
 pub mod auth;
 pub mod bootstrap;

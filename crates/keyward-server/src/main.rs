@@ -100,6 +100,17 @@ struct ServeArgs {
     /// empty database creates [default: beside the database file, <file>.root-key]
     #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// File of the Ed25519 key that signs audit chain heads, created with mode 0600 if missing
+    /// [default: beside the database file, <file>.anchor-key]
+    #[arg(long, env = "KEYWARD_ANCHOR_KEY")]
+    anchor_key: Option<PathBuf>,
+    /// File every signed chain head is appended to, one JSON object a line
+    /// [default: beside the database file, <file>.audit-anchors]
+    #[arg(long, env = "KEYWARD_ANCHOR_LOG")]
+    anchor_log: Option<PathBuf>,
+    /// Seconds between signing the audit chain heads that moved
+    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = keyward_server::anchors::DEFAULT_INTERVAL.as_secs())]
+    anchor_interval_secs: u64,
 }
 
 #[derive(Args)]
@@ -226,6 +237,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .init();
     let (store, database_file) =
         open_journaled_store(&args.database.database_url, args.audit_journal).await?;
+    let anchorer = keyward_server::anchors::configure(
+        database_file.as_deref(),
+        args.anchor_key,
+        args.anchor_log,
+        std::time::Duration::from_secs(args.anchor_interval_secs.max(1)),
+    )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if store.workspaces().await?.is_empty() {
         // Never to stderr or stdout, which journald and docker keep: a new file only this user
@@ -250,7 +267,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let limiter = keyward_server::limits::RateLimiter::from_config(args.redis_url.as_deref())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(counters = limiter.kind(), "rate limits");
-    let state = AppState::load(store, clock).await?.with_limiter(limiter);
+    let mut state = AppState::load(store, clock).await?.with_limiter(limiter);
+    if let Some(anchorer) = anchorer {
+        state = state.with_anchorer(anchorer);
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

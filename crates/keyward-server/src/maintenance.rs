@@ -1,5 +1,5 @@
-//! Background work of a running server: writing usage counters every few seconds and pruning
-//! old verification events every hour.
+//! Background work of a running server: writing usage counters every few seconds, pruning
+//! old verification events every hour, and signing audit chain heads that moved.
 
 use crate::retention;
 use crate::state::AppState;
@@ -10,6 +10,20 @@ pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Runs until the process ends.
 pub fn spawn(state: AppState) {
+    if let Some(anchorer) = state.anchors.clone() {
+        let anchor_state = state.clone();
+        tokio::spawn(async move {
+            // The first tick is at once: a restarted server anchors where it starts from.
+            let mut tick = tokio::time::interval(anchorer.interval);
+            loop {
+                tick.tick().await;
+                let (store, clock) = (anchor_state.store.as_ref(), anchor_state.clock.as_ref());
+                if let Err(e) = anchorer.sign_moved(store, clock).await {
+                    tracing::warn!(error = %e, "signing audit anchors failed; will retry");
+                }
+            }
+        });
+    }
     let usage_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);

@@ -1,6 +1,6 @@
 //! Retention: verification events older than each workspace's `audit_retention_days` are
-//! deleted; management events are kept forever. The store moves the chain's checkpoint in the
-//! same transaction, so the chain stays verifiable.
+//! deleted; management events are kept forever. The store appends the new checkpoint to the
+//! chain (an `audit.checkpoint` event) in the same transaction, so the chain stays verifiable.
 
 use crate::state::AppState;
 use chrono::Duration;
@@ -16,7 +16,7 @@ pub async fn prune_once(state: &AppState) -> Result<u64, StoreError> {
         let cut = now - Duration::days(i64::from(days));
         deleted += state
             .store
-            .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+            .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut, now)
             .await?;
     }
     Ok(deleted)

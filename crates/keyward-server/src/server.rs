@@ -45,7 +45,11 @@ pub fn router(state: AppState) -> Router {
         .route("/root-keys/{id}/revoke", post(root_keys::revoke))
         .route("/audit", get(audit::list))
         .route("/audit/export", get(audit::export))
-        .route("/audit/verify", get(audit::verify_chain))
+        .route(
+            "/audit/verify",
+            get(audit::verify_chain).post(audit::verify_against_anchor),
+        )
+        .route("/audit/anchor", post(audit::anchor))
         .route("/workspace", get(workspace::show).patch(workspace::update))
         .route("/policy", get(policy::show).put(policy::update));
     Router::new()

@@ -1,5 +1,6 @@
 //! The one piece of shared state every handler receives.
 
+use crate::anchors::Anchorer;
 use crate::audit_sink::AuditSink;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
@@ -45,6 +46,8 @@ pub struct Shared {
     last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
     /// Where rate-limit counters live (memory unless configured with Redis).
     pub limiter: Arc<RateLimiter>,
+    /// Signs chain heads (none: anchoring is off, e.g. an in-memory database).
+    pub anchors: Option<Arc<Anchorer>>,
 }
 
 impl AppState {
@@ -62,7 +65,14 @@ impl AppState {
             audit_maintenance: Arc::new(tokio::sync::RwLock::new(())),
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
             limiter: Arc::new(RateLimiter::Memory(Default::default())),
+            anchors: None,
         })))
+    }
+
+    /// Signs audit chain heads with `anchorer`.
+    pub fn with_anchorer(mut self, anchorer: Anchorer) -> Self {
+        Arc::make_mut(&mut self.0).anchors = Some(Arc::new(anchorer));
+        self
     }
 
     /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).

@@ -7,7 +7,9 @@ use crate::rows::{millis, to_u64, EventRow};
 use crate::sql::{and_where, fetch_all, statement_runs};
 use foldhash::{HashMap, HashMapExt};
 use keyward_core::audit::GENESIS_HASH;
-use keyward_core::{AuditEvent, AuditFilter, Checkpoint, NewEvent, StoreError};
+use keyward_core::{
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent, StoreError,
+};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
 /// The columns every event query selects, in [`EventRow`]'s shape: interned names resolved,
@@ -383,25 +385,71 @@ pub(crate) async fn ascending(
     fetch_all(db, query).await
 }
 
-/// Where retention last cut a workspace's chain.
+/// Where retention last cut a workspace's chain: the newest `audit.checkpoint` event's
+/// checkpoint (by the kind index). One whose detail does not parse (only tampering makes one)
+/// reads as none; the chain check reports that event.
 pub(crate) async fn checkpoint(
     db: impl SqliteExecutor<'_>,
     workspace_id: &str,
 ) -> Result<Option<Checkpoint>, StoreError> {
-    let row: Option<(i64, String, i64)> =
-        sqlx::query_as("SELECT seq, hash, retained FROM audit_checkpoints WHERE workspace_id = ?")
-            .bind(workspace_id)
-            .fetch_optional(db)
-            .await
-            .map_err(store_error)?;
-    row.map(|(seq, hash, retained)| {
-        Ok(Checkpoint {
-            seq,
-            hash,
-            retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
-        })
-    })
-    .transpose()
+    let row: Option<(Option<String>,)> = sqlx::query_as(concat!(
+        "SELECT e.detail FROM audit_events AS e INDEXED BY audit_events_kind \
+         WHERE e.workspace_id = ",
+        name_id!(),
+        " AND e.kind = ",
+        name_id!(),
+        " ORDER BY e.seq DESC LIMIT 1"
+    ))
+    .bind(workspace_id)
+    .bind(EventKind::AuditCheckpoint.as_str())
+    .fetch_optional(db)
+    .await
+    .map_err(store_error)?;
+    Ok(row
+        .and_then(|(detail,)| detail)
+        .and_then(|detail| serde_json::from_str(&detail).ok()))
+}
+
+/// The head of a workspace's chain as an anchor signs it: its seq and hash, and how many
+/// events at or before it retention never deletes (one range count per event kind on the
+/// kind index, so management events are counted, not the verifications among them).
+pub(crate) async fn anchor_point(
+    db: &sqlx::SqlitePool,
+    workspace_id: &str,
+) -> Result<Option<AnchorPoint>, StoreError> {
+    let Some((seq, hash)) = head(db, workspace_id).await? else {
+        return Ok(None);
+    };
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    count_kept(&mut sql, workspace_id, seq);
+    let (kept,): (i64,) = sql
+        .build_query_as()
+        .fetch_one(db)
+        .await
+        .map_err(store_error)?;
+    Ok(Some(AnchorPoint {
+        seq,
+        hash,
+        kept: to_u64(kept, &format!("anchor of {workspace_id}: kept"))?,
+    }))
+}
+
+/// Appends the count of [`anchor_point`]: events of every kind but `key.verified` at or
+/// before `seq`, one seek per kind.
+fn count_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq: i64) {
+    sql.push(concat!(
+        "SELECT COUNT(*) FROM audit_events INDEXED BY audit_events_kind WHERE workspace_id = ",
+        name_id_up_to_the_value!()
+    ));
+    sql.push_bind(workspace_id)
+        .push(") AND kind IN (SELECT id FROM audit_names WHERE value IN (");
+    let mut separated = sql.separated(", ");
+    for kind in EventKind::ALL {
+        if kind != EventKind::KeyVerified {
+            separated.push_bind(kind.as_str());
+        }
+    }
+    sql.push(")) AND seq <= ").push_bind(seq);
 }
 
 /// Retention's delete, by the kind index: the planner would walk the primary key over every
@@ -414,8 +462,9 @@ const PRUNE: &str = concat!(
     " AND seq <= ? AND time < ?"
 );
 
-/// Deletes `kind` events older than `before_ms` and moves the checkpoint to the newest event
-/// (of any kind) older than the cut. Must run inside a write transaction.
+/// Deletes `kind` events older than `before_ms` and returns how many, with the new checkpoint
+/// at the newest event (of any kind) older than the cut, which the caller appends to the chain
+/// as an `audit.checkpoint` event in the same transaction. `None` when the cut has not moved.
 ///
 /// The chain stays verifiable: nothing after the checkpoint is deleted, so the chain resumes
 /// from the checkpoint's hash; at or before it the kept events still hash as stored, and
@@ -425,7 +474,7 @@ pub(crate) async fn prune(
     workspace_id: &str,
     kind: &str,
     before_ms: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Option<(u64, Checkpoint)>, StoreError> {
     // The cut: the newest event (of any kind) older than `before`, newest by time: one seek
     // down the time index, where newest by `seq` sorted every event older than `before`
     // inside the write transaction (an hour of verifications at each hourly run, every
@@ -444,11 +493,11 @@ pub(crate) async fn prune(
     .await
     .map_err(store_error)?;
     let Some((cut_seq, cut_hash)) = cut else {
-        return Ok(0);
+        return Ok(None);
     };
     let previous = checkpoint(&mut *conn, workspace_id).await?;
     if previous.as_ref().is_some_and(|p| p.seq >= cut_seq) {
-        return Ok(0);
+        return Ok(None);
     }
     // Events are appended in about, not exactly, time order (a verification is stamped before
     // its batch commits), so an event before the cut may be newer than `before`: it stays.
@@ -471,19 +520,55 @@ pub(crate) async fn prune(
     .fetch_one(&mut *conn)
     .await
     .map_err(store_error)?;
-    sqlx::query(
-        "INSERT INTO audit_checkpoints (workspace_id, seq, hash, retained) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-         retained = excluded.retained",
+    let checkpoint = Checkpoint {
+        seq: cut_seq,
+        hash: cut_hash,
+        retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
+    };
+    Ok(Some((deleted, checkpoint)))
+}
+
+/// Retention checkpoints written before they were chained events (migration 0007 set the
+/// old table aside): each becomes an `audit.checkpoint` event at the end of its chain, once,
+/// and the table goes. Runs inside the caller's write transaction; returns the events'
+/// interned names for [`Names::learn`] after the commit.
+pub(crate) async fn adopt_unchained_checkpoints(
+    conn: &mut SqliteConnection,
+    names: &Names,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Learned>, StoreError> {
+    let (exists,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+         AND name = 'audit_checkpoints_unchained'",
     )
-    .bind(workspace_id)
-    .bind(cut_seq)
-    .bind(cut_hash)
-    .bind(retained)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(store_error)?;
-    Ok(deleted)
+    if exists == 0 {
+        return Ok(None);
+    }
+    let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+        "SELECT workspace_id, seq, hash, retained FROM audit_checkpoints_unchained \
+         ORDER BY workspace_id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let mut events = Vec::with_capacity(rows.len());
+    for (workspace_id, seq, hash, retained) in rows {
+        let checkpoint = Checkpoint {
+            seq,
+            hash,
+            retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
+        };
+        events.push(checkpoint.event(&workspace_id, now));
+    }
+    let learned = append(&mut *conn, names, &events).await?;
+    sqlx::query("DROP TABLE audit_checkpoints_unchained")
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(Some(learned))
 }
 
 #[cfg(test)]
@@ -589,6 +674,30 @@ mod tests {
             plan.iter().any(|row| row
                 .3
                 .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
+            "{plan:?}"
+        );
+    }
+
+    /// Anchoring counts management events by seeking the kind index per kind, never by
+    /// walking every verification.
+    #[tokio::test]
+    async fn the_anchor_count_seeks_the_kind_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let mut sql = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        count_kept(&mut sql, "ws_a", 10);
+        let plan: Vec<(i64, i64, i64, String)> =
+            sql.build_query_as().fetch_all(&store.reader).await.unwrap();
+        assert!(
+            plan.iter().any(|row| row
+                .3
+                .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|row| row.3.starts_with("SCAN audit_events")),
             "{plan:?}"
         );
     }

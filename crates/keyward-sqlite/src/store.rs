@@ -6,13 +6,16 @@ use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord, KeyUsage, NewEvent,
-    RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord,
+    KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The migration that sets unchained retention checkpoints aside for adoption.
+const CHAINED_CHECKPOINTS: i64 = 7;
 
 impl SqliteStore {
     /// Starts a write transaction holding SQLite's write lock from the first statement, so it
@@ -29,6 +32,26 @@ impl SqliteStore {
     async fn begin_chained(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.settle_journal().await?;
         self.begin().await
+    }
+
+    /// Whether migration `version` had been applied before this start.
+    async fn applied(&self, version: i64) -> Result<bool, StoreError> {
+        let (tracked,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.writer)
+        .await
+        .map_err(store_error)?;
+        if tracked == 0 {
+            return Ok(false);
+        }
+        let (applied,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE version = ? AND success")
+                .bind(version)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(store_error)?;
+        Ok(applied > 0)
     }
 
     async fn settle_journal(&self) -> Result<(), StoreError> {
@@ -76,10 +99,27 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
+        let adopt = !self.applied(CHAINED_CHECKPOINTS).await?;
         MIGRATOR
             .run(&self.writer)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        if !adopt {
+            // Only the run that applies migration 0007 adopts the checkpoints it set aside: a
+            // table of that name written later is not a way to put a checkpoint in the chain.
+            return Ok(());
+        }
+        let mut tx = self.begin_chained().await?;
+        let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
+            .unwrap_or_default();
+        match audit::adopt_unchained_checkpoints(&mut tx, &self.names, now).await? {
+            Some(learned) => {
+                commit(tx).await?;
+                self.names.learn(learned);
+                Ok(())
+            }
+            None => commit(tx).await,
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -248,16 +288,30 @@ impl Store for SqliteStore {
         audit::checkpoint(&self.reader, workspace_id).await
     }
 
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        self.settle_journal().await?;
+        audit::anchor_point(&self.reader, workspace_id).await
+    }
+
     async fn prune_events(
         &self,
         workspace_id: &str,
         kind: &str,
         before: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin_chained().await?;
-        let deleted = audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await?;
-        commit(tx).await?;
-        Ok(deleted)
+        match audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await? {
+            Some((deleted, checkpoint)) => {
+                let event = checkpoint.event(workspace_id, now);
+                self.append_and_commit(tx, [&event]).await?;
+                Ok(deleted)
+            }
+            None => {
+                commit(tx).await?;
+                Ok(0)
+            }
+        }
     }
 
     async fn update_key_and_credits(

@@ -1,9 +1,11 @@
 //! The audit trail over HTTP: query (newest first, cursor by `seq`), NDJSON export of the same
-//! query, and recomputation of the hash chain.
+//! query, the chain check (optionally against a signed anchor) and signing an anchor.
 
+use crate::anchors::Anchorer;
+use crate::audit_check;
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::views::event_view;
 use axum::body::{Body, Bytes};
@@ -13,14 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use keyward_api::{AuditList, ChainCheck};
+use keyward_core::anchor::SignedAnchor;
 use keyward_core::model::rights;
-use keyward_core::{AuditFilter, ChainVerifier, EventKind, Store, VerifyCode};
+use keyward_core::{AuditFilter, EventKind, Store, VerifyCode};
 use serde::Deserialize;
 use std::sync::Arc;
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
-/// Events read per storage query while exporting or checking the chain.
+/// Events read per storage query while exporting.
 const SCAN_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize)]
@@ -152,44 +155,69 @@ pub async fn export(
         .into_response())
 }
 
-/// Recomputes the workspace's chain from its checkpoint to its head.
+/// Recomputes the workspace's chain from its checkpoint to its head and compares the stored
+/// keys with the state the chain replays.
 pub async fn verify_chain(
     State(state): State<AppState>,
     principal: RootPrincipal,
 ) -> ApiResult<Json<ChainCheck>> {
     principal.require(rights::AUDIT_READ)?;
-    let workspace_id = principal.workspace_id();
-    // Retention may not move the checkpoint while the chain is read.
-    let _maintenance = state.audit_maintenance.read().await;
-    let checkpoint = state.store.checkpoint(workspace_id).await?;
-    // The head is read before the events: events appended meanwhile lie beyond it and are
-    // left for the next check.
-    let head = state.store.chain_head(workspace_id).await?;
-    let checkpoint_seq = checkpoint.as_ref().map(|c| c.seq);
-    let mut verifier = ChainVerifier::new(checkpoint);
-    if let Some((head_seq, _)) = &head {
-        let mut after = 0;
-        'pages: loop {
-            let page = state
-                .store
-                .events_ascending(workspace_id, after, SCAN_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                if event.seq > *head_seq {
-                    break 'pages;
-                }
-                verifier.push(event);
-            }
-        }
+    Ok(Json(
+        audit_check::check(&state, principal.workspace_id(), None).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorCheckRequest {
+    anchor: SignedAnchor,
+}
+
+/// [`verify_chain`], and proves the chain still extends `anchor`, a head this server signed.
+pub async fn verify_against_anchor(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+    ApiJson(request): ApiJson<AnchorCheckRequest>,
+) -> ApiResult<Json<ChainCheck>> {
+    principal.require(rights::AUDIT_READ)?;
+    let anchorer = anchorer(&state)?;
+    let anchor = request.anchor;
+    if anchor.workspace_id != principal.workspace_id() {
+        return Err(ApiError::BadRequest(
+            "the anchor is of another workspace".into(),
+        ));
     }
-    let report = verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())));
-    Ok(Json(ChainCheck {
-        valid: report.valid,
-        events: report.events,
-        first_bad_seq: report.first_bad_seq,
-        reason: report.reason,
-        checkpoint_seq,
-    }))
+    anchor
+        .verify(&anchorer.public_key())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(
+        audit_check::check(&state, principal.workspace_id(), Some(anchor.point())).await?,
+    ))
+}
+
+/// Signs the workspace's chain head now (also appended to the anchor log).
+pub async fn anchor(
+    State(state): State<AppState>,
+    principal: RootPrincipal,
+) -> ApiResult<Json<SignedAnchor>> {
+    principal.require(rights::AUDIT_READ)?;
+    let anchorer = anchorer(&state)?;
+    anchorer
+        .sign(
+            state.store.as_ref(),
+            state.clock.as_ref(),
+            principal.workspace_id(),
+        )
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::Conflict("the audit chain has no events to anchor".into()))
+}
+
+fn anchorer(state: &AppState) -> ApiResult<&Anchorer> {
+    state.anchors.as_deref().ok_or_else(|| {
+        ApiError::Conflict(
+            "audit anchoring is off on this server: it needs a database file or --anchor-key"
+                .into(),
+        )
+    })
 }

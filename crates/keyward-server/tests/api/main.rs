@@ -7,6 +7,7 @@
 
 mod audit;
 mod audit_inprocess;
+mod audit_tamper;
 mod auth_tenancy;
 mod bad_input;
 mod cli;

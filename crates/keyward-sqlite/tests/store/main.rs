@@ -4,6 +4,7 @@
 //! database written by an older schema (`upgrade.rs`).
 
 mod batches;
+mod checkpoints;
 #[cfg(unix)]
 mod file_modes;
 mod journal;

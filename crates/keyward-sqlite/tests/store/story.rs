@@ -821,7 +821,12 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
     }
     let cut = t0 + Duration::days(7);
     let deleted = store
-        .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+        .prune_events(
+            &workspace.id,
+            EventKind::KeyVerified.as_str(),
+            cut,
+            cut + Duration::days(1),
+        )
         .await?;
     assert_eq!(deleted, 6, "verifications of days 1-6");
     let checkpoint = store
@@ -831,11 +836,16 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
     assert_eq!(checkpoint.retained, 2, "workspace.created and key.updated");
     let report = verify_chain(store.as_ref(), &workspace.id).await?;
     assert!(report.valid, "{report:?}");
-    assert_eq!(report.events, 6);
+    assert_eq!(report.events, 7, "with the audit.checkpoint event");
     // Pruning again at the same cut changes nothing.
     assert_eq!(
         store
-            .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+            .prune_events(
+                &workspace.id,
+                EventKind::KeyVerified.as_str(),
+                cut,
+                cut + Duration::days(1)
+            )
             .await?,
         0
     );
@@ -884,7 +894,14 @@ async fn retention_takes_an_old_event_appended_after_the_cut_at_the_next_run() -
     store
         .append_events(vec![verified(1), verified(6), verified(3)])
         .await?;
-    let prune = || store.prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut);
+    let prune = || {
+        store.prune_events(
+            &workspace.id,
+            EventKind::KeyVerified.as_str(),
+            cut,
+            cut + Duration::days(1),
+        )
+    };
 
     let runs = [
         (2, 3, "days 1 and 6, up to the day-6 event"),
@@ -919,7 +936,12 @@ async fn retention_keeps_events_newer_than_the_cut_whatever_their_seq() -> Resul
     store.append_events(vec![old, late, updated]).await?;
 
     let deleted = store
-        .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut)
+        .prune_events(
+            &workspace.id,
+            EventKind::KeyVerified.as_str(),
+            cut,
+            cut + Duration::days(1),
+        )
         .await?;
     assert_eq!(deleted, 1, "only the verification older than the cut");
     let kept = all_events(store.as_ref(), &workspace.id).await?;
@@ -932,7 +954,7 @@ async fn retention_keeps_events_newer_than_the_cut_whatever_their_seq() -> Resul
     assert_eq!(checkpoint.retained, 3, "all but the pruned verification");
     let report = verify_chain(store.as_ref(), &workspace.id).await?;
     assert!(report.valid, "{report:?}");
-    assert_eq!(report.events, 3);
+    assert_eq!(report.events, 4, "with the audit.checkpoint event");
     Ok(())
 }
 

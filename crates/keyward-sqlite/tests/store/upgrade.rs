@@ -16,7 +16,7 @@ use crate::story::verify_chain;
 
 /// The migrations up to and including `version`, copied to `into`: the schema an older
 /// keyward left.
-async fn migrations_through(version: i64, into: &Path) -> Result<Migrator> {
+pub async fn migrations_through(version: i64, into: &Path) -> Result<Migrator> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     std::fs::create_dir_all(into)?;
     for entry in std::fs::read_dir(source)? {
@@ -34,7 +34,7 @@ async fn migrations_through(version: i64, into: &Path) -> Result<Migrator> {
 }
 
 /// Writes `events` as the schema of migration 0005 stored them, chained, with their head.
-async fn write_old_chain(
+pub async fn write_old_chain(
     db: &mut SqliteConnection,
     events: Vec<NewEvent>,
 ) -> Result<Vec<AuditEvent>> {

@@ -1,0 +1,117 @@
+//! The anchor signing key's file: created once with mode 0600 beside the database (never
+//! inside it, so a database writer cannot sign), with the public key beside it in
+//! `<file>.pub`. The key is never logged and never put in an error message.
+
+use anyhow::{bail, Context};
+use keyward_core::anchor::AnchorSigningKey;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+/// Where the public key of the key file at `path` is written.
+pub fn public_key_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// The key in `path`, created (mode 0600) if there is none. A key file that others may read
+/// is refused, as ssh refuses a private key with loose permissions.
+pub fn load_or_create(path: &Path) -> anyhow::Result<AnchorSigningKey> {
+    match create(path) {
+        Ok(key) => return Ok(key),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the anchor key {}", path.display()))
+        }
+    }
+    check_private(path)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the anchor key {}", path.display()))?;
+    // The error says nothing of the file's contents.
+    let key = AnchorSigningKey::from_hex(&text).map_err(|_| {
+        anyhow::anyhow!(
+            "the anchor key {} is not 64 hex digits (an Ed25519 seed)",
+            path.display()
+        )
+    })?;
+    write_public_key(path, &key)?;
+    Ok(key)
+}
+
+fn create(path: &Path) -> std::io::Result<AnchorSigningKey> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    let key = AnchorSigningKey::generate().map_err(std::io::Error::other)?;
+    file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
+    file.sync_all()?;
+    write_public_key(path, &key).map_err(std::io::Error::other)?;
+    tracing::info!(path = %path.display(), "created the audit anchor key");
+    Ok(key)
+}
+
+fn write_public_key(path: &Path, key: &AnchorSigningKey) -> anyhow::Result<()> {
+    let public = public_key_path(path);
+    std::fs::write(&public, format!("{}\n", key.public_key().to_hex()))
+        .with_context(|| format!("writing the anchor public key {}", public.display()))
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading the anchor key {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "the anchor key {} may be read by others (mode {:o}); run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_private_and_loaded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.db.anchor-key");
+        let key = load_or_create(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let again = load_or_create(&path).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+        let public = std::fs::read_to_string(public_key_path(&path)).unwrap();
+        assert_eq!(public.trim(), key.public_key().to_hex());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_others_may_read_is_refused_without_showing_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anchor-key");
+        let key = load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = format!("{:#}", load_or_create(&path).unwrap_err());
+        assert!(error.contains("chmod 600"), "{error}");
+        assert!(!error.contains(&key.to_hex()));
+    }
+}

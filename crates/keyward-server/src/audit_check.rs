@@ -1,0 +1,136 @@
+//! `audit verify`: recomputes a workspace's chain from its checkpoint to its head (against a
+//! signed anchor when one is given), makes sure no event lies beyond the head, and replays
+//! key and root-key state from the chain to compare it with the stored records. Reads in
+//! pages, so memory grows with the workspace's keys (as the index does), not its events.
+
+use crate::state::AppState;
+use keyward_api::{ChainCheck, Unexplained};
+use keyward_core::audit_replay::StateReplay;
+use keyward_core::{AnchorPoint, ChainVerifier, KeyFilter, StoreError};
+
+/// Events and keys read per storage query.
+const SCAN_PAGE: u32 = 1000;
+/// At most this many unexplained records are listed.
+const MAX_UNEXPLAINED: usize = 100;
+
+pub async fn check(
+    state: &AppState,
+    workspace_id: &str,
+    anchor: Option<AnchorPoint>,
+) -> Result<ChainCheck, StoreError> {
+    let first = check_once(state, workspace_id, anchor.clone()).await?;
+    if first.unexplained.is_empty() {
+        return Ok(first);
+    }
+    // A key changed while the chain and the records were read one after the other looks
+    // unexplained; with management writes held off, what remains is.
+    let _writes = state.writes.lock().await;
+    check_once(state, workspace_id, anchor).await
+}
+
+async fn check_once(
+    state: &AppState,
+    workspace_id: &str,
+    anchor: Option<AnchorPoint>,
+) -> Result<ChainCheck, StoreError> {
+    let store = state.store.as_ref();
+    // Retention may not move the checkpoint while the chain is read.
+    let _maintenance = state.audit_maintenance.read().await;
+    let checkpoint = store.checkpoint(workspace_id).await?;
+    // The head is read before the events: events appended meanwhile lie beyond it and are
+    // left for the next check.
+    let head = store.chain_head(workspace_id).await?;
+    let checkpoint_seq = checkpoint.as_ref().map(|c| c.seq);
+    let anchor_seq = anchor.as_ref().map(|a| a.seq);
+    let mut verifier = ChainVerifier::new(checkpoint);
+    if let Some(anchor) = anchor {
+        verifier = verifier.with_anchor(anchor);
+    }
+    let mut replay = StateReplay::new();
+    let head_seq = head.as_ref().map(|(seq, _)| *seq);
+    let mut after = 0;
+    'pages: loop {
+        let page = store
+            .events_ascending(workspace_id, after, SCAN_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            if head_seq.is_some_and(|head| event.seq > head) {
+                break 'pages;
+            }
+            verifier.push(event);
+            replay.push(event);
+        }
+    }
+    if let Some(head_seq) = head_seq {
+        // An event beyond the head read first is either appended since (then the head has
+        // moved with it, in its transaction) or hidden by a head moved back.
+        let beyond = store.events_ascending(workspace_id, head_seq, 1).await?;
+        if let Some(event) = beyond.first() {
+            let now_head = store.chain_head(workspace_id).await?;
+            if now_head.is_none_or(|(seq, _)| seq < event.seq) {
+                verifier.event_beyond_head(event.seq, head_seq);
+            }
+        }
+    }
+    let report = verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())));
+    let unexplained = compare_records(state, workspace_id, replay).await?;
+    let valid = report.valid && unexplained.is_empty();
+    let reason = report.reason.or_else(|| {
+        (!unexplained.is_empty()).then(|| {
+            format!(
+                "{} stored keys or root keys are in a state their events do not explain",
+                unexplained.len()
+            )
+        })
+    });
+    Ok(ChainCheck {
+        valid,
+        events: report.events,
+        first_bad_seq: report.first_bad_seq,
+        reason,
+        checkpoint_seq,
+        anchor_seq,
+        unexplained: unexplained
+            .into_iter()
+            .take(MAX_UNEXPLAINED)
+            .map(|m| Unexplained {
+                id: m.id,
+                reason: m.reason,
+            })
+            .collect(),
+    })
+}
+
+/// Every stored key and root key of the workspace against the replayed chain.
+async fn compare_records(
+    state: &AppState,
+    workspace_id: &str,
+    mut replay: StateReplay,
+) -> Result<Vec<keyward_core::audit_replay::StateMismatch>, StoreError> {
+    let store = state.store.as_ref();
+    let mut filter = KeyFilter {
+        owner_id: None,
+        status: None,
+        now: state.clock.now(),
+        before_id: None,
+        limit: SCAN_PAGE,
+    };
+    loop {
+        let page = store.list_keys(workspace_id, &filter).await?;
+        page.iter().for_each(|key| replay.check_key(key));
+        match page.last() {
+            Some(last) if page.len() == SCAN_PAGE as usize => {
+                filter.before_id = Some(last.id.clone());
+            }
+            _ => break,
+        }
+    }
+    for root in store.root_keys().await? {
+        if root.workspace_id == workspace_id {
+            replay.check_root_key(&root);
+        }
+    }
+    Ok(replay.finish())
+}
