@@ -7,6 +7,9 @@
 pub mod audit_sink;
 pub mod auth;
 pub mod bootstrap;
+pub mod conn_bodies;
+pub mod conn_io;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod handlers;
