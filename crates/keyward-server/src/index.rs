@@ -11,6 +11,7 @@ use anyhow::Context;
 use keyward_core::{
     KeyHash, KeyRecord, RootKey, Store, VerificationAudit, Workspace, WorkspaceSettings,
 };
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -22,7 +23,13 @@ pub struct KeyIndex {
     prefixes: RwLock<HashMap<String, String>>,
     /// Workspace id → audit settings, for workspaces that changed the defaults.
     settings: RwLock<HashMap<String, WorkspaceSettings>>,
+    /// Key id → the id of the key it replaced (rotation), for keys that replaced one.
+    predecessors: RwLock<HashMap<String, String>>,
 }
+
+/// Longest rotation chain followed; rotations are made one by one by people, so a chain
+/// this long does not occur, and the bound keeps a lookup cheap whatever the data holds.
+const MAX_CHAIN: usize = 1024;
 
 impl KeyIndex {
     pub async fn load(store: &dyn Store) -> anyhow::Result<Self> {
@@ -68,8 +75,29 @@ impl KeyIndex {
     }
 
     pub fn put_key(&self, key: KeyRecord) {
+        if let Some(successor) = &key.replaced_by {
+            let mut predecessors = self.predecessors.write().unwrap_or_else(|p| p.into_inner());
+            predecessors.insert(successor.clone(), key.id.clone());
+        }
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         keys.insert(key.hash, Arc::new(key));
+    }
+
+    /// The id `key`'s rate-limit window is counted under: that of the first key of its
+    /// rotation chain. A rotated key and its replacements share one window, so rotating
+    /// neither resets the window nor doubles it during the grace period.
+    pub fn rate_limit_counter<'k>(&self, key: &'k KeyRecord) -> Cow<'k, str> {
+        let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+        let Some(mut first) = predecessors.get(&key.id) else {
+            return Cow::Borrowed(&key.id);
+        };
+        for _ in 0..MAX_CHAIN {
+            match predecessors.get(first) {
+                Some(before) => first = before,
+                None => break,
+            }
+        }
+        Cow::Owned(first.clone())
     }
 
     pub fn root_key(&self, hash: &KeyHash) -> Option<Arc<RootKey>> {

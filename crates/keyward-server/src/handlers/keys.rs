@@ -176,6 +176,13 @@ pub async fn update(
             "a revoked key cannot be changed; create a new one".into(),
         ));
     }
+    if key.replaced_by.is_some() {
+        // Its grace period is fixed at rotation: extending or reviving it would leave the
+        // old secret working beside its replacement for longer than the rotation said.
+        return Err(ApiError::Conflict(
+            "this key was rotated and only works until its grace period ends; change its replacement, or revoke it".into(),
+        ));
+    }
     let mut changed = Vec::new();
     let credits_set = restrictions::apply_update(&state, &mut key, &req, now, &mut changed).await?;
     if let Some(name) = req.name {
@@ -273,12 +280,19 @@ pub async fn rotate(
         ));
     }
     let secret = issue_secret(&state, principal.workspace_id())?;
+    // A rotation issues a key, so the workspace's maximum lifetime counts from now, as for
+    // create; the new key never outlives the old one's expiry either.
+    let policy = state
+        .store
+        .workspace_policy(principal.workspace_id())
+        .await?;
     let new = KeyRecord {
         id: ids::new_id(ids::KEY),
         hash: KeyHash::of(secret.expose()),
         start: secret.start(),
         created_at: now,
         updated_at: now,
+        expires_at: policy.cap_expiry(old.expires_at, now),
         ..old.clone()
     };
     old.replaced_by = Some(new.id.clone());

@@ -43,7 +43,7 @@ pub async fn enforce(
     if let Some(limit) = key.restrictions.rate_limit {
         let decision = state
             .limiter
-            .hit(&key.id, limit, now)
+            .hit(&state.index.rate_limit_counter(key), limit, now)
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         out.rate_limit = Some(view(decision, now));

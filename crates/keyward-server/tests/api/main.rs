@@ -25,6 +25,7 @@ mod load;
 mod pagination;
 mod raw_http;
 mod restrictions;
+mod rotation_loopholes;
 mod secrets;
 mod server_errors;
 mod verify;
