@@ -69,9 +69,7 @@ fn replacement_for(hyper_head: &[u8]) -> Vec<u8> {
     let error = match status {
         Some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE) => ApiError::HeadersTooLarge,
         Some(StatusCode::URI_TOO_LONG) => ApiError::UriTooLong,
-        _ => ApiError::BadRequest(
-            "the request line or a header is not valid HTTP/1.1".into(),
-        ),
+        _ => ApiError::BadRequest("the request line or a header is not valid HTTP/1.1".into()),
     };
     raw_response(&error)
 }
@@ -129,7 +127,10 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
         let len = bufs.iter().map(|b| b.len()).sum();
         self.get_mut()
             .poll_write_with(cx, first, len, |io, cx| io.poll_write_vectored(cx, bufs))

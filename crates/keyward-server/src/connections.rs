@@ -81,10 +81,8 @@ impl Activity {
     /// The response body ended (or was dropped): the connection waits for the next request.
     pub fn response_ended(&self) {
         self.ending.store(true, Ordering::Release);
-        self.idle_since.store(
-            micros_since(self.epoch, Instant::now()),
-            Ordering::Relaxed,
-        );
+        self.idle_since
+            .store(micros_since(self.epoch, Instant::now()), Ordering::Relaxed);
         if self.registry.waiting_for_idle.load(Ordering::Acquire) {
             self.registry.became_idle.notify_waiters();
         }
@@ -369,16 +367,21 @@ mod tests {
         first.activity.request_dispatched();
         // The address is full; its only idle connection makes room.
         let third = connections.admit(here).unwrap();
-        assert!(tokio::time::timeout(Duration::ZERO, second.close.notified())
-            .await
-            .is_ok());
+        assert!(
+            tokio::time::timeout(Duration::ZERO, second.close.notified())
+                .await
+                .is_ok()
+        );
         third.activity.request_dispatched();
         // Both of its counted connections are busy now: refused.
         assert!(connections.admit(here).is_none());
         // Another address is not affected.
         assert!(connections.admit(elsewhere).is_some());
         drop(second);
-        assert!(connections.admit(here).is_none(), "the shed one no longer counted");
+        assert!(
+            connections.admit(here).is_none(),
+            "the shed one no longer counted"
+        );
     }
 
     #[tokio::test]

@@ -176,7 +176,7 @@ impl Store for SqliteStore {
         keys::insert(&mut *tx, new).await?;
         // The balance as of this transaction, not as `old` was read: spends may have been
         // committed since.
-        restrictions::copy_credits(&mut *tx, &old.workspace_id, &old.id, &new.id).await?;
+        restrictions::copy_credits(&mut tx, &old.workspace_id, &old.id, &new.id).await?;
         self.append_and_commit(tx, [&event]).await
     }
 

@@ -82,7 +82,8 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
     // for the rest of the body): busy, not idle.
     let mut busy = Vec::new();
     for i in 0..2 {
-        let body = format!(r#"{{"name": "busy connection {i}", "permissions": ["documents:read"]}}"#);
+        let body =
+            format!(r#"{{"name": "busy connection {i}", "permissions": ["documents:read"]}}"#);
         let (first, rest) = body.split_at(body.len() / 2);
         let mut stream = connect_from(LOCALHOST, &addr).await;
         let head = format!(

@@ -39,12 +39,24 @@ impl RawResponse {
     /// The JSON error shape and every security header keyward's answers carry.
     pub fn assert_keyward_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{self:?}");
-        assert_eq!(self.header("content-type"), Some("application/json"), "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
         assert_eq!(self.error_code(), code, "{self:?}");
         assert_eq!(self.header("cache-control"), Some("no-store"), "{self:?}");
-        assert_eq!(self.header("x-content-type-options"), Some("nosniff"), "{self:?}");
+        assert_eq!(
+            self.header("x-content-type-options"),
+            Some("nosniff"),
+            "{self:?}"
+        );
         assert_eq!(self.header("x-frame-options"), Some("DENY"), "{self:?}");
-        assert_eq!(self.header("referrer-policy"), Some("no-referrer"), "{self:?}");
+        assert_eq!(
+            self.header("referrer-policy"),
+            Some("no-referrer"),
+            "{self:?}"
+        );
     }
 }
 

@@ -53,7 +53,10 @@ impl App {
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await
             .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Creates a key with `extra` fields; returns (plaintext, id).
@@ -99,7 +102,10 @@ impl App {
 async fn a_rotated_key_and_its_replacement_share_the_credit_balance() {
     let app = spawn().await;
     let (old, id) = app
-        .create("Credited Invoice Sync", json!({"credits": {"remaining": 5}}))
+        .create(
+            "Credited Invoice Sync",
+            json!({"credits": {"remaining": 5}}),
+        )
         .await;
     assert_eq!(app.code(&old).await, "VALID");
     let (new, _, _) = app.rotate(&id, 3600).await;
@@ -138,7 +144,10 @@ async fn a_rotated_key_and_its_replacement_share_one_rate_limit_window() {
             }
         }
     }
-    assert_eq!(valid, 3, "a limit of 3 per window gave {valid} VALID answers");
+    assert_eq!(
+        valid, 3,
+        "a limit of 3 per window gave {valid} VALID answers"
+    );
     // The next window is shared as well.
     app.clock.advance(Duration::seconds(60));
     let mut valid = 0;
@@ -166,7 +175,11 @@ async fn rotation_applies_the_workspace_maximum_key_lifetime() {
         )
         .await;
     let (status, _) = app
-        .call("PUT", "/v1/policy", json!({"max_key_lifetime_seconds": 3600}))
+        .call(
+            "PUT",
+            "/v1/policy",
+            json!({"max_key_lifetime_seconds": 3600}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, _, rotated) = app.rotate(&forever, 0).await;
@@ -174,7 +187,9 @@ async fn rotation_applies_the_workspace_maximum_key_lifetime() {
     let (_, _, rotated) = app.rotate(&long, 0).await;
     assert_eq!(rotated["expires_at"], "2026-03-01T13:00:00Z");
     // An expiry sooner than the policy's is kept.
-    let (_, soon) = app.create("Soon Expiring Export", json!({"expires_in": 60})).await;
+    let (_, soon) = app
+        .create("Soon Expiring Export", json!({"expires_in": 60}))
+        .await;
     let (_, _, rotated) = app.rotate(&soon, 0).await;
     assert_eq!(rotated["expires_at"], "2026-03-01T12:01:00Z");
 }
@@ -195,7 +210,9 @@ async fn a_rotated_key_in_its_grace_period_cannot_be_extended_or_revived() {
         assert_eq!(status, StatusCode::CONFLICT, "{answer}");
         assert_eq!(answer["error"]["code"], "conflict", "{answer}");
     }
-    let (_, shown) = app.call("GET", &format!("/v1/keys/{id}"), Value::Null).await;
+    let (_, shown) = app
+        .call("GET", &format!("/v1/keys/{id}"), Value::Null)
+        .await;
     assert_eq!(shown["expires_at"], "2026-03-01T12:10:00Z");
     app.clock.advance(Duration::seconds(601));
     assert_eq!(app.code(&old).await, "EXPIRED");

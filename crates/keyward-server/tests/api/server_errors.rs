@@ -27,7 +27,10 @@ async fn a_malformed_request_line_is_answered_400_in_json_with_security_headers(
     let mut stream = connect_from([127, 0, 0, 1], app.socket_addr()).await;
     send_get(&mut stream, "/healthz").await;
     assert_eq!(read_response(&mut stream).await.unwrap().status, 200);
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: \x01\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: \x01\r\n\r\n")
+        .await
+        .unwrap();
     read_response(&mut stream)
         .await
         .expect("an answer")

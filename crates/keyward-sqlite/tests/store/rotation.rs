@@ -4,9 +4,7 @@
 use anyhow::Result;
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::ids::{self, new_id};
-use keyward_core::{
-    CreditOutcome, Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions, Store,
-};
+use keyward_core::{CreditOutcome, Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions};
 
 use crate::{lone_workspace, memory_store};
 
