@@ -25,6 +25,8 @@ pub struct KeyIndex {
     settings: RwLock<HashMap<String, WorkspaceSettings>>,
     /// Key id → the id of the key it replaced (rotation), for keys that replaced one.
     predecessors: RwLock<HashMap<String, String>>,
+    /// Key id → digest, for keys that replaced one: how a rotated key finds its replacement.
+    replacements: RwLock<HashMap<String, KeyHash>>,
 }
 
 /// Longest rotation chain followed; rotations are made one by one by people, so a chain
@@ -46,6 +48,10 @@ impl KeyIndex {
         }
         for workspace in workspaces {
             index.put_workspace(&workspace);
+        }
+        // Every replacement is known as one before its record is placed, whatever the order.
+        for key in &keys {
+            index.note_replacement(key);
         }
         for key in keys {
             index.put_key(key);
@@ -75,12 +81,47 @@ impl KeyIndex {
     }
 
     pub fn put_key(&self, key: KeyRecord) {
+        self.note_replacement(&key);
+        let replaced_one = {
+            let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+            predecessors.contains_key(&key.id)
+        };
+        if replaced_one {
+            let mut replacements = self.replacements.write().unwrap_or_else(|p| p.into_inner());
+            replacements.insert(key.id.clone(), key.hash);
+        }
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(key.hash, Arc::new(key));
+    }
+
+    fn note_replacement(&self, key: &KeyRecord) {
         if let Some(successor) = &key.replaced_by {
             let mut predecessors = self.predecessors.write().unwrap_or_else(|p| p.into_inner());
             predecessors.insert(successor.clone(), key.id.clone());
         }
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        keys.insert(key.hash, Arc::new(key));
+    }
+
+    /// The last key of `key`'s rotation chain, for a rotated key: during its grace period a
+    /// rotated key is limited as its replacement is now (a rate limit added to the
+    /// replacement binds it too). `None` for a key that was not rotated.
+    pub fn latest_replacement(&self, key: &KeyRecord) -> Option<Arc<KeyRecord>> {
+        let mut latest: Option<Arc<KeyRecord>> = None;
+        let mut next = key.replaced_by.clone();
+        for _ in 0..MAX_CHAIN {
+            let Some(id) = next else {
+                break;
+            };
+            let hash = {
+                let replacements = self.replacements.read().unwrap_or_else(|p| p.into_inner());
+                replacements.get(&id).copied()
+            };
+            let Some(record) = hash.and_then(|h| self.key(&h)) else {
+                break;
+            };
+            next = record.replaced_by.clone();
+            latest = Some(record);
+        }
+        latest
     }
 
     /// The id `key`'s rate-limit window is counted under: that of the first key of its

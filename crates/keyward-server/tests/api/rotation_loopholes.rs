@@ -124,6 +124,30 @@ async fn a_rotated_key_and_its_replacement_share_the_credit_balance() {
 }
 
 #[tokio::test]
+async fn credits_given_to_the_replacement_after_rotation_bind_the_rotated_key_too() {
+    let app = spawn().await;
+    let (old, id) = app.create("Uncredited Invoice Sync", json!({})).await;
+    let (new, new_id, _) = app.rotate(&id, 3600).await;
+    let (status, answer) = app
+        .call(
+            "PATCH",
+            &format!("/v1/keys/{new_id}"),
+            json!({"credits": {"remaining": 2}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut valid = 0;
+    for _ in 0..3 {
+        for key in [&old, &new] {
+            if app.code(key).await == "VALID" {
+                valid += 1;
+            }
+        }
+    }
+    assert_eq!(valid, 2, "two credits gave {valid} VALID answers");
+}
+
+#[tokio::test]
 async fn a_rotated_key_and_its_replacement_share_one_rate_limit_window() {
     let app = spawn().await;
     let (old, id) = app
@@ -159,6 +183,33 @@ async fn a_rotated_key_and_its_replacement_share_one_rate_limit_window() {
         }
     }
     assert_eq!(valid, 3);
+}
+
+#[tokio::test]
+async fn a_rate_limit_given_to_the_replacement_after_rotation_binds_the_rotated_key_too() {
+    let app = spawn().await;
+    let (old, id) = app.create("Unlimited Payroll Export", json!({})).await;
+    let (new, new_id, _) = app.rotate(&id, 3600).await;
+    let (status, answer) = app
+        .call(
+            "PATCH",
+            &format!("/v1/keys/{new_id}"),
+            json!({"rate_limit": {"limit": 2, "window_seconds": 60}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut valid = 0;
+    for _ in 0..3 {
+        for key in [&old, &new] {
+            if app.code(key).await == "VALID" {
+                valid += 1;
+            }
+        }
+    }
+    assert_eq!(
+        valid, 2,
+        "a limit of 2 per window gave {valid} VALID answers"
+    );
 }
 
 #[tokio::test]
