@@ -247,11 +247,16 @@ impl Connections {
     }
 
     /// Makes room for a newcomer when every slot is taken: asks the connection idle longest
-    /// to close. Returns whether a connection is on its way out (this one, or one asked
-    /// before), so that waiting for a slot is worth it.
+    /// to close, unless an idle one was asked already (it closes at once). One asked while a
+    /// request of its own began finishes that first, so another idle one is asked then.
+    /// Returns whether a connection is on its way out, so that waiting for a slot is worth it.
     pub fn make_room(&self) -> bool {
         let mut open = self.lock();
-        if open.closing > 0 {
+        let idle_one_closing = open
+            .entries
+            .values()
+            .any(|e| e.closing && e.activity.idle_since().is_some());
+        if idle_one_closing {
             return true;
         }
         match open.oldest_idle(None) {
@@ -259,7 +264,7 @@ impl Connections {
                 open.shed(id);
                 true
             }
-            None => false,
+            None => open.closing > 0,
         }
     }
 
@@ -295,15 +300,6 @@ impl Connections {
             }
             notified.await;
         }
-    }
-
-    /// Connections open now (for tests and logs).
-    pub fn len(&self) -> usize {
-        self.lock().entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -398,11 +394,18 @@ mod tests {
         assert!(tokio::time::timeout(Duration::ZERO, older.close.notified())
             .await
             .is_ok());
-        // One is on its way out: nothing more is shed for the same newcomer.
+        // An idle one is on its way out: nothing more is shed for the same newcomer.
         assert!(connections.make_room());
         assert!(tokio::time::timeout(Duration::ZERO, newer.close.notified())
             .await
             .is_err());
+        // The one asked began a request meanwhile: it finishes it, and the next idle one
+        // makes room instead of the newcomer waiting behind that request.
+        older.activity.bytes_received();
+        assert!(connections.make_room());
+        assert!(tokio::time::timeout(Duration::ZERO, newer.close.notified())
+            .await
+            .is_ok());
         assert!(tokio::time::timeout(Duration::ZERO, busy.close.notified())
             .await
             .is_err());

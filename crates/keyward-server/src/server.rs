@@ -228,14 +228,14 @@ pub async fn serve_with(
                 let became_idle = connections.idle_notified();
                 tokio::pin!(became_idle);
                 became_idle.as_mut().enable();
-                let room_coming = connections.make_room();
+                connections.make_room();
                 tokio::select! {
                     permit = Arc::clone(&permits).acquire_owned() => match permit {
                         Ok(permit) => break permit,
                         // The semaphore is never closed.
                         Err(_) => break 'accept,
                     },
-                    () = became_idle, if !room_coming => {}
+                    () = became_idle => {}
                     () = &mut shutdown => break 'accept,
                 }
             },
