@@ -142,6 +142,9 @@ pub async fn list(
     } else {
         None
     };
+    for key in &mut keys {
+        show_shared_balance(&state, key).await?;
+    }
     Ok(Json(KeyList {
         keys: keys
             .iter()
@@ -157,8 +160,24 @@ pub async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_READ)?;
-    let key = load(&state, &principal, &id).await?;
+    let mut key = load(&state, &principal, &id).await?;
+    show_shared_balance(&state, &mut key).await?;
     Ok(Json(key_view(&key, &state.usage, state.clock.now())))
+}
+
+/// A rotated key spends its replacement's credit balance (`Store::spend_credits`), so it
+/// shows that balance, not the one it had when it was rotated.
+async fn show_shared_balance(state: &AppState, key: &mut KeyRecord) -> ApiResult<()> {
+    if key.replaced_by.is_none() {
+        return Ok(());
+    }
+    let Some(latest) = state.index.latest_replacement(key) else {
+        return Ok(());
+    };
+    if let Some(stored) = state.store.key(&key.workspace_id, &latest.id).await? {
+        key.restrictions.credits = stored.restrictions.credits;
+    }
+    Ok(())
 }
 
 pub async fn update(

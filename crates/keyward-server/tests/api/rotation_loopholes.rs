@@ -124,6 +124,25 @@ async fn a_rotated_key_and_its_replacement_share_the_credit_balance() {
 }
 
 #[tokio::test]
+async fn a_rotated_key_shows_the_balance_it_spends_from() {
+    let app = spawn().await;
+    let (old, id) = app
+        .create("Shown Credit Balance", json!({"credits": {"remaining": 5}}))
+        .await;
+    let (new, new_id, _) = app.rotate(&id, 3600).await;
+    assert_eq!(app.code(&old).await, "VALID");
+    assert_eq!(app.code(&new).await, "VALID");
+    for path in [format!("/v1/keys/{id}"), format!("/v1/keys/{new_id}")] {
+        let (_, shown) = app.call("GET", &path, Value::Null).await;
+        assert_eq!(shown["credits"]["remaining"], 3, "{shown}");
+    }
+    let (_, listed) = app.call("GET", "/v1/keys", Value::Null).await;
+    for key in listed["keys"].as_array().unwrap() {
+        assert_eq!(key["credits"]["remaining"], 3, "{key}");
+    }
+}
+
+#[tokio::test]
 async fn credits_given_to_the_replacement_after_rotation_bind_the_rotated_key_too() {
     let app = spawn().await;
     let (old, id) = app.create("Uncredited Invoice Sync", json!({})).await;
