@@ -126,8 +126,8 @@ pub struct ServeLimits {
     /// address's own connection idle longest is closed; when none is idle, the newcomer is
     /// answered `503`.
     pub max_connections_per_address: usize,
-    /// A client that has not sent a whole request head this long after it began one (or
-    /// after the connection opened) is disconnected: the slow-loris defence.
+    /// A client that has not sent a whole request head this long after the connection opened
+    /// (or after the previous response) is disconnected: the slow-loris defence.
     pub header_read_timeout: Duration,
     /// A connection with no request in progress this long is closed.
     pub idle_timeout: Duration,
