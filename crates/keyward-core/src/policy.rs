@@ -54,6 +54,20 @@ impl WorkspacePolicy {
         }
         Ok(())
     }
+
+    /// The expiry of a key issued at `now` in place of one expiring at `expires_at` (a
+    /// rotation): unchanged without a maximum lifetime, else no later than `now + max`.
+    pub fn cap_expiry(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let Some(max) = self.max_key_lifetime_seconds else {
+            return expires_at;
+        };
+        let latest = now + Duration::seconds(i64::try_from(max).unwrap_or(i64::MAX / 1000));
+        Some(expires_at.map_or(latest, |at| at.min(latest)))
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +94,20 @@ mod tests {
             })
         ));
         assert_eq!(WorkspacePolicy::new(Some(0)), Err(PolicyError::BadLifetime));
+    }
+
+    #[test]
+    fn a_replacement_key_expires_within_the_max_lifetime_and_never_later_than_before() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let soon = Some(now + Duration::minutes(5));
+        assert_eq!(WorkspacePolicy::default().cap_expiry(None, now), None);
+        assert_eq!(WorkspacePolicy::default().cap_expiry(soon, now), soon);
+        let p = WorkspacePolicy::new(Some(3600)).unwrap();
+        assert_eq!(p.cap_expiry(None, now), Some(now + Duration::hours(1)));
+        assert_eq!(
+            p.cap_expiry(Some(now + Duration::days(9)), now),
+            Some(now + Duration::hours(1))
+        );
+        assert_eq!(p.cap_expiry(soon, now), soon);
     }
 }

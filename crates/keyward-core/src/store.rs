@@ -71,7 +71,9 @@ pub trait Store: Send + Sync + 'static {
     /// must never write back a balance read before a spend. See
     /// [`Store::update_key_and_credits`].
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError>;
-    /// Update the old key and insert its replacement atomically.
+    /// Update the old key and insert its replacement atomically. The replacement takes the
+    /// old key's credit balance as stored at that moment (not as `old` was read), and from
+    /// then on a spend on the old key draws from its replacement's (see `spend_credits`).
     async fn rotate_key(
         &self,
         old: &KeyRecord,
@@ -171,8 +173,9 @@ pub trait Store: Send + Sync + 'static {
         event: NewEvent,
     ) -> Result<(), StoreError>;
     /// Atomically apply the key's refill schedule as of `now` and spend `cost` from its
-    /// balance, or nothing if fewer remain; durable before it returns. `None` when the key
-    /// does not exist in the workspace or has no credits.
+    /// balance, or nothing if fewer remain; durable before it returns. The balance of a
+    /// rotated key is its replacement's (the last of its rotation chain), so the two share
+    /// it. `None` when the key does not exist in the workspace or has no credits.
     async fn spend_credits(
         &self,
         workspace_id: &str,

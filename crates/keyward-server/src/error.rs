@@ -20,6 +20,13 @@ pub enum ApiError {
     PayloadTooLarge,
     UnsupportedMediaType,
     MethodNotAllowed,
+    /// The request, or its body, took too long.
+    RequestTimeout,
+    /// The request head is larger than the server reads.
+    HeadersTooLarge,
+    UriTooLong,
+    /// The client's address holds its share of connections, all of them busy.
+    TooManyConnections,
     /// Storage could not be written or read; the client is told to retry.
     Unavailable(String),
     Internal(String),
@@ -56,6 +63,26 @@ impl ApiError {
                 "method_not_allowed",
                 "this path does not accept that method".into(),
             ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request or its body did not arrive in time".into(),
+            ),
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "the request headers are too large".into(),
+            ),
+            Self::UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                "the request URI is too long".into(),
+            ),
+            Self::TooManyConnections => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "this address has too many connections open; reuse one, or try again".into(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -67,6 +94,20 @@ impl ApiError {
                 "internal error; nothing secret was exposed, see the server log".into(),
             ),
         }
+    }
+}
+
+impl ApiError {
+    /// The status and JSON body, for answers written below axum (the connection layer).
+    pub fn status_and_body(&self) -> (StatusCode, Vec<u8>) {
+        let (status, code, message) = self.parts();
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
+        };
+        (status, serde_json::to_vec(&body).unwrap_or_default())
     }
 }
 

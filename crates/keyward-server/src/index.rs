@@ -11,6 +11,7 @@ use anyhow::Context;
 use keyward_core::{
     KeyHash, KeyRecord, RootKey, Store, VerificationAudit, Workspace, WorkspaceSettings,
 };
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -22,7 +23,15 @@ pub struct KeyIndex {
     prefixes: RwLock<HashMap<String, String>>,
     /// Workspace id → audit settings, for workspaces that changed the defaults.
     settings: RwLock<HashMap<String, WorkspaceSettings>>,
+    /// Key id → the id of the key it replaced (rotation), for keys that replaced one.
+    predecessors: RwLock<HashMap<String, String>>,
+    /// Key id → digest, for keys that replaced one: how a rotated key finds its replacement.
+    replacements: RwLock<HashMap<String, KeyHash>>,
 }
+
+/// Longest rotation chain followed; rotations are made one by one by people, so a chain
+/// this long does not occur, and the bound keeps a lookup cheap whatever the data holds.
+const MAX_CHAIN: usize = 1024;
 
 impl KeyIndex {
     pub async fn load(store: &dyn Store) -> anyhow::Result<Self> {
@@ -39,6 +48,10 @@ impl KeyIndex {
         }
         for workspace in workspaces {
             index.put_workspace(&workspace);
+        }
+        // Every replacement is known as one before its record is placed, whatever the order.
+        for key in &keys {
+            index.note_replacement(key);
         }
         for key in keys {
             index.put_key(key);
@@ -68,8 +81,64 @@ impl KeyIndex {
     }
 
     pub fn put_key(&self, key: KeyRecord) {
+        self.note_replacement(&key);
+        let replaced_one = {
+            let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+            predecessors.contains_key(&key.id)
+        };
+        if replaced_one {
+            let mut replacements = self.replacements.write().unwrap_or_else(|p| p.into_inner());
+            replacements.insert(key.id.clone(), key.hash);
+        }
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         keys.insert(key.hash, Arc::new(key));
+    }
+
+    fn note_replacement(&self, key: &KeyRecord) {
+        if let Some(successor) = &key.replaced_by {
+            let mut predecessors = self.predecessors.write().unwrap_or_else(|p| p.into_inner());
+            predecessors.insert(successor.clone(), key.id.clone());
+        }
+    }
+
+    /// The last key of `key`'s rotation chain, for a rotated key: during its grace period a
+    /// rotated key is limited as its replacement is now (a rate limit added to the
+    /// replacement binds it too). `None` for a key that was not rotated.
+    pub fn latest_replacement(&self, key: &KeyRecord) -> Option<Arc<KeyRecord>> {
+        let mut latest: Option<Arc<KeyRecord>> = None;
+        let mut next = key.replaced_by.clone();
+        for _ in 0..MAX_CHAIN {
+            let Some(id) = next else {
+                break;
+            };
+            let hash = {
+                let replacements = self.replacements.read().unwrap_or_else(|p| p.into_inner());
+                replacements.get(&id).copied()
+            };
+            let Some(record) = hash.and_then(|h| self.key(&h)) else {
+                break;
+            };
+            next = record.replaced_by.clone();
+            latest = Some(record);
+        }
+        latest
+    }
+
+    /// The id `key`'s rate-limit window is counted under: that of the first key of its
+    /// rotation chain. A rotated key and its replacements share one window, so rotating
+    /// neither resets the window nor doubles it during the grace period.
+    pub fn rate_limit_counter<'k>(&self, key: &'k KeyRecord) -> Cow<'k, str> {
+        let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+        let Some(mut first) = predecessors.get(&key.id) else {
+            return Cow::Borrowed(&key.id);
+        };
+        for _ in 0..MAX_CHAIN {
+            match predecessors.get(first) {
+                Some(before) => first = before,
+                None => break,
+            }
+        }
+        Cow::Owned(first.clone())
     }
 
     pub fn root_key(&self, hash: &KeyHash) -> Option<Arc<RootKey>> {

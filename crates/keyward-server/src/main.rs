@@ -89,9 +89,19 @@ struct ServeArgs {
     /// Most client connections open at once
     #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections)]
     max_connections: usize,
+    /// Most connections one client address (an IPv6 /64) holds at once; behind a proxy,
+    /// raise it to --max-connections [default: a quarter of --max-connections]
+    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
     /// Seconds a client has to send a whole request head before it is disconnected
     #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECS", default_value_t = ServeLimits::default().header_read_timeout.as_secs())]
     header_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in progress
+    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT_SECS", default_value_t = ServeLimits::default().idle_timeout.as_secs())]
+    idle_timeout_secs: u64,
+    /// Seconds a request body has to arrive whole after its head (else 408)
+    #[arg(long, env = "KEYWARD_BODY_TIMEOUT_SECS", default_value_t = ServeLimits::default().body_read_timeout.as_secs())]
+    body_timeout_secs: u64,
     /// Directory of the audit journal, where verification events are made durable before the
     /// database takes them in [default: beside the database file, <file>.audit-journal]
     #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
@@ -282,7 +292,12 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     keyward_server::maintenance::spawn(state.clone());
     let limits = ServeLimits {
         max_connections: args.max_connections,
+        max_connections_per_address: args
+            .max_connections_per_address
+            .unwrap_or_else(|| ServeLimits::per_address_default(args.max_connections)),
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
+        body_read_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
         ..ServeLimits::default()
     };
     serve_with(listener, state.clone(), shutdown_signal(), limits).await?;

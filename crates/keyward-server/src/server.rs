@@ -2,11 +2,14 @@
 //! with `oneshot`; `serve` runs an already-bound listener until `shutdown` resolves, letting
 //! in-flight requests finish.
 
+use crate::conn_bodies::{BodyDeadline, DeadlineBody, TrackedBody};
+use crate::conn_io::ConnIo;
+use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,16 +17,15 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 /// Largest request body accepted; larger ones get `413`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/anchor", post(audit::anchor))
         .route("/workspace", get(workspace::show).patch(workspace::update))
         .route("/policy", get(policy::show).put(policy::update));
-    Router::new()
+    let mut router = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -61,27 +63,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        // Responses may carry a key or a key's details: never cache them anywhere.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
+        .layer(middleware::from_fn(limit_time));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    router
+}
+
+/// The headers of every answer, also those written below the router (`conn_io`, refusals).
+pub(crate) const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    // Responses may carry a key or a key's details: never cache them anywhere.
+    (header::CACHE_CONTROL, "no-store"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
+
+/// `408` with a JSON body when a request takes longer than [`REQUEST_TIMEOUT`] or its body
+/// missed its deadline ([`ServeLimits::body_read_timeout`], set by `serve`); the connection
+/// closes after it, since the rest of the request was never read.
+async fn limit_time(req: Request, next: Next) -> Response {
+    let body_deadline = req.extensions().get::<BodyDeadline>().cloned();
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) if !body_deadline.is_some_and(|d| d.missed()) => response,
+        _ => {
+            let mut response = ApiError::RequestTimeout.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 /// One log line per request: method, route template, status, duration. Never headers or
@@ -108,25 +123,49 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// Connection-level limits of [`serve_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
-    /// Most connections open at once; further clients wait in the listen backlog.
+    /// Most connections open at once. A newcomer beyond it closes the connection idle
+    /// longest; when none is idle, it waits in the listen backlog.
     pub max_connections: usize,
+    /// Most connections one client address (an IPv6 /64) holds at once. Beyond it, the
+    /// address's own connection idle longest is closed; when none is idle, the newcomer is
+    /// answered `503`.
+    pub max_connections_per_address: usize,
     /// A client that has not sent a whole request head this long after the connection opened
     /// (or after the previous response) is disconnected: the slow-loris defence.
     pub header_read_timeout: Duration,
+    /// A connection with no request in progress this long is closed.
+    pub idle_timeout: Duration,
+    /// A request body must arrive whole this long after its head, or the answer is `408`.
+    pub body_read_timeout: Duration,
     /// After the shutdown signal, connections still busy this much later are dropped.
     pub shutdown_grace: Duration,
+}
+
+impl ServeLimits {
+    /// The per-address limit unless configured: a quarter of all connections, so that a
+    /// single address never holds more than that.
+    pub fn per_address_default(max_connections: usize) -> usize {
+        (max_connections / 4).max(1)
+    }
 }
 
 impl Default for ServeLimits {
     fn default() -> Self {
         Self {
             max_connections: 1024,
+            max_connections_per_address: Self::per_address_default(1024),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
             // One request timeout plus a margin: every in-flight request can finish.
             shutdown_grace: REQUEST_TIMEOUT + Duration::from_secs(5),
         }
     }
 }
+
+/// Connections refused for their address's limit that are answered `503` at once; beyond
+/// this many, further ones are closed without an answer.
+const MAX_REFUSALS_ANSWERED: usize = 64;
 
 /// Runs `router(state)` on `listener` until `shutdown` completes; in-flight requests finish.
 /// [`ServeLimits::default`] applies.
@@ -140,12 +179,15 @@ pub async fn serve(
 
 /// [`serve`] with explicit connection limits.
 ///
-/// A hand-written accept loop over hyper-util rather than `axum::serve`, which has neither a
-/// header read timeout nor a connection limit: each accepted connection holds a semaphore
-/// permit until it closes, HTTP/1 request heads must arrive within `header_read_timeout`, and
-/// handlers see the peer address as `ConnectInfo<SocketAddr>` (leak reports are limited per
-/// address). On `shutdown` the loop stops accepting, idle connections close, and requests in
-/// flight are answered before their connections close (up to `shutdown_grace`).
+/// A hand-written accept loop over hyper rather than `axum::serve`, which has neither a
+/// header read timeout nor a connection limit. Each connection holds a semaphore permit and
+/// a place in the [`Connections`] registry until it closes. A newcomer who finds every slot
+/// (or its address's share) taken closes the connection idle longest instead of waiting
+/// behind idle ones. HTTP/1 request heads must arrive within `header_read_timeout`, bodies
+/// within `body_read_timeout`, and an idle connection closes after `idle_timeout`. Handlers
+/// see the peer address as `ConnectInfo<SocketAddr>` (leak reports are limited per address).
+/// On `shutdown` the loop stops accepting, idle connections close, and requests in flight are
+/// answered before their connections close (up to `shutdown_grace`).
 pub async fn serve_with(
     listener: TcpListener,
     state: AppState,
@@ -154,7 +196,8 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let app = router(state);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_ANSWERED));
+    let connections = Connections::new(limits.max_connections_per_address);
     // HTTP/1.1 only: hyper-util's auto (h1 + h2c) builder waits for the first 24 bytes to tell
     // the versions apart, with no timeout, so a silent client would hold its connection.
     let mut builder = http1::Builder::new();
@@ -162,15 +205,7 @@ pub async fn serve_with(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed.
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
+    'accept: loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -183,28 +218,137 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let service = app.clone().map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let Some(registration) = connections.admit(AddressBucket::of(peer.ip())) else {
+            tracing::debug!("connection refused: its address holds its share, all busy");
+            refuse(stream, &refusals, &builder);
+            continue;
+        };
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            // Every slot is taken: the connection idle longest makes room. With none idle,
+            // wait for a connection to close or to become idle; meanwhile further clients
+            // wait in the listen backlog.
+            Err(_) => loop {
+                let became_idle = connections.idle_notified();
+                tokio::pin!(became_idle);
+                became_idle.as_mut().enable();
+                connections.make_room();
+                tokio::select! {
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => break permit,
+                        // The semaphore is never closed.
+                        Err(_) => break 'accept,
+                    },
+                    () = became_idle => {}
+                    () = &mut shutdown => break 'accept,
+                }
+            },
+        };
+        connections.stop_waiting_for_idle();
+        let activity = Arc::clone(&registration.activity);
+        let response_activity = Arc::clone(&activity);
+        let body_read_timeout = limits.body_read_timeout;
+        let service = app
+            .clone()
+            .map_request(move |req: Request<Incoming>| {
+                activity.request_dispatched();
+                let deadline = BodyDeadline::default();
+                let until = tokio::time::Instant::now() + body_read_timeout;
+                let body_deadline = deadline.clone();
+                let mut req = req.map(|body| DeadlineBody::new(body, until, body_deadline));
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(deadline);
+                req
+            })
+            .map_response(move |res: Response| {
+                res.map(|body| TrackedBody::new(body, Arc::clone(&response_activity)))
+            });
+        let io = TokioIo::new(ConnIo::new(stream, Arc::clone(&registration.activity)));
+        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Client resets and header timeouts end here; nothing the server can act on.
-                tracing::debug!(error = %e, "connection ended with an error");
+            tokio::pin!(connection);
+            let mut closing = false;
+            loop {
+                let wake = idle_check_at(&registration, idle_timeout);
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            // Client resets and header timeouts end here; nothing the server
+                            // can act on.
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = registration.close.notified(), if !closing => {
+                        // Shed for a newcomer or shutting down: an idle connection closes
+                        // now, a request in progress is answered first.
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    () = tokio::time::sleep_until(wake), if !closing => {
+                        let idle = registration.activity.idle_for(tokio::time::Instant::now());
+                        if idle.is_some_and(|idle| idle >= idle_timeout) {
+                            connection.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                    }
+                }
             }
+            // Out of the registry before the slot is free, so a newcomer waiting for the slot
+            // counts what is really open.
+            drop(registration);
             drop(permit);
         });
     }
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    connections.close_all();
+    if tokio::time::timeout(limits.shutdown_grace, connections.all_closed())
         .await
         .is_err()
     {
         tracing::warn!("connections still busy after the shutdown grace period were dropped");
     }
     Ok(())
+}
+
+/// When the connection could next have been idle for `idle_timeout`.
+fn idle_check_at(registration: &Registration, idle_timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let left = registration
+        .activity
+        .idle_for(now)
+        .map_or(idle_timeout, |idle| idle_timeout.saturating_sub(idle));
+    now + left
+}
+
+/// Answers a connection over its address's limit with `503` and closes it; past
+/// [`MAX_REFUSALS_ANSWERED`] refusals in progress, closes it at once.
+fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, builder: &http1::Builder) {
+    let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
+        return;
+    };
+    let mut builder = builder.clone();
+    builder.keep_alive(false);
+    let service = hyper::service::service_fn(|_req: Request<Incoming>| async {
+        Ok::<_, Infallible>(with_security_headers(
+            ApiError::TooManyConnections.into_response(),
+        ))
+    });
+    tokio::spawn(async move {
+        let _ = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+        drop(permit);
+    });
+}
+
+fn with_security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
 }

@@ -148,6 +148,8 @@ pub(crate) async fn spend(
     cost: u64,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditOutcome>, StoreError> {
+    let key_id = balance_holder(conn, workspace_id, key_id).await?;
+    let key_id = key_id.as_str();
     let row: Option<CreditColumns> = sqlx::query_as(concat!(
         "SELECT ",
         credit_columns!(),
@@ -178,6 +180,57 @@ pub(crate) async fn spend(
         update_one(&mut *conn, query).await?;
     }
     Ok(Some(outcome))
+}
+
+/// Longest rotation chain followed; rotations are made one by one by people, so a chain
+/// this long does not occur, and the bound keeps a spend cheap whatever the data holds.
+const MAX_CHAIN: usize = 1024;
+
+/// The key whose balance a spend on `key_id` draws from: the last of its rotation chain.
+/// Rotation moves the balance to the new key (`copy_credits`), and a rotated key in its grace
+/// period spends from its replacement's, so the two share one balance and never double it.
+async fn balance_holder(
+    conn: &mut SqliteConnection,
+    workspace_id: &str,
+    key_id: &str,
+) -> Result<String, StoreError> {
+    let mut holder = key_id.to_owned();
+    for _ in 0..MAX_CHAIN {
+        let next: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT replaced_by FROM keys WHERE workspace_id = ? AND id = ?")
+                .bind(workspace_id)
+                .bind(&holder)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(store_error)?;
+        match next {
+            Some((Some(successor),)) => holder = successor,
+            _ => break,
+        }
+    }
+    Ok(holder)
+}
+
+/// Gives the key `to` the credit balance `from` holds now, inside the caller's write
+/// transaction: a spend committed after the caller read `from` is not lost to the copy.
+pub(crate) async fn copy_credits(
+    conn: &mut SqliteConnection,
+    workspace_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    let query = sqlx::query(concat!(
+        "UPDATE keys SET (",
+        credit_columns!(),
+        ") = (SELECT ",
+        credit_columns!(),
+        " FROM keys WHERE workspace_id = ? AND id = ?) WHERE workspace_id = ? AND id = ?"
+    ))
+    .bind(workspace_id)
+    .bind(from)
+    .bind(workspace_id)
+    .bind(to);
+    update_one(conn, query).await
 }
 
 pub(crate) async fn policy(

@@ -214,6 +214,9 @@ impl Store for SqliteStore {
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
+        // The balance as of this transaction, not as `old` was read: spends may have been
+        // committed since.
+        restrictions::copy_credits(&mut tx, &old.workspace_id, &old.id, &new.id).await?;
         self.append_and_commit(tx, [&event]).await
     }
 

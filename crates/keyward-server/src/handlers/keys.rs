@@ -142,6 +142,9 @@ pub async fn list(
     } else {
         None
     };
+    for key in &mut keys {
+        show_shared_balance(&state, key).await?;
+    }
     Ok(Json(KeyList {
         keys: keys
             .iter()
@@ -157,8 +160,24 @@ pub async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_READ)?;
-    let key = load(&state, &principal, &id).await?;
+    let mut key = load(&state, &principal, &id).await?;
+    show_shared_balance(&state, &mut key).await?;
     Ok(Json(key_view(&key, &state.usage, state.clock.now())))
+}
+
+/// A rotated key spends its replacement's credit balance (`Store::spend_credits`), so it
+/// shows that balance, not the one it had when it was rotated.
+async fn show_shared_balance(state: &AppState, key: &mut KeyRecord) -> ApiResult<()> {
+    if key.replaced_by.is_none() {
+        return Ok(());
+    }
+    let Some(latest) = state.index.latest_replacement(key) else {
+        return Ok(());
+    };
+    if let Some(stored) = state.store.key(&key.workspace_id, &latest.id).await? {
+        key.restrictions.credits = stored.restrictions.credits;
+    }
+    Ok(())
 }
 
 pub async fn update(
@@ -174,6 +193,13 @@ pub async fn update(
     if key.revoked_at.is_some() {
         return Err(ApiError::Conflict(
             "a revoked key cannot be changed; create a new one".into(),
+        ));
+    }
+    if key.replaced_by.is_some() {
+        // Its grace period is fixed at rotation: extending or reviving it would leave the
+        // old secret working beside its replacement for longer than the rotation said.
+        return Err(ApiError::Conflict(
+            "this key was rotated and only works until its grace period ends; change its replacement, or revoke it".into(),
         ));
     }
     let mut changed = Vec::new();
@@ -273,12 +299,19 @@ pub async fn rotate(
         ));
     }
     let secret = issue_secret(&state, principal.workspace_id())?;
+    // A rotation issues a key, so the workspace's maximum lifetime counts from now, as for
+    // create; the new key never outlives the old one's expiry either.
+    let policy = state
+        .store
+        .workspace_policy(principal.workspace_id())
+        .await?;
     let new = KeyRecord {
         id: ids::new_id(ids::KEY),
         hash: KeyHash::of(secret.expose()),
         start: secret.start(),
         created_at: now,
         updated_at: now,
+        expires_at: policy.cap_expiry(old.expires_at, now),
         ..old.clone()
     };
     old.replaced_by = Some(new.id.clone());

@@ -40,10 +40,17 @@ pub async fn enforce(
     let Some(key) = key.filter(|_| code == VerifyCode::Valid) else {
         return Ok(out);
     };
-    if let Some(limit) = key.restrictions.rate_limit {
+    let latest = key
+        .replaced_by
+        .as_ref()
+        .and_then(|_| state.index.latest_replacement(key));
+    let rate_limit = latest
+        .as_deref()
+        .map_or(key.restrictions.rate_limit, |l| l.restrictions.rate_limit);
+    if let Some(limit) = rate_limit {
         let decision = state
             .limiter
-            .hit(&key.id, limit, now)
+            .hit(&state.index.rate_limit_counter(key), limit, now)
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         out.rate_limit = Some(view(decision, now));
@@ -52,7 +59,9 @@ pub async fn enforce(
             return Ok(out);
         }
     }
-    if key.restrictions.credits.is_some() {
+    // A rotated key spends from its replacement's balance (the store follows the rotation),
+    // which may have been given credits after the rotation: ask the store for it too.
+    if key.restrictions.credits.is_some() || key.replaced_by.is_some() {
         match state
             .store
             .spend_credits(&key.workspace_id, &key.id, cost, now)

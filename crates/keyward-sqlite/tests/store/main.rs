@@ -1,6 +1,6 @@
 //! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
 //! must tell (`story.rs`), all-or-nothing audit batches (`batches.rs`), restrictions and limits
-//! (`restrictions.rs`), the audit journal on real files (`journal.rs`), and upgrading a
+//! (`restrictions.rs`), rotation sharing credits (`rotation.rs`), the audit journal on real files (`journal.rs`), and upgrading a
 //! database written by an older schema (`upgrade.rs`).
 
 mod batches;
@@ -9,6 +9,7 @@ mod checkpoints;
 mod file_modes;
 mod journal;
 mod restrictions;
+mod rotation;
 mod story;
 mod upgrade;
 
