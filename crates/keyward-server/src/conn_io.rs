@@ -5,7 +5,7 @@
 
 use crate::connections::Activity;
 use crate::error::ApiError;
-use crate::server::SECURITY_HEADERS;
+use crate::headers::SECURITY_HEADERS;
 use axum::http::StatusCode;
 use std::io::{self, IoSlice};
 use std::pin::Pin;

@@ -3,7 +3,6 @@
 //! the wrong field must not be echoed back in an error.
 
 use crate::error::ApiError;
-use crate::server::MAX_BODY_BYTES;
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -16,6 +15,10 @@ use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
+
+/// Largest request body accepted; larger ones get `413`. The router applies it to every
+/// route (`DefaultBodyLimit`), and [`ApiJson`] refuses a larger declared length up front.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A body declared larger than [`MAX_BODY_BYTES`] but at most this is read and dropped
 /// before the `413` (see [`drain`]); a larger one is refused without reading it.

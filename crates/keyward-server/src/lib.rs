@@ -16,6 +16,7 @@ pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod headers;
 pub mod index;
 pub mod limits;
 pub mod maintenance;

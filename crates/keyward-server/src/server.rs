@@ -6,10 +6,12 @@ use crate::conn_bodies::{BodyDeadline, DeadlineBody, TrackedBody};
 use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
+use crate::extract::MAX_BODY_BYTES;
 use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
+use crate::headers::{with_security_headers, SECURITY_HEADERS};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,8 +29,6 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Largest request body accepted; larger ones get `413`.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request that takes longer than this is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -72,15 +72,6 @@ pub fn router(state: AppState) -> Router {
     }
     router
 }
-
-/// The headers of every answer, also those written below the router (`conn_io`, refusals).
-pub(crate) const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
-    // Responses may carry a key or a key's details: never cache them anywhere.
-    (header::CACHE_CONTROL, "no-store"),
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::REFERRER_POLICY, "no-referrer"),
-];
 
 /// `408` with a JSON body when a request takes longer than [`REQUEST_TIMEOUT`] or its body
 /// missed its deadline ([`ServeLimits::body_read_timeout`], set by `serve`); the connection
@@ -342,13 +333,4 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, builder: &http1::Builder
             .await;
         drop(permit);
     });
-}
-
-fn with_security_headers(mut response: Response) -> Response {
-    for (name, value) in SECURITY_HEADERS {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_static(value));
-    }
-    response
 }
