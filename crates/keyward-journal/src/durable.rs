@@ -3,9 +3,8 @@
 //! On Linux, segments are written with direct I/O (`O_DIRECT`) and each write carries
 //! `RWF_DSYNC`: one system call puts the batch on the device and flushes the device's cache,
 //! with no page cache in between. Against a buffered `write` and `fdatasync` that spares the
-//! kernel the page-cache bookkeeping and the writeback of each commit: on this project's ext4
-//! on a virtio disk, 29 against 35 µs of CPU and 77 against 84 µs of latency a commit
-//! (medians of five alternating `commit_latency` runs, BENCHMARKS.md). And the page cache's
+//! kernel the page-cache bookkeeping and the writeback of each commit: less CPU and a shorter
+//! wait per commit in alternating `commit_latency` runs on ext4. And the page cache's
 //! large folios (see `segment`) no longer decide how much of the file a commit writes.
 //!
 //! Direct I/O moves whole blocks from block-aligned memory, so a batch that starts inside a

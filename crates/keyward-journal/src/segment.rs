@@ -4,19 +4,19 @@
 //! Zero-filling costs one write of the whole file when it is created, and buys cheap commits
 //! for its whole life: overwriting blocks that already exist lets `fdatasync` flush data only,
 //! where appending to a growing (or merely `fallocate`d) file also commits file-system metadata
-//! on every sync (measured on ext4: ~120 µs against ~200 µs a sync, and a p99 five times worse).
+//! on every sync (measured on ext4: slower syncs, with a much longer tail).
 //!
 //! Linux (ext4 since 6.x) caches a file in folios of up to 2 MiB, and a buffered commit that
 //! changes one byte of a folio writes the whole folio back. Commits bypass the page cache
 //! where they can (direct I/O, see `durable`), but the zero-fill, the scan at opening and the
 //! buffered fallback go through it, so the page cache must hold segments in small folios:
-//! - the zeros go in page-sized writes, because a write creates folios of its own size:
-//!   zero-filled in 64 KiB writes, every buffered commit wrote ~66 KB to the disk for a record
-//!   of a few hundred bytes; in 4 KiB writes, ~4.7 KB;
+//! - the zeros go in page-sized writes, because a write creates folios of its own size: after
+//!   a zero-fill in 64 KiB writes, every buffered commit of a few hundred bytes wrote a whole
+//!   64 KiB folio back to the disk;
 //! - readahead is off for segment files ([`no_readahead`]), because sequential reads (opening
-//!   the journal reads every segment back) ramp readahead up to large folios: with a segment
-//!   read back that way, each buffered commit of a 3.5 KB group wrote ~667 KB, and ~7.6 KB
-//!   with readahead off (`scripts/journal-folio-writes.py`, on this machine's ext4).
+//!   the journal reads every segment back) ramp readahead up to large folios, and each
+//!   buffered commit then writes one of those back (`scripts/journal-folio-writes.py` measures
+//!   both effects on a given file system).
 
 use crate::record;
 use std::fs::{self, File, OpenOptions};

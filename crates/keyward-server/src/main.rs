@@ -13,8 +13,8 @@ use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
-/// worker and frees on the journal writer or the ingester, a cross-thread pattern that costs
-/// glibc's malloc a sixth of the verify path's CPU in profiles (BENCHMARKS.md).
+/// worker and frees on the journal writer or the ingester, a cross-thread pattern on which
+/// glibc's malloc took a large share of the verify path's CPU (`PROFILE=1 scripts/bench`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

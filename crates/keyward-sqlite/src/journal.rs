@@ -158,8 +158,8 @@ impl AuditJournal {
             hurry: hurry.clone(),
         };
         // A thread, not a runtime task: the durable write blocks, and a task writing inline
-        // held up the worker it ran on at every commit (the cores idled 21-26 % of the time
-        // under load against 12-16 %, BENCHMARKS.md).
+        // held up the worker it ran on at every commit, so the cores sat idle more of the time
+        // under load (measured with `scripts/bench-ab`).
         std::thread::Builder::new()
             .name("keyward-journal".into())
             .spawn(move || thread.run(appends_rx))

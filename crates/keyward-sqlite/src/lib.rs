@@ -33,9 +33,9 @@ const WRITER_CACHE: &str = "-65536";
 /// WAL pages after which a commit checkpoints (SQLite's default is 1,000). Checkpoints run
 /// inside the writer's commits; at SQLite's default each one copies megabytes at once, and on
 /// a 2-core machine that burst of CPU and I/O holds up the threads verifications pass through.
-/// Verify at 20,000 req/s open loop, two servers alternating over four rounds: p99 3.1–4.8 ms
-/// with checkpoints of 100 pages against 3.6–13.4 ms, p99.9 4.6–13.8 against 6.3–15.9 ms; at
-/// 10,000 req/s and at saturation no difference (BENCHMARKS.md).
+/// With smaller checkpoints, verify at a high open-loop rate had the lower p99 in every
+/// round of two servers alternating under `oha` (as `scripts/bench-latency` drives it); at
+/// lower rates and at saturation nothing changed.
 const WAL_AUTOCHECKPOINT: &str = "100";
 /// Read connections for a file database; WAL lets them read while the writer writes.
 const READERS: u32 = 8;
