@@ -24,4 +24,6 @@ mod load;
 mod pagination;
 mod restrictions;
 mod secrets;
+mod skip;
+mod storage_failure;
 mod verify;
