@@ -1,6 +1,6 @@
-//! The JSON body extractor (`ApiJson`) of every request type on arbitrary bytes, with `KEY`
-//! in the input replaced by a real key: never panics, accepts only a JSON object, refuses
-//! with a 4xx, and the refusal never carries the key.
+//! The JSON body extractor (`ApiJson`) of every request type on arbitrary bytes, with the
+//! string values `"KEY"` in the input replaced by a real key: never panics, accepts only a
+//! JSON object, refuses with a 4xx, and the refusal never carries the key.
 #![no_main]
 
 use axum::body::Body;
@@ -8,7 +8,7 @@ use axum::extract::FromRequest;
 use axum::http::{header, Request};
 use axum::response::IntoResponse;
 use keyward_api::{
-    CreateKeyRequest, CreateRootKeyRequest, LeakReport, Policy, RevokeKeyRequest,
+    leaks::LeakReport, CreateKeyRequest, CreateRootKeyRequest, Policy, RevokeKeyRequest,
     RotateKeyRequest, UpdateKeyRequest, UpdateWorkspaceSettings, VerifyRequest,
 };
 use keyward_core::key_format::checksum;
@@ -24,6 +24,30 @@ fn key() -> &'static str {
         let sum = checksum(signed);
         format!("{signed}{}", String::from_utf8_lossy(&sum))
     })
+}
+
+/// `text` with each string value `"KEY"` right after `:` or `[` replaced by the real key.
+/// Field names are left alone (and so is a `"KEY"` after `,`, which may be either).
+fn with_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\"KEY\"") {
+        let before = out.clone() + &rest[..at];
+        let after = &rest[at + 5..];
+        let prev = before.trim_end().chars().last();
+        let value = matches!(prev, Some(':' | '['));
+        out.push_str(&rest[..at]);
+        if value {
+            out.push('"');
+            out.push_str(key());
+            out.push('"');
+        } else {
+            out.push_str("\"KEY\"");
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Extracts `T` from `body`; checks what came back.
@@ -67,12 +91,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    let body = String::from_utf8_lossy(rest).replace("KEY", key());
-    let body = if std::str::from_utf8(rest).is_ok() {
-        body.into_bytes()
-    } else {
+    let body = match std::str::from_utf8(rest) {
+        Ok(text) => with_key(text).into_bytes(),
         // Not UTF-8: sent as is (no key in it).
-        rest.to_vec()
+        Err(_) => rest.to_vec(),
     };
     match which % 9 {
         0 => extract::<CreateKeyRequest>(body),

@@ -302,8 +302,15 @@ fn deeply_nested_and_very_long_expressions_are_refused_not_a_stack_overflow() {
         vec!["a:b"; 170].join(" AND "),
     ] {
         let err = PermissionQuery::parse(&text).expect_err("longer than the limit");
-        assert_eq!(err.position, MAX_QUERY_LEN, "{err}");
+        assert_eq!(err.position, MAX_QUERY_LEN + 1, "{err}");
         assert!(err.message.contains("longer than"), "{err}");
+    }
+    // Found by the `permission_expression` cargo fuzz target: the position of a refusal for
+    // length is a character inside the text, also when its characters take several bytes.
+    for (text, position) in [("é".repeat(600), 513), (format!("a{}", "€".repeat(400)), 343)] {
+        let err = PermissionQuery::parse(&text).expect_err("longer than the limit");
+        assert_eq!(err.position, position, "{err}");
+        assert!(err.position <= text.chars().count(), "{err}");
     }
     // Under the length limit, nested past the depth limit: the parser refuses it.
     for depth in [33, 100, 500, 510] {
