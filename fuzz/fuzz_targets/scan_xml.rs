@@ -26,8 +26,8 @@ fn key() -> &'static str {
 fuzz_target!(|data: &[u8]| {
     let key = key();
     let (head, tail) = key.split_at(12);
-    let mut part = format!("<w:p><w:r><w:t>{head}</w:t></w:r><w:r><w:t>{tail}</w:t></w:r></w:p>")
-        .into_bytes();
+    let mut part =
+        format!("<w:p><w:r><w:t>{head}</w:t></w:r><w:r><w:t>{tail}</w:t></w:r></w:p>").into_bytes();
     part.extend_from_slice(data);
     let Ok(document) = zip(&[("word/document.xml", &part)]) else {
         return;
@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let mut report = ScanReport::default();
     scanner().scan_bytes("fuzzed.docx", &document, &mut report);
     assert_eq!(report.files_scanned, 1);
-    if data.iter().all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\n') {
+    if data
+        .iter()
+        .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\n')
+    {
         assert!(
             report.findings.iter().any(|f| f.key.expose() == key),
             "the key before {:?} was not found",
