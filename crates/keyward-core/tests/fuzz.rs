@@ -307,7 +307,10 @@ fn deeply_nested_and_very_long_expressions_are_refused_not_a_stack_overflow() {
     }
     // Found by the `permission_expression` cargo fuzz target: the position of a refusal for
     // length is a character inside the text, also when its characters take several bytes.
-    for (text, position) in [("é".repeat(600), 513), (format!("a{}", "€".repeat(400)), 343)] {
+    for (text, position) in [
+        ("é".repeat(600), 513),
+        (format!("a{}", "€".repeat(400)), 343),
+    ] {
         let err = PermissionQuery::parse(&text).expect_err("longer than the limit");
         assert_eq!(err.position, position, "{err}");
         assert!(err.position <= text.chars().count(), "{err}");
