@@ -23,6 +23,7 @@ mod lifecycle;
 mod load;
 mod pagination;
 mod restrictions;
+mod scan_exit;
 mod secrets;
 mod skip;
 mod storage_failure;
