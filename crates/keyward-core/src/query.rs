@@ -25,8 +25,14 @@ pub enum PermissionQuery {
 impl PermissionQuery {
     pub fn parse(text: &str) -> Result<Self, QueryError> {
         if text.len() > MAX_QUERY_LEN {
+            // The first character that does not fit (a character position, like every other
+            // error's, so it lies within the text whatever its encoding).
+            let fitting = text
+                .char_indices()
+                .take_while(|(at, c)| at + c.len_utf8() <= MAX_QUERY_LEN)
+                .count();
             return Err(QueryError {
-                position: MAX_QUERY_LEN,
+                position: fitting + 1,
                 message: format!("expression longer than {MAX_QUERY_LEN} bytes"),
             });
         }

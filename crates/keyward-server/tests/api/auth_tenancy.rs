@@ -6,41 +6,97 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const STRIPE: &str = "Stripe Invoice Sending Integration";
+const UNKNOWN_ROOT_ID: &str = "rk_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
 
-/// Every endpoint that needs a root key, as (method, path, body) for the key `id`.
-fn protected_calls(id: &str, key: &str) -> Vec<(Method, String, Option<Value>)> {
+/// Every endpoint that needs a root key, as (method, path, body, the right it needs) for the
+/// key `id` and the root key `rk`.
+fn protected_calls(
+    id: &str,
+    key: &str,
+    rk: &str,
+) -> Vec<(Method, String, Option<Value>, &'static str)> {
     vec![
         (
             Method::POST,
             "/v1/keys".into(),
             Some(json!({"name": "Payroll CSV Export"})),
+            "keys:write",
         ),
-        (Method::GET, "/v1/keys".into(), None),
-        (Method::GET, format!("/v1/keys/{id}"), None),
+        (Method::GET, "/v1/keys".into(), None, "keys:read"),
+        (Method::GET, format!("/v1/keys/{id}"), None, "keys:read"),
         (
             Method::PATCH,
             format!("/v1/keys/{id}"),
             Some(json!({"enabled": false})),
+            "keys:write",
         ),
         (
             Method::POST,
             format!("/v1/keys/{id}/revoke"),
             Some(json!({"reason": "attack"})),
+            "keys:write",
         ),
         (
             Method::POST,
             format!("/v1/keys/{id}/rotate"),
             Some(json!({"grace_period_seconds": 0})),
+            "keys:write",
         ),
-        (Method::POST, "/v1/verify".into(), Some(json!({"key": key}))),
+        (
+            Method::POST,
+            "/v1/verify".into(),
+            Some(json!({"key": key})),
+            "keys:verify",
+        ),
         (
             Method::POST,
             "/v1/root-keys".into(),
-            Some(json!({"name": "Attacker Root Key", "permissions": ["*"]})),
+            Some(json!({"name": "Attacker Root Key", "permissions": ["root_keys:write"]})),
+            "root_keys:write",
         ),
-        (Method::GET, "/v1/root-keys".into(), None),
+        (Method::GET, "/v1/root-keys".into(), None, "root_keys:write"),
+        (
+            Method::POST,
+            format!("/v1/root-keys/{rk}/revoke"),
+            Some(json!({})),
+            "root_keys:write",
+        ),
+        (Method::GET, "/v1/audit".into(), None, "audit:read"),
+        (
+            Method::GET,
+            format!("/v1/audit?key_id={id}"),
+            None,
+            "audit:read",
+        ),
+        (Method::GET, "/v1/audit/export".into(), None, "audit:read"),
+        (Method::GET, "/v1/audit/verify".into(), None, "audit:read"),
+        (Method::GET, "/v1/workspace".into(), None, "audit:read"),
+        (
+            Method::PATCH,
+            "/v1/workspace".into(),
+            Some(json!({"verification_audit": "failures"})),
+            "workspace:write",
+        ),
+        (Method::GET, "/v1/policy".into(), None, "keys:read"),
+        (
+            Method::PUT,
+            "/v1/policy".into(),
+            Some(json!({"max_key_lifetime_seconds": 86400})),
+            "policy:write",
+        ),
     ]
 }
+
+/// Every right a root key can hold, one at a time.
+const RIGHTS: [&str; 7] = [
+    "keys:read",
+    "keys:write",
+    "keys:verify",
+    "audit:read",
+    "root_keys:write",
+    "workspace:write",
+    "policy:write",
+];
 
 /// Sends every protected call with `api`'s credential and asserts each gets `status`/`code`.
 async fn assert_every_call_refused(
@@ -50,7 +106,7 @@ async fn assert_every_call_refused(
     code: &str,
     who: &str,
 ) {
-    for (method, path, body) in protected_calls(&key.id, &key.key) {
+    for (method, path, body, _) in protected_calls(&key.id, &key.key, UNKNOWN_ROOT_ID) {
         let mut request = api.request(method.clone(), &path);
         if let Some(body) = &body {
             request = request.json(body);
@@ -180,9 +236,9 @@ async fn a_verify_only_root_key_can_verify_and_nothing_else() {
         message.contains("keys:write"),
         "the 403 names the missing right: {message}"
     );
-    let mut refused = protected_calls(&target.id, &target.key);
-    refused.retain(|(_, path, _)| path != "/v1/verify");
-    for (method, path, body) in refused {
+    let mut refused = protected_calls(&target.id, &target.key, UNKNOWN_ROOT_ID);
+    refused.retain(|(_, path, _, _)| path != "/v1/verify");
+    for (method, path, body, _) in refused {
         let mut request = limited.request(method.clone(), &path);
         if let Some(body) = &body {
             request = request.json(body);
@@ -201,6 +257,78 @@ async fn a_verify_only_root_key_can_verify_and_nothing_else() {
         api.list_all_ids("").await,
         vec![target.id.clone()],
         "no key was created by the 403s"
+    );
+}
+
+/// The table, right by right: a root key holding one right is refused (`403`, naming the
+/// missing right) on every endpoint that needs another, and let through on every endpoint
+/// that needs its own; the workspace's own settings, policy and keys are as the admitted
+/// calls left them and untouched by the refused ones.
+#[tokio::test]
+async fn each_right_opens_exactly_its_own_endpoints() {
+    let app = spawn_app();
+    let api = app.api();
+    for right in RIGHTS {
+        let holder = api
+            .create_root_key(&format!("Holder of {right} only"), &[right])
+            .await
+            .expect(201)
+            .clone();
+        let holder = app.as_root(holder["key"].as_str().unwrap());
+        let target = api
+            .new_key(&format!("Target of {right}"), &["invoices:receive"])
+            .await;
+        // A root key every right covers entirely, so revoking it is allowed.
+        let target_root = api
+            .create_root_key(&format!("Target root of {right}"), &["root_keys:write"])
+            .await
+            .expect(201)
+            .clone();
+        let rk = target_root["id"].as_str().unwrap();
+        let events_before = api.get("/v1/audit/verify").await.expect(200)["events"].clone();
+        let mut admitted = 0;
+        for (method, path, body, needs) in protected_calls(&target.id, &target.key, rk) {
+            let mut request = holder.request(method.clone(), &path);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let answer = crate::helpers::send(request).await;
+            let status = answer.status.as_u16();
+            if needs == right {
+                admitted += 1;
+                // Through the gate; a write may still meet its rule (rotating the key the
+                // row before revoked is a 409).
+                assert!(
+                    (200..300).contains(&status) || status == 409,
+                    "{right}: {method} {path} needs {needs}: {status} {}",
+                    answer.text
+                );
+            } else {
+                let message = answer.expect_error(403, "forbidden");
+                assert!(
+                    message.contains(needs),
+                    "{right}: {method} {path}: {message}"
+                );
+            }
+        }
+        assert!(admitted > 0, "{right} opens no endpoint of the table");
+        if matches!(right, "keys:read" | "audit:read") {
+            // Only reads were admitted, so nothing at all was written.
+            let events = api.get("/v1/audit/verify").await.expect(200)["events"].clone();
+            assert_eq!(events, events_before, "{right}: a call left an event");
+        }
+        if right != "keys:write" {
+            assert_untouched(&api, &target).await;
+        }
+    }
+    // What the admitted writes did: the settings and policy changed, by their holders only.
+    assert_eq!(
+        api.get("/v1/workspace").await.expect(200)["verification_audit"],
+        "failures"
+    );
+    assert_eq!(
+        api.get("/v1/policy").await.expect(200)["max_key_lifetime_seconds"],
+        86400
     );
 }
 

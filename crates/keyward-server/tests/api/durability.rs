@@ -1,5 +1,7 @@
-//! A `2xx` for create, update, revoke or rotate is durable: SIGKILL the server right after
-//! the answer, start it again on the same database, and the change is there.
+//! A `2xx` for every kind of write is durable: key create, update, revoke, rotate, a credit
+//! spend, a policy and a workspace change, a root key's creation and revocation, and a leak
+//! report's revocation. SIGKILL the server right after the answer, start it again on the same
+//! database, and the change is there.
 
 use crate::helpers::{settings, spawn_app, NewKey, TestApp};
 use serde_json::json;
@@ -206,4 +208,162 @@ async fn a_root_key_and_many_writes_survive_sigkill() {
         );
     }
     assert_eq!(app.api().list_all_ids("").await.len(), 20);
+}
+
+#[tokio::test]
+async fn credit_spends_survive_sigkill() {
+    let mut app = spawn_app();
+    let metered = NewKey::from(
+        &app.api()
+            .create_key_ok(&json!({
+                "name": "Metered Reporting Integration",
+                "permissions": ["reports:read"],
+                "credits": {"remaining": 5},
+            }))
+            .await,
+    );
+    for left in [4, 3, 2] {
+        let answer = app.api().verify(&metered.key, Some("reports:read")).await;
+        let body = answer.expect(200);
+        assert_eq!(body["code"], "VALID", "{body}");
+        assert_eq!(body["credits"], json!(left), "{body}");
+    }
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    let shown = api.show_key(&metered.id).await.expect(200).clone();
+    assert_eq!(
+        shown["credits"]["remaining"],
+        json!(2),
+        "the spends as answered: {shown}"
+    );
+    for left in [1, 0] {
+        let answer = api.verify(&metered.key, Some("reports:read")).await;
+        assert_eq!(
+            answer.expect(200)["credits"],
+            json!(left),
+            "{}",
+            answer.text
+        );
+    }
+    crash_and_restart(&mut app);
+    assert_eq!(
+        app.api()
+            .verify_code(&metered.key, Some("reports:read"))
+            .await,
+        "USAGE_EXCEEDED",
+        "the last spend is not lost in a crash"
+    );
+}
+
+#[tokio::test]
+async fn policy_and_workspace_changes_survive_sigkill() {
+    let mut app = spawn_app();
+    let policy = json!({"max_key_lifetime_seconds": 3600});
+    let answer = crate::helpers::send(
+        app.api()
+            .request(reqwest::Method::PUT, "/v1/policy")
+            .json(&policy),
+    )
+    .await;
+    assert_eq!(answer.expect(200), &policy);
+    let changed = json!({"verification_audit": "failures", "audit_retention_days": 30});
+    let settings = app
+        .api()
+        .patch("/v1/workspace", &changed)
+        .await
+        .expect(200)
+        .clone();
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    assert_eq!(api.get("/v1/policy").await.expect(200), &policy);
+    assert_eq!(api.get("/v1/workspace").await.expect(200), &settings);
+    assert_eq!(settings["verification_audit"], "failures");
+    assert_eq!(settings["audit_retention_days"], 30);
+    // The policy still binds after the crash: a key without an expiry is refused.
+    let unbounded = api.create_key(&json!({"name": STRIPE})).await;
+    assert_eq!(unbounded.status.as_u16(), 400, "{}", unbounded.text);
+    api.create_key_ok(&json!({"name": STRIPE, "expires_in": 600}))
+        .await;
+}
+
+#[tokio::test]
+async fn a_root_key_revocation_survives_sigkill() {
+    let mut app = spawn_app();
+    // The workspace's first root key holds every right and revokes a lesser one.
+    let lesser = app
+        .api()
+        .create_root_key("Verify-only Service Root Key", &["keys:verify"])
+        .await
+        .expect(201)
+        .clone();
+    let (id, lesser_key) = (
+        lesser["id"].as_str().unwrap().to_owned(),
+        lesser["key"].as_str().unwrap().to_owned(),
+    );
+    let key = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    assert_eq!(
+        app.as_root(&lesser_key).verify_code(&key.key, None).await,
+        "VALID"
+    );
+    let revoked = app
+        .api()
+        .post(&format!("/v1/root-keys/{id}/revoke"), &json!({}))
+        .await
+        .expect(200)
+        .clone();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    crash_and_restart(&mut app);
+
+    app.as_root(&lesser_key)
+        .verify(&key.key, None)
+        .await
+        .expect_error(401, "unauthorized");
+    let listed = app.api().get("/v1/root-keys").await.expect(200).clone();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == json!(id))
+        .unwrap_or_else(|| panic!("the revoked root key is listed: {listed}"))
+        .clone();
+    assert_eq!(entry["revoked_at"], revoked["revoked_at"], "{entry}");
+}
+
+#[tokio::test]
+async fn a_leak_report_revocation_survives_sigkill() {
+    let mut app = spawn_app();
+    let leaked = app.api().new_key(STRIPE, &["invoices:receive"]).await;
+    let other = app
+        .api()
+        .new_key("Payroll CSV Export", &["payroll:read"])
+        .await;
+    let report = json!({
+        "keys": [{"key": leaked.key, "location": "handover.docx: word/document.xml"}],
+        "source": "weekly share sweep",
+    });
+    app.anonymous().post("/v1/leaks", &report).await.expect(202);
+    crash_and_restart(&mut app);
+
+    let api = app.api();
+    assert_eq!(api.verify_code(&leaked.key, None).await, "REVOKED");
+    assert_eq!(api.verify_code(&other.key, None).await, "VALID");
+    let shown = api.show_key(&leaked.id).await.expect(200).clone();
+    assert_eq!(shown["status"], "revoked", "{shown}");
+    assert_eq!(
+        shown["revoked_reason"], "leaked: weekly share sweep",
+        "{shown}"
+    );
+    let events = api
+        .get(&format!("/v1/audit?key_id={}&kind=key.leaked", leaked.id))
+        .await
+        .expect(200)["events"]
+        .clone();
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    let detail = events[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("handover.docx") && detail.contains("weekly share sweep"),
+        "{detail}"
+    );
 }

@@ -2,7 +2,8 @@
 //! JSON and JSON shaped like each endpoint's body (known field names, values of every type),
 //! and arbitrary query strings and paths, to `router(state)` over a real in-memory SQLite
 //! store. Whatever arrives, the answer is never a `5xx`, the handler never panics, and no
-//! answer carries the root key.
+//! answer carries the root key. Every case that names a key or a root key gets a fresh one,
+//! so the body reaches validation (a revoked key would answer `409` to every rotation first).
 //!
 //! CI runs proptest's default 256 cases per target; a longer run is
 //! `PROPTEST_CASES=100000 cargo test -p keyward-server --test api fuzz_http` (see SECURITY.md).
@@ -24,8 +25,9 @@ use tower::ServiceExt;
 struct Target {
     app: Router,
     root_key: String,
-    key_id: String,
     rt: tokio::runtime::Runtime,
+    /// Numbers the fresh keys and root keys.
+    made: std::cell::Cell<u64>,
 }
 
 fn target() -> Target {
@@ -42,11 +44,11 @@ fn target() -> Target {
         let app = router(state).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
         (app, created.root_key.expose().to_owned())
     });
-    let mut target = Target {
+    let target = Target {
         app,
         root_key,
-        key_id: String::new(),
         rt,
+        made: std::cell::Cell::new(0),
     };
     let create = json!({"name": "fuzzed key", "permissions": ["a:b"]});
     let (status, body) = target.rt.block_on(target.call_async(
@@ -55,7 +57,6 @@ fn target() -> Target {
         create.to_string().into_bytes(),
     ));
     assert_eq!(status, 201, "{body}");
-    target.key_id = body["id"].as_str().unwrap().to_owned();
     target
 }
 
@@ -87,21 +88,61 @@ impl Target {
         )
     }
 
-    /// Every endpoint that takes a body, with this app's real key id where one is needed.
-    fn body_endpoints(&self) -> Vec<(Method, String)> {
-        let id = &self.key_id;
+    /// Every endpoint that takes a body, as a template over `{id}` (a key) and `{rk}` (a
+    /// root key).
+    fn body_endpoints(&self) -> Vec<(Method, &'static str)> {
         vec![
-            (Method::POST, "/v1/keys".into()),
-            (Method::PATCH, format!("/v1/keys/{id}")),
-            (Method::POST, format!("/v1/keys/{id}/revoke")),
-            (Method::POST, format!("/v1/keys/{id}/rotate")),
-            (Method::POST, "/v1/verify".into()),
-            (Method::POST, "/v1/leaks".into()),
-            (Method::POST, "/v1/root-keys".into()),
-            (Method::POST, "/v1/root-keys/rk_doesnotexist/revoke".into()),
-            (Method::PATCH, "/v1/workspace".into()),
-            (Method::PUT, "/v1/policy".into()),
+            (Method::POST, "/v1/keys"),
+            (Method::PATCH, "/v1/keys/{id}"),
+            (Method::POST, "/v1/keys/{id}/revoke"),
+            (Method::POST, "/v1/keys/{id}/rotate"),
+            (Method::POST, "/v1/verify"),
+            (Method::POST, "/v1/leaks"),
+            (Method::POST, "/v1/root-keys"),
+            (Method::POST, "/v1/root-keys/{rk}/revoke"),
+            (Method::PATCH, "/v1/workspace"),
+            (Method::PUT, "/v1/policy"),
         ]
+    }
+
+    /// `template` with a fresh key and root key made for this case where it names one.
+    fn fresh(&self, template: &str) -> String {
+        let n = self.made.get() + 1;
+        self.made.set(n);
+        let mut path = template.to_owned();
+        if path.contains("{id}") {
+            // An earlier case may have set a policy that refuses keys without an expiry.
+            let lift = json!({"max_key_lifetime_seconds": null});
+            let (status, answer) = self.rt.block_on(self.call_async(
+                Method::PUT,
+                "/v1/policy",
+                lift.to_string().into_bytes(),
+            ));
+            assert_eq!(status, 200, "{answer}");
+        }
+        for (slot, uri, body) in [
+            (
+                "{id}",
+                "/v1/keys",
+                json!({"name": format!("fuzz target key {n}"), "permissions": ["a:b"]}),
+            ),
+            (
+                "{rk}",
+                "/v1/root-keys",
+                json!({"name": format!("fuzz target root key {n}"), "permissions": ["keys:read"]}),
+            ),
+        ] {
+            if path.contains(slot) {
+                let (status, made) = self.rt.block_on(self.call_async(
+                    Method::POST,
+                    uri,
+                    body.to_string().into_bytes(),
+                ));
+                assert_eq!(status, 201, "{made}");
+                path = path.replace(slot, made["id"].as_str().unwrap());
+            }
+        }
+        path
     }
 
     fn run(&self, strategy: impl Strategy<Value = (usize, Vec<u8>)>) {
@@ -109,14 +150,20 @@ impl Target {
         let mut runner = TestRunner::new(Config::default());
         runner
             .run(&strategy, |(which, body)| {
-                let (method, path) = &endpoints[which % endpoints.len()];
+                let (method, template) = &endpoints[which % endpoints.len()];
+                let path = self.fresh(template);
                 let shown = String::from_utf8_lossy(&body).into_owned();
-                let (status, _) = self
-                    .rt
-                    .block_on(self.call_async(method.clone(), path, body));
+                let (status, answer) =
+                    self.rt
+                        .block_on(self.call_async(method.clone(), &path, body));
                 prop_assert!(
                     status < 500,
                     "{method} {path} answered {status} to {shown:?}"
+                );
+                // A fresh key is live: nothing about its state can refuse a rotation.
+                prop_assert!(
+                    !(template.ends_with("/rotate") && status == 409),
+                    "{method} {path} answered 409 to {shown:?}: {answer}"
                 );
                 Ok(())
             })

@@ -1,14 +1,19 @@
 //! The tenant isolation matrix: every endpoint that names an object, called with a second
 //! workspace's root key (holding every right) on workspace A's objects, answers exactly as it
 //! does for an id that does not exist — same status, same body — and changes nothing in A:
-//! A's keys, audit trail (event count and chain) and settings are untouched.
+//! A's keys, audit trail (event count and chain) and settings are untouched. Every row is a
+//! real request: the same call on B's own object succeeds and its effect is checked, so a
+//! row cannot pass by being refused for its body before the object is looked up.
 
-use crate::helpers::{send, settings, spawn_app_with, unissued_key, Answer, Api, PREFIX};
+use crate::helpers::{
+    key_ids, send, settings, spawn_app_with, unissued_key, Answer, Api, NewKey, TestApp, PREFIX,
+};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const UNKNOWN_KEY_ID: &str = "key_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
 const UNKNOWN_ROOT_ID: &str = "rk_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
+const UNKNOWN_OWNER: &str = "cust_nobody";
 
 async fn call(api: &Api<'_>, method: &Method, path: &str, body: &Option<Value>) -> Answer {
     let mut request = api.request(method.clone(), path);
@@ -18,42 +23,171 @@ async fn call(api: &Api<'_>, method: &Method, path: &str, body: &Option<Value>) 
     send(request).await
 }
 
-/// Every call that names an object, as a template over `{id}` (a key id) or `{rk}` (a root
-/// key id).
-fn object_calls() -> Vec<(Method, &'static str, Option<Value>)> {
+/// What a row does to its own workspace's object.
+#[derive(Debug, Clone, Copy)]
+enum Effect {
+    Shows,
+    Disables,
+    RenamesAndWidens,
+    Revokes,
+    RotatesAtOnce,
+    RotatesWithGrace,
+    ListsTheOwner,
+    PagesPastTheCursor,
+    AuditsTheKey,
+    ExportsTheKey,
+    RevokesTheRootKey,
+}
+
+/// Every call that names an object, as a template over `{id}` (a key id), `{owner}` (an
+/// owner id) or `{rk}` (a root key id), with what it does to an object of its own workspace.
+fn object_calls() -> Vec<(Method, &'static str, Option<Value>, Effect)> {
     vec![
-        (Method::GET, "/v1/keys/{id}", None),
+        (Method::GET, "/v1/keys/{id}", None, Effect::Shows),
         (
             Method::PATCH,
             "/v1/keys/{id}",
             Some(json!({"enabled": false})),
+            Effect::Disables,
         ),
         (
             Method::PATCH,
             "/v1/keys/{id}",
             Some(json!({"name": "Hijacked", "permissions": ["*"]})),
+            Effect::RenamesAndWidens,
         ),
         (
             Method::POST,
             "/v1/keys/{id}/revoke",
             Some(json!({"reason": "hostile"})),
+            Effect::Revokes,
         ),
         (
             Method::POST,
             "/v1/keys/{id}/rotate",
             Some(json!({"grace_period_seconds": 0})),
+            Effect::RotatesAtOnce,
         ),
         (
             Method::POST,
             "/v1/keys/{id}/rotate",
             Some(json!({"grace_period_seconds": 3600})),
+            Effect::RotatesWithGrace,
         ),
-        (Method::GET, "/v1/keys?owner_id=cust_a", None),
-        (Method::GET, "/v1/keys?cursor={id}", None),
-        (Method::GET, "/v1/audit?key_id={id}", None),
-        (Method::GET, "/v1/audit/export?key_id={id}", None),
-        (Method::POST, "/v1/root-keys/{rk}/revoke", Some(json!({}))),
+        (
+            Method::GET,
+            "/v1/keys?owner_id={owner}",
+            None,
+            Effect::ListsTheOwner,
+        ),
+        (
+            Method::GET,
+            "/v1/keys?cursor={id}",
+            None,
+            Effect::PagesPastTheCursor,
+        ),
+        (
+            Method::GET,
+            "/v1/audit?key_id={id}",
+            None,
+            Effect::AuditsTheKey,
+        ),
+        (
+            Method::GET,
+            "/v1/audit/export?key_id={id}",
+            None,
+            Effect::ExportsTheKey,
+        ),
+        (
+            Method::POST,
+            "/v1/root-keys/{rk}/revoke",
+            Some(json!({})),
+            Effect::RevokesTheRootKey,
+        ),
     ]
+}
+
+/// Asserts that `answer`, to a row's call on B's own key `own` (owner `cust_b`) or root key
+/// `own_root`, succeeded and did what the row says.
+async fn assert_effect(
+    app: &TestApp,
+    b: &Api<'_>,
+    effect: Effect,
+    answer: &Answer,
+    own: &NewKey,
+    own_root: &Value,
+) {
+    let what = format!("{effect:?} on B's own object");
+    let shown = || async { b.show_key(&own.id).await.expect(200).clone() };
+    match effect {
+        Effect::Shows => assert_eq!(answer.expect(200)["id"], json!(own.id), "{what}"),
+        Effect::Disables => {
+            answer.expect(200);
+            assert_eq!(shown().await["enabled"], json!(false), "{what}");
+            assert_eq!(b.verify_code(&own.key, None).await, "DISABLED", "{what}");
+        }
+        Effect::RenamesAndWidens => {
+            answer.expect(200);
+            let after = shown().await;
+            assert_eq!(after["name"], "Hijacked", "{what}");
+            assert_eq!(after["permissions"], json!(["*"]), "{what}");
+        }
+        Effect::Revokes => {
+            answer.expect(200);
+            assert_eq!(shown().await["status"], "revoked", "{what}");
+            assert_eq!(b.verify_code(&own.key, None).await, "REVOKED", "{what}");
+        }
+        Effect::RotatesAtOnce | Effect::RotatesWithGrace => {
+            let new = NewKey::from(answer.expect(201));
+            assert_eq!(shown().await["replaced_by"], json!(new.id), "{what}");
+            let old_code = if matches!(effect, Effect::RotatesAtOnce) {
+                "REVOKED"
+            } else {
+                "VALID"
+            };
+            assert_eq!(b.verify_code(&own.key, None).await, old_code, "{what}");
+            assert_eq!(b.verify_code(&new.key, None).await, "VALID", "{what}");
+        }
+        Effect::ListsTheOwner => {
+            assert!(
+                key_ids(answer.expect(200)).contains(&own.id),
+                "{what}: {}",
+                answer.text
+            );
+        }
+        Effect::PagesPastTheCursor => {
+            let ids = key_ids(answer.expect(200));
+            assert!(
+                !ids.is_empty() && !ids.contains(&own.id),
+                "{what}: {}",
+                answer.text
+            );
+        }
+        Effect::AuditsTheKey => {
+            let events = answer.expect(200)["events"].as_array().unwrap().clone();
+            assert!(!events.is_empty(), "{what}: {}", answer.text);
+            assert!(
+                events.iter().all(|e| e["key_id"] == json!(own.id)),
+                "{what}"
+            );
+        }
+        Effect::ExportsTheKey => {
+            answer.expect(200);
+            assert!(answer.text.contains(&own.id), "{what}: {}", answer.text);
+        }
+        Effect::RevokesTheRootKey => {
+            assert!(
+                answer.expect(200)["revoked_at"].is_string(),
+                "{what}: {}",
+                answer.text
+            );
+            let revoked = own_root["key"].as_str().unwrap();
+            app.as_root(revoked)
+                .list_keys("")
+                .await
+                .expect_error(401, "unauthorized");
+        }
+    }
 }
 
 #[tokio::test]
@@ -72,15 +206,22 @@ async fn a_second_workspace_sees_nothing_and_changes_nothing() {
         .expect(201)
         .clone();
     let a_root_id = a_root["id"].as_str().unwrap().to_owned();
+    // B has a key of its own before the rows, so that B's pages are never empty.
+    let b_first = b.new_key("B's first key", &["x:y"]).await;
     let a_audit = a.get("/v1/audit?limit=100").await.expect(200).clone();
     let a_workspace = a.get("/v1/workspace").await.expect(200).clone();
     let a_policy = a.get("/v1/policy").await.expect(200).clone();
 
-    for (method, template, body) in object_calls() {
-        let foreign = template.replace("{id}", &a_id).replace("{rk}", &a_root_id);
+    for (row, (method, template, body, effect)) in object_calls().into_iter().enumerate() {
+        let foreign = template
+            .replace("{id}", &a_id)
+            .replace("{owner}", "cust_a")
+            .replace("{rk}", &a_root_id);
         let unknown = template
             .replace("{id}", UNKNOWN_KEY_ID)
+            .replace("{owner}", UNKNOWN_OWNER)
             .replace("{rk}", UNKNOWN_ROOT_ID);
+        assert_ne!(foreign, unknown, "row {row} compares a request with itself");
         let on_foreign = call(&b, &method, &foreign, &body).await;
         let on_unknown = call(&b, &method, &unknown, &body).await;
         assert!(
@@ -97,6 +238,27 @@ async fn a_second_workspace_sees_nothing_and_changes_nothing() {
             !on_foreign.text.contains(&a_id),
             "{method} {foreign} leaks A's id"
         );
+
+        // The same call on B's own, fresh objects does what it says.
+        let own = NewKey::from(
+            &b.create_key_ok(&json!({
+                "name": format!("B's key for row {row}"),
+                "owner_id": "cust_b",
+                "permissions": ["x:y"],
+            }))
+            .await,
+        );
+        let own_root = b
+            .create_root_key(&format!("B's root key for row {row}"), &["keys:read"])
+            .await
+            .expect(201)
+            .clone();
+        let on_own = template
+            .replace("{id}", &own.id)
+            .replace("{owner}", "cust_b")
+            .replace("{rk}", own_root["id"].as_str().unwrap());
+        let answer = call(&b, &method, &on_own, &body).await;
+        assert_effect(&app, &b, effect, &answer, &own, &own_root).await;
     }
 
     // Verification of A's key with B's root key: exactly an unknown key's answer.
@@ -108,28 +270,47 @@ async fn a_second_workspace_sees_nothing_and_changes_nothing() {
         foreign.json, unknown.json,
         "verify must not tell foreign from unknown"
     );
+    assert_eq!(b.verify_code(&b_first.key, Some("x:y")).await, "VALID");
 
     // B's lists hold only B's things.
-    assert!(b.list_all_ids("").await.is_empty());
+    let b_ids = b.list_all_ids("").await;
+    assert!(
+        b_ids.contains(&b_first.id) && !b_ids.contains(&a_id),
+        "{b_ids:?}"
+    );
     let b_audit = b.get("/v1/audit?limit=100").await.expect(200).clone();
     assert!(
         !b_audit.to_string().contains(&a_id),
         "B's audit shows A's key"
     );
     let b_export = b.get("/v1/audit/export").await;
+    assert!(
+        b_export.text.contains(&b_first.id),
+        "B's export shows B's key"
+    );
     assert!(!b_export.text.contains(&a_id), "B's export shows A's key");
     let b_roots = b.get("/v1/root-keys").await.expect(200).clone();
     assert!(!b_roots.to_string().contains(&a_root_id));
-    // B changing its own workspace and policy leaves A's alone.
-    b.patch("/v1/workspace", &json!({"name": "B renamed"}))
-        .await;
-    call(
-        &b,
-        &Method::PUT,
-        "/v1/policy",
-        &Some(json!({"max_key_lifetime_seconds": 60})),
-    )
-    .await;
+
+    // B changing its own workspace settings and policy (real changes, checked) leaves A's
+    // alone.
+    let changed = json!({"verification_audit": "none", "audit_retention_days": 7});
+    let b_settings = b.patch("/v1/workspace", &changed).await.expect(200).clone();
+    assert_eq!(b_settings["verification_audit"], "none", "{b_settings}");
+    assert_eq!(b_settings["audit_retention_days"], 7, "{b_settings}");
+    assert_eq!(
+        &b.get("/v1/workspace").await.expect(200).clone(),
+        &b_settings
+    );
+    assert_ne!(b_settings, a_workspace);
+    let policy = json!({"max_key_lifetime_seconds": 60});
+    let b_policy = call(&b, &Method::PUT, "/v1/policy", &Some(policy.clone())).await;
+    assert_eq!(b_policy.expect(200), &policy);
+    assert_eq!(b.get("/v1/policy").await.expect(200), &policy);
+    assert_ne!(a_policy, policy);
+    // B's policy binds B: a key without an expiry is refused there.
+    let unbounded = json!({"name": "B's unbounded key", "permissions": ["x:y"]});
+    assert_eq!(b.create_key(&unbounded).await.status.as_u16(), 400);
 
     // A is untouched: the key, the audit trail (no event from B's attempts), the settings.
     let shown = a.show_key(&a_id).await.expect(200).clone();
@@ -143,4 +324,7 @@ async fn a_second_workspace_sees_nothing_and_changes_nothing() {
     assert_eq!(a.get("/v1/policy").await.expect(200), &a_policy);
     let chain = a.get("/v1/audit/verify").await.expect(200).clone();
     assert_eq!(chain["valid"], json!(true), "{chain}");
+    // A's policy still lets A create a key without an expiry.
+    a.create_key_ok(&json!({"name": "A's unbounded key", "permissions": ["x:y"]}))
+        .await;
 }

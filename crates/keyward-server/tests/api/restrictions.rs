@@ -2,7 +2,8 @@
 //! with `oneshot`, an in-memory SQLite store and a `ManualClock`, so expiry, refills and
 //! rate-limit windows are tested by moving the clock, never by sleeping.
 //!
-//! The Redis test runs when `KEYWARD_REDIS_URL` is set (CI sets it) and says so when skipped.
+//! The Redis test runs when `KEYWARD_REDIS_URL` is set (CI sets it) and says so when skipped
+//! (`skip::service_url`).
 
 // A test file: its helpers fail the test loudly rather than return errors.
 
@@ -549,8 +550,11 @@ async fn unreachable_redis_fails_closed_for_rate_limited_keys_only() {
 
 #[tokio::test]
 async fn two_servers_share_one_rate_limit_through_redis() {
-    let Ok(url) = std::env::var("KEYWARD_REDIS_URL") else {
-        eprintln!("skipped: set KEYWARD_REDIS_URL (e.g. redis://127.0.0.1:6379) to run the Redis rate-limit test");
+    let Some(url) = crate::skip::service_url(
+        "KEYWARD_REDIS_URL",
+        "restrictions::two_servers_share_one_rate_limit_through_redis",
+        "set it (e.g. redis://127.0.0.1:6379) to run the Redis rate-limit test",
+    ) else {
         return;
     };
     let a = spawn_with(Some(RateLimiter::from_config(Some(&url)).unwrap())).await;
