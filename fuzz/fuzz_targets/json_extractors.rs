@@ -1,5 +1,5 @@
-//! The JSON body extractor (`ApiJson`) of every request type on arbitrary bytes, with the
-//! string values `"KEY"` in the input replaced by a real key: never panics, accepts only a
+//! The JSON body extractor (`ApiJson`) of every request type on arbitrary bytes, with every
+//! string `"KEY"` in the input (a value or a field name) replaced by a real key: never panics, accepts only a
 //! JSON object, refuses with a 4xx, and the refusal never carries the key.
 #![no_main]
 
@@ -26,28 +26,10 @@ fn key() -> &'static str {
     })
 }
 
-/// `text` with each string value `"KEY"` right after `:` or `[` replaced by the real key.
-/// Field names are left alone (and so is a `"KEY"` after `,`, which may be either).
+/// `text` with every `"KEY"` replaced by the real key, as a value and as a field name alike:
+/// an error must not echo a key from either place.
 fn with_key(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("\"KEY\"") {
-        let before = out.clone() + &rest[..at];
-        let after = &rest[at + 5..];
-        let prev = before.trim_end().chars().last();
-        let value = matches!(prev, Some(':' | '['));
-        out.push_str(&rest[..at]);
-        if value {
-            out.push('"');
-            out.push_str(key());
-            out.push('"');
-        } else {
-            out.push_str("\"KEY\"");
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
+    text.replace("\"KEY\"", &format!("\"{}\"", key()))
 }
 
 /// Extracts `T` from `body`; checks what came back.
