@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use keyward_core::{Clock, Store, SystemClock};
+use keyward_server::secret_file::Destination;
 use keyward_server::{bootstrap, serve_with, AppState, ServeLimits};
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::path::PathBuf;
@@ -133,9 +134,14 @@ struct InitArgs {
     /// Issuer prefix of the workspace's keys, e.g. bos or bos_live
     #[arg(long, default_value = "kw")]
     prefix: String,
-    /// Print {"workspace_id": …, "root_key": …}
-    #[arg(long)]
+    /// Print {"workspace_id": …, "root_key": …} on standard output, for a script that
+    /// captures it (never point it at a log)
+    #[arg(long, conflicts_with = "output")]
     json: bool,
+    /// New file (created readable by you only) for the root key; without it (and without
+    /// --json) the key is shown only on an interactive terminal
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -206,26 +212,46 @@ async fn open_journaled_store(
 }
 
 async fn run_init(args: InitArgs) -> anyhow::Result<()> {
+    // Where the root key goes is settled before anything is created, so a destination that
+    // cannot take it (a pipe a log collector may keep) stops the command with nothing made.
+    let destination = match (&args.output, args.json) {
+        (_, true) => None,
+        (Some(path), false) => Some(Destination::new_file(path)?),
+        (None, false) => Some(Destination::terminal().context(
+            "keyward init shows the root key only on a terminal: pass --output FILE, or --json \
+             for a script that captures it",
+        )?),
+    };
     let store = open_store(&args.database.database_url).await?;
-    let created =
-        bootstrap::create_workspace(&store, &SystemClock, &args.workspace, &args.prefix).await?;
-    if args.json {
+    let created = match bootstrap::create_workspace(
+        &store,
+        &SystemClock,
+        &args.workspace,
+        &args.prefix,
+    )
+    .await
+    {
+        Ok(created) => created,
+        Err(error) => {
+            if let Some(destination) = destination {
+                destination.abandon();
+            }
+            return Err(error);
+        }
+    };
+    let Some(destination) = destination else {
         let out = keyward_api::InitOutput {
             workspace_id: created.workspace.id.clone(),
             root_key: created.root_key.expose().to_owned(),
         };
         println!("{}", serde_json::to_string(&out)?);
-    } else {
-        println!(
-            "Created workspace {:?} ({})",
-            created.workspace.name, created.workspace.id
-        );
-        println!(
-            "Root key (shown once; store it in a secret manager):\n\n    {}\n",
-            created.root_key.expose()
-        );
-        println!("Use it with: export KEYWARD_ROOT_KEY=<root key>");
-    }
+        return Ok(());
+    };
+    let said = destination.deliver(&created.root_key)?;
+    eprintln!(
+        "Created workspace {:?} ({}); its root key was {said}.\nUse it with: export KEYWARD_ROOT_KEY=<root key>",
+        created.workspace.name, created.workspace.id
+    );
     Ok(())
 }
 

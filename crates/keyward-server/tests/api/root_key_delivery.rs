@@ -236,3 +236,61 @@ fn a_key_prefix_shared_by_several_workspaces_is_refused_for_recovery() {
     assert!(said.contains("2 workspaces"), "{said}");
     assert!(said.contains(&app.workspaces[1].id), "{said}");
 }
+
+#[test]
+fn keyward_init_shows_its_root_key_only_on_a_terminal_or_in_a_private_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyward.db");
+    let url = format!("sqlite://{}", db.display());
+    let init = |extra: &[&str]| -> Output {
+        keyward()
+            .args(["init", "--database-url", &url, "--prefix", "bos"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    // Standard output is a pipe here, as under a container's or a service's log collector:
+    // refused before anything is created.
+    let refused = init(&[]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--output FILE"),
+        "{}",
+        describe(&refused)
+    );
+    assert!(!contains_bytes(&refused.stdout, b"kw_root_"));
+    assert!(!contains_bytes(&refused.stderr, b"kw_root_"));
+
+    // --output: a new private file, and nothing of the key on either stream.
+    let file = dir.path().join("root-key");
+    let written = init(&["--output", file.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", describe(&written));
+    let key = std::fs::read_to_string(&file)
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    remember_secret(&key);
+    assert!(key.starts_with("kw_root_"), "{key}");
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
+    for stream in [&written.stdout, &written.stderr] {
+        assert!(!contains_bytes(stream, key.as_bytes()));
+        assert!(!contains_bytes(stream, secret_part(&key).as_bytes()));
+        assert!(!contains_bytes(stream, b"kw_root_"));
+    }
+    assert!(String::from_utf8_lossy(&written.stderr).contains("root-key"));
+
+    // The refused run created no workspace: the database holds only the one from --output.
+    let again = init(&["--json"]);
+    assert!(again.status.success(), "{}", describe(&again));
+    let parsed: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    remember_secret(parsed["root_key"].as_str().unwrap());
+    let workspaces = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use keyward_core::Store;
+        let store = keyward_sqlite::SqliteStore::connect(&url).await.unwrap();
+        store.workspaces().await.unwrap().len()
+    });
+    assert_eq!(workspaces, 2);
+}
