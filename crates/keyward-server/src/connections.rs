@@ -53,10 +53,13 @@ pub struct Activity {
 const BUSY: u64 = u64::MAX;
 
 impl Activity {
+    /// A new connection counts as busy until [`Registration::start`]: one waiting for a slot
+    /// is neither idle nor closed to make room (it would be shed for itself, and told to close
+    /// before its request is read).
     fn new(registry: Arc<Shared>) -> Self {
         let epoch = registry.epoch;
         Self {
-            idle_since: AtomicU64::new(micros_since(epoch, Instant::now())),
+            idle_since: AtomicU64::new(BUSY),
             epoch,
             dispatched: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -313,6 +316,17 @@ pub struct Registration {
     pub close: Arc<Notify>,
 }
 
+impl Registration {
+    /// The connection holds a slot and is served from now on: idle until its first request.
+    pub fn start(&self) {
+        let activity = &self.activity;
+        activity.idle_since.store(
+            micros_since(activity.epoch, Instant::now()),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut open = self.connections.lock();
@@ -333,6 +347,49 @@ impl Drop for Registration {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Admitted and holding a slot.
+    fn started(connections: &Arc<Connections>, bucket: AddressBucket) -> Registration {
+        let registration = connections.admit(bucket).unwrap();
+        registration.start();
+        registration
+    }
+
+    /// Whether the connection was told to close (consumes the notification).
+    async fn told_to_close(registration: &Registration) -> bool {
+        tokio::time::timeout(Duration::ZERO, registration.close.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_connection_waiting_for_a_slot_is_never_shed_and_takes_the_first_one_to_go_idle() {
+        let connections = Connections::new(100);
+        let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
+        let holders: Vec<Registration> = (0..3).map(|_| started(&connections, here)).collect();
+        for holder in &holders {
+            holder.activity.request_dispatched();
+        }
+        // Every slot busy; a newcomer is admitted and waits for a slot.
+        let newcomer = connections.admit(here).unwrap();
+        assert!(
+            !connections.make_room(),
+            "nothing to shed: the newcomer is not idle"
+        );
+        assert!(!connections.make_room());
+        assert!(!told_to_close(&newcomer).await);
+        // A holder finishes its request and goes idle: it is the one that makes room.
+        holders[1].activity.response_ended();
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[1]).await);
+        assert!(!told_to_close(&newcomer).await);
+        assert!(!told_to_close(&holders[0]).await);
+        // Its own address at the cap does not shed the waiting newcomer either.
+        let capped = Connections::new(1);
+        let waiting = capped.admit(here).unwrap();
+        assert!(capped.admit(here).is_none());
+        assert!(!told_to_close(&waiting).await);
+    }
 
     #[test]
     fn ipv6_addresses_count_by_their_64_bit_prefix_and_mapped_ipv4_as_ipv4() {
@@ -357,12 +414,12 @@ mod tests {
         let connections = Connections::new(2);
         let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
         let elsewhere = AddressBucket::of(Ipv4Addr::new(192, 0, 2, 1).into());
-        let first = connections.admit(here).unwrap();
-        let second = connections.admit(here).unwrap();
-        let _other = connections.admit(elsewhere).unwrap();
+        let first = started(&connections, here);
+        let second = started(&connections, here);
+        let _other = started(&connections, elsewhere);
         first.activity.request_dispatched();
         // The address is full; its only idle connection makes room.
-        let third = connections.admit(here).unwrap();
+        let third = started(&connections, here);
         assert!(
             tokio::time::timeout(Duration::ZERO, second.close.notified())
                 .await
@@ -384,12 +441,12 @@ mod tests {
     async fn make_room_picks_the_connection_idle_longest_and_none_that_is_busy() {
         let connections = Connections::new(100);
         let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
-        let busy = connections.admit(here).unwrap();
+        let busy = started(&connections, here);
         busy.activity.request_dispatched();
         assert!(!connections.make_room(), "no idle connection to shed");
-        let older = connections.admit(here).unwrap();
+        let older = started(&connections, here);
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let newer = connections.admit(here).unwrap();
+        let newer = started(&connections, here);
         assert!(connections.make_room());
         assert!(tokio::time::timeout(Duration::ZERO, older.close.notified())
             .await

@@ -219,23 +219,27 @@ pub async fn serve_with(
             // Every slot is taken: the connection idle longest makes room. With none idle,
             // wait for a connection to close or to become idle; meanwhile further clients
             // wait in the listen backlog.
-            Err(_) => loop {
-                let became_idle = connections.idle_notified();
-                tokio::pin!(became_idle);
-                became_idle.as_mut().enable();
-                connections.make_room();
-                tokio::select! {
-                    permit = Arc::clone(&permits).acquire_owned() => match permit {
-                        Ok(permit) => break permit,
-                        // The semaphore is never closed.
-                        Err(_) => break 'accept,
-                    },
-                    () = became_idle => {}
-                    () = &mut shutdown => break 'accept,
+            Err(_) => {
+                tracing::debug!("every connection slot is taken: making room");
+                loop {
+                    let became_idle = connections.idle_notified();
+                    tokio::pin!(became_idle);
+                    became_idle.as_mut().enable();
+                    connections.make_room();
+                    tokio::select! {
+                        permit = Arc::clone(&permits).acquire_owned() => match permit {
+                            Ok(permit) => break permit,
+                            // The semaphore is never closed.
+                            Err(_) => break 'accept,
+                        },
+                        () = became_idle => {}
+                        () = &mut shutdown => break 'accept,
+                    }
                 }
-            },
+            }
         };
         connections.stop_waiting_for_idle();
+        registration.start();
         let activity = Arc::clone(&registration.activity);
         let response_activity = Arc::clone(&activity);
         let body_read_timeout = limits.body_read_timeout;

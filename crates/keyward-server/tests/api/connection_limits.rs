@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 
@@ -189,4 +190,61 @@ async fn a_declared_but_unsent_body_is_answered_408_and_its_connection_closed() 
         .expect("an answer");
     answer.assert_keyward_error(408, "request_timeout");
     assert!(closed_within(&mut stream, SAFETY).await);
+}
+
+/// Starts `POST /v1/keys` on a new connection from `source` and sends half its body; the rest
+/// is returned for [`finish_slow_create`].
+async fn start_slow_create(app: &TestApp, source: [u8; 4], name: &str) -> (TcpStream, String) {
+    let body = format!(r#"{{"name": "{name}", "permissions": ["documents:read"]}}"#);
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = connect_from(source, app.socket_addr()).await;
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        app.root_key(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    (stream, rest.to_owned())
+}
+
+async fn finish_slow_create(stream: &mut TcpStream, rest: &str) {
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    assert_eq!(read_response(stream).await.unwrap().status, 201);
+}
+
+#[tokio::test]
+async fn a_newcomer_waiting_for_a_busy_server_takes_the_slot_of_the_first_connection_to_go_idle() {
+    // The reviewer's case: every slot busy with a slow body, a newcomer arrives, then the busy
+    // ones finish and stay idle on keep-alive. The newcomer must be served once they are idle,
+    // not after the idle timeout (30 s here, beyond the 20 s this test waits), and never be
+    // closed unanswered.
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTIONS", "8"),
+            ("KEYWARD_MAX_CONNECTIONS_PER_ADDRESS", "8"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "30"),
+            ("KEYWARD_BODY_TIMEOUT_SECS", "600"),
+        ],
+    );
+    let addr = app.socket_addr().to_owned();
+    let mut busy = Vec::new();
+    for i in 0..8u8 {
+        busy.push(start_slow_create(&app, [127, 0, 0, 10 + i], &format!("slow {i}")).await);
+    }
+    wait_for_log_count(&app, "request started method=POST route=/v1/keys", 8).await;
+    let mut newcomer = connect_from([127, 0, 0, 30], &addr).await;
+    send_get(&mut newcomer, "/healthz").await;
+    wait_for_log_count(&app, "every connection slot is taken", 1).await;
+    // The busy ones finish and stay open, idle.
+    for (stream, rest) in &mut busy {
+        finish_slow_create(stream, rest).await;
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(20), read_response(&mut newcomer))
+        .await
+        .expect("the newcomer waited for the idle timeout instead of an idle connection's slot")
+        .expect("the newcomer was closed without an answer");
+    assert_eq!(answered.status, 200);
 }
