@@ -41,6 +41,8 @@ pub struct Activity {
     epoch: Instant,
     /// Microseconds after `epoch` since which the connection is idle, or [`BUSY`].
     idle_since: AtomicU64,
+    /// Microseconds after `epoch` when the connection got its slot, or [`BUSY`] before.
+    started_at: AtomicU64,
     /// Requests handed to the router.
     dispatched: AtomicU64,
     /// Responses written out completely.
@@ -60,6 +62,7 @@ impl Activity {
         let epoch = registry.epoch;
         Self {
             idle_since: AtomicU64::new(BUSY),
+            started_at: AtomicU64::new(BUSY),
             epoch,
             dispatched: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -112,6 +115,15 @@ impl Activity {
             since => Some(Duration::from_micros(
                 micros_since(self.epoch, now).saturating_sub(since),
             )),
+        }
+    }
+
+    /// When a connection holding a slot began, if it is busy now.
+    fn busy_since_start(&self) -> Option<u64> {
+        match self.started_at.load(Ordering::Relaxed) {
+            BUSY => None,
+            _ if self.idle_since().is_some() => None,
+            started => Some(started),
         }
     }
 
@@ -189,6 +201,16 @@ impl Open {
             .min()
             .map(|(_, id)| id)
     }
+
+    /// The busy connection (holding a slot) open longest.
+    fn oldest_busy(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.closing)
+            .filter_map(|(id, e)| e.activity.busy_since_start().map(|since| (since, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
 }
 
 /// The registry of open connections.
@@ -252,6 +274,9 @@ impl Connections {
     /// Makes room for a newcomer when every slot is taken: asks the connection idle longest
     /// to close, unless an idle one was asked already (it closes at once). One asked while a
     /// request of its own began finishes that first, so another idle one is asked then.
+    /// With none idle and none on its way out, the busy connection open longest is asked to
+    /// close after its response, so that clients sending one slow request after another on
+    /// every slot cannot keep a newcomer out: it waits for one request, not for ever.
     /// Returns whether a connection is on its way out, so that waiting for a slot is worth it.
     pub fn make_room(&self) -> bool {
         let mut open = self.lock();
@@ -262,12 +287,19 @@ impl Connections {
         if idle_one_closing {
             return true;
         }
-        match open.oldest_idle(None) {
+        if let Some(id) = open.oldest_idle(None) {
+            open.shed(id);
+            return true;
+        }
+        if open.closing > 0 {
+            return true;
+        }
+        match open.oldest_busy() {
             Some(id) => {
                 open.shed(id);
                 true
             }
-            None => open.closing > 0,
+            None => false,
         }
     }
 
@@ -320,10 +352,9 @@ impl Registration {
     /// The connection holds a slot and is served from now on: idle until its first request.
     pub fn start(&self) {
         let activity = &self.activity;
-        activity.idle_since.store(
-            micros_since(activity.epoch, Instant::now()),
-            Ordering::Relaxed,
-        );
+        let now = micros_since(activity.epoch, Instant::now());
+        activity.started_at.store(now, Ordering::Relaxed);
+        activity.idle_since.store(now, Ordering::Relaxed);
     }
 }
 
@@ -372,18 +403,20 @@ mod tests {
         }
         // Every slot busy; a newcomer is admitted and waits for a slot.
         let newcomer = connections.admit(here).unwrap();
-        assert!(
-            !connections.make_room(),
-            "nothing to shed: the newcomer is not idle"
-        );
-        assert!(!connections.make_room());
+        // None idle: the busy one open longest is asked to close after its response, never
+        // the newcomer, and only one at a time.
+        assert!(connections.make_room());
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
         assert!(!told_to_close(&newcomer).await);
-        // A holder finishes its request and goes idle: it is the one that makes room.
+        assert!(!told_to_close(&holders[2]).await);
+        // A holder finishes its request and goes idle: it makes room at once rather than the
+        // newcomer waiting for the first one's request.
         holders[1].activity.response_ended();
         assert!(connections.make_room());
         assert!(told_to_close(&holders[1]).await);
         assert!(!told_to_close(&newcomer).await);
-        assert!(!told_to_close(&holders[0]).await);
+        assert!(!told_to_close(&holders[2]).await);
         // Its own address at the cap does not shed the waiting newcomer either.
         let capped = Connections::new(1);
         let waiting = capped.admit(here).unwrap();
@@ -438,12 +471,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_none_idle_the_busy_connection_open_longest_is_closed_after_its_response() {
+        let connections = Connections::new(100);
+        let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
+        let mut holders = Vec::new();
+        for _ in 0..3 {
+            let holder = started(&connections, here);
+            holder.activity.request_dispatched();
+            holders.push(holder);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _newcomer = connections.admit(here).unwrap();
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
+        // One at a time: it is on its way out.
+        assert!(connections.make_room());
+        assert!(!told_to_close(&holders[1]).await);
+        // It closed, but another client took its slot first: the next oldest goes.
+        drop(holders.remove(0));
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
+        assert!(!told_to_close(&holders[1]).await);
+    }
+
+    #[tokio::test]
     async fn make_room_picks_the_connection_idle_longest_and_none_that_is_busy() {
         let connections = Connections::new(100);
         let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
         let busy = started(&connections, here);
         busy.activity.request_dispatched();
-        assert!(!connections.make_room(), "no idle connection to shed");
         let older = started(&connections, here);
         tokio::time::sleep(Duration::from_millis(2)).await;
         let newer = started(&connections, here);

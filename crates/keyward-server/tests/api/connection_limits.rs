@@ -248,3 +248,103 @@ async fn a_newcomer_waiting_for_a_busy_server_takes_the_slot_of_the_first_connec
         .expect("the newcomer was closed without an answer");
     assert_eq!(answered.status, 200);
 }
+
+#[tokio::test]
+async fn clients_sending_slow_request_after_slow_request_on_every_slot_do_not_lock_a_newcomer_out()
+{
+    // The reviewer's case: each of 4 addresses (one slot each, the per-address default with
+    // 4 connections) drip-feeds one request body after another on its connection, each well
+    // inside the body timeout, so no connection is ever idle; they reconnect when closed.
+    // The connection age limit is far beyond the test: only making room can let the newcomer
+    // in.
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTIONS", "4"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "600"),
+            ("KEYWARD_BODY_TIMEOUT_SECS", "600"),
+            ("KEYWARD_MAX_CONNECTION_AGE_SECS", "600"),
+        ],
+    );
+    let addr = app.socket_addr().to_owned();
+    let root_key = app.root_key().to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let mut drippers = Vec::new();
+    for i in 0..4u8 {
+        let (addr, root_key) = (addr.clone(), root_key.clone());
+        let (stop, closed) = (Arc::clone(&stop), Arc::clone(&closed));
+        drippers.push(tokio::spawn(async move {
+            let mut stream = connect_from([127, 0, 0, 40 + i], &addr).await;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body =
+                    format!(r#"{{"name": "drip {i} {n}", "permissions": ["documents:read"]}}"#);
+                let head = format!(
+                    "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \
+                     {root_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                for chunk in body.as_bytes().chunks(body.len() / 4 + 1) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let _ = stream.write_all(chunk).await;
+                }
+                let answer = read_response(&mut stream).await;
+                let keeps_open = answer
+                    .as_ref()
+                    .is_some_and(|a| a.status == 201 && a.header("connection") != Some("close"));
+                if !keeps_open {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    stream = connect_from([127, 0, 0, 40 + i], &addr).await;
+                }
+            }
+        }));
+    }
+    wait_for_log_count(&app, "request started method=POST route=/v1/keys", 4).await;
+    let mut newcomer = connect_from([127, 0, 0, 50], &addr).await;
+    send_get(&mut newcomer, "/healthz").await;
+    let answered = tokio::time::timeout(Duration::from_secs(30), read_response(&mut newcomer))
+        .await
+        .ok()
+        .flatten();
+    stop.store(true, Ordering::Relaxed);
+    for dripper in drippers {
+        dripper.await.unwrap();
+    }
+    let answered = answered.expect("the newcomer was locked out by slow-request clients");
+    assert_eq!(answered.status, 200);
+    assert!(
+        closed.load(Ordering::Relaxed) >= 1,
+        "a busy connection was closed after its response to make room"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_after_its_maximum_age_however_busy_it_keeps() {
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTION_AGE_SECS", "1"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "600"),
+        ],
+    );
+    let mut stream = connect_from(LOCALHOST, app.socket_addr()).await;
+    // A request every 100 ms keeps it from ever idling out; only its age can close it.
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            send_get(&mut stream, "/healthz").await;
+            match read_response(&mut stream).await {
+                Some(response) => assert_eq!(response.status, 200),
+                None => return,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection outlived its maximum age");
+}
