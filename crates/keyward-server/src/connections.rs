@@ -41,6 +41,8 @@ pub struct Activity {
     epoch: Instant,
     /// Microseconds after `epoch` since which the connection is idle, or [`BUSY`].
     idle_since: AtomicU64,
+    /// Microseconds after `epoch` when the connection got its slot, or [`BUSY`] before.
+    started_at: AtomicU64,
     /// Requests handed to the router.
     dispatched: AtomicU64,
     /// Responses written out completely.
@@ -53,10 +55,14 @@ pub struct Activity {
 const BUSY: u64 = u64::MAX;
 
 impl Activity {
+    /// A new connection counts as busy until [`Registration::start`]: one waiting for a slot
+    /// is neither idle nor closed to make room (it would be shed for itself, and told to close
+    /// before its request is read).
     fn new(registry: Arc<Shared>) -> Self {
         let epoch = registry.epoch;
         Self {
-            idle_since: AtomicU64::new(micros_since(epoch, Instant::now())),
+            idle_since: AtomicU64::new(BUSY),
+            started_at: AtomicU64::new(BUSY),
             epoch,
             dispatched: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -109,6 +115,15 @@ impl Activity {
             since => Some(Duration::from_micros(
                 micros_since(self.epoch, now).saturating_sub(since),
             )),
+        }
+    }
+
+    /// When a connection holding a slot began, if it is busy now.
+    fn busy_since_start(&self) -> Option<u64> {
+        match self.started_at.load(Ordering::Relaxed) {
+            BUSY => None,
+            _ if self.idle_since().is_some() => None,
+            started => Some(started),
         }
     }
 
@@ -186,6 +201,16 @@ impl Open {
             .min()
             .map(|(_, id)| id)
     }
+
+    /// The busy connection (holding a slot) open longest.
+    fn oldest_busy(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.closing)
+            .filter_map(|(id, e)| e.activity.busy_since_start().map(|since| (since, *id)))
+            .min()
+            .map(|(_, id)| id)
+    }
 }
 
 /// The registry of open connections.
@@ -249,6 +274,9 @@ impl Connections {
     /// Makes room for a newcomer when every slot is taken: asks the connection idle longest
     /// to close, unless an idle one was asked already (it closes at once). One asked while a
     /// request of its own began finishes that first, so another idle one is asked then.
+    /// With none idle and none on its way out, the busy connection open longest is asked to
+    /// close after its response, so that clients sending one slow request after another on
+    /// every slot cannot keep a newcomer out: it waits for one request, not for ever.
     /// Returns whether a connection is on its way out, so that waiting for a slot is worth it.
     pub fn make_room(&self) -> bool {
         let mut open = self.lock();
@@ -259,12 +287,19 @@ impl Connections {
         if idle_one_closing {
             return true;
         }
-        match open.oldest_idle(None) {
+        if let Some(id) = open.oldest_idle(None) {
+            open.shed(id);
+            return true;
+        }
+        if open.closing > 0 {
+            return true;
+        }
+        match open.oldest_busy() {
             Some(id) => {
                 open.shed(id);
                 true
             }
-            None => open.closing > 0,
+            None => false,
         }
     }
 
@@ -313,6 +348,16 @@ pub struct Registration {
     pub close: Arc<Notify>,
 }
 
+impl Registration {
+    /// The connection holds a slot and is served from now on: idle until its first request.
+    pub fn start(&self) {
+        let activity = &self.activity;
+        let now = micros_since(activity.epoch, Instant::now());
+        activity.started_at.store(now, Ordering::Relaxed);
+        activity.idle_since.store(now, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut open = self.connections.lock();
@@ -333,6 +378,51 @@ impl Drop for Registration {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// Admitted and holding a slot.
+    fn started(connections: &Arc<Connections>, bucket: AddressBucket) -> Registration {
+        let registration = connections.admit(bucket).unwrap();
+        registration.start();
+        registration
+    }
+
+    /// Whether the connection was told to close (consumes the notification).
+    async fn told_to_close(registration: &Registration) -> bool {
+        tokio::time::timeout(Duration::ZERO, registration.close.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_connection_waiting_for_a_slot_is_never_shed_and_takes_the_first_one_to_go_idle() {
+        let connections = Connections::new(100);
+        let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
+        let holders: Vec<Registration> = (0..3).map(|_| started(&connections, here)).collect();
+        for holder in &holders {
+            holder.activity.request_dispatched();
+        }
+        // Every slot busy; a newcomer is admitted and waits for a slot.
+        let newcomer = connections.admit(here).unwrap();
+        // None idle: the busy one open longest is asked to close after its response, never
+        // the newcomer, and only one at a time.
+        assert!(connections.make_room());
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
+        assert!(!told_to_close(&newcomer).await);
+        assert!(!told_to_close(&holders[2]).await);
+        // A holder finishes its request and goes idle: it makes room at once rather than the
+        // newcomer waiting for the first one's request.
+        holders[1].activity.response_ended();
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[1]).await);
+        assert!(!told_to_close(&newcomer).await);
+        assert!(!told_to_close(&holders[2]).await);
+        // Its own address at the cap does not shed the waiting newcomer either.
+        let capped = Connections::new(1);
+        let waiting = capped.admit(here).unwrap();
+        assert!(capped.admit(here).is_none());
+        assert!(!told_to_close(&waiting).await);
+    }
 
     #[test]
     fn ipv6_addresses_count_by_their_64_bit_prefix_and_mapped_ipv4_as_ipv4() {
@@ -357,12 +447,12 @@ mod tests {
         let connections = Connections::new(2);
         let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
         let elsewhere = AddressBucket::of(Ipv4Addr::new(192, 0, 2, 1).into());
-        let first = connections.admit(here).unwrap();
-        let second = connections.admit(here).unwrap();
-        let _other = connections.admit(elsewhere).unwrap();
+        let first = started(&connections, here);
+        let second = started(&connections, here);
+        let _other = started(&connections, elsewhere);
         first.activity.request_dispatched();
         // The address is full; its only idle connection makes room.
-        let third = connections.admit(here).unwrap();
+        let third = started(&connections, here);
         assert!(
             tokio::time::timeout(Duration::ZERO, second.close.notified())
                 .await
@@ -381,15 +471,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_none_idle_the_busy_connection_open_longest_is_closed_after_its_response() {
+        let connections = Connections::new(100);
+        let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
+        let mut holders = Vec::new();
+        for _ in 0..3 {
+            let holder = started(&connections, here);
+            holder.activity.request_dispatched();
+            holders.push(holder);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _newcomer = connections.admit(here).unwrap();
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
+        // One at a time: it is on its way out.
+        assert!(connections.make_room());
+        assert!(!told_to_close(&holders[1]).await);
+        // It closed, but another client took its slot first: the next oldest goes.
+        drop(holders.remove(0));
+        assert!(connections.make_room());
+        assert!(told_to_close(&holders[0]).await);
+        assert!(!told_to_close(&holders[1]).await);
+    }
+
+    #[tokio::test]
     async fn make_room_picks_the_connection_idle_longest_and_none_that_is_busy() {
         let connections = Connections::new(100);
         let here = AddressBucket::of(Ipv4Addr::LOCALHOST.into());
-        let busy = connections.admit(here).unwrap();
+        let busy = started(&connections, here);
         busy.activity.request_dispatched();
-        assert!(!connections.make_room(), "no idle connection to shed");
-        let older = connections.admit(here).unwrap();
+        let older = started(&connections, here);
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let newer = connections.admit(here).unwrap();
+        let newer = started(&connections, here);
         assert!(connections.make_room());
         assert!(tokio::time::timeout(Duration::ZERO, older.close.notified())
             .await

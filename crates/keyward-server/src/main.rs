@@ -103,6 +103,9 @@ struct ServeArgs {
     /// Seconds a request body has to arrive whole after its head (else 408)
     #[arg(long, env = "KEYWARD_BODY_TIMEOUT_SECS", default_value_t = ServeLimits::default().body_read_timeout.as_secs())]
     body_timeout_secs: u64,
+    /// Seconds after which a connection is closed, once its request in flight is answered
+    #[arg(long, env = "KEYWARD_MAX_CONNECTION_AGE_SECS", default_value_t = ServeLimits::default().max_connection_age.as_secs())]
+    max_connection_age_secs: u64,
     /// Directory of the audit journal, where verification events are made durable before the
     /// database takes them in [default: beside the database file, <file>.audit-journal]
     #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
@@ -324,6 +327,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
         body_read_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
+        max_connection_age: std::time::Duration::from_secs(args.max_connection_age_secs.max(1)),
         ..ServeLimits::default()
     };
     serve_with(listener, state.clone(), shutdown_signal(), limits).await?;

@@ -115,7 +115,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
     /// Most connections open at once. A newcomer beyond it closes the connection idle
-    /// longest; when none is idle, it waits in the listen backlog.
+    /// longest; when none is idle, the busy one open longest closes after its response, and
+    /// the newcomer waits for it (further ones in the listen backlog).
     pub max_connections: usize,
     /// Most connections one client address (an IPv6 /64) holds at once. Beyond it, the
     /// address's own connection idle longest is closed; when none is idle, the newcomer is
@@ -128,6 +129,9 @@ pub struct ServeLimits {
     pub idle_timeout: Duration,
     /// A request body must arrive whole this long after its head, or the answer is `408`.
     pub body_read_timeout: Duration,
+    /// A connection open this long is closed once its request in flight is answered, so no
+    /// client holds a slot for ever however it spaces its requests.
+    pub max_connection_age: Duration,
     /// After the shutdown signal, connections still busy this much later are dropped.
     pub shutdown_grace: Duration,
 }
@@ -148,6 +152,7 @@ impl Default for ServeLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(60),
             // One request timeout plus a margin: every in-flight request can finish.
             shutdown_grace: REQUEST_TIMEOUT + Duration::from_secs(5),
         }
@@ -174,7 +179,8 @@ pub async fn serve(
 /// header read timeout nor a connection limit. Each connection holds a semaphore permit and
 /// a place in the [`Connections`] registry until it closes. A newcomer who finds every slot
 /// (or its address's share) taken closes the connection idle longest instead of waiting
-/// behind idle ones. HTTP/1 request heads must arrive within `header_read_timeout`, bodies
+/// behind idle ones; with none idle, the busy connection open longest closes after its
+/// response. A connection closes after its response once `max_connection_age` old. HTTP/1 request heads must arrive within `header_read_timeout`, bodies
 /// within `body_read_timeout`, and an idle connection closes after `idle_timeout`. Handlers
 /// see the peer address as `ConnectInfo<SocketAddr>` (leak reports are limited per address).
 /// On `shutdown` the loop stops accepting, idle connections close, and requests in flight are
@@ -219,23 +225,27 @@ pub async fn serve_with(
             // Every slot is taken: the connection idle longest makes room. With none idle,
             // wait for a connection to close or to become idle; meanwhile further clients
             // wait in the listen backlog.
-            Err(_) => loop {
-                let became_idle = connections.idle_notified();
-                tokio::pin!(became_idle);
-                became_idle.as_mut().enable();
-                connections.make_room();
-                tokio::select! {
-                    permit = Arc::clone(&permits).acquire_owned() => match permit {
-                        Ok(permit) => break permit,
-                        // The semaphore is never closed.
-                        Err(_) => break 'accept,
-                    },
-                    () = became_idle => {}
-                    () = &mut shutdown => break 'accept,
+            Err(_) => {
+                tracing::debug!("every connection slot is taken: making room");
+                loop {
+                    let became_idle = connections.idle_notified();
+                    tokio::pin!(became_idle);
+                    became_idle.as_mut().enable();
+                    connections.make_room();
+                    tokio::select! {
+                        permit = Arc::clone(&permits).acquire_owned() => match permit {
+                            Ok(permit) => break permit,
+                            // The semaphore is never closed.
+                            Err(_) => break 'accept,
+                        },
+                        () = became_idle => {}
+                        () = &mut shutdown => break 'accept,
+                    }
                 }
-            },
+            }
         };
         connections.stop_waiting_for_idle();
+        registration.start();
         let activity = Arc::clone(&registration.activity);
         let response_activity = Arc::clone(&activity);
         let body_read_timeout = limits.body_read_timeout;
@@ -257,6 +267,7 @@ pub async fn serve_with(
         let io = TokioIo::new(ConnIo::new(stream, Arc::clone(&registration.activity)));
         let connection = builder.serve_connection(io, TowerToHyperService::new(service));
         let idle_timeout = limits.idle_timeout;
+        let too_old_at = tokio::time::Instant::now() + limits.max_connection_age;
         tokio::spawn(async move {
             tokio::pin!(connection);
             let mut closing = false;
@@ -274,6 +285,11 @@ pub async fn serve_with(
                     () = registration.close.notified(), if !closing => {
                         // Shed for a newcomer or shutting down: an idle connection closes
                         // now, a request in progress is answered first.
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    () = tokio::time::sleep_until(too_old_at), if !closing => {
+                        // Old enough: closes after the request in flight, if any.
                         connection.as_mut().graceful_shutdown();
                         closing = true;
                     }

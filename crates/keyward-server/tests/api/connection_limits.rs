@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 
@@ -189,4 +190,161 @@ async fn a_declared_but_unsent_body_is_answered_408_and_its_connection_closed() 
         .expect("an answer");
     answer.assert_keyward_error(408, "request_timeout");
     assert!(closed_within(&mut stream, SAFETY).await);
+}
+
+/// Starts `POST /v1/keys` on a new connection from `source` and sends half its body; the rest
+/// is returned for [`finish_slow_create`].
+async fn start_slow_create(app: &TestApp, source: [u8; 4], name: &str) -> (TcpStream, String) {
+    let body = format!(r#"{{"name": "{name}", "permissions": ["documents:read"]}}"#);
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut stream = connect_from(source, app.socket_addr()).await;
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        app.root_key(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    (stream, rest.to_owned())
+}
+
+async fn finish_slow_create(stream: &mut TcpStream, rest: &str) {
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    assert_eq!(read_response(stream).await.unwrap().status, 201);
+}
+
+#[tokio::test]
+async fn a_newcomer_waiting_for_a_busy_server_takes_the_slot_of_the_first_connection_to_go_idle() {
+    // The reviewer's case: every slot busy with a slow body, a newcomer arrives, then the busy
+    // ones finish and stay idle on keep-alive. The newcomer must be served once they are idle,
+    // not after the idle timeout (30 s here, beyond the 20 s this test waits), and never be
+    // closed unanswered.
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTIONS", "8"),
+            ("KEYWARD_MAX_CONNECTIONS_PER_ADDRESS", "8"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "30"),
+            ("KEYWARD_BODY_TIMEOUT_SECS", "600"),
+        ],
+    );
+    let addr = app.socket_addr().to_owned();
+    let mut busy = Vec::new();
+    for i in 0..8u8 {
+        busy.push(start_slow_create(&app, [127, 0, 0, 10 + i], &format!("slow {i}")).await);
+    }
+    wait_for_log_count(&app, "request started method=POST route=/v1/keys", 8).await;
+    let mut newcomer = connect_from([127, 0, 0, 30], &addr).await;
+    send_get(&mut newcomer, "/healthz").await;
+    wait_for_log_count(&app, "every connection slot is taken", 1).await;
+    // The busy ones finish and stay open, idle.
+    for (stream, rest) in &mut busy {
+        finish_slow_create(stream, rest).await;
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(20), read_response(&mut newcomer))
+        .await
+        .expect("the newcomer waited for the idle timeout instead of an idle connection's slot")
+        .expect("the newcomer was closed without an answer");
+    assert_eq!(answered.status, 200);
+}
+
+#[tokio::test]
+async fn clients_sending_slow_request_after_slow_request_on_every_slot_do_not_lock_a_newcomer_out()
+{
+    // The reviewer's case: each of 4 addresses (one slot each, the per-address default with
+    // 4 connections) drip-feeds one request body after another on its connection, each well
+    // inside the body timeout, so no connection is ever idle; they reconnect when closed.
+    // The connection age limit is far beyond the test: only making room can let the newcomer
+    // in.
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTIONS", "4"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "600"),
+            ("KEYWARD_BODY_TIMEOUT_SECS", "600"),
+            ("KEYWARD_MAX_CONNECTION_AGE_SECS", "600"),
+        ],
+    );
+    let addr = app.socket_addr().to_owned();
+    let root_key = app.root_key().to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let mut drippers = Vec::new();
+    for i in 0..4u8 {
+        let (addr, root_key) = (addr.clone(), root_key.clone());
+        let (stop, closed) = (Arc::clone(&stop), Arc::clone(&closed));
+        drippers.push(tokio::spawn(async move {
+            let mut stream = connect_from([127, 0, 0, 40 + i], &addr).await;
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let body =
+                    format!(r#"{{"name": "drip {i} {n}", "permissions": ["documents:read"]}}"#);
+                let head = format!(
+                    "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \
+                     {root_key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                for chunk in body.as_bytes().chunks(body.len() / 4 + 1) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let _ = stream.write_all(chunk).await;
+                }
+                let answer = read_response(&mut stream).await;
+                let keeps_open = answer
+                    .as_ref()
+                    .is_some_and(|a| a.status == 201 && a.header("connection") != Some("close"));
+                if !keeps_open {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    stream = connect_from([127, 0, 0, 40 + i], &addr).await;
+                }
+            }
+        }));
+    }
+    wait_for_log_count(&app, "request started method=POST route=/v1/keys", 4).await;
+    let mut newcomer = connect_from([127, 0, 0, 50], &addr).await;
+    send_get(&mut newcomer, "/healthz").await;
+    let answered = tokio::time::timeout(Duration::from_secs(30), read_response(&mut newcomer))
+        .await
+        .ok()
+        .flatten();
+    stop.store(true, Ordering::Relaxed);
+    for dripper in drippers {
+        dripper.await.unwrap();
+    }
+    let answered = answered.expect("the newcomer was locked out by slow-request clients");
+    assert_eq!(answered.status, 200);
+    assert!(
+        closed.load(Ordering::Relaxed) >= 1,
+        "a busy connection was closed after its response to make room"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_after_its_maximum_age_however_busy_it_keeps() {
+    let app = spawn_app_env(
+        1,
+        &[
+            ("KEYWARD_MAX_CONNECTION_AGE_SECS", "1"),
+            ("KEYWARD_HEADER_TIMEOUT_SECS", "600"),
+            ("KEYWARD_IDLE_TIMEOUT_SECS", "600"),
+        ],
+    );
+    let mut stream = connect_from(LOCALHOST, app.socket_addr()).await;
+    // A request every 100 ms keeps it from ever idling out; only its age can close it.
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            send_get(&mut stream, "/healthz").await;
+            match read_response(&mut stream).await {
+                Some(response) => assert_eq!(response.status, 200),
+                None => return,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection outlived its maximum age");
 }
