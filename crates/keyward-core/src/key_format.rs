@@ -76,7 +76,11 @@ fn is_base62(b: u8) -> bool {
 
 /// The CRC-32 of `text` as 6 base62 digits, most significant first, left-padded with `0`.
 pub fn checksum(text: &str) -> [u8; CHECKSUM_LEN] {
-    let mut value = crc32fast::hash(text.as_bytes());
+    checksum_digits(crc32fast::hash(text.as_bytes()))
+}
+
+/// A CRC-32 value as the 6 base62 digits of [`checksum`].
+pub(crate) fn checksum_digits(mut value: u32) -> [u8; CHECKSUM_LEN] {
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(value % 62) as usize];

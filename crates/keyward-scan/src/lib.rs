@@ -1,9 +1,10 @@
 //! `keyward scan`'s engine: finds keyward keys in files, folders, standard input and inside
 //! Office documents and zip archives, keeping only matches whose checksum is valid.
 //!
-//! - **Matching**: the published pattern [`KEY_REGEX`] finds candidates; [`ApiKey::parse`]
-//!   keeps only those whose CRC-32 checksum holds, so look-alike strings are not reported
-//!   and no server is asked.
+//! - **Matching**: the words the published pattern
+//!   [`KEY_REGEX`](keyward_core::key_format::KEY_REGEX) matches, and keys glued to other
+//!   letters or digits (`%3D<key>`, `x<key>`), are candidates; only those whose CRC-32
+//!   checksum holds are kept, so look-alike strings are not reported and no server is asked.
 //! - **Text**: UTF-8 and other ASCII-compatible encodings are scanned as they are; UTF-16
 //!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
 //!   binary and skipped with a note.
@@ -25,9 +26,8 @@ pub mod fixtures;
 mod names;
 mod xml;
 
-use keyward_core::key_format::KEY_REGEX;
+use keyward_core::redact::valid_key_spans;
 use keyward_core::ApiKey;
-use regex::bytes::{Regex, RegexBuilder};
 use std::fmt;
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -169,9 +169,8 @@ impl ScanReport {
     }
 }
 
-/// Finds keys. Cheap to share: one compiled pattern, no other state.
+/// Finds keys. Cheap to share: no state but the limits.
 pub struct Scanner {
-    pattern: Regex,
     limits: Limits,
 }
 
@@ -185,13 +184,7 @@ const EMPTY_ZIP_MAGIC: &[u8] = b"PK\x05\x06";
 
 impl Scanner {
     pub fn new(limits: Limits) -> Result<Self, ScanError> {
-        // ASCII mode: `\b` and the classes are byte-oriented, so the pattern runs over any
-        // ASCII-compatible text without decoding it first.
-        let pattern = RegexBuilder::new(KEY_REGEX)
-            .unicode(false)
-            .build()
-            .map_err(|e| ScanError::Pattern(e.to_string()))?;
-        Ok(Self { pattern, limits })
+        Ok(Self { limits })
     }
 
     pub fn limits(&self) -> Limits {
@@ -200,12 +193,17 @@ impl Scanner {
 
     /// Every valid key in `text` with its byte offset. The building block of everything
     /// else, exposed for tests and benchmarks.
+    ///
+    /// Byte-oriented, so it runs over any ASCII-compatible text without decoding it first:
+    /// every word the published pattern matches whose checksum holds, and also a key glued
+    /// to other letters or digits (`api_key%3D<key>`, `token=x<key>`, `<key>abc`), found by
+    /// its checksum ([`keyward_core::redact::valid_key_spans`]), which the pattern's word
+    /// boundaries miss.
     pub fn keys_in(&self, text: &[u8]) -> Vec<(usize, ApiKey)> {
-        self.pattern
-            .find_iter(text)
-            .filter_map(|m| {
-                let candidate = std::str::from_utf8(m.as_bytes()).ok()?;
-                ApiKey::parse(candidate).ok().map(|key| (m.start(), key))
+        valid_key_spans(text)
+            .filter_map(|(start, end)| {
+                let candidate = std::str::from_utf8(&text[start..end]).ok()?;
+                ApiKey::parse(candidate).ok().map(|key| (start, key))
             })
             .collect()
     }

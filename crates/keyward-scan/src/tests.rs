@@ -163,6 +163,40 @@ fn utf16_text_is_decoded() {
 }
 
 #[test]
+fn keys_glued_to_url_encoding_or_letters_are_found() {
+    let k = key("bos_live");
+    let r = key("kw_root");
+    let text = format!(
+        "GET /x?api_key%3D{} HTTP/1.1\ntoken=x{}\nbearer {}abc\n",
+        k.expose(),
+        r.expose(),
+        k.expose()
+    );
+    let report = scan(text.as_bytes());
+    assert_eq!(
+        found(&report),
+        vec![
+            k.expose().to_owned(),
+            r.expose().to_owned(),
+            k.expose().to_owned()
+        ]
+    );
+    let places: Vec<_> = report.findings.iter().map(|f| (f.line, f.column)).collect();
+    assert_eq!(
+        places,
+        vec![(Some(1), Some(18)), (Some(2), Some(8)), (Some(3), Some(8))]
+    );
+    // The published pattern, checksum-checked, misses all three (its matches are whole
+    // words, which hold more than the key); the checksum alone finds them.
+    let pattern = regex::Regex::new(keyward_core::key_format::KEY_REGEX).unwrap();
+    let by_pattern = pattern
+        .find_iter(&text)
+        .filter(|m| ApiKey::parse(m.as_str()).is_ok())
+        .count();
+    assert_eq!(by_pattern, 0);
+}
+
+#[test]
 fn look_alikes_with_bad_checksums_are_rejected() {
     let k = key("bos");
     let text = k.expose();

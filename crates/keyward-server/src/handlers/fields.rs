@@ -30,13 +30,26 @@ pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
     Ok(out)
 }
 
-/// A key's description, owner id or revocation reason: trimmed, bounded, no control
-/// characters but newlines. Stored with the key (the reason also in its audit event), so a
-/// key pasted into one is kept only as its `start…`, like the audit trail's free text.
+/// How many lines a field of free text may have.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Lines {
+    /// One line (an owner id, a revocation reason): no control characters at all.
+    One,
+    /// Paragraphs (a description): newlines, but no other control characters.
+    Many,
+}
+
+/// A key's description, owner id or revocation reason: trimmed, bounded, no control characters
+/// (but newlines where `lines` is [`Lines::Many`]) and no bidirectional controls, which could
+/// make a reader of the key or the audit trail see something other than what is stored (a
+/// newline forging a line of an export, an override reversing what follows): `400`. Stored
+/// with the key (the reason also in its audit event), so a key pasted into one is kept only
+/// as its `start…`, like the audit trail's free text.
 pub fn optional_text(
     field: &str,
     value: Option<String>,
     max: usize,
+    lines: Lines,
 ) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };
     let value = value.trim().to_owned();
@@ -45,10 +58,19 @@ pub fn optional_text(
             "{field} is limited to {max} characters"
         )));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::BadRequest(format!(
-            "{field} must not contain control characters"
-        )));
+    let plain = match lines {
+        Lines::One => keyward_core::text::is_plain_line(&value),
+        Lines::Many => value.split('\n').all(keyward_core::text::is_plain_line),
+    };
+    if !plain {
+        return Err(ApiError::BadRequest(match lines {
+            Lines::One => format!(
+                "{field} must be one line of text, without control or bidirectional formatting characters"
+            ),
+            Lines::Many => format!(
+                "{field} must be text without control characters other than newlines, and without bidirectional formatting characters"
+            ),
+        }));
     }
     if value.is_empty() {
         return Ok(None);
@@ -199,6 +221,41 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored, format!("/x/{}…", key.start()));
+    }
+
+    #[test]
+    fn key_text_refuses_controls_and_bidi_and_one_line_fields_refuse_newlines() {
+        let one = |v: &str| optional_text("reason", Some(v.to_owned()), 100, Lines::One);
+        let many = |v: &str| optional_text("description", Some(v.to_owned()), 100, Lines::Many);
+        for bad in [
+            "ok\nkey.revoked by rk_admin",
+            "a\r\nb",
+            "tab\there",
+            "ok\u{202E}evil",
+            "\u{2066}x\u{2069}",
+            "x\u{200F}",
+            "\u{1b}[31m",
+        ] {
+            assert!(one(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "ok\u{202E}evil",
+            "a\nb\u{2067}c",
+            "a\r\nb",
+            "tab\there",
+            "a\u{85}b",
+        ] {
+            assert!(many(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            many("first line\nsecond, café\n").unwrap().as_deref(),
+            Some("first line\nsecond, café")
+        );
+        assert_eq!(
+            one(" no longer used ").unwrap().as_deref(),
+            Some("no longer used")
+        );
+        assert_eq!(one("  ").unwrap(), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::handlers::fields::Lines;
 use crate::handlers::{fields, restrictions};
 use crate::state::AppState;
 use crate::views::key_view;
@@ -50,8 +51,14 @@ pub async fn create(
         "description",
         req.description,
         fields::MAX_DESCRIPTION_CHARS,
+        Lines::Many,
     )?;
-    let owner_id = fields::optional_text("owner_id", req.owner_id, fields::MAX_OWNER_ID_CHARS)?;
+    let owner_id = fields::optional_text(
+        "owner_id",
+        req.owner_id,
+        fields::MAX_OWNER_ID_CHARS,
+        Lines::One,
+    )?;
     let metadata = fields::metadata(req.metadata.unwrap_or_default())?;
 
     let secret = issue_secret(&state, principal.workspace_id())?;
@@ -211,12 +218,17 @@ pub async fn update(
         changed.push("name");
     }
     if let Some(description) = req.description {
-        key.description =
-            fields::optional_text("description", description, fields::MAX_DESCRIPTION_CHARS)?;
+        key.description = fields::optional_text(
+            "description",
+            description,
+            fields::MAX_DESCRIPTION_CHARS,
+            Lines::Many,
+        )?;
         changed.push("description");
     }
     if let Some(owner_id) = req.owner_id {
-        key.owner_id = fields::optional_text("owner_id", owner_id, fields::MAX_OWNER_ID_CHARS)?;
+        key.owner_id =
+            fields::optional_text("owner_id", owner_id, fields::MAX_OWNER_ID_CHARS, Lines::One)?;
         changed.push("owner_id");
     }
     if let Some(permissions) = req.permissions {
@@ -257,7 +269,7 @@ pub async fn revoke(
 ) -> ApiResult<Json<Key>> {
     principal.require(rights::KEYS_WRITE)?;
     let now = state.clock.now();
-    let reason = fields::optional_text("reason", req.reason, fields::MAX_REASON_CHARS)?;
+    let reason = fields::optional_text("reason", req.reason, fields::MAX_REASON_CHARS, Lines::One)?;
     let _guard = state.writes.lock().await;
     let mut key = load(&state, &principal, &id).await?;
     if key.revoked_at.is_some() {

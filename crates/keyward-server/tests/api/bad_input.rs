@@ -494,6 +494,83 @@ async fn free_text_for_the_audit_trail_must_be_one_plain_line() {
 }
 
 #[tokio::test]
+async fn reasons_owner_ids_and_descriptions_refuse_forged_lines_and_bidi_controls() {
+    let app = spawn_app();
+    let api = app.api();
+    let key = api.new_key(STRIPE, &["invoices:receive"]).await;
+    let before = snapshot(&api).await;
+    // A revocation reason is one plain line: it is the key.revoked event's detail.
+    for reason in [
+        "ok\nkey.revoked by rk_admin\u{202E}evil",
+        "ok\nkey.revoked by rk_admin",
+        "rotated\r\nkey.deleted",
+        "ok \u{202E}live.eht",
+        "ok \u{2066}x\u{2069}",
+        "ok\u{200F}",
+        "tab\there",
+        "\u{1b}[31mred",
+    ] {
+        let message = api
+            .revoke_key(&key.id, Some(reason))
+            .await
+            .expect_error(400, "bad_request");
+        assert!(message.contains("reason"), "{reason:?}: {message}");
+    }
+    // The owner id is one plain line too; a description may have lines, nothing else.
+    for body in [
+        json!({"owner_id": "user_1\nkey.revoked by rk_admin"}),
+        json!({"owner_id": "user_1\u{202E}"}),
+        json!({"description": "billing\u{202E}evil"}),
+        json!({"description": "line one\nline \u{2067}two"}),
+        json!({"description": "line one\r\nline two"}),
+        json!({"description": "bell\u{7}"}),
+    ] {
+        let field = body.as_object().and_then(|o| o.keys().next().cloned());
+        let field = field.unwrap_or_default();
+        let message = api
+            .update_key(&key.id, &body)
+            .await
+            .expect_error(400, "bad_request");
+        assert!(message.contains(&field), "{body}: {message}");
+        let mut create = body.clone();
+        create["name"] = json!("Payroll CSV Export");
+        let message = api
+            .create_key(&create)
+            .await
+            .expect_error(400, "bad_request");
+        assert!(message.contains(&field), "{create}: {message}");
+    }
+    // Refused before anything happened: the key is live and unchanged, nothing recorded.
+    assert_eq!(snapshot(&api).await, before);
+    assert_eq!(api.verify_code(&key.key, None).await, "VALID");
+    let revoked = api
+        .get("/v1/audit?kind=key.revoked")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(revoked["events"], json!([]), "{revoked}");
+    // A description keeps its lines; a plain reason is recorded as given.
+    let updated = api
+        .update_key(&key.id, &json!({"description": "Sends invoices.\nOwned by billing.", "owner_id": "team-billing"}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(updated["description"], "Sends invoices.\nOwned by billing.");
+    api.revoke_key(&key.id, Some("no longer used, café"))
+        .await
+        .expect(200);
+    let revoked = api
+        .get("/v1/audit?kind=key.revoked")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        revoked["events"][0]["detail"], "no longer used, café",
+        "{revoked}"
+    );
+}
+
+#[tokio::test]
 async fn names_with_invisible_or_bidirectional_characters_are_refused() {
     let app = spawn_app();
     let api = app.api();

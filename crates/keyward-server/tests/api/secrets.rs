@@ -2,7 +2,8 @@
 //! verifying keys (with the server logging at `trace`), and after a calling service and a
 //! leak reporter put keys and root keys into the free text the audit trail keeps (verify's
 //! `resource`, `action`, `user_agent`, `origin` and `ip`, a leak report's `source` and
-//! `location`), the database file, its WAL and shared memory, every file of the audit
+//! `location`; whole, and glued to other characters such as `%3D`, `x` or a trailing `abc`),
+//! the database file, its WAL and shared memory, every file of the audit
 //! journal and the captured log contain no key, no secret part and no hex digest of a key.
 
 use crate::helpers::{
@@ -150,13 +151,28 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
         assert_eq!(answer.expect(200)["code"], "VALID", "{}", answer.text);
         let answer = verifier.post("/v1/verify", &context).await;
         answer.expect(200);
+        // Keys glued to other characters (URL-encoded separators, a letter or digit before,
+        // letters after): not whole words, still found by their checksum.
+        let glued = &keys[2].key;
+        for (field, value) in [
+            ("resource", format!("%20{glued}")),
+            ("resource", format!("/v1/invoices?api_key%3D{glued}")),
+            ("action", format!("token%3A{root}")),
+            ("user_agent", format!("x{glued}")),
+            ("origin", format!("0{other_root}")),
+            ("resource", format!("/v1/invoices/{glued}abc")),
+        ] {
+            let body = json!({"key": live, field: value});
+            let answer = api.post("/v1/verify", &body).await;
+            assert_eq!(answer.expect(200)["code"], "VALID", "{}", answer.text);
+        }
         // A leak report whose source and location hold keys: the already revoked key is
         // reported, so its owner gets a `key.leaked` event with the text in its detail.
         let report = json!({
             "keys": [
-                {"key": keys[5].key, "location": format!("pastebin.example/raw/{live} (also {root})")},
+                {"key": keys[5].key, "location": format!("pastebin.example/raw/{live} (also {root}, x{glued}abc)")},
             ],
-            "source": format!("a scan that pasted {other_root}"),
+            "source": format!("a scan that pasted {other_root} and api_key%3D{glued}"),
         });
         app.anonymous().post("/v1/leaks", &report).await.expect(202);
         let trail = api
