@@ -62,6 +62,19 @@ impl StateReplay {
             return;
         };
         match kind {
+            // A leaked root key is revoked with a `key.leaked` event whose subject is the
+            // root key and whose detail starts "root key" (handlers/leaks.rs).
+            EventKind::KeyLeaked
+                if e.detail
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("root key ")) =>
+            {
+                let Some(id) = e.key_id.as_deref() else {
+                    return;
+                };
+                let facts = self.root_keys.entry(id.to_owned()).or_default();
+                facts.revoked.get_or_insert(event.seq);
+            }
             EventKind::KeyCreated
             | EventKind::KeyUpdated
             | EventKind::KeyRevoked
@@ -308,6 +321,42 @@ mod tests {
             Some("changed: expires_at"),
         ));
         assert!(mismatches(&later, &[old, key("key_b")]).is_empty());
+    }
+
+    #[test]
+    fn a_leaked_root_key_is_a_root_key_revocation() {
+        let mut created = event(
+            1,
+            EventKind::RootKeyCreated,
+            "rk_1",
+            Some("root key rk_1 (ops)"),
+        );
+        created.event.key_id = None;
+        let leaked = event(
+            2,
+            EventKind::KeyLeaked,
+            "rk_1",
+            Some("root key found in deploy.env (deploy share sweep)"),
+        );
+        let mut root = RootKey {
+            id: "rk_1".into(),
+            workspace_id: "ws_1".into(),
+            name: "ops".into(),
+            hash: KeyHash::of("rk_1"),
+            start: "kw_root_1234".into(),
+            permissions: Vec::new(),
+            created_at: at(0),
+            revoked_at: Some(at(2)),
+        };
+        let check = |events: &[AuditEvent], root: &RootKey| {
+            let mut replay = StateReplay::new();
+            events.iter().for_each(|e| replay.push(e));
+            replay.check_root_key(root);
+            replay.finish()
+        };
+        assert!(check(&[created.clone(), leaked.clone()], &root).is_empty());
+        root.revoked_at = None;
+        assert_eq!(check(&[created, leaked], &root).len(), 1);
     }
 
     #[test]

@@ -557,3 +557,53 @@ async fn a_forged_chained_checkpoint_is_caught_by_an_anchor() {
     let check = chain_from(&api, &signed).await;
     assert_broken_at(&check, seq(&signed), "retention never deletes");
 }
+
+/// A root key reported leaked is revoked by its `key.leaked` event (subject the root key,
+/// detail "root key …"): the state replay counts that as the root key's revocation, so the
+/// chain of a normal leak report verifies, and making that root key live again is found.
+#[tokio::test]
+async fn a_leaked_root_key_is_replayed_as_revoked() {
+    let mut app = spawn_app();
+    let api = app.api();
+    let created = api
+        .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    let root_id = created["id"].as_str().expect("an id").to_owned();
+    let root = created["key"].as_str().expect("the root key").to_owned();
+    crate::helpers::remember_secret(&root);
+    app.anonymous()
+        .post(
+            "/v1/leaks",
+            &json!({"keys": [root], "source": "deploy share sweep"}),
+        )
+        .await
+        .expect(202);
+    app.as_root(&root).list_keys("").await.expect(401);
+    let leaked = api
+        .get("/v1/audit?kind=key.leaked")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(leaked["events"][0]["key_id"], json!(root_id), "{leaked}");
+    let check = chain(&api).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+
+    let mut db = stop_and_open(&mut app).await;
+    let sql = "UPDATE root_keys SET revoked_at = NULL WHERE id = ?";
+    assert_eq!(run(&mut db, sql, &[json!(root_id)]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let check = chain(&app.api()).await;
+    assert_eq!(check["valid"], json!(false), "{check}");
+    assert!(check.get("first_bad_seq").is_none(), "{check}");
+    let unexplained = check["unexplained"].as_array().expect("unexplained");
+    assert_eq!(unexplained.len(), 1, "{check}");
+    assert_eq!(unexplained[0]["id"], json!(root_id), "{check}");
+    let reason = unexplained[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("revoked it, but storage holds it unrevoked"),
+        "{reason}"
+    );
+}
