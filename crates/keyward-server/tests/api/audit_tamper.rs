@@ -607,3 +607,110 @@ async fn a_leaked_root_key_is_replayed_as_revoked() {
         "{reason}"
     );
 }
+
+/// A root key's name never changes, and its `root_key.created` event records it (and, for a
+/// root key made by operator recovery, its rights): renaming a root key in the table, or
+/// widening a recovered root key's rights, is found by the state replay.
+#[tokio::test]
+async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
+    let mut app = spawn_app();
+    let api = app.api();
+    let deploy = api
+        .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    let deploy_id = deploy["id"].as_str().expect("an id").to_owned();
+    crate::helpers::remember_secret(deploy["key"].as_str().expect("the root key"));
+    let dir = tempfile::tempdir().unwrap();
+    let recovered_file = dir.path().join("recovered");
+    let out = keyward()
+        .args(["root-key", "create", "--database-url"])
+        .arg(format!("sqlite://{}", app.db_path.display()))
+        .args([
+            "--workspace",
+            crate::helpers::PREFIX,
+            "--right",
+            "keys:read",
+        ])
+        .args(["--right", "audit:read", "--output"])
+        .arg(&recovered_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    crate::helpers::remember_secret(std::fs::read_to_string(&recovered_file).unwrap().trim_end());
+    let roots = api.get("/v1/root-keys").await.expect(200).clone();
+    let id_of = |wanted: &dyn Fn(&Value) -> bool| {
+        roots
+            .as_array()
+            .expect("root keys")
+            .iter()
+            .find(|r| wanted(r))
+            .and_then(|r| r["id"].as_str())
+            .expect("the root key")
+            .to_owned()
+    };
+    let first_id = id_of(&|r| r["id"] != json!(deploy_id) && r["permissions"] == json!(["*"]));
+    let recovered_id = id_of(&|r| r["permissions"].as_array().is_some_and(|p| p.len() == 2));
+    let check = chain(&api).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+
+    let mut db = stop_and_open(&mut app).await;
+    let rename = "UPDATE root_keys SET name = 'Backup Root Key' WHERE id = ?";
+    assert_eq!(run(&mut db, rename, &[json!(deploy_id)]).await, 1);
+    assert_eq!(run(&mut db, rename, &[json!(first_id)]).await, 1);
+    let widen = "UPDATE root_keys SET permissions = '[\"*\"]' WHERE id = ?";
+    assert_eq!(run(&mut db, widen, &[json!(recovered_id)]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let check = chain(&app.api()).await;
+    assert_eq!(check["valid"], json!(false), "{check}");
+    assert!(check.get("first_bad_seq").is_none(), "{check}");
+    let mut found: Vec<&str> = check["unexplained"]
+        .as_array()
+        .expect("unexplained")
+        .iter()
+        .map(|u| u["id"].as_str().unwrap_or_default())
+        .collect();
+    found.sort_unstable();
+    let mut wanted = vec![deploy_id.as_str(), first_id.as_str(), recovered_id.as_str()];
+    wanted.sort_unstable();
+    assert_eq!(found, wanted, "{check}");
+    assert!(
+        check["unexplained"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("root_key.created event recorded"),
+        "{check}"
+    );
+}
+
+/// `POST /v1/audit/anchor` on a head already signed still answers an anchor, but does not
+/// append it to the anchor log again: a caller cannot grow the file by asking repeatedly.
+#[tokio::test]
+async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
+    let app = spawn_app();
+    let api = app.api();
+    api.new_key("Stripe Invoice Sending Integration", &["invoices:read"])
+        .await;
+    let log = app.db_path.with_extension("db.audit-anchors");
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .expect("the anchor log")
+            .lines()
+            .count()
+    };
+    let first = anchor(&api).await;
+    let before = lines();
+    for _ in 0..5 {
+        let again = anchor(&api).await;
+        assert_eq!(again["seq"], first["seq"], "{again}");
+        assert_eq!(again["hash"], first["hash"], "{again}");
+        assert_eq!(chain_from(&api, &again).await["valid"], json!(true));
+    }
+    assert_eq!(lines(), before, "the log grew for an unmoved head");
+    api.new_key("Xero Payroll Sync", &["payroll:write"]).await;
+    let moved = anchor(&api).await;
+    assert_ne!(moved["seq"], first["seq"], "{moved}");
+    assert_eq!(lines(), before + 1, "a moved head is logged");
+}
