@@ -714,3 +714,171 @@ async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
     assert_ne!(moved["seq"], first["seq"], "{moved}");
     assert_eq!(lines(), before + 1, "a moved head is logged");
 }
+
+/// The outside reviewer's reproduction: after an anchor, a kept event it covers (the
+/// `key.revoked`) is edited to name a made-up key and given its own recomputed hash; the
+/// verification after it is deleted (so the number of kept events stays the one signed) and
+/// a correctly hashed `audit.checkpoint` claims retention cut there, hiding the broken link;
+/// the key is made live again. Each event before the cut is checked only on its own, so only
+/// the anchor's `kept_digest` (a running digest of the kept events' hashes) shows the edit,
+/// to the server, to `keyward audit verify --anchor` and to `docs/verify_audit_export.py`.
+/// An anchor signed without the digest (an older version's) is still checked, as before,
+/// and the answer says that it binds the number of kept events only.
+#[tokio::test]
+async fn editing_a_kept_event_behind_a_forged_cut_is_caught_by_an_anchor() {
+    let mut app = spawn_app();
+    history(&app).await;
+    let api = app.api();
+    let stripe = api.new_key("Stripe Refunds", &["refunds:write"]).await;
+    for _ in 0..2 {
+        api.verify(&stripe.key, None).await.expect(200);
+    }
+    let all = events(&api).await;
+    let signed = anchor(&api).await;
+    assert!(signed["kept_digest"].is_string(), "{signed}");
+    let head = all.last().expect("events");
+    assert_eq!(signed["seq"], json!(seq(head)), "{signed}");
+    let revoked = all
+        .iter()
+        .find(|e| e["kind"] == "key.revoked")
+        .expect("key.revoked");
+    let r = seq(revoked);
+    let next = &all[usize::try_from(r).unwrap()];
+    assert_eq!(seq(next), r + 1);
+    assert_eq!(next["kind"], "key.verified", "{next}");
+    let ws = app.workspaces[0].id.clone();
+
+    // The revocation now names a key that does not exist, with its own hash recomputed.
+    let mut edited: NewEvent = serde_json::from_value(revoked.clone()).expect("an event");
+    edited.key_id = Some("key_0000000000000000000000000".into());
+    let edited_hash = AuditEvent::hash_of(&edited, r, revoked["prev_hash"].as_str().unwrap());
+    // The cut: at the deleted verification, every event before it kept.
+    let cut = keyward_core::Checkpoint {
+        seq: r + 1,
+        hash: next["hash"].as_str().unwrap().to_owned(),
+        retained: u64::try_from(r).unwrap(),
+    };
+    let time = chrono::DateTime::parse_from_rfc3339(head["time"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let forged = cut.event(&ws, time);
+    let prev_hash = head["hash"].as_str().unwrap();
+    let forged_hash = AuditEvent::hash_of(&forged, seq(head) + 1, prev_hash);
+
+    let mut db = stop_and_open(&mut app).await;
+    for value in [edited.key_id.as_deref().unwrap(), "audit.checkpoint"] {
+        run(
+            &mut db,
+            "INSERT OR IGNORE INTO audit_names (value) VALUES (?)",
+            &[json!(value)],
+        )
+        .await;
+    }
+    let sql = format!(
+        "UPDATE audit_events SET key_id = (SELECT id FROM audit_names WHERE value = ?), \
+         hash = unhex(?) WHERE workspace_id = {WS} AND seq = ?"
+    );
+    let binds = [
+        json!(edited.key_id),
+        json!(edited_hash),
+        json!(ws),
+        json!(r),
+    ];
+    assert_eq!(run(&mut db, &sql, &binds).await, 1);
+    let sql = format!("DELETE FROM audit_events WHERE workspace_id = {WS} AND seq = ?");
+    assert_eq!(run(&mut db, &sql, &[json!(ws), json!(r + 1)]).await, 1);
+    let name = "(SELECT id FROM audit_names WHERE value = ?)";
+    let insert = format!(
+        "INSERT INTO audit_events (workspace_id, seq, id, time, kind, outcome, detail, \
+         prev_hash, hash) VALUES ({name}, ?, ?, ?, {name}, {name}, ?, unhex(?), unhex(?))"
+    );
+    let binds = [
+        json!(ws),
+        json!(seq(head) + 1),
+        json!(forged.id),
+        json!(time.timestamp_millis()),
+        json!("audit.checkpoint"),
+        json!("OK"),
+        json!(forged.detail),
+        json!(prev_hash),
+        json!(forged_hash),
+    ];
+    assert_eq!(run(&mut db, &insert, &binds).await, 1);
+    let sql = "UPDATE audit_heads SET seq = ?, hash = ? WHERE workspace_id = ?";
+    let binds = [json!(seq(head) + 1), json!(forged_hash), json!(ws)];
+    assert_eq!(run(&mut db, sql, &binds).await, 1);
+    let sql =
+        "UPDATE keys SET revoked_at = NULL, revoked_reason = NULL WHERE revoked_at IS NOT NULL";
+    assert_eq!(run(&mut db, sql, &[]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let api = app.api();
+    let check = chain(&api).await;
+    assert_eq!(
+        check["valid"],
+        json!(true),
+        "undetectable without the anchor: {check}"
+    );
+    assert_eq!(check["checkpoint_seq"], json!(r + 1), "{check}");
+    let check = chain_from(&api, &signed).await;
+    assert_broken_at(&check, seq(&signed), "one was edited");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchor.json");
+    std::fs::write(&file, format!("{signed}\n")).unwrap();
+    let out = cli_verify(&app, &["--anchor", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+
+    let export = api
+        .request(reqwest::Method::GET, "/v1/audit/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let export_file = dir.path().join("audit.ndjson");
+    std::fs::write(&export_file, export).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/verify_audit_export.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&export_file)
+        .arg("--anchor")
+        .arg(&file)
+        .output()
+        .expect("python3 runs docs/verify_audit_export.py");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("one was edited"),
+        "{}",
+        describe(&out)
+    );
+
+    // An anchor of the same head without the digest, as an older version signed it: checked
+    // by the count alone, which the forged cut satisfies, and the answer says so.
+    let key_file = app.db_path.with_extension("db.anchor-key");
+    let key = keyward_core::anchor::AnchorSigningKey::from_hex(
+        &std::fs::read_to_string(key_file).unwrap(),
+    )
+    .unwrap();
+    let point = keyward_core::AnchorPoint {
+        seq: seq(&signed),
+        hash: signed["hash"].as_str().unwrap().to_owned(),
+        kept: signed["kept"].as_u64().unwrap(),
+        kept_digest: None,
+    };
+    let old = serde_json::to_value(key.sign(&ws, &point, chrono::Utc::now())).unwrap();
+    assert!(old.get("kept_digest").is_none(), "{old}");
+    let check = chain_from(&api, &old).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+    assert!(
+        check["anchor_note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("number only"),
+        "{check}"
+    );
+}
