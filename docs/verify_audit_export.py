@@ -79,6 +79,18 @@ def check(workspace, chain, anchor):
         if kept != anchor["kept"]:
             return [f"{kept} events retention never deletes at or before the anchor, "
                     f"{anchor['kept']} signed"]
+        if "kept_digest" in anchor:
+            # The running digest of their hashes binds their contents, not only their number.
+            digest = GENESIS
+            for e in chain:
+                if e["seq"] <= anchor["seq"] and e["kind"] != "key.verified":
+                    digest = hashlib.sha256((digest + e["hash"]).encode("ascii")).hexdigest()
+            if digest != anchor["kept_digest"]:
+                return ["the events retention never deletes at or before the anchor are not "
+                        "the ones it signed: one was edited"]
+        else:
+            print(f"{workspace}: the anchor has no kept_digest (signed by an older version): "
+                  "only the number of kept events before it is checked")
     return []
 
 

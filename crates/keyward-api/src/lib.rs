@@ -338,6 +338,10 @@ pub struct ChainCheck {
     /// The seq of the signed anchor the chain was checked against (`POST /v1/audit/verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor_seq: Option<i64>,
+    /// Said when the anchor was signed by an older version, without `kept_digest`: then only
+    /// the number of kept events at or before it binds them, not their contents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_note: Option<String>,
     /// Stored keys and root keys whose state the chain does not explain (at most 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexplained: Vec<Unexplained>,

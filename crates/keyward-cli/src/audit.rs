@@ -253,6 +253,9 @@ fn describe_chain(check: &ChainCheck) -> String {
         if let Some(anchor) = check.anchor_seq {
             line.push_str(&format!("; it extends the signed anchor at seq {anchor}"));
         }
+        if let Some(note) = &check.anchor_note {
+            line.push_str(&format!(" ({note})"));
+        }
         return line;
     }
     if check.first_bad_seq.is_none() && !check.unexplained.is_empty() {
@@ -407,6 +410,7 @@ mod tests {
             reason: first_bad_seq.map(|_| "the event's contents\ndo not match its hash".into()),
             checkpoint_seq: None,
             anchor_seq: None,
+            anchor_note: None,
             unexplained: Vec::new(),
         }
     }

@@ -28,6 +28,11 @@ pub struct SignedAnchor {
     /// `key.verified`), so deleting one of them is caught even once the anchored event has
     /// itself been pruned.
     pub kept: u64,
+    /// The running digest of the hashes of those events (see [`crate::audit::KeptDigest`]),
+    /// so editing one of them is caught too. Absent in anchors signed before it existed:
+    /// those are checked by `kept` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_digest: Option<String>,
     pub signed_at: String,
     /// Hex of the 32-byte Ed25519 public key that signed.
     pub public_key: String,
@@ -41,6 +46,8 @@ struct Canonical<'a> {
     format: &'a str,
     hash: &'a str,
     kept: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept_digest: Option<&'a str>,
     public_key: &'a str,
     seq: i64,
     signed_at: &'a str,
@@ -54,6 +61,7 @@ impl SignedAnchor {
             format: &self.format,
             hash: &self.hash,
             kept: self.kept,
+            kept_digest: self.kept_digest.as_deref(),
             public_key: &self.public_key,
             seq: self.seq,
             signed_at: &self.signed_at,
@@ -69,6 +77,7 @@ impl SignedAnchor {
             seq: self.seq,
             hash: self.hash.clone(),
             kept: self.kept,
+            kept_digest: self.kept_digest.clone(),
         }
     }
 
@@ -136,6 +145,7 @@ impl AnchorSigningKey {
             seq: head.seq,
             hash: head.hash.clone(),
             kept: head.kept,
+            kept_digest: head.kept_digest.clone(),
             signed_at: format_time(now),
             public_key: self.public_key().to_hex(),
             signature: String::new(),
@@ -181,6 +191,7 @@ mod tests {
             seq: 42,
             hash: "ab".repeat(32),
             kept: 7,
+            kept_digest: Some("cd".repeat(32)),
         }
     }
 
@@ -195,6 +206,21 @@ mod tests {
         let mut moved = anchor.clone();
         moved.seq = 41;
         assert_eq!(moved.verify(&key.public_key()), Err(AnchorError::Signature));
+        let mut redigested = anchor.clone();
+        redigested.kept_digest = Some("ce".repeat(32));
+        assert_eq!(
+            redigested.verify(&key.public_key()),
+            Err(AnchorError::Signature)
+        );
+        // An anchor signed before the digest existed still verifies without it.
+        let old_head = AnchorPoint {
+            kept_digest: None,
+            ..head()
+        };
+        let old = key.sign("ws_1", &old_head, now);
+        assert!(!old.canonical().contains("kept_digest"));
+        assert!(!serde_json::to_string(&old).unwrap().contains("kept_digest"));
+        assert_eq!(old.verify(&key.public_key()), Ok(()));
         let mut recounted = anchor.clone();
         recounted.kept = 6;
         assert_eq!(

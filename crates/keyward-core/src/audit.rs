@@ -200,6 +200,45 @@ pub struct AnchorPoint {
     pub seq: i64,
     pub hash: String,
     pub kept: u64,
+    /// The [`KeptDigest`] of the events that retention never deletes at or before `seq`: it
+    /// binds their contents, not only their number. `None` in anchors signed before it
+    /// existed, which then bind the count alone.
+    pub kept_digest: Option<String>,
+}
+
+/// A running digest over the hashes of the events that retention never deletes (every kind
+/// but `key.verified`), in seq order: starting from [`GENESIS_HASH`], each such event makes
+/// it `hex(sha256(digest ++ hash))` (the two hex texts concatenated). An anchor signs it, so
+/// an edit of any kept event the anchor covers is found even where retention's gaps leave
+/// the event without a neighbour to link to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptDigest(String);
+
+impl Default for KeptDigest {
+    fn default() -> Self {
+        Self(GENESIS_HASH.to_owned())
+    }
+}
+
+impl KeptDigest {
+    /// Adds `event` if it is one retention never deletes.
+    pub fn push(&mut self, kind: &str, hash: &str) {
+        if kind != EventKind::KeyVerified.as_str() {
+            self.push_kept(hash);
+        }
+    }
+
+    /// Adds an event known to be one retention never deletes, by its hash.
+    pub fn push_kept(&mut self, hash: &str) {
+        let mut sha = Sha256::new();
+        sha.update(self.0.as_bytes());
+        sha.update(hash.as_bytes());
+        self.0 = hex::encode(sha.finalize());
+    }
+
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The fields of [`AuditEvent::canonical`], declared in sorted key order (serde writes
@@ -325,6 +364,7 @@ pub struct ChainVerifier {
     anchor: Option<AnchorPoint>,
     anchor_found: bool,
     kept_to_anchor: u64,
+    kept_digest: KeptDigest,
     broken: Option<(i64, String)>,
 }
 
@@ -342,6 +382,7 @@ impl ChainVerifier {
             anchor: None,
             anchor_found: false,
             kept_to_anchor: 0,
+            kept_digest: KeptDigest::default(),
             broken: None,
         }
     }
@@ -433,6 +474,7 @@ impl ChainVerifier {
         if event.event.kind != EventKind::KeyVerified.as_str() {
             self.kept_to_anchor += 1;
         }
+        self.kept_digest.push(&event.event.kind, &event.hash);
         if event.seq == anchor.seq {
             self.anchor_found = true;
             if event.hash != anchor.hash {
@@ -545,6 +587,18 @@ impl ChainVerifier {
                          seq, the anchor signed {}",
                         self.kept_to_anchor, anchor.kept
                     ),
+                );
+            }
+            if anchor
+                .kept_digest
+                .as_deref()
+                .is_some_and(|signed| signed != self.kept_digest.hex())
+            {
+                return broken(
+                    anchor.seq,
+                    "the events that retention never deletes at or before the anchored seq \
+                     are not the ones the anchor signed: one was edited"
+                        .to_owned(),
                 );
             }
         }
@@ -760,10 +814,15 @@ mod tests {
     #[test]
     fn an_anchor_catches_a_rewritten_or_truncated_chain() {
         let events = chain_of(6);
+        let mut digest = KeptDigest::default();
+        events[..4]
+            .iter()
+            .for_each(|e| digest.push(&e.event.kind, &e.hash));
         let anchor = AnchorPoint {
             seq: 4,
             hash: events[3].hash.clone(),
             kept: 4,
+            kept_digest: Some(digest.hex().to_owned()),
         };
         let check = |events: &[AuditEvent]| {
             let mut v = ChainVerifier::new(None).with_anchor(anchor.clone());

@@ -37,6 +37,10 @@ struct KeyFacts {
 #[derive(Debug, Default)]
 struct RootFacts {
     created: bool,
+    /// How its `root_key.created` event named it: the detail, or the actor (the workspace's
+    /// first root key records its own creation as its actor).
+    created_detail: Option<String>,
+    created_actor: Option<(Option<String>, Option<String>)>,
     revoked: Option<i64>,
     seen: bool,
 }
@@ -62,6 +66,19 @@ impl StateReplay {
             return;
         };
         match kind {
+            // A leaked root key is revoked with a `key.leaked` event whose subject is the
+            // root key and whose detail starts "root key" (handlers/leaks.rs).
+            EventKind::KeyLeaked
+                if e.detail
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("root key ")) =>
+            {
+                let Some(id) = e.key_id.as_deref() else {
+                    return;
+                };
+                let facts = self.root_keys.entry(id.to_owned()).or_default();
+                facts.revoked.get_or_insert(event.seq);
+            }
             EventKind::KeyCreated
             | EventKind::KeyUpdated
             | EventKind::KeyRevoked
@@ -110,6 +127,8 @@ impl StateReplay {
                 let facts = self.root_keys.entry(id.to_owned()).or_default();
                 if kind == EventKind::RootKeyCreated {
                     facts.created = true;
+                    facts.created_detail.clone_from(&e.detail);
+                    facts.created_actor = Some((e.actor_id.clone(), e.actor_name.clone()));
                 } else {
                     facts.revoked.get_or_insert(event.seq);
                 }
@@ -155,6 +174,12 @@ impl StateReplay {
         facts.seen = true;
         let reason = if !facts.created {
             Some("no root_key.created event records this root key".to_owned())
+        } else if !created_as_stored(facts, root) {
+            Some(
+                "its stored name (or, made by operator recovery, its rights) is not what its \
+                 root_key.created event recorded"
+                    .to_owned(),
+            )
         } else if let (Some(seq), None) = (facts.revoked, root.revoked_at) {
             Some(format!(
                 "the event at seq {seq} revoked it, but storage holds it unrevoked"
@@ -198,6 +223,32 @@ impl StateReplay {
         lost.sort_by(|a, b| a.id.cmp(&b.id));
         self.mismatches.append(&mut lost);
         self.mismatches
+    }
+}
+
+/// Whether a root key's `root_key.created` event records it as stored. A root key's name
+/// never changes. Each way of creating one writes its event in one exact form: the API
+/// "root key <id> (<name>)"; operator recovery "root key <id> (<name>) with rights <rights,
+/// comma separated>, created by operator recovery …"; the workspace's first root key no
+/// detail, itself as the actor.
+fn created_as_stored(facts: &RootFacts, root: &RootKey) -> bool {
+    let named = format!("root key {} ({})", root.id, root.name);
+    match facts.created_detail.as_deref() {
+        Some(detail) if detail == named => true,
+        Some(detail) => {
+            let Some(rest) = detail.strip_prefix(&format!("{named} with rights ")) else {
+                return false;
+            };
+            let Some((rights, _)) = rest.split_once(", created by operator recovery") else {
+                return false;
+            };
+            let mut recorded: Vec<&str> = rights.split(", ").collect();
+            let mut stored: Vec<&str> = root.permissions.iter().map(|p| p.as_str()).collect();
+            recorded.sort_unstable();
+            stored.sort_unstable();
+            recorded == stored
+        }
+        None => facts.created_actor == Some((Some(root.id.clone()), Some(root.name.clone()))),
     }
 }
 
@@ -308,6 +359,91 @@ mod tests {
             Some("changed: expires_at"),
         ));
         assert!(mismatches(&later, &[old, key("key_b")]).is_empty());
+    }
+
+    #[test]
+    fn a_leaked_root_key_is_a_root_key_revocation() {
+        let mut created = event(
+            1,
+            EventKind::RootKeyCreated,
+            "rk_1",
+            Some("root key rk_1 (ops)"),
+        );
+        created.event.key_id = None;
+        let leaked = event(
+            2,
+            EventKind::KeyLeaked,
+            "rk_1",
+            Some("root key found in deploy.env (deploy share sweep)"),
+        );
+        let mut root = RootKey {
+            id: "rk_1".into(),
+            workspace_id: "ws_1".into(),
+            name: "ops".into(),
+            hash: KeyHash::of("rk_1"),
+            start: "kw_root_1234".into(),
+            permissions: Vec::new(),
+            created_at: at(0),
+            revoked_at: Some(at(2)),
+        };
+        let check = |events: &[AuditEvent], root: &RootKey| {
+            let mut replay = StateReplay::new();
+            events.iter().for_each(|e| replay.push(e));
+            replay.check_root_key(root);
+            replay.finish()
+        };
+        assert!(check(&[created.clone(), leaked.clone()], &root).is_empty());
+        root.revoked_at = None;
+        assert_eq!(check(&[created, leaked], &root).len(), 1);
+    }
+
+    #[test]
+    fn a_root_keys_name_and_recovered_rights_are_held_to_its_creation() {
+        let root = |name: &str, rights: &[&str]| RootKey {
+            id: "rk_1".into(),
+            workspace_id: "ws_1".into(),
+            name: name.into(),
+            hash: KeyHash::of("rk_1"),
+            start: "kw_root_1234".into(),
+            permissions: rights
+                .iter()
+                .map(|r| crate::permission::Permission::parse(r).unwrap())
+                .collect(),
+            created_at: at(0),
+            revoked_at: None,
+        };
+        let check = |created: AuditEvent, root: &RootKey| {
+            let mut replay = StateReplay::new();
+            replay.push(&created);
+            replay.check_root_key(root);
+            replay.finish().len()
+        };
+        let by_api = |detail: &str| {
+            let mut e = event(1, EventKind::RootKeyCreated, "x", Some(detail));
+            e.event.key_id = None;
+            e.event.key_name = None;
+            e
+        };
+        let api = by_api("root key rk_1 (Deploy (eu))");
+        assert_eq!(check(api.clone(), &root("Deploy (eu)", &["keys:read"])), 0);
+        assert_eq!(check(api, &root("Deploy", &["keys:read"])), 1);
+        let recovered = by_api(
+            "root key rk_1 (ops) with rights keys:read, audit:read, created by operator \
+             recovery (keyward root-key create, with direct access to the database)",
+        );
+        let ops = root("ops", &["audit:read", "keys:read"]);
+        assert_eq!(check(recovered.clone(), &ops), 0);
+        assert_eq!(check(recovered.clone(), &root("ops", &["*"])), 1);
+        assert_eq!(
+            check(recovered, &root("Ops", &["audit:read", "keys:read"])),
+            1
+        );
+        let mut first = by_api("x");
+        first.event.detail = None;
+        first.event.actor_id = Some("rk_1".into());
+        first.event.actor_name = Some("Initial root key".into());
+        assert_eq!(check(first.clone(), &root("Initial root key", &["*"])), 0);
+        assert_eq!(check(first, &root("Renamed", &["*"])), 1);
     }
 
     #[test]

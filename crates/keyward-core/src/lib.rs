@@ -25,7 +25,7 @@ pub mod verify;
 
 pub use audit::{
     AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind,
-    NewEvent,
+    KeptDigest, NewEvent,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credits::{CreditOutcome, Credits, Refill};

@@ -138,19 +138,27 @@ pub trait Store: Send + Sync + 'static {
             return Ok(None);
         };
         let (mut kept, mut after) = (0, 0);
+        let mut digest = crate::audit::KeptDigest::default();
         loop {
             let page = self.events_ascending(workspace_id, after, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            kept += page
-                .iter()
-                .filter(|e| e.seq <= seq && e.event.kind != EventKind::KeyVerified.as_str())
-                .count() as u64;
+            for e in page.iter().filter(|e| e.seq <= seq) {
+                if e.event.kind != EventKind::KeyVerified.as_str() {
+                    kept += 1;
+                }
+                digest.push(&e.event.kind, &e.hash);
+            }
             if after >= seq {
                 break;
             }
         }
-        Ok(Some(AnchorPoint { seq, hash, kept }))
+        Ok(Some(AnchorPoint {
+            seq,
+            hash,
+            kept,
+            kept_digest: Some(digest.hex().to_owned()),
+        }))
     }
     /// Delete events of `kind` older than `before` and append an `audit.checkpoint` event
     /// (stamped `now`) at the newest event at or before the cut, in one transaction. Returns

@@ -53,10 +53,33 @@ fn create(path: &Path) -> std::io::Result<AnchorSigningKey> {
     Ok(key)
 }
 
+/// Writes `<path>.pub`, mode 0644 whatever the umask: anyone may read a public key, no one
+/// else may change it.
 fn write_public_key(path: &Path, key: &AnchorSigningKey) -> anyhow::Result<()> {
     let public = public_key_path(path);
-    std::fs::write(&public, format!("{}\n", key.public_key().to_hex()))
-        .with_context(|| format!("writing the anchor public key {}", public.display()))
+    let write = || -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&public)?;
+        set_public_mode(&file)?;
+        file.write_all(format!("{}\n", key.public_key().to_hex()).as_bytes())?;
+        file.sync_all()
+    };
+    write().with_context(|| format!("writing the anchor public key {}", public.display()))
+}
+
+/// Mode 0644, set explicitly (`fchmod`) so that it does not depend on the umask.
+pub(crate) fn set_public_mode(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 #[cfg(unix)]

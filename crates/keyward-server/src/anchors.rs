@@ -51,8 +51,9 @@ pub struct Anchorer {
     pub interval: Duration,
     /// The anchor log (none: anchors are only answered, not written).
     log: Option<PathBuf>,
-    /// The seq last signed per workspace, so an idle chain is not signed again and again.
-    last: tokio::sync::Mutex<HashMap<String, i64>>,
+    /// The head (seq, hash) last signed per workspace, so an idle chain is not signed again
+    /// and again, nor its anchor appended to the log again.
+    last: tokio::sync::Mutex<HashMap<String, (i64, String)>>,
 }
 
 impl Anchorer {
@@ -69,8 +70,9 @@ impl Anchorer {
         self.key.public_key()
     }
 
-    /// Signs the workspace's current head and appends it to the anchor log; `None` for a
-    /// chain without events.
+    /// Signs the workspace's current head and appends it to the anchor log, unless that head
+    /// is the one last signed (then the log already holds an anchor of it, and a caller
+    /// asking again and again cannot grow the file); `None` for a chain without events.
     pub async fn sign(
         &self,
         store: &dyn Store,
@@ -82,8 +84,12 @@ impl Anchorer {
             return Ok(None);
         };
         let anchor = self.key.sign(workspace_id, &head, clock.now());
+        let signed = (head.seq, head.hash.clone());
+        if last.get(workspace_id) == Some(&signed) {
+            return Ok(Some(anchor));
+        }
         self.append(&anchor)?;
-        last.insert(workspace_id.to_owned(), head.seq);
+        last.insert(workspace_id.to_owned(), signed);
         tracing::info!(workspace_id, seq = head.seq, "signed an audit anchor");
         Ok(Some(anchor))
     }
@@ -92,7 +98,9 @@ impl Anchorer {
     pub async fn sign_moved(&self, store: &dyn Store, clock: &dyn Clock) -> Result<(), StoreError> {
         for workspace in store.workspaces().await? {
             let moved = match store.anchor_point(&workspace.id).await? {
-                Some(head) => self.last.lock().await.get(&workspace.id) != Some(&head.seq),
+                Some(head) => {
+                    self.last.lock().await.get(&workspace.id) != Some(&(head.seq, head.hash))
+                }
                 None => false,
             };
             if moved {
@@ -112,11 +120,22 @@ impl Anchorer {
         };
         let mut line = serde_json::to_vec(anchor).map_err(|e| failed(std::io::Error::other(e)))?;
         line.push(b'\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
+        // Created 0644 whatever the umask; an existing log keeps the mode it was given.
+        let mut file = match std::fs::OpenOptions::new()
+            .create_new(true)
             .append(true)
             .open(path)
-            .map_err(failed)?;
+        {
+            Ok(file) => {
+                crate::anchor_key::set_public_mode(&file).map_err(failed)?;
+                file
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(failed)?,
+            Err(e) => return Err(failed(e)),
+        };
         file.write_all(&line).map_err(failed)?;
         file.sync_data().map_err(failed)
     }

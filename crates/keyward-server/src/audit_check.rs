@@ -42,6 +42,14 @@ async fn check_once(
     let head = store.chain_head(workspace_id).await?;
     let checkpoint_seq = checkpoint.as_ref().map(|c| c.seq);
     let anchor_seq = anchor.as_ref().map(|a| a.seq);
+    let anchor_note = anchor
+        .as_ref()
+        .is_some_and(|a| a.kept_digest.is_none())
+        .then(|| {
+            "the anchor has no kept_digest (signed by an older version): the events before it \
+             that retention never deletes are bound by their number only, not their contents"
+                .to_owned()
+        });
     let mut verifier = ChainVerifier::new(checkpoint);
     if let Some(anchor) = anchor {
         verifier = verifier.with_anchor(anchor);
@@ -92,6 +100,7 @@ async fn check_once(
         reason,
         checkpoint_seq,
         anchor_seq,
+        anchor_note,
         unexplained: unexplained
             .into_iter()
             .take(MAX_UNEXPLAINED)

@@ -8,7 +8,7 @@ use crate::sql::{and_where, fetch_all, statement_runs};
 use foldhash::{HashMap, HashMapExt};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent, StoreError,
+    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, KeptDigest, NewEvent, StoreError,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
@@ -421,24 +421,29 @@ pub(crate) async fn anchor_point(
         return Ok(None);
     };
     let mut sql = QueryBuilder::<Sqlite>::new("");
-    count_kept(&mut sql, workspace_id, seq);
-    let (kept,): (i64,) = sql
+    select_kept(&mut sql, workspace_id, seq);
+    let rows: Vec<(String,)> = sql
         .build_query_as()
-        .fetch_one(db)
+        .fetch_all(db)
         .await
         .map_err(store_error)?;
+    let mut digest = KeptDigest::default();
+    rows.iter().for_each(|(hash,)| digest.push_kept(hash));
     Ok(Some(AnchorPoint {
         seq,
         hash,
-        kept: to_u64(kept, &format!("anchor of {workspace_id}: kept"))?,
+        kept: rows.len() as u64,
+        kept_digest: Some(digest.hex().to_owned()),
     }))
 }
 
-/// Appends the count of [`anchor_point`]: events of every kind but `key.verified` at or
-/// before `seq`, one seek per kind.
-fn count_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq: i64) {
+/// Appends the query of [`anchor_point`]: the hashes (as events read them) of the events of
+/// every kind but `key.verified` at or before `seq`, found by one seek per kind, in seq
+/// order (management events only, so the sort is of the few events retention keeps).
+fn select_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq: i64) {
     sql.push(concat!(
-        "SELECT COUNT(*) FROM audit_events INDEXED BY audit_events_kind WHERE workspace_id = ",
+        "SELECT lower(hex(hash)) FROM audit_events INDEXED BY audit_events_kind \
+         WHERE workspace_id = ",
         name_id_up_to_the_value!()
     ));
     sql.push_bind(workspace_id)
@@ -449,7 +454,9 @@ fn count_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq
             separated.push_bind(kind.as_str());
         }
     }
-    sql.push(")) AND seq <= ").push_bind(seq);
+    sql.push(")) AND seq <= ")
+        .push_bind(seq)
+        .push(" ORDER BY seq");
 }
 
 /// Retention's delete, by the kind index: the planner would walk the primary key over every
@@ -685,7 +692,7 @@ mod tests {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
         let mut sql = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
-        count_kept(&mut sql, "ws_a", 10);
+        select_kept(&mut sql, "ws_a", 10);
         let plan: Vec<(i64, i64, i64, String)> =
             sql.build_query_as().fetch_all(&store.reader).await.unwrap();
         assert!(

@@ -557,3 +557,328 @@ async fn a_forged_chained_checkpoint_is_caught_by_an_anchor() {
     let check = chain_from(&api, &signed).await;
     assert_broken_at(&check, seq(&signed), "retention never deletes");
 }
+
+/// A root key reported leaked is revoked by its `key.leaked` event (subject the root key,
+/// detail "root key …"): the state replay counts that as the root key's revocation, so the
+/// chain of a normal leak report verifies, and making that root key live again is found.
+#[tokio::test]
+async fn a_leaked_root_key_is_replayed_as_revoked() {
+    let mut app = spawn_app();
+    let api = app.api();
+    let created = api
+        .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    let root_id = created["id"].as_str().expect("an id").to_owned();
+    let root = created["key"].as_str().expect("the root key").to_owned();
+    crate::helpers::remember_secret(&root);
+    app.anonymous()
+        .post(
+            "/v1/leaks",
+            &json!({"keys": [root], "source": "deploy share sweep"}),
+        )
+        .await
+        .expect(202);
+    app.as_root(&root).list_keys("").await.expect(401);
+    let leaked = api
+        .get("/v1/audit?kind=key.leaked")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(leaked["events"][0]["key_id"], json!(root_id), "{leaked}");
+    let check = chain(&api).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+
+    let mut db = stop_and_open(&mut app).await;
+    let sql = "UPDATE root_keys SET revoked_at = NULL WHERE id = ?";
+    assert_eq!(run(&mut db, sql, &[json!(root_id)]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let check = chain(&app.api()).await;
+    assert_eq!(check["valid"], json!(false), "{check}");
+    assert!(check.get("first_bad_seq").is_none(), "{check}");
+    let unexplained = check["unexplained"].as_array().expect("unexplained");
+    assert_eq!(unexplained.len(), 1, "{check}");
+    assert_eq!(unexplained[0]["id"], json!(root_id), "{check}");
+    let reason = unexplained[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("revoked it, but storage holds it unrevoked"),
+        "{reason}"
+    );
+}
+
+/// A root key's name never changes, and its `root_key.created` event records it (and, for a
+/// root key made by operator recovery, its rights): renaming a root key in the table, or
+/// widening a recovered root key's rights, is found by the state replay.
+#[tokio::test]
+async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
+    let mut app = spawn_app();
+    let api = app.api();
+    let deploy = api
+        .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
+        .await
+        .expect(201)
+        .clone();
+    let deploy_id = deploy["id"].as_str().expect("an id").to_owned();
+    crate::helpers::remember_secret(deploy["key"].as_str().expect("the root key"));
+    let dir = tempfile::tempdir().unwrap();
+    let recovered_file = dir.path().join("recovered");
+    let out = keyward()
+        .args(["root-key", "create", "--database-url"])
+        .arg(format!("sqlite://{}", app.db_path.display()))
+        .args([
+            "--workspace",
+            crate::helpers::PREFIX,
+            "--right",
+            "keys:read",
+        ])
+        .args(["--right", "audit:read", "--output"])
+        .arg(&recovered_file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    crate::helpers::remember_secret(std::fs::read_to_string(&recovered_file).unwrap().trim_end());
+    let roots = api.get("/v1/root-keys").await.expect(200).clone();
+    let id_of = |wanted: &dyn Fn(&Value) -> bool| {
+        roots
+            .as_array()
+            .expect("root keys")
+            .iter()
+            .find(|r| wanted(r))
+            .and_then(|r| r["id"].as_str())
+            .expect("the root key")
+            .to_owned()
+    };
+    let first_id = id_of(&|r| r["id"] != json!(deploy_id) && r["permissions"] == json!(["*"]));
+    let recovered_id = id_of(&|r| r["permissions"].as_array().is_some_and(|p| p.len() == 2));
+    let check = chain(&api).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+
+    let mut db = stop_and_open(&mut app).await;
+    let rename = "UPDATE root_keys SET name = 'Backup Root Key' WHERE id = ?";
+    assert_eq!(run(&mut db, rename, &[json!(deploy_id)]).await, 1);
+    assert_eq!(run(&mut db, rename, &[json!(first_id)]).await, 1);
+    let widen = "UPDATE root_keys SET permissions = '[\"*\"]' WHERE id = ?";
+    assert_eq!(run(&mut db, widen, &[json!(recovered_id)]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let check = chain(&app.api()).await;
+    assert_eq!(check["valid"], json!(false), "{check}");
+    assert!(check.get("first_bad_seq").is_none(), "{check}");
+    let mut found: Vec<&str> = check["unexplained"]
+        .as_array()
+        .expect("unexplained")
+        .iter()
+        .map(|u| u["id"].as_str().unwrap_or_default())
+        .collect();
+    found.sort_unstable();
+    let mut wanted = vec![deploy_id.as_str(), first_id.as_str(), recovered_id.as_str()];
+    wanted.sort_unstable();
+    assert_eq!(found, wanted, "{check}");
+    assert!(
+        check["unexplained"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("root_key.created event recorded"),
+        "{check}"
+    );
+}
+
+/// `POST /v1/audit/anchor` on a head already signed still answers an anchor, but does not
+/// append it to the anchor log again: a caller cannot grow the file by asking repeatedly.
+#[tokio::test]
+async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
+    let app = spawn_app();
+    let api = app.api();
+    api.new_key("Stripe Invoice Sending Integration", &["invoices:read"])
+        .await;
+    let log = app.db_path.with_extension("db.audit-anchors");
+    let lines = || {
+        std::fs::read_to_string(&log)
+            .expect("the anchor log")
+            .lines()
+            .count()
+    };
+    let first = anchor(&api).await;
+    let before = lines();
+    for _ in 0..5 {
+        let again = anchor(&api).await;
+        assert_eq!(again["seq"], first["seq"], "{again}");
+        assert_eq!(again["hash"], first["hash"], "{again}");
+        assert_eq!(chain_from(&api, &again).await["valid"], json!(true));
+    }
+    assert_eq!(lines(), before, "the log grew for an unmoved head");
+    api.new_key("Xero Payroll Sync", &["payroll:write"]).await;
+    let moved = anchor(&api).await;
+    assert_ne!(moved["seq"], first["seq"], "{moved}");
+    assert_eq!(lines(), before + 1, "a moved head is logged");
+}
+
+/// The outside reviewer's reproduction: after an anchor, a kept event it covers (the
+/// `key.revoked`) is edited to name a made-up key and given its own recomputed hash; the
+/// verification after it is deleted (so the number of kept events stays the one signed) and
+/// a correctly hashed `audit.checkpoint` claims retention cut there, hiding the broken link;
+/// the key is made live again. Each event before the cut is checked only on its own, so only
+/// the anchor's `kept_digest` (a running digest of the kept events' hashes) shows the edit,
+/// to the server, to `keyward audit verify --anchor` and to `docs/verify_audit_export.py`.
+/// An anchor signed without the digest (an older version's) is still checked, as before,
+/// and the answer says that it binds the number of kept events only.
+#[tokio::test]
+async fn editing_a_kept_event_behind_a_forged_cut_is_caught_by_an_anchor() {
+    let mut app = spawn_app();
+    history(&app).await;
+    let api = app.api();
+    let stripe = api.new_key("Stripe Refunds", &["refunds:write"]).await;
+    for _ in 0..2 {
+        api.verify(&stripe.key, None).await.expect(200);
+    }
+    let all = events(&api).await;
+    let signed = anchor(&api).await;
+    assert!(signed["kept_digest"].is_string(), "{signed}");
+    let head = all.last().expect("events");
+    assert_eq!(signed["seq"], json!(seq(head)), "{signed}");
+    let revoked = all
+        .iter()
+        .find(|e| e["kind"] == "key.revoked")
+        .expect("key.revoked");
+    let r = seq(revoked);
+    let next = &all[usize::try_from(r).unwrap()];
+    assert_eq!(seq(next), r + 1);
+    assert_eq!(next["kind"], "key.verified", "{next}");
+    let ws = app.workspaces[0].id.clone();
+
+    // The revocation now names a key that does not exist, with its own hash recomputed.
+    let mut edited: NewEvent = serde_json::from_value(revoked.clone()).expect("an event");
+    edited.key_id = Some("key_0000000000000000000000000".into());
+    let edited_hash = AuditEvent::hash_of(&edited, r, revoked["prev_hash"].as_str().unwrap());
+    // The cut: at the deleted verification, every event before it kept.
+    let cut = keyward_core::Checkpoint {
+        seq: r + 1,
+        hash: next["hash"].as_str().unwrap().to_owned(),
+        retained: u64::try_from(r).unwrap(),
+    };
+    let time = chrono::DateTime::parse_from_rfc3339(head["time"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let forged = cut.event(&ws, time);
+    let prev_hash = head["hash"].as_str().unwrap();
+    let forged_hash = AuditEvent::hash_of(&forged, seq(head) + 1, prev_hash);
+
+    let mut db = stop_and_open(&mut app).await;
+    for value in [edited.key_id.as_deref().unwrap(), "audit.checkpoint"] {
+        run(
+            &mut db,
+            "INSERT OR IGNORE INTO audit_names (value) VALUES (?)",
+            &[json!(value)],
+        )
+        .await;
+    }
+    let sql = format!(
+        "UPDATE audit_events SET key_id = (SELECT id FROM audit_names WHERE value = ?), \
+         hash = unhex(?) WHERE workspace_id = {WS} AND seq = ?"
+    );
+    let binds = [
+        json!(edited.key_id),
+        json!(edited_hash),
+        json!(ws),
+        json!(r),
+    ];
+    assert_eq!(run(&mut db, &sql, &binds).await, 1);
+    let sql = format!("DELETE FROM audit_events WHERE workspace_id = {WS} AND seq = ?");
+    assert_eq!(run(&mut db, &sql, &[json!(ws), json!(r + 1)]).await, 1);
+    let name = "(SELECT id FROM audit_names WHERE value = ?)";
+    let insert = format!(
+        "INSERT INTO audit_events (workspace_id, seq, id, time, kind, outcome, detail, \
+         prev_hash, hash) VALUES ({name}, ?, ?, ?, {name}, {name}, ?, unhex(?), unhex(?))"
+    );
+    let binds = [
+        json!(ws),
+        json!(seq(head) + 1),
+        json!(forged.id),
+        json!(time.timestamp_millis()),
+        json!("audit.checkpoint"),
+        json!("OK"),
+        json!(forged.detail),
+        json!(prev_hash),
+        json!(forged_hash),
+    ];
+    assert_eq!(run(&mut db, &insert, &binds).await, 1);
+    let sql = "UPDATE audit_heads SET seq = ?, hash = ? WHERE workspace_id = ?";
+    let binds = [json!(seq(head) + 1), json!(forged_hash), json!(ws)];
+    assert_eq!(run(&mut db, sql, &binds).await, 1);
+    let sql =
+        "UPDATE keys SET revoked_at = NULL, revoked_reason = NULL WHERE revoked_at IS NOT NULL";
+    assert_eq!(run(&mut db, sql, &[]).await, 1);
+    close_and_start(&mut app, db).await;
+
+    let api = app.api();
+    let check = chain(&api).await;
+    assert_eq!(
+        check["valid"],
+        json!(true),
+        "undetectable without the anchor: {check}"
+    );
+    assert_eq!(check["checkpoint_seq"], json!(r + 1), "{check}");
+    let check = chain_from(&api, &signed).await;
+    assert_broken_at(&check, seq(&signed), "one was edited");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchor.json");
+    std::fs::write(&file, format!("{signed}\n")).unwrap();
+    let out = cli_verify(&app, &["--anchor", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+
+    let export = api
+        .request(reqwest::Method::GET, "/v1/audit/export")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let export_file = dir.path().join("audit.ndjson");
+    std::fs::write(&export_file, export).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/verify_audit_export.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&export_file)
+        .arg("--anchor")
+        .arg(&file)
+        .output()
+        .expect("python3 runs docs/verify_audit_export.py");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("one was edited"),
+        "{}",
+        describe(&out)
+    );
+
+    // An anchor of the same head without the digest, as an older version signed it: checked
+    // by the count alone, which the forged cut satisfies, and the answer says so.
+    let key_file = app.db_path.with_extension("db.anchor-key");
+    let key = keyward_core::anchor::AnchorSigningKey::from_hex(
+        &std::fs::read_to_string(key_file).unwrap(),
+    )
+    .unwrap();
+    let point = keyward_core::AnchorPoint {
+        seq: seq(&signed),
+        hash: signed["hash"].as_str().unwrap().to_owned(),
+        kept: signed["kept"].as_u64().unwrap(),
+        kept_digest: None,
+    };
+    let old = serde_json::to_value(key.sign(&ws, &point, chrono::Utc::now())).unwrap();
+    assert!(old.get("kept_digest").is_none(), "{old}");
+    let check = chain_from(&api, &old).await;
+    assert_eq!(check["valid"], json!(true), "{check}");
+    assert!(
+        check["anchor_note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("number only"),
+        "{check}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The files that hold a workspace's secrets' digests and its audit trail are private to the
 //! server's user whatever the umask: `keyward init` and `keyward serve` run under `umask 000`
 //! here, and the database, its WAL and shared memory, and every file of the audit journal
-//! are still `0600` (the journal's directory `0700`).
+//! are still `0600` (the journal's directory `0700`), as is the anchor signing key; the anchor
+//! public key and the anchor log are `0644`, not the umask's `0666`.
 
 use crate::helpers::{describe, keyward, send, Workspace};
 use serde_json::{json, Value};
@@ -118,6 +119,15 @@ async fn the_database_its_wal_and_the_journal_are_private_whatever_the_umask() {
     )
     .await;
     assert_eq!(verified.expect(200)["code"], "VALID");
+    // An anchor: the anchor log gets its first line.
+    let anchored = send(
+        client
+            .post(format!("{address}/v1/audit/anchor"))
+            .bearer_auth(&workspace.root_key)
+            .json(&json!({})),
+    )
+    .await;
+    assert!(anchored.expect(200)["signature"].is_string());
 
     let journal = with_suffix(&db, ".audit-journal");
     let mut checked = vec![
@@ -125,6 +135,10 @@ async fn the_database_its_wal_and_the_journal_are_private_whatever_the_umask() {
         (with_suffix(&db, "-wal"), 0o600),
         (with_suffix(&db, "-shm"), 0o600),
         (journal.clone(), 0o700),
+        (with_suffix(&db, ".anchor-key"), 0o600),
+        // Public, but writable by the server's user alone.
+        (with_suffix(&db, ".anchor-key.pub"), 0o644),
+        (with_suffix(&db, ".audit-anchors"), 0o644),
     ];
     for entry in std::fs::read_dir(&journal).unwrap() {
         checked.push((entry.unwrap().path(), 0o600));
