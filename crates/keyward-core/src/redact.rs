@@ -287,6 +287,18 @@ mod tests {
     use crate::key_format::{checksum, KeyPrefix};
     use proptest::prelude::*;
 
+    /// `real` with its last checksum character changed: key-shaped, checksum invalid.
+    fn look_alike(real: &ApiKey) -> String {
+        let mut typo = real.expose().to_owned();
+        typo.pop();
+        typo.push(if real.expose().ends_with('A') {
+            'B'
+        } else {
+            'A'
+        });
+        typo
+    }
+
     fn key(prefix: &str) -> ApiKey {
         ApiKey::generate(&KeyPrefix::parse(prefix).unwrap()).unwrap()
     }
@@ -330,13 +342,7 @@ mod tests {
     #[test]
     fn look_alikes_stay_in_kept_text_and_go_in_echoed_text() {
         let real = key("bos");
-        let mut typo = real.expose().to_owned();
-        typo.pop();
-        typo.push(if real.expose().ends_with('A') {
-            'B'
-        } else {
-            'A'
-        });
+        let typo = look_alike(&real);
         let hex_id = "user_5f3c2a9b8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b";
         let text = format!("{typo} {hex_id}");
         assert_eq!(redact(&text, Redaction::ValidKeys), text);
@@ -388,13 +394,7 @@ mod tests {
     #[test]
     fn glued_look_alikes_stay_and_are_not_copied() {
         let real = key("bos");
-        let mut typo = real.expose().to_owned();
-        typo.pop();
-        typo.push(if real.expose().ends_with('A') {
-            'B'
-        } else {
-            'A'
-        });
+        let typo = look_alike(&real);
         for text in [
             format!("%3D{typo}"),
             format!("x{typo}abc"),
