@@ -10,7 +10,7 @@ use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::lone_workspace;
+use keyward_store_tests::fixtures::lone_workspace;
 
 fn mode(path: &Path) -> Result<u32> {
     Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)

@@ -1,49 +1,130 @@
-//! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
-//! must tell (`story.rs`), all-or-nothing audit batches (`batches.rs`), restrictions and limits
-//! (`restrictions.rs`), rotation sharing credits (`rotation.rs`), the audit journal on real files (`journal.rs`), and upgrading a
-//! database written by an older schema (`upgrade.rs`).
+//! keyward-sqlite's integration tests, in one binary: the conformance suite
+//! (`keyward-store-tests`) on a database file, in memory, and with every append through the
+//! audit journal; then what only SQLite has: WAL on the file (`wal.rs`), file modes
+//! (`file_modes.rs`), the audit journal when the database fails or is swapped under it
+//! (`journal.rs`), a stored balance SQLite cannot read (`restrictions.rs`), upgrading a
+//! database written by an older schema (`upgrade.rs`) and its retention checkpoints
+//! (`checkpoints.rs`).
 
-mod batches;
 mod checkpoints;
 #[cfg(unix)]
 mod file_modes;
 mod journal;
 mod restrictions;
-mod rotation;
-mod story;
 mod upgrade;
+mod wal;
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
-use keyward_core::ids::{self, new_id};
-use keyward_core::{EventKind, NewEvent, Store, Workspace};
-use keyward_sqlite::SqliteStore;
-use std::sync::Arc;
+use async_trait::async_trait;
+use keyward_core::Store;
+use keyward_sqlite::{JournalOptions, SqliteStore};
+use keyward_store_tests::{Engine, ThroughTheJournal};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
 
-/// A migrated store in memory.
-async fn memory_store() -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::connect("sqlite::memory:").await?;
-    store.migrate().await?;
-    Ok(Arc::new(store))
+/// SQLite for the conformance suite: a database file in a temporary directory (with its
+/// audit journal beside it), or one in memory.
+enum SqliteEngine {
+    File,
+    Memory,
 }
 
-/// Creates a workspace at `at`, with its bootstrap root key and one `workspace.created` event.
-async fn lone_workspace(
-    store: &dyn Store,
-    name: &str,
-    prefix: &str,
-    at: DateTime<Utc>,
-) -> Result<Workspace> {
-    let workspace = Workspace {
-        id: new_id(ids::WORKSPACE),
-        name: name.into(),
-        prefix: prefix.into(),
-        created_at: at,
-    };
-    let root = story::new_root_key(&workspace, "bootstrap", story::permissions(&["*"])?, at);
-    let created = NewEvent::new(&workspace.id, at, EventKind::WorkspaceCreated);
-    store
-        .create_workspace(&workspace, &root, vec![created])
+enum SqliteDatabase {
+    File {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    /// An in-memory database lives as long as its one connection: the store is the database.
+    Memory(SqliteStore),
+}
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[async_trait]
+impl Engine for SqliteEngine {
+    type Database = SqliteDatabase;
+    type Store = SqliteStore;
+
+    async fn create(&self) -> Result<SqliteDatabase> {
+        Ok(match self {
+            SqliteEngine::File => {
+                let dir = tempfile::tempdir()?;
+                let path = dir.path().join("keyward.db");
+                SqliteDatabase::File { _dir: dir, path }
+            }
+            SqliteEngine::Memory => {
+                let store = SqliteStore::connect("sqlite::memory:").await?;
+                store.migrate().await?;
+                SqliteDatabase::Memory(store)
+            }
+        })
+    }
+
+    async fn open(&self, db: &SqliteDatabase) -> Result<SqliteStore> {
+        let store = match db {
+            SqliteDatabase::File { path, .. } => SqliteStore::connect(&url(path)).await?,
+            SqliteDatabase::Memory(store) => store.clone(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn close(&self, store: SqliteStore) -> Result<()> {
+        // Closing the one connection of an in-memory database would end it.
+        if store.database_file().is_some() {
+            store.close().await;
+        }
+        Ok(())
+    }
+
+    fn journal_dir(&self, db: &SqliteDatabase) -> Option<PathBuf> {
+        match db {
+            SqliteDatabase::File { path, .. } => Some(SqliteStore::default_journal_dir(path)),
+            SqliteDatabase::Memory(_) => None,
+        }
+    }
+
+    async fn open_journaled(&self, db: &SqliteDatabase, dir: &Path) -> Result<SqliteStore> {
+        let store = self.open(db).await?;
+        Ok(store
+            .with_audit_journal(dir, JournalOptions::default())
+            .await?)
+    }
+
+    async fn journal_position(&self, db: &SqliteDatabase) -> Result<i64> {
+        let SqliteDatabase::File { path, .. } = db else {
+            anyhow::bail!("an in-memory database has no journal")
+        };
+        position(path).await
+    }
+}
+
+/// The database's position in the journal (`audit_journal.lsn`), read on its own connection.
+async fn position(db: &Path) -> Result<i64> {
+    let mut conn = sqlx::SqliteConnection::connect(&url(db)).await?;
+    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
+        .fetch_one(&mut conn)
         .await?;
-    Ok(workspace)
+    conn.close().await?;
+    Ok(lsn)
+}
+
+/// The suite on a database file, reopened where a test closes it.
+mod file {
+    use super::*;
+    keyward_store_tests::conformance!(SqliteEngine::File);
+}
+
+/// The suite on an in-memory database (what tests of the server use).
+mod memory {
+    use super::*;
+    keyward_store_tests::conformance!(SqliteEngine::Memory);
+}
+
+/// The suite with every store appending through its audit journal, as `keyward serve` runs.
+mod journaled {
+    use super::*;
+    keyward_store_tests::conformance!(ThroughTheJournal(SqliteEngine::File));
 }

@@ -12,7 +12,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
 
-use crate::story::verify_chain;
+use keyward_store_tests::fixtures::verify_chain;
 
 /// The migrations up to and including `version`, copied to `into`: the schema an older
 /// keyward left.

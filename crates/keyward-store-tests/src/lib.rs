@@ -1,0 +1,175 @@
+//! The conformance suite every keyward storage engine passes unchanged: what the server relies
+//! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
+//! paths but those the engine hands out), in five chapters:
+//!
+//! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
+//!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
+//! 2. [`restrictions`]: restrictions and credits — round trips, atomic and durable spends,
+//!    refills, no stale balance written back, rotation sharing a balance, policies.
+//! 3. [`audit`]: audit chain and retention — one linked chain per workspace, batches all or
+//!    nothing, filters, pruning behind a checkpoint.
+//! 4. [`journal`]: journal crash recovery — events left in the audit journal taken in once,
+//!    in order; a journal that does not fit, or is in use, refused.
+//! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
+//!    as missing ones.
+//!
+//! # Adopting the suite
+//!
+//! An engine implements [`Engine`] in its tests (make an empty database, open a migrated
+//! store on it, close it; and, if it has an audit journal, name its directory, open a store
+//! through it and report the database's position in it), then runs the whole suite with one
+//! line in an integration test, which needs `tokio` among its dev-dependencies:
+//!
+//! ```ignore
+//! keyward_store_tests::conformance!(SqliteEngine::File);
+//! ```
+//!
+//! That expands to one module per chapter and one `#[tokio::test]` per test, so a failure
+//! names its test (`keys::a_revoked_key_gives_up_its_name`). The engine expression is
+//! evaluated for each test, inside the chapter modules, which import everything of the module
+//! the macro is called in. Wrapping an engine in [`ThroughTheJournal`] runs the suite again
+//! with every store appending through its audit journal, as a server does. An engine without
+//! an audit journal passes the journal chapter, saying on stderr that it skipped it.
+//!
+//! Each test asks the engine for its own database, so tests share nothing and run in
+//! parallel. The helpers in [`fixtures`] (a chain check, record builders) are public for an
+//! engine's own tests.
+
+pub mod audit;
+mod engine;
+pub mod fixtures;
+pub mod journal;
+pub mod keys;
+pub mod restrictions;
+pub mod tenancy;
+
+pub use engine::{Engine, ThroughTheJournal};
+
+#[doc(hidden)]
+pub use anyhow as __anyhow;
+
+/// Runs the whole conformance suite on an engine: one `#[tokio::test]` per test, in one
+/// module per chapter. See the crate docs.
+#[macro_export]
+macro_rules! conformance {
+    ($engine:expr) => {
+        $crate::__chapter!($engine, keys: [
+            workspaces_are_listed_with_the_events_that_created_them,
+            creating_a_workspace_twice_fails_and_records_nothing,
+            root_keys_read_back_as_written_after_an_insert_and_a_revocation,
+            a_key_reads_back_exactly_as_written_and_an_unknown_one_as_none,
+            a_live_name_is_unique_in_its_workspace_whatever_its_case,
+            a_key_needs_an_existing_workspace,
+            a_revoked_key_gives_up_its_name,
+            an_update_replaces_every_mutable_field,
+            a_rename_onto_a_live_name_fails_and_records_nothing,
+            updating_an_unknown_key_answers_not_found_and_records_nothing,
+            a_rotated_key_is_marked_replaced_and_its_replacement_holds_the_name,
+            all_keys_is_every_key_of_every_workspace_oldest_first,
+            every_status_filter_agrees_with_the_key_status_at_two_instants,
+            cursor_pages_skip_and_repeat_no_key,
+            workspace_settings_read_back_as_written,
+            usage_written_twice_reads_back_once,
+            everything_written_survives_a_reopen,
+        ]);
+        $crate::__chapter!($engine, restrictions: [
+            restrictions_read_back_as_written,
+            a_key_without_credits_and_a_missing_key_spend_nothing,
+            concurrent_spends_never_double_spend_and_survive_a_reopen,
+            spends_committed_together_each_get_their_own_keys_answer,
+            a_refill_is_applied_atomically_with_the_spend,
+            an_update_never_writes_back_a_stale_balance,
+            update_key_and_credits_replaces_the_balance,
+            a_rotated_key_and_its_replacement_spend_one_balance_never_a_stale_copy,
+            a_policy_is_stored_and_cleared,
+        ]);
+        $crate::__chapter!($engine, audit: [
+            verifications_of_two_workspaces_in_one_append_extend_two_chains,
+            a_large_batch_of_two_workspaces_is_written_in_order_and_chained,
+            concurrent_writers_queue_and_the_chains_stay_whole,
+            the_log_reads_newest_first_each_event_linked_to_the_one_before,
+            a_workspaces_first_event_is_its_creation_by_its_bootstrap_root_key,
+            each_audit_filter_selects_exactly_what_it_says,
+            a_limit_keeps_the_newest_events,
+            a_batch_with_a_refused_event_leaves_nothing_and_the_chain_continues,
+            retention_prunes_verifications_and_the_chain_still_verifies,
+            retention_takes_an_old_event_appended_after_the_cut_at_the_next_run,
+            retention_keeps_events_newer_than_the_cut_whatever_their_seq,
+        ]);
+        $crate::__chapter!($engine, journal: [
+            events_a_crash_left_in_the_journal_are_taken_in_exactly_once,
+            appends_are_read_at_once_and_precede_the_next_management_event,
+            concurrent_appends_all_land_exactly_once
+                (flavor = "multi_thread", worker_threads = 4),
+            a_large_backlog_and_a_trickle_keep_journal_order,
+            a_journal_that_does_not_continue_the_database_is_refused,
+            a_journal_in_use_is_refused,
+            a_journaled_store_keeps_everything_across_a_reopen,
+        ]);
+        $crate::__chapter!($engine, tenancy: [
+            another_workspaces_key_reads_as_a_missing_one,
+            a_name_live_in_one_workspace_is_free_in_another,
+            updating_another_workspaces_key_answers_as_a_missing_one,
+            rotating_another_workspaces_key_answers_as_a_missing_one,
+            revoking_another_workspaces_root_key_answers_as_a_missing_one,
+            spending_another_workspaces_credits_answers_as_a_missing_key,
+            a_list_holds_only_the_workspaces_own_keys,
+            each_workspace_reads_only_its_own_events,
+            a_policy_applies_to_its_own_workspace_only,
+            pruning_one_workspace_leaves_anothers_events,
+        ]);
+    };
+}
+
+/// One chapter's module of tests; a test may name the runtime it needs in parentheses.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chapter {
+    ($engine:expr, $chapter:ident: [$($test:ident $(($($runtime:tt)*))?),* $(,)?]) => {
+        mod $chapter {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test $(($($runtime)*))?]
+                async fn $test() -> $crate::__anyhow::Result<()> {
+                    $crate::$chapter::$test(&$engine).await
+                }
+            )*
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every test a chapter defines is run by `conformance!`: a test left out of the macro
+    /// would silently never run.
+    #[test]
+    fn the_macro_runs_every_test_of_every_chapter() {
+        let chapters = [
+            ("keys", include_str!("keys.rs")),
+            ("restrictions", include_str!("restrictions.rs")),
+            ("audit", include_str!("audit.rs")),
+            ("journal", include_str!("journal.rs")),
+            ("tenancy", include_str!("tenancy.rs")),
+        ];
+        let lib = include_str!("lib.rs");
+        let macro_text = &lib[..lib.find("macro_rules! __chapter").unwrap()];
+        for (chapter, source) in chapters {
+            let tests: Vec<&str> = source
+                .split("pub async fn ")
+                .skip(1)
+                .filter_map(|rest| rest.split_once('<'))
+                .filter(|(_, generics)| generics.trim_start().starts_with("E: Engine"))
+                .map(|(name, _)| name.trim())
+                .collect();
+            assert!(!tests.is_empty(), "{chapter} has tests");
+            for test in tests {
+                assert!(
+                    macro_text.contains(&format!("            {test},"))
+                        || macro_text.contains(&format!("            {test}\n")),
+                    "conformance! runs {chapter}::{test}"
+                );
+            }
+        }
+    }
+}
