@@ -4,16 +4,13 @@
 //! exactly what it says; retention prunes verifications behind a checkpoint and the chain
 //! still verifies.
 
-use crate::fixtures::{
-    all_events, fresh, lone_workspace, new_key, verify_chain, Story,
-};
+use crate::fixtures::{all_events, fresh, lone_workspace, new_key, verify_chain, Story};
 use crate::Engine;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{
-    AuditEvent, AuditFilter, EventKind, KeyRecord, NewEvent, RootKey, Store, StoreError,
-    Workspace,
+    AuditEvent, AuditFilter, EventKind, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace,
 };
 use std::sync::Arc;
 
@@ -31,7 +28,7 @@ struct Log {
 fn verification(story: &Story, ws: &Workspace, n: usize, subject: &KeyRecord) -> NewEvent {
     let mut event = story.event(ws, EventKind::KeyVerified);
     event.action = Some(
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             "invoices.read"
         } else {
             "invoices.delete"
@@ -134,8 +131,8 @@ pub async fn a_large_batch_of_two_workspaces_is_written_in_order_and_chained<E: 
     let (globex, _) = story.create_workspace("globex").await?;
     let before = (story.head_seq(&acme).await?, story.head_seq(&globex).await?);
     let mut big = Vec::new();
-    for n in 0..1201 {
-        let ws = if n % 3 == 0 { &globex } else { &acme };
+    for n in 0..1201_u32 {
+        let ws = if n.is_multiple_of(3) { &globex } else { &acme };
         story.appended(ws, 1);
         big.push(story.event(ws, EventKind::KeyVerified));
     }
@@ -188,7 +185,10 @@ pub async fn concurrent_writers_queue_and_the_chains_stay_whole<E: Engine>(
         assert_eq!(Some(report.events as i64), Some(story.expected_len(ws)));
     }
     let all = store.all_keys().await?;
-    assert_eq!(all.iter().collect::<Vec<_>>(), story.keys.values().collect::<Vec<_>>());
+    assert_eq!(
+        all.iter().collect::<Vec<_>>(),
+        story.keys.values().collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -237,9 +237,7 @@ pub async fn a_workspaces_first_event_is_its_creation_by_its_bootstrap_root_key<
 /// Which events an audit filter should select.
 type Wanted = Box<dyn Fn(&AuditEvent) -> bool>;
 
-pub async fn each_audit_filter_selects_exactly_what_it_says<E: Engine>(
-    engine: &E,
-) -> Result<()> {
+pub async fn each_audit_filter_selects_exactly_what_it_says<E: Engine>(engine: &E) -> Result<()> {
     let (_db, store) = fresh(engine).await?;
     let log = busy_log(store.clone()).await?;
     let acme_events = all_events(store.as_ref(), &log.acme.id).await?;

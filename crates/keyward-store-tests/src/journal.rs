@@ -315,19 +315,14 @@ pub async fn concurrent_appends_all_land_exactly_once<E: Engine>(engine: &E) -> 
     let report = verify_chain(store.as_ref(), &ws.id).await?;
     assert!(report.valid, "{report:?}");
     assert_eq!(report.events as usize, found.len());
-    assert_eq!(
-        engine.journal_position(&f.db).await?,
-        (TASKS * EACH) as i64
-    );
+    assert_eq!(engine.journal_position(&f.db).await?, (TASKS * EACH) as i64);
     let store = Arc::into_inner(store).context("the last handle")?;
     close(engine, store, &f.journal).await
 }
 
 /// A backlog of thousands of events in one group commit and a trickle after it land in
 /// journal order, each exactly once, in one whole chain.
-pub async fn a_large_backlog_and_a_trickle_keep_journal_order<E: Engine>(
-    engine: &E,
-) -> Result<()> {
+pub async fn a_large_backlog_and_a_trickle_keep_journal_order<E: Engine>(engine: &E) -> Result<()> {
     let Some(f) = files(engine, "a_large_backlog_and_a_trickle").await? else {
         return Ok(());
     };

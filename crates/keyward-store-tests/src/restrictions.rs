@@ -293,9 +293,7 @@ pub async fn update_key_and_credits_replaces_the_balance<E: Engine>(engine: &E) 
 
 /// The replacement takes the balance as stored when the rotation commits (not as the
 /// rotation read it), and a spend on the rotated key draws from its replacement's.
-pub async fn a_rotated_key_and_its_replacement_spend_one_balance_never_a_stale_copy<
-    E: Engine,
->(
+pub async fn a_rotated_key_and_its_replacement_spend_one_balance_never_a_stale_copy<E: Engine>(
     engine: &E,
 ) -> Result<()> {
     let (_db, store) = fresh(engine).await?;

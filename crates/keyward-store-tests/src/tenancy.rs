@@ -141,7 +141,9 @@ pub async fn revoking_another_workspaces_root_key_answers_as_a_missing_one<E: En
         ..revoked
     };
     for root_key in [foreign, unknown] {
-        let event = t.story.event_in(&root_key.workspace_id, EventKind::RootKeyRevoked);
+        let event = t
+            .story
+            .event_in(&root_key.workspace_id, EventKind::RootKeyRevoked);
         let moved = store.update_root_key(&root_key, event).await;
         assert!(matches!(moved, Err(StoreError::NotFound)), "{moved:?}");
     }
@@ -162,7 +164,9 @@ pub async fn spending_another_workspaces_credits_answers_as_a_missing_key<E: Eng
     let missing = store.spend_credits(&t.globex.id, &missing_id, 1, now);
     assert_eq!(missing.await?, None);
     assert_eq!(
-        store.spend_credits(&t.acme.id, &t.billing.id, 1, now).await?,
+        store
+            .spend_credits(&t.acme.id, &t.billing.id, 1, now)
+            .await?,
         Some(CreditOutcome::Spent { remaining: 4 }),
         "the balance is untouched"
     );
@@ -174,7 +178,9 @@ pub async fn a_list_holds_only_the_workspaces_own_keys<E: Engine>(engine: &E) ->
     let mut t = tenants(store.clone()).await?;
     let globex = t.globex.clone();
     t.story.add_key(&globex, "Billing Service", None).await?;
-    t.story.add_key(&globex, "Ledger Sync", Some("user_1")).await?;
+    t.story
+        .add_key(&globex, "Ledger Sync", Some("user_1"))
+        .await?;
     for ws in [&t.acme, &t.globex] {
         let listed = store
             .list_keys(&ws.id, &t.story.filter(None, None, 1000))

@@ -8,8 +8,8 @@ use keyward_core::{Checkpoint, EventKind, NewEvent, Store};
 use keyward_sqlite::SqliteStore;
 use sqlx::{Connection, SqliteConnection};
 
-use keyward_store_tests::fixtures::verify_chain;
 use crate::upgrade::{migrations_through, write_old_chain};
+use keyward_store_tests::fixtures::verify_chain;
 
 const WS: &str = "ws_pruned";
 
