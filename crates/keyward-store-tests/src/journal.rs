@@ -39,8 +39,8 @@ async fn files<E: Engine>(engine: &E, test: &str) -> Result<Option<Files<E>>> {
 
 /// Closes a journaled store and checks that it let go of the journal's lock, so the
 /// directory can be opened again at once.
-async fn close<E: Engine>(engine: &E, store: E::Store, dir: &Path) -> Result<()> {
-    engine.close(store).await?;
+async fn close<E: Engine>(engine: &E, store: E::Journaled, dir: &Path) -> Result<()> {
+    engine.close_journaled(store).await?;
     let lock = File::options().write(true).open(dir.join("LOCK"))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock.unlock()?),

@@ -16,12 +16,13 @@
 //! # Adopting the suite
 //!
 //! An engine implements [`Engine`] in its tests (make an empty database, open a migrated
-//! store on it, close it; and, if it has an audit journal, name its directory, open a store
-//! through it and report the database's position in it), then runs the whole suite with one
+//! store on it, close it; and, if it has an audit journal, name its directory, open and close
+//! a store through it and report the database's position in it), then runs the whole suite
+//! with one
 //! line in an integration test, which needs `tokio` among its dev-dependencies:
 //!
 //! ```ignore
-//! keyward_store_tests::conformance!(SqliteEngine::File);
+//! keyward_store_tests::conformance!(SqliteFile);
 //! ```
 //!
 //! That expands to one module per chapter and one `#[tokio::test]` per test, so a failure

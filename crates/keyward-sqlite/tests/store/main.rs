@@ -22,20 +22,12 @@ use keyward_store_tests::{Engine, ThroughTheJournal};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 
-/// SQLite for the conformance suite: a database file in a temporary directory (with its
-/// audit journal beside it), or one in memory.
-enum SqliteEngine {
-    File,
-    Memory,
-}
+/// SQLite on a database file in a temporary directory, with its audit journal beside it.
+struct SqliteFile;
 
-enum SqliteDatabase {
-    File {
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-    },
-    /// An in-memory database lives as long as its one connection: the store is the database.
-    Memory(SqliteStore),
+struct TempDatabase {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
 }
 
 fn url(path: &Path) -> String {
@@ -43,61 +35,70 @@ fn url(path: &Path) -> String {
 }
 
 #[async_trait]
-impl Engine for SqliteEngine {
-    type Database = SqliteDatabase;
+impl Engine for SqliteFile {
+    type Database = TempDatabase;
     type Store = SqliteStore;
+    type Journaled = SqliteStore;
 
-    async fn create(&self) -> Result<SqliteDatabase> {
-        Ok(match self {
-            SqliteEngine::File => {
-                let dir = tempfile::tempdir()?;
-                let path = dir.path().join("keyward.db");
-                SqliteDatabase::File { _dir: dir, path }
-            }
-            SqliteEngine::Memory => {
-                let store = SqliteStore::connect("sqlite::memory:").await?;
-                store.migrate().await?;
-                SqliteDatabase::Memory(store)
-            }
-        })
+    async fn create(&self) -> Result<TempDatabase> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("keyward.db");
+        Ok(TempDatabase { _dir: dir, path })
     }
 
-    async fn open(&self, db: &SqliteDatabase) -> Result<SqliteStore> {
-        let store = match db {
-            SqliteDatabase::File { path, .. } => SqliteStore::connect(&url(path)).await?,
-            SqliteDatabase::Memory(store) => store.clone(),
-        };
+    async fn open(&self, db: &TempDatabase) -> Result<SqliteStore> {
+        let store = SqliteStore::connect(&url(&db.path)).await?;
         store.migrate().await?;
         Ok(store)
     }
 
     async fn close(&self, store: SqliteStore) -> Result<()> {
-        // Closing the one connection of an in-memory database would end it.
-        if store.database_file().is_some() {
-            store.close().await;
-        }
+        store.close().await;
         Ok(())
     }
 
-    fn journal_dir(&self, db: &SqliteDatabase) -> Option<PathBuf> {
-        match db {
-            SqliteDatabase::File { path, .. } => Some(SqliteStore::default_journal_dir(path)),
-            SqliteDatabase::Memory(_) => None,
-        }
+    fn journal_dir(&self, db: &TempDatabase) -> Option<PathBuf> {
+        Some(SqliteStore::default_journal_dir(&db.path))
     }
 
-    async fn open_journaled(&self, db: &SqliteDatabase, dir: &Path) -> Result<SqliteStore> {
+    async fn open_journaled(&self, db: &TempDatabase, dir: &Path) -> Result<Self::Journaled> {
         let store = self.open(db).await?;
         Ok(store
             .with_audit_journal(dir, JournalOptions::default())
             .await?)
     }
 
-    async fn journal_position(&self, db: &SqliteDatabase) -> Result<i64> {
-        let SqliteDatabase::File { path, .. } = db else {
-            anyhow::bail!("an in-memory database has no journal")
-        };
-        position(path).await
+    async fn close_journaled(&self, store: Self::Journaled) -> Result<()> {
+        store.close().await;
+        Ok(())
+    }
+
+    async fn journal_position(&self, db: &TempDatabase) -> Result<i64> {
+        position(&db.path).await
+    }
+}
+
+/// SQLite in memory. The database lives as long as its one connection: the store is the
+/// database, and closing it is left to the last handle.
+struct SqliteInMemory;
+
+#[async_trait]
+impl Engine for SqliteInMemory {
+    type Database = SqliteStore;
+    type Store = SqliteStore;
+    type Journaled = SqliteStore;
+
+    async fn create(&self) -> Result<SqliteStore> {
+        Ok(SqliteStore::connect("sqlite::memory:").await?)
+    }
+
+    async fn open(&self, db: &SqliteStore) -> Result<SqliteStore> {
+        db.migrate().await?;
+        Ok(db.clone())
+    }
+
+    async fn close(&self, _store: SqliteStore) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -114,17 +115,17 @@ async fn position(db: &Path) -> Result<i64> {
 /// The suite on a database file, reopened where a test closes it.
 mod file {
     use super::*;
-    keyward_store_tests::conformance!(SqliteEngine::File);
+    keyward_store_tests::conformance!(SqliteFile);
 }
 
 /// The suite on an in-memory database (what tests of the server use).
 mod memory {
     use super::*;
-    keyward_store_tests::conformance!(SqliteEngine::Memory);
+    keyward_store_tests::conformance!(SqliteInMemory);
 }
 
 /// The suite with every store appending through its audit journal, as `keyward serve` runs.
 mod journaled {
     use super::*;
-    keyward_store_tests::conformance!(ThroughTheJournal(SqliteEngine::File));
+    keyward_store_tests::conformance!(ThroughTheJournal(SqliteFile));
 }
