@@ -18,8 +18,7 @@
 //! An engine implements [`Engine`] in its tests (make an empty database, open a migrated
 //! store on it, close it; and, if it has an audit journal, name its directory, open and close
 //! a store through it and report the database's position in it), then runs the whole suite
-//! with one
-//! line in an integration test, which needs `tokio` among its dev-dependencies:
+//! with one line in an integration test, which needs `tokio` among its dev-dependencies:
 //!
 //! ```ignore
 //! keyward_store_tests::conformance!(SqliteFile);
