@@ -3,7 +3,7 @@
 //! workspace policy table (see `migrations/0003_restrictions.sql`).
 
 use crate::error::store_error;
-use crate::rows::{millis, parse_json_list, time, to_i64, to_u64};
+use crate::columns::{millis, parse_json_list, time, to_i64, to_u64};
 use crate::sql::update_one;
 use chrono::{DateTime, Utc};
 use keyward_core::{
