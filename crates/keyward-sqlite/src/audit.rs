@@ -1,5 +1,25 @@
 //! The audit chain in SQL: appending events inside a caller's transaction (reading and
-//! advancing each workspace's head in `audit_heads`), and reading events back.
+//! advancing each workspace's head in `audit_heads`; the linking itself is
+//! `keyward_core::chain`), and reading events back.
+//!
+//! `audit_events` carries the indexes the audit queries need (by key, kind, action and time)
+//! and no more: each one is another B-tree insert for every verification. Its row is lean
+//! (migration 0006): the workspace, kind, actor, key and outcome are integer references into
+//! `audit_names` (see `names.rs`), the hashes are 32-byte blobs, the event id has no index
+//! (nothing looks an event up by id), and the table is `WITHOUT ROWID` on
+//! `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the schema before).
+//! Reads resolve the names in SQL (a primary-key lookup per name; a missing name reads as a
+//! marker, so the chain check reports that event), filters compare with the id of the name
+//! asked for (a constant subquery SQLite evaluates once), and each filtered query names its
+//! index (`INDEXED BY`): without statistics SQLite would walk the primary key of a
+//! `WITHOUT ROWID` table and filter the whole workspace (a unit test checks the plans).
+//! Retention deletes through the kind index, for the same reason.
+//!
+//! Rows are inserted with multi-row `INSERT OR FAIL` statements in chunks of 256, 64, 16, 4
+//! and 1 rows (so only five statements are ever prepared): a failing row ends the statement
+//! without undoing the rows before it, which spares SQLite the statement journal it otherwise
+//! keeps for a multi-row `INSERT`; every caller abandons its transaction on the first error,
+//! so a batch is all or nothing (`tests/store/batches.rs`).
 
 use crate::error::store_error;
 use crate::names::{Learned, Names};
