@@ -21,9 +21,9 @@
 //! keeps for a multi-row `INSERT`; every caller abandons its transaction on the first error,
 //! so a batch is all or nothing (`tests/store/batches.rs`).
 
+use crate::columns::{millis, to_u64};
 use crate::error::store_error;
 use crate::names::{Learned, Names};
-use crate::columns::{millis, to_u64};
 use crate::rows::EventRow;
 use crate::sql::{and_where, fetch_all, statement_runs};
 use foldhash::{HashMap, HashMapExt};
@@ -325,7 +325,11 @@ fn select_newest_first<'a>(
     and_name(sql, " AND e.key_id", filter.key_id.as_deref());
     and_name(sql, " AND e.kind", filter.kind.map(EventKind::as_str));
     and_where(sql, "e.action = ", filter.action.as_deref());
-    and_name(sql, " AND e.outcome", filter.outcome.map(EventOutcome::as_str));
+    and_name(
+        sql,
+        " AND e.outcome",
+        filter.outcome.map(EventOutcome::as_str),
+    );
     and_where(sql, "e.time >= ", filter.since.map(millis));
     and_where(sql, "e.time < ", filter.until.map(millis));
     and_where(sql, "e.seq < ", filter.before_seq);

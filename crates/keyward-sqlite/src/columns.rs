@@ -68,8 +68,10 @@ pub(crate) fn metadata_json(metadata: &serde_json::Map<String, Value>) -> String
     Value::Object(metadata.clone()).to_string()
 }
 
-pub(crate) fn metadata(json: &str, what: &str) -> Result<serde_json::Map<String, Value>, StoreError> {
+pub(crate) fn metadata(
+    json: &str,
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, StoreError> {
     serde_json::from_str(json)
         .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON object")))
 }
-

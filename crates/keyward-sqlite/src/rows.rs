@@ -6,9 +6,7 @@
 use crate::columns::{hash, metadata, optional_time, permissions, time};
 use crate::restrictions::{self, CreditColumns};
 use crate::sql::Row;
-use keyward_core::{
-    AuditEvent, KeyRecord, NewEvent, Restrictions, RootKey, StoreError, Workspace,
-};
+use keyward_core::{AuditEvent, KeyRecord, NewEvent, Restrictions, RootKey, StoreError, Workspace};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WorkspaceRow {

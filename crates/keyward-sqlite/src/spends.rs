@@ -58,7 +58,8 @@ mod tests {
     use chrono::Utc;
     use keyward_core::ids::{self, new_id};
     use keyward_core::{
-        CreditOutcome, Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions, RootKey, Store, Workspace,
+        CreditOutcome, Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions, RootKey,
+        Store, Workspace,
     };
 
     /// A spend whose caller has gone before its batch is applied takes nothing.

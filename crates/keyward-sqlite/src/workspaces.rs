@@ -1,7 +1,7 @@
 //! SQL for workspaces and their root keys.
 
-use crate::error::store_error;
 use crate::columns::{json_list, millis};
+use crate::error::store_error;
 use crate::rows::{RootKeyRow, WorkspaceRow};
 use crate::sql::{fetch_all, update_one};
 use keyward_core::{RootKey, StoreError, Workspace};

@@ -121,9 +121,16 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.migrate().await
     }
 
-    async fn create_workspace(&self, workspace: &Workspace, root_key: &RootKey, events: Vec<NewEvent>) -> Result<(), StoreError> {
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        root_key: &RootKey,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
         self.journal.settle().await?;
-        self.inner.create_workspace(workspace, root_key, events).await
+        self.inner
+            .create_workspace(workspace, root_key, events)
+            .await
     }
 
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
@@ -134,7 +141,11 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.workspace_settings().await
     }
 
-    async fn put_workspace_settings(&self, settings: &WorkspaceSettings, event: NewEvent) -> Result<(), StoreError> {
+    async fn put_workspace_settings(
+        &self,
+        settings: &WorkspaceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         self.journal.settle().await?;
         self.inner.put_workspace_settings(settings, event).await
     }
@@ -163,7 +174,12 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.update_key(key, event).await
     }
 
-    async fn rotate_key(&self, old: &KeyRecord, new: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        new: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         self.journal.settle().await?;
         self.inner.rotate_key(old, new, event).await
     }
@@ -172,7 +188,11 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.key(workspace_id, id).await
     }
 
-    async fn list_keys(&self, workspace_id: &str, filter: &KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
+    async fn list_keys(
+        &self,
+        workspace_id: &str,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
         self.inner.list_keys(workspace_id, filter).await
     }
 
@@ -188,14 +208,25 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.record_usage(usage).await
     }
 
-    async fn events(&self, workspace_id: &str, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn events(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         self.journal.settle().await?;
         self.inner.events(workspace_id, filter).await
     }
 
-    async fn events_ascending(&self, workspace_id: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn events_ascending(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         self.journal.settle().await?;
-        self.inner.events_ascending(workspace_id, after_seq, limit).await
+        self.inner
+            .events_ascending(workspace_id, after_seq, limit)
+            .await
     }
 
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
@@ -213,12 +244,24 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.anchor_point(workspace_id).await
     }
 
-    async fn prune_events(&self, workspace_id: &str, kind: EventKind, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn prune_events(
+        &self,
+        workspace_id: &str,
+        kind: EventKind,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         self.journal.settle().await?;
-        self.inner.prune_events(workspace_id, kind, before, now).await
+        self.inner
+            .prune_events(workspace_id, kind, before, now)
+            .await
     }
 
-    async fn update_key_and_credits(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         self.journal.settle().await?;
         self.inner.update_key_and_credits(key, event).await
     }
@@ -227,9 +270,15 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.workspace_policy(workspace_id).await
     }
 
-    async fn set_workspace_policy(&self, workspace_id: &str, policy: &WorkspacePolicy, event: NewEvent) -> Result<(), StoreError> {
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
         self.journal.settle().await?;
-        self.inner.set_workspace_policy(workspace_id, policy, event).await
+        self.inner
+            .set_workspace_policy(workspace_id, policy, event)
+            .await
     }
-
 }

@@ -30,9 +30,7 @@ pub mod journal;
 mod journaled;
 mod spends;
 
-pub use group_commit::{
-    Answers, Batch, Commit, CommitOnThread, GroupCommit, Stopped, Waiting,
-};
+pub use group_commit::{Answers, Batch, Commit, CommitOnThread, GroupCommit, Stopped, Waiting};
 pub use grouped::Grouped;
 pub use journal::{unseen, IngestTarget, JournalPosition};
 pub use journaled::Journaled;

@@ -624,11 +624,7 @@ impl Story {
     }
 
     async fn head_seq(&self, ws: &Workspace) -> Result<i64> {
-        Ok(self
-            .store
-            .chain_head(&ws.id)
-            .await?
-            .map_or(0, |h| h.seq))
+        Ok(self.store.chain_head(&ws.id).await?.map_or(0, |h| h.seq))
     }
 
     async fn assert_chain_length(&self, ws: &Workspace) -> Result<()> {
