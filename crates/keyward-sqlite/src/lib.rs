@@ -1,6 +1,11 @@
 //! keyward's embedded SQLite [`Store`](keyward_core::Store): one database file in WAL mode with
 //! `synchronous = FULL`, so a committed change (and the audit event recording it) survives a
 //! crash or power loss. Writes go through a single connection, reads through a small pool.
+//!
+//! SQL only: the crate implements [`Store`](keyward_core::Store) and the small traits of
+//! `keyward-storage` (`IngestTarget` for the audit journal, `SpendBatch` for credit spends);
+//! the journal's driver, group commit and the chain's linking come from there and from
+//! `keyward-core`.
 
 mod audit;
 mod columns;

@@ -9,7 +9,7 @@
 //! ([`IngestTarget::take_in`]), then releases their journal space. Opening replays whatever a
 //! crash left between the two.
 //!
-//! Readers and writers of the chain first [settle](AuditJournal::settle): they wait until
+//! Readers and writers of the chain first [settle](crate::Journaled::settle): they wait until
 //! every event appended so far has been taken in, so a query sees every verification
 //! answered before it began, and a management event is chained after them.
 
