@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{
-    AuditEvent, AuditFilter, EventKind, KeyRecord, NewEvent, RootKey, Store, StoreError, Workspace,
+    AuditEvent, AuditFilter, EventKind, EventOutcome, KeyRecord, NewEvent, RootKey, Store,
+    StoreError, VerifyCode, Workspace,
 };
 use std::sync::Arc;
 
@@ -192,6 +193,30 @@ pub async fn concurrent_writers_queue_and_the_chains_stay_whole<E: Engine>(
     Ok(())
 }
 
+/// Concurrent appends of one event each (which a store may commit together) each answer
+/// once their event is in the chain, and the chain holds every one exactly once.
+pub async fn concurrent_single_appends_all_land_in_one_chain<E: Engine>(engine: &E) -> Result<()> {
+    let (_db, store) = fresh(engine).await?;
+    let t0 = DateTime::from_timestamp_millis(1_767_225_600_000).context("a valid time")?;
+    let ws = lone_workspace(store.as_ref(), "Grouped", "grp", t0).await?;
+    let appends: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            let mut event = NewEvent::new(&ws.id, t0, EventKind::KeyVerified);
+            event.outcome = "VALID".into();
+            event.detail = Some(format!("append {n}"));
+            tokio::spawn(async move { store.append_events(vec![event]).await })
+        })
+        .collect();
+    for append in appends {
+        append.await??;
+    }
+    let report = verify_chain(store.as_ref(), &ws.id).await?;
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.events, 201, "the workspace event and every append");
+    Ok(())
+}
+
 /// The log reads newest first, each event linked to the one before it and the first to the
 /// genesis, and only the workspace's own events.
 pub async fn the_log_reads_newest_first_each_event_linked_to_the_one_before<E: Engine>(
@@ -254,7 +279,7 @@ pub async fn each_audit_filter_selects_exactly_what_it_says<E: Engine>(engine: &
         ),
         (
             AuditFilter {
-                kind: Some("key.created".into()),
+                kind: Some(EventKind::KeyCreated),
                 ..AuditFilter::default()
             },
             Box::new(|e: &AuditEvent| e.event.kind == "key.created"),
@@ -268,7 +293,7 @@ pub async fn each_audit_filter_selects_exactly_what_it_says<E: Engine>(engine: &
         ),
         (
             AuditFilter {
-                outcome: Some("INSUFFICIENT_PERMISSIONS".into()),
+                outcome: Some(EventOutcome::Verify(VerifyCode::InsufficientPermissions)),
                 ..AuditFilter::default()
             },
             Box::new(|e: &AuditEvent| e.event.outcome == "INSUFFICIENT_PERMISSIONS"),
@@ -419,7 +444,7 @@ pub async fn retention_prunes_verifications_and_the_chain_still_verifies<E: Engi
     let prune = || {
         store.prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )
@@ -460,7 +485,7 @@ pub async fn retention_takes_an_old_event_appended_after_the_cut_at_the_next_run
     let prune = || {
         store.prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )
@@ -503,7 +528,7 @@ pub async fn retention_keeps_events_newer_than_the_cut_whatever_their_seq<E: Eng
     let deleted = store
         .prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )

@@ -130,7 +130,7 @@ pub async fn verify_chain(store: &dyn Store, workspace_id: &str) -> Result<Chain
         page.iter().for_each(|event| verifier.push(event));
     }
     let head = store.chain_head(workspace_id).await?;
-    Ok(verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str()))))
+    Ok(verifier.finish(head.as_ref().map(|h| (h.seq, h.hash.as_str()))))
 }
 
 /// Every event of a workspace, newest first.
@@ -157,10 +157,7 @@ pub async fn ascending(store: &dyn Store, workspace_id: &str) -> Result<Vec<Audi
 
 /// The seq of a workspace's chain head (0 before the first event).
 pub async fn head_seq(store: &dyn Store, workspace_id: &str) -> Result<i64> {
-    Ok(store
-        .chain_head(workspace_id)
-        .await?
-        .map_or(0, |(seq, _)| seq))
+    Ok(store.chain_head(workspace_id).await?.map_or(0, |h| h.seq))
 }
 
 /// A clock and a model of what the store should hold: the keys written and the length of

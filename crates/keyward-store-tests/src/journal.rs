@@ -205,7 +205,6 @@ pub async fn appends_are_read_at_once_and_precede_the_next_management_event<E: E
     };
     let t0 = start()?;
     let store = engine.open_journaled(&f.db, &f.journal).await?;
-    assert!(store.groups_appends());
     let ws = lone_workspace(&store, "Journaled", "jnl", t0).await?;
 
     // Twenty verifications in four appends, then at once (no read, no settle between) a key
@@ -241,14 +240,14 @@ pub async fn appends_are_read_at_once_and_precede_the_next_management_event<E: E
     let next = verifications(&ws, t0, 21..26);
     store.append_events(next.clone()).await?;
     let head = store.chain_head(&ws.id).await?.context("a head")?;
-    assert_eq!(head.0, 27, "chain_head");
+    assert_eq!(head.seq, 27, "chain_head");
     let latest = verification(&ws, t0, 26);
     store.append_events(vec![latest.clone()]).await?;
     let newest = store
         .events(
             &ws.id,
             &AuditFilter {
-                kind: Some("key.verified".into()),
+                kind: Some(EventKind::KeyVerified),
                 limit: 6,
                 ..AuditFilter::default()
             },

@@ -23,7 +23,7 @@ pub async fn workspaces_are_listed_with_the_events_that_created_them<E: Engine>(
     let (globex, _) = story.create_workspace("globex").await?;
     let listed = store.workspaces().await?;
     assert!(listed.contains(&acme) && listed.contains(&globex));
-    assert_eq!(store.chain_head(&acme.id).await?.map(|h| h.0), Some(2));
+    assert_eq!(store.chain_head(&acme.id).await?.map(|h| h.seq), Some(2));
     Ok(())
 }
 

@@ -87,6 +87,8 @@ macro_rules! conformance {
             verifications_of_two_workspaces_in_one_append_extend_two_chains,
             a_large_batch_of_two_workspaces_is_written_in_order_and_chained,
             concurrent_writers_queue_and_the_chains_stay_whole,
+            concurrent_single_appends_all_land_in_one_chain
+                (flavor = "multi_thread", worker_threads = 2),
             the_log_reads_newest_first_each_event_linked_to_the_one_before,
             a_workspaces_first_event_is_its_creation_by_its_bootstrap_root_key,
             each_audit_filter_selects_exactly_what_it_says,

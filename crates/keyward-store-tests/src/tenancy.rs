@@ -258,7 +258,7 @@ pub async fn pruning_one_workspace_leaves_anothers_events<E: Engine>(engine: &E)
     t.story.appended(&acme, 1);
     t.story.appended(&globex, 1);
     let cut = old + Duration::days(1);
-    let kind = EventKind::KeyVerified.as_str();
+    let kind = EventKind::KeyVerified;
     let deleted = store.prune_events(&acme.id, kind, cut, cut).await?;
     assert_eq!(deleted, 1);
     t.story.assert_chain_length(&globex).await?;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use keyward_core::Store;
 use keyward_journal::{Journal, Options};
 use keyward_sqlite::{JournalOptions, SqliteStore};
+use keyward_storage::Journaled;
 use keyward_store_tests::fixtures::{ascending, lone_workspace, start};
 use keyward_store_tests::journal::{assert_trail, payloads, verifications};
 use sqlx::Connection;
@@ -47,7 +48,7 @@ async fn migrated(db: &Path) -> Result<SqliteStore> {
 }
 
 /// The database with its audit journal in `dir`, as `keyward serve` opens it.
-async fn journaled(db: &Path, dir: &Path) -> Result<SqliteStore> {
+async fn journaled(db: &Path, dir: &Path) -> Result<Journaled<SqliteStore>> {
     Ok(migrated(db)
         .await?
         .with_audit_journal(dir, JournalOptions::default())
@@ -56,7 +57,7 @@ async fn journaled(db: &Path, dir: &Path) -> Result<SqliteStore> {
 
 /// Closes a store: `close` stops the journal's writer, which releases the journal's lock
 /// before `close` returns, so the directory can be opened again at once.
-async fn close(store: SqliteStore, dir: &Path) -> Result<()> {
+async fn close(store: Journaled<SqliteStore>, dir: &Path) -> Result<()> {
     store.close().await;
     drop(store);
     let lock = File::options().write(true).open(dir.join("LOCK"))?;

@@ -1,5 +1,5 @@
 //! keyward-sqlite's integration tests, in one binary: the conformance suite
-//! (`keyward-store-tests`) on a database file, in memory, and with every append through the
+//! (`keyward-store-tests`) on a database file, in memory (appends grouped), and with every append through the
 //! audit journal; then what only SQLite has: WAL on the file (`wal.rs`), file modes
 //! (`file_modes.rs`), the audit journal when the database fails or is swapped under it
 //! (`journal.rs`), a stored balance SQLite cannot read (`restrictions.rs`), upgrading a
@@ -18,6 +18,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 use keyward_core::Store;
 use keyward_sqlite::{JournalOptions, SqliteStore};
+use keyward_storage::{Grouped, Journaled};
 use keyward_store_tests::{Engine, ThroughTheJournal};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
@@ -38,7 +39,7 @@ fn url(path: &Path) -> String {
 impl Engine for SqliteFile {
     type Database = TempDatabase;
     type Store = SqliteStore;
-    type Journaled = SqliteStore;
+    type Journaled = Journaled<SqliteStore>;
 
     async fn create(&self) -> Result<TempDatabase> {
         let dir = tempfile::tempdir()?;
@@ -78,26 +79,27 @@ impl Engine for SqliteFile {
     }
 }
 
-/// SQLite in memory. The database lives as long as its one connection: the store is the
+/// SQLite in memory, its appends group-committed (`Grouped`), as a server without a database
+/// file runs it. The database lives as long as its one connection: the store is the
 /// database, and closing it is left to the last handle.
 struct SqliteInMemory;
 
 #[async_trait]
 impl Engine for SqliteInMemory {
     type Database = SqliteStore;
-    type Store = SqliteStore;
-    type Journaled = SqliteStore;
+    type Store = Grouped<SqliteStore>;
+    type Journaled = Grouped<SqliteStore>;
 
     async fn create(&self) -> Result<SqliteStore> {
         Ok(SqliteStore::connect("sqlite::memory:").await?)
     }
 
-    async fn open(&self, db: &SqliteStore) -> Result<SqliteStore> {
+    async fn open(&self, db: &SqliteStore) -> Result<Grouped<SqliteStore>> {
         db.migrate().await?;
-        Ok(db.clone())
+        Ok(Grouped::new(db.clone()))
     }
 
-    async fn close(&self, _store: SqliteStore) -> Result<()> {
+    async fn close(&self, _store: Grouped<SqliteStore>) -> Result<()> {
         Ok(())
     }
 }
@@ -118,7 +120,7 @@ mod file {
     keyward_store_tests::conformance!(SqliteFile);
 }
 
-/// The suite on an in-memory database (what tests of the server use).
+/// The suite in memory, appends group-committed.
 mod memory {
     use super::*;
     keyward_store_tests::conformance!(SqliteInMemory);
