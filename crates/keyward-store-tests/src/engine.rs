@@ -1,9 +1,10 @@
-//! What an engine hands the suite: fresh databases, stores open on them, and (if it has one)
-//! its audit journal.
+//! What an engine hands the suite: fresh databases and stores open on them; and, for an
+//! engine whose store the audit journal can feed, where the journal lives.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use async_trait::async_trait;
 use keyward_core::Store;
+use keyward_storage::{IngestTarget, JournalOptions, Journaled};
 use std::path::{Path, PathBuf};
 
 /// A storage engine under test. Every test asks for its own database with
@@ -15,9 +16,6 @@ pub trait Engine: Send + Sync + 'static {
     type Database: Send + Sync;
     /// The engine's store.
     type Store: Store;
-    /// The engine's store with its appends going through the audit journal (an engine
-    /// without one names any `Store` here; the suite never opens it).
-    type Journaled: Store;
 
     /// Makes a new, empty database.
     async fn create(&self) -> Result<Self::Database>;
@@ -37,56 +35,54 @@ pub trait Engine: Send + Sync + 'static {
     fn appends_through_a_journal(&self) -> bool {
         false
     }
+}
 
-    /// Where the audit journal of `db` lives, or `None` if the engine has no audit journal
-    /// (the journal chapter then says so and passes).
-    fn journal_dir(&self, _db: &Self::Database) -> Option<PathBuf> {
-        None
-    }
+/// An engine whose store the audit journal can feed (it implements [`IngestTarget`]): the
+/// journal chapter, and [`ThroughTheJournal`], open [`Journaled`] over its store.
+pub trait JournalEngine: Engine<Store: IngestTarget> {
+    /// Where the audit journal of `db` lives.
+    fn journal_dir(&self, db: &Self::Database) -> PathBuf;
+}
 
-    /// Opens a store on `db`, migrated, whose appended events go through the audit journal
-    /// in `dir`, after taking in whatever the journal holds from before.
-    async fn open_journaled(&self, _db: &Self::Database, _dir: &Path) -> Result<Self::Journaled> {
-        bail!("this engine has no audit journal")
-    }
+/// Opens the engine's store on `db` and puts its appends through the audit journal in
+/// `dir`, after taking in whatever the journal holds from before, as a server opens it.
+pub async fn open_journaled<E: JournalEngine>(
+    engine: &E,
+    db: &E::Database,
+    dir: &Path,
+) -> Result<Journaled<E::Store>> {
+    let store = engine.open(db).await?;
+    Ok(Journaled::open(store, dir, JournalOptions::default()).await?)
+}
 
-    /// Closes a journaled store: everything the journal holds is taken in and the journal's
-    /// lock released before it returns, as after [`Engine::close`].
-    async fn close_journaled(&self, _store: Self::Journaled) -> Result<()> {
-        bail!("this engine has no audit journal")
-    }
-
-    /// The database's position in its journal: the number of the last journal record it has
-    /// taken in (0 before the first).
-    async fn journal_position(&self, _db: &Self::Database) -> Result<i64> {
-        bail!("this engine has no audit journal")
-    }
+/// Closes a journaled store as a server does after its last request: the journal is taken
+/// in and its lock released, then the engine's store lets go of what it holds.
+pub async fn close_journaled<S: Store + IngestTarget>(store: Journaled<S>) -> Result<()> {
+    store.shut_down().await?;
+    IngestTarget::close(store.inner()).await;
+    Ok(())
 }
 
 /// An engine whose every store appends through the audit journal: runs the whole suite
-/// with verifications journaled, the way a server runs. Its own journal chapter is skipped
-/// (the inner engine's run covers it).
+/// with verifications journaled, the way a server runs. It runs without the journal
+/// chapter (the inner engine's run covers it).
 pub struct ThroughTheJournal<E>(pub E);
 
 #[async_trait]
-impl<E: Engine> Engine for ThroughTheJournal<E> {
+impl<E: JournalEngine> Engine for ThroughTheJournal<E> {
     type Database = E::Database;
-    type Store = E::Journaled;
-    type Journaled = E::Journaled;
+    type Store = Journaled<E::Store>;
 
     async fn create(&self) -> Result<Self::Database> {
         self.0.create().await
     }
 
     async fn open(&self, db: &Self::Database) -> Result<Self::Store> {
-        let Some(dir) = self.0.journal_dir(db) else {
-            bail!("the engine has no audit journal to run the suite through")
-        };
-        self.0.open_journaled(db, &dir).await
+        open_journaled(&self.0, db, &self.0.journal_dir(db)).await
     }
 
     async fn close(&self, store: Self::Store) -> Result<()> {
-        self.0.close_journaled(store).await
+        close_journaled(store).await
     }
 
     fn appends_through_a_journal(&self) -> bool {

@@ -1,46 +1,58 @@
-//! Chapter 4, journal crash recovery, for engines with an audit journal: appended events go
-//! through the journal in the directory the engine names and are taken into the database in
-//! journal order, each exactly once, whatever a crash left between the two; a journal that
-//! does not continue the database, or that another store holds, is refused.
+//! Chapter 4, journal crash recovery, for engines whose store the audit journal can feed
+//! ([`JournalEngine`]): the suite opens [`keyward_storage::Journaled`] over the engine's store,
+//! with the journal in the directory the engine names. Appended events are taken into the
+//! database in journal order, each exactly once, whatever a crash left between the two; a
+//! journal that does not continue the database, or that another store holds, is refused.
 //!
 //! A crash is built deterministically: journal records are written directly with
-//! `keyward_journal`, the way a store's journal writer does (one JSON `NewEvent` per
-//! record), while no store is open.
+//! `keyward_journal`, the way the journal's writer does (one JSON `NewEvent` per record),
+//! while no store is open. The database's position in the journal is read through the
+//! engine's [`IngestTarget`].
 
+use crate::engine::{close_journaled, open_journaled};
 use crate::fixtures::{lone_workspace, new_key, start, verify_chain, Story};
-use crate::Engine;
+use crate::JournalEngine;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::{AuditEvent, AuditFilter, EventKind, NewEvent, Store, Workspace};
 use keyward_journal::{Journal, Options};
+use keyward_storage::{IngestTarget, Journaled};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A database of the engine and where its journal goes.
-struct Files<E: Engine> {
+struct Files<E: JournalEngine> {
     db: E::Database,
     journal: PathBuf,
 }
 
-/// A new database and its journal directory, or `None` (said on stderr) if the engine has
-/// no audit journal.
-async fn files<E: Engine>(engine: &E, test: &str) -> Result<Option<Files<E>>> {
+/// A new database and its journal directory.
+async fn files<E: JournalEngine>(engine: &E) -> Result<Files<E>> {
     let db = engine.create().await?;
-    match engine.journal_dir(&db) {
-        Some(journal) => Ok(Some(Files { db, journal })),
-        None => {
-            eprintln!("SKIPPED {test}: this engine has no audit journal");
-            Ok(None)
-        }
-    }
+    let journal = engine.journal_dir(&db);
+    Ok(Files { db, journal })
+}
+
+/// The database's position in its journal (the LSN of the last record taken in, 0 before
+/// the first), read on a store of its own.
+async fn position<E: JournalEngine>(engine: &E, f: &Files<E>) -> Result<u64> {
+    let store = engine.open(&f.db).await?;
+    let position = store.journal_position().await;
+    engine.close(store).await?;
+    Ok(position?.lsn)
+}
+
+/// The engine's store with its appends through the journal in `f`.
+async fn journaled<E: JournalEngine>(engine: &E, f: &Files<E>) -> Result<Journaled<E::Store>> {
+    open_journaled(engine, &f.db, &f.journal).await
 }
 
 /// Closes a journaled store and checks that it let go of the journal's lock, so the
 /// directory can be opened again at once.
-async fn close<E: Engine>(engine: &E, store: E::Journaled, dir: &Path) -> Result<()> {
-    engine.close_journaled(store).await?;
+async fn close<S: Store + IngestTarget>(store: Journaled<S>, dir: &Path) -> Result<()> {
+    close_journaled(store).await?;
     let lock = File::options().write(true).open(dir.join("LOCK"))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock.unlock()?),
@@ -107,7 +119,7 @@ pub async fn assert_trail(store: &dyn Store, ws: &Workspace, expected: &[NewEven
 /// Opens the journaled store once more, appends verification `n`, and checks that the
 /// workspace holds `before` and then it, that the database's journal position is `n` (the
 /// new record's LSN), and that the store closes cleanly.
-async fn append_one_more<E: Engine>(
+async fn append_one_more<E: JournalEngine>(
     engine: &E,
     f: &Files<E>,
     ws: &Workspace,
@@ -115,17 +127,21 @@ async fn append_one_more<E: Engine>(
     before: Vec<NewEvent>,
     n: i64,
 ) -> Result<()> {
-    let store = engine.open_journaled(&f.db, &f.journal).await?;
+    let store = journaled(engine, f).await?;
     let next = verification(ws, t0, n);
     store.append_events(vec![next.clone()]).await?;
     let all: Vec<NewEvent> = before.into_iter().chain([next]).collect();
     assert_trail(&store, ws, &all).await?;
-    assert_eq!(engine.journal_position(&f.db).await?, n);
-    close(engine, store, &f.journal).await
+    assert_eq!(position(engine, f).await?, u64::try_from(n)?);
+    close(store, &f.journal).await
 }
 
 /// A workspace created in the database without a journal, the store then closed.
-async fn workspace_alone<E: Engine>(engine: &E, f: &Files<E>, name: &str) -> Result<Workspace> {
+async fn workspace_alone<E: JournalEngine>(
+    engine: &E,
+    f: &Files<E>,
+    name: &str,
+) -> Result<Workspace> {
     let store = engine.open(&f.db).await?;
     let prefix: String = name.to_lowercase().chars().take(3).collect();
     let ws = lone_workspace(&store, name, &prefix, start()?).await?;
@@ -138,12 +154,10 @@ async fn workspace_alone<E: Engine>(engine: &E, f: &Files<E>, name: &str) -> Res
 /// else, and advances the database's position in the same transaction, so opening again (the
 /// records are still in the journal) takes in none of them twice. A crash after the database
 /// took in part of the journal takes in only the rest.
-pub async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: Engine>(
+pub async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: JournalEngine>(
     engine: &E,
 ) -> Result<()> {
-    let Some(f) = files(engine, "events_a_crash_left_in_the_journal").await? else {
-        return Ok(());
-    };
+    let f = files(engine).await?;
     let t0 = start()?;
     let ws = workspace_alone(engine, &f, "Crashed").await?;
 
@@ -154,22 +168,22 @@ pub async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: Eng
     assert_eq!(journal.append(&payloads(&events[..4])?)?, 1..5);
     assert_eq!(journal.append(&payloads(&events[4..])?)?, 5..8);
     drop(journal);
-    assert_eq!(engine.journal_position(&f.db).await?, 0);
+    assert_eq!(position(engine, &f).await?, 0);
 
-    let store = engine.open_journaled(&f.db, &f.journal).await?;
+    let store = journaled(engine, &f).await?;
     assert_eq!(
-        engine.journal_position(&f.db).await?,
+        position(engine, &f).await?,
         7,
         "taken in while opening, before serving"
     );
     assert_trail(&store, &ws, &events).await?;
-    close(engine, store, &f.journal).await?;
+    close(store, &f.journal).await?;
 
     // Opened again: the journal still holds records 1-7 (taken in, not yet written over).
-    let store = engine.open_journaled(&f.db, &f.journal).await?;
-    assert_eq!(engine.journal_position(&f.db).await?, 7);
+    let store = journaled(engine, &f).await?;
+    assert_eq!(position(engine, &f).await?, 7);
     assert_trail(&store, &ws, &events).await?;
-    close(engine, store, &f.journal).await?;
+    close(store, &f.journal).await?;
 
     // Killed again after three more verifications were journaled: records 1-7 are in the
     // database and still in the journal, 8-10 only in the journal.
@@ -185,10 +199,10 @@ pub async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: Eng
 
     let all: Vec<NewEvent> = events.into_iter().chain(more).collect();
     for _ in 0..2 {
-        let store = engine.open_journaled(&f.db, &f.journal).await?;
-        assert_eq!(engine.journal_position(&f.db).await?, 10);
+        let store = journaled(engine, &f).await?;
+        assert_eq!(position(engine, &f).await?, 10);
         assert_trail(&store, &ws, &all).await?;
-        close(engine, store, &f.journal).await?;
+        close(store, &f.journal).await?;
     }
 
     // And the journal goes on from there: the next append is record 11.
@@ -197,14 +211,12 @@ pub async fn events_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: Eng
 
 /// Appended events are read back at once (reads settle the journal first), and a management
 /// event written right after verifications is chained after every one of them.
-pub async fn appends_are_read_at_once_and_precede_the_next_management_event<E: Engine>(
+pub async fn appends_are_read_at_once_and_precede_the_next_management_event<E: JournalEngine>(
     engine: &E,
 ) -> Result<()> {
-    let Some(f) = files(engine, "appends_are_read_at_once").await? else {
-        return Ok(());
-    };
+    let f = files(engine).await?;
     let t0 = start()?;
-    let store = engine.open_journaled(&f.db, &f.journal).await?;
+    let store = journaled(engine, &f).await?;
     let ws = lone_workspace(&store, "Journaled", "jnl", t0).await?;
 
     // Twenty verifications in four appends, then at once (no read, no settle between) a key
@@ -261,23 +273,21 @@ pub async fn appends_are_read_at_once_and_precede_the_next_management_event<E: E
     assert_eq!(page.len(), 2, "events_ascending: {page:?}");
     assert_eq!(verify_chain(&store, &ws.id).await?.events, 29);
     assert_eq!(
-        engine.journal_position(&f.db).await?,
+        position(engine, &f).await?,
         27,
         "every verification went through the journal"
     );
-    close(engine, store, &f.journal).await
+    close(store, &f.journal).await
 }
 
 /// Many callers appending at once all succeed, each event is in the trail exactly once, each
 /// caller's events in the order it appended them, and the chain is whole.
-pub async fn concurrent_appends_all_land_exactly_once<E: Engine>(engine: &E) -> Result<()> {
+pub async fn concurrent_appends_all_land_exactly_once<E: JournalEngine>(engine: &E) -> Result<()> {
     const TASKS: usize = 32;
     const EACH: usize = 50;
-    let Some(f) = files(engine, "concurrent_appends_all_land_exactly_once").await? else {
-        return Ok(());
-    };
+    let f = files(engine).await?;
     let t0 = start()?;
-    let store = Arc::new(engine.open_journaled(&f.db, &f.journal).await?);
+    let store = Arc::new(journaled(engine, &f).await?);
     let ws = lone_workspace(store.as_ref(), "Busy", "bsy", t0).await?;
 
     let mut tasks = Vec::new();
@@ -314,19 +324,19 @@ pub async fn concurrent_appends_all_land_exactly_once<E: Engine>(engine: &E) -> 
     let report = verify_chain(store.as_ref(), &ws.id).await?;
     assert!(report.valid, "{report:?}");
     assert_eq!(report.events as usize, found.len());
-    assert_eq!(engine.journal_position(&f.db).await?, (TASKS * EACH) as i64);
+    assert_eq!(position(engine, &f).await?, (TASKS * EACH) as u64);
     let store = Arc::into_inner(store).context("the last handle")?;
-    close(engine, store, &f.journal).await
+    close(store, &f.journal).await
 }
 
 /// A backlog of thousands of events in one group commit and a trickle after it land in
 /// journal order, each exactly once, in one whole chain.
-pub async fn a_large_backlog_and_a_trickle_keep_journal_order<E: Engine>(engine: &E) -> Result<()> {
-    let Some(f) = files(engine, "a_large_backlog_and_a_trickle").await? else {
-        return Ok(());
-    };
+pub async fn a_large_backlog_and_a_trickle_keep_journal_order<E: JournalEngine>(
+    engine: &E,
+) -> Result<()> {
+    let f = files(engine).await?;
     let t0 = start()?;
-    let store = engine.open_journaled(&f.db, &f.journal).await?;
+    let store = journaled(engine, &f).await?;
     let ws = lone_workspace(&store, "Backlog", "blg", t0).await?;
     let backlog = verifications(&ws, t0, 0..5000);
     store.append_events(backlog.clone()).await?;
@@ -337,19 +347,17 @@ pub async fn a_large_backlog_and_a_trickle_keep_journal_order<E: Engine>(engine:
         expected.push(event);
     }
     assert_trail(&store, &ws, &expected).await?;
-    assert_eq!(engine.journal_position(&f.db).await?, 5040);
-    close(engine, store, &f.journal).await
+    assert_eq!(position(engine, &f).await?, 5040);
+    close(store, &f.journal).await
 }
 
 /// A journal whose records do not start right after the database's position (another copy of
 /// the database, or records lost) is refused, with the way out in the message, and nothing is
 /// taken in; moved aside, the database starts a fresh journal.
-pub async fn a_journal_that_does_not_continue_the_database_is_refused<E: Engine>(
+pub async fn a_journal_that_does_not_continue_the_database_is_refused<E: JournalEngine>(
     engine: &E,
 ) -> Result<()> {
-    let Some(f) = files(engine, "a_journal_that_does_not_continue").await? else {
-        return Ok(());
-    };
+    let f = files(engine).await?;
     let t0 = start()?;
     let ws = workspace_alone(engine, &f, "Gap").await?;
 
@@ -361,7 +369,7 @@ pub async fn a_journal_that_does_not_continue_the_database_is_refused<E: Engine>
     );
     drop(journal);
 
-    let refused = engine.open_journaled(&f.db, &f.journal).await;
+    let refused = journaled(engine, &f).await;
     let message = format!("{:#}", refused.err().context("a gap must be refused")?);
     assert!(
         message.contains("does not continue")
@@ -370,7 +378,7 @@ pub async fn a_journal_that_does_not_continue_the_database_is_refused<E: Engine>
     );
     assert!(message.contains("expected record 1, found 6"), "{message}");
     let store = engine.open(&f.db).await?;
-    assert_eq!(engine.journal_position(&f.db).await?, 0, "nothing taken in");
+    assert_eq!(position(engine, &f).await?, 0, "nothing taken in");
     assert_trail(&store, &ws, &[]).await?;
     engine.close(store).await?;
 
@@ -382,15 +390,13 @@ pub async fn a_journal_that_does_not_continue_the_database_is_refused<E: Engine>
 /// One journal, one store: a second store opening the directory while the first holds it is
 /// refused (as a second server would be), and the first keeps working; once the first is
 /// gone the directory can be opened again.
-pub async fn a_journal_in_use_is_refused<E: Engine>(engine: &E) -> Result<()> {
-    let Some(f) = files(engine, "a_journal_in_use_is_refused").await? else {
-        return Ok(());
-    };
+pub async fn a_journal_in_use_is_refused<E: JournalEngine>(engine: &E) -> Result<()> {
+    let f = files(engine).await?;
     let t0 = start()?;
-    let first = engine.open_journaled(&f.db, &f.journal).await?;
+    let first = journaled(engine, &f).await?;
     let ws = lone_workspace(&first, "Locked", "lck", t0).await?;
 
-    let second = engine.open_journaled(&f.db, &f.journal).await;
+    let second = journaled(engine, &f).await;
     let message = format!("{:#}", second.err().context("the journal is in use")?);
     assert!(message.contains("in use by another process"), "{message}");
     assert!(
@@ -401,23 +407,21 @@ pub async fn a_journal_in_use_is_refused<E: Engine>(engine: &E) -> Result<()> {
     let event = verification(&ws, t0, 1);
     first.append_events(vec![event.clone()]).await?;
     assert_trail(&first, &ws, std::slice::from_ref(&event)).await?;
-    close(engine, first, &f.journal).await?;
+    close(first, &f.journal).await?;
 
-    let again = engine.open_journaled(&f.db, &f.journal).await?;
+    let again = journaled(engine, &f).await?;
     assert_trail(&again, &ws, &[event]).await?;
-    close(engine, again, &f.journal).await
+    close(again, &f.journal).await
 }
 
 /// Keys, root keys, management events and verifications of two workspaces written through
 /// the journal are all there after a reopen, the chains whole, and every verification went
 /// through the journal exactly once.
-pub async fn a_journaled_store_keeps_everything_across_a_reopen<E: Engine>(
+pub async fn a_journaled_store_keeps_everything_across_a_reopen<E: JournalEngine>(
     engine: &E,
 ) -> Result<()> {
-    let Some(f) = files(engine, "a_journaled_store_keeps_everything").await? else {
-        return Ok(());
-    };
-    let store = Arc::new(engine.open_journaled(&f.db, &f.journal).await?);
+    let f = files(engine).await?;
+    let store = Arc::new(journaled(engine, &f).await?);
     let mut story = Story::new(store.clone())?;
     let (acme, acme_root) = story.create_workspace("acme").await?;
     let (globex, globex_root) = story.create_workspace("globex").await?;
@@ -441,9 +445,9 @@ pub async fn a_journaled_store_keeps_everything_across_a_reopen<E: Engine>(
     let keys = std::mem::take(&mut story.keys);
     drop(story);
     let store = Arc::into_inner(store).context("the test let go of the store")?;
-    close(engine, store, &f.journal).await?;
+    close(store, &f.journal).await?;
 
-    let reopened = engine.open_journaled(&f.db, &f.journal).await?;
+    let reopened = journaled(engine, &f).await?;
     let workspaces = reopened.workspaces().await?;
     assert!(workspaces.contains(&acme) && workspaces.contains(&globex));
     let root_keys = reopened.root_keys().await?;
@@ -463,9 +467,9 @@ pub async fn a_journaled_store_keeps_everything_across_a_reopen<E: Engine>(
     }
     assert_eq!(verifications_stored, verified);
     assert_eq!(
-        engine.journal_position(&f.db).await?,
-        verified,
+        position(engine, &f).await?,
+        u64::try_from(verified)?,
         "each verification went through the journal, once"
     );
-    close(engine, reopened, &f.journal).await
+    close(reopened, &f.journal).await
 }

@@ -8,17 +8,19 @@
 //!    refills, no stale balance written back, rotation sharing a balance, policies.
 //! 3. [`audit`]: audit chain and retention — one linked chain per workspace, batches all or
 //!    nothing, filters, pruning behind a checkpoint.
-//! 4. [`journal`]: journal crash recovery — events left in the audit journal taken in once,
-//!    in order; a journal that does not fit, or is in use, refused.
+//! 4. [`journal`]: journal crash recovery — the engine's store under
+//!    [`keyward_storage::Journaled`]: events left in the audit journal taken in once, in
+//!    order; a journal that does not continue the database, or is in use, refused.
 //! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
 //!    as missing ones.
 //!
 //! # Adopting the suite
 //!
 //! An engine implements [`Engine`] in its tests (make an empty database, open a migrated
-//! store on it, close it; and, if it has an audit journal, name its directory, open and close
-//! a store through it and report the database's position in it), then runs the whole suite
-//! with one line in an integration test, which needs `tokio` among its dev-dependencies:
+//! store on it, close it) and, if the audit journal can feed its store (it implements
+//! [`keyward_storage::IngestTarget`]), [`JournalEngine`] (where the journal of a database
+//! lives). It then runs the whole suite with one line in an integration test, which needs
+//! `tokio` among its dev-dependencies:
 //!
 //! ```ignore
 //! keyward_store_tests::conformance!(SqliteFile);
@@ -27,9 +29,16 @@
 //! That expands to one module per chapter and one `#[tokio::test]` per test, so a failure
 //! names its test (`keys::a_revoked_key_gives_up_its_name`). The engine expression is
 //! evaluated for each test, inside the chapter modules, which import everything of the module
-//! the macro is called in. Wrapping an engine in [`ThroughTheJournal`] runs the suite again
-//! with every store appending through its audit journal, as a server does. An engine without
-//! an audit journal passes the journal chapter, saying on stderr that it skipped it.
+//! the macro is called in. An engine whose store the journal cannot feed says so, and runs
+//! the other four chapters:
+//!
+//! ```ignore
+//! keyward_store_tests::conformance!(SqliteInMemory; without journal);
+//! ```
+//!
+//! Wrapping a [`JournalEngine`] in [`ThroughTheJournal`] runs the suite again with every
+//! store appending through its audit journal, as a server does (without the journal
+//! chapter, which the engine's own run covers).
 //!
 //! Each test asks the engine for its own database, so tests share nothing and run in
 //! parallel. The helpers in [`fixtures`] (a chain check, record builders) are public for an
@@ -43,15 +52,38 @@ pub mod keys;
 pub mod restrictions;
 pub mod tenancy;
 
-pub use engine::{Engine, ThroughTheJournal};
+pub use engine::{close_journaled, open_journaled, Engine, JournalEngine, ThroughTheJournal};
 
 #[doc(hidden)]
 pub use anyhow as __anyhow;
 
 /// Runs the whole conformance suite on an engine: one `#[tokio::test]` per test, in one
-/// module per chapter. See the crate docs.
+/// module per chapter; `conformance!(engine; without journal)` leaves out the journal chapter
+/// for an engine that is not a [`JournalEngine`]. See the crate docs.
 #[macro_export]
 macro_rules! conformance {
+    ($engine:expr; without journal) => {
+        $crate::__chapters_without_journal!($engine);
+    };
+    ($engine:expr) => {
+        $crate::__chapters_without_journal!($engine);
+        $crate::__chapter!($engine, journal: [
+            events_a_crash_left_in_the_journal_are_taken_in_exactly_once,
+            appends_are_read_at_once_and_precede_the_next_management_event,
+            concurrent_appends_all_land_exactly_once
+                (flavor = "multi_thread", worker_threads = 4),
+            a_large_backlog_and_a_trickle_keep_journal_order,
+            a_journal_that_does_not_continue_the_database_is_refused,
+            a_journal_in_use_is_refused,
+            a_journaled_store_keeps_everything_across_a_reopen,
+        ]);
+    };
+}
+
+/// The four chapters every engine runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chapters_without_journal {
     ($engine:expr) => {
         $crate::__chapter!($engine, keys: [
             workspaces_are_listed_with_the_events_that_created_them,
@@ -97,16 +129,6 @@ macro_rules! conformance {
             retention_prunes_verifications_and_the_chain_still_verifies,
             retention_takes_an_old_event_appended_after_the_cut_at_the_next_run,
             retention_keeps_events_newer_than_the_cut_whatever_their_seq,
-        ]);
-        $crate::__chapter!($engine, journal: [
-            events_a_crash_left_in_the_journal_are_taken_in_exactly_once,
-            appends_are_read_at_once_and_precede_the_next_management_event,
-            concurrent_appends_all_land_exactly_once
-                (flavor = "multi_thread", worker_threads = 4),
-            a_large_backlog_and_a_trickle_keep_journal_order,
-            a_journal_that_does_not_continue_the_database_is_refused,
-            a_journal_in_use_is_refused,
-            a_journaled_store_keeps_everything_across_a_reopen,
         ]);
         $crate::__chapter!($engine, tenancy: [
             another_workspaces_key_reads_as_a_missing_one,
@@ -155,13 +177,16 @@ mod tests {
             ("tenancy", include_str!("tenancy.rs")),
         ];
         let lib = include_str!("lib.rs");
-        let macro_text = &lib[..lib.find("macro_rules! __chapter").unwrap()];
+        let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];
         for (chapter, source) in chapters {
             let tests: Vec<&str> = source
                 .split("pub async fn ")
                 .skip(1)
                 .filter_map(|rest| rest.split_once('<'))
-                .filter(|(_, generics)| generics.trim_start().starts_with("E: Engine"))
+                .filter(|(_, generics)| {
+                    let generics = generics.trim_start();
+                    generics.starts_with("E: Engine") || generics.starts_with("E: JournalEngine")
+                })
                 .map(|(name, _)| name.trim())
                 .collect();
             assert!(!tests.is_empty(), "{chapter} has tests");
