@@ -106,7 +106,7 @@ fn read_key_from_stdin() -> Result<String> {
 
 /// `VALID` or the refusal code, then the key's name and id when the server knows them.
 fn describe(response: &VerifyResponse) -> String {
-    let code = one_line(&response.code);
+    let code = one_line(response.code.as_str());
     let name = response.name.as_deref().map(one_line);
     let id = response.key_id.as_deref().map(one_line);
     let mut line = match (name, id) {
