@@ -1,5 +1,5 @@
 //! keyward's command-line client: the `keys`, `verify` and `audit` commands, spoken to a
-//! running keyward server over HTTP.
+//! running keyward server through `keyward-client`, and `scan`.
 //!
 //! The `keyward` binary flattens [`ClientArgs`] into its command line and hands the parsed
 //! subcommand to [`run_keys`], [`run_verify`] or [`run_audit`]. Each prints to stdout (a table
@@ -16,7 +16,7 @@
 //! printed, logged or shown by `Debug`.
 
 mod audit;
-mod client;
+mod connect;
 mod keys;
 mod output;
 mod parse;
@@ -24,11 +24,10 @@ mod scan;
 mod verify;
 
 use std::fmt;
-use std::io::Write;
 use std::process::ExitCode;
 
 pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
-pub use keys::{run_keys, KeyStatus, KeysCommand};
+pub use keys::{run_keys, KeysCommand};
 pub use scan::{run_scan, ScanArgs};
 pub use verify::{run_verify, VerifyArgs};
 
@@ -70,9 +69,7 @@ impl fmt::Debug for ClientArgs {
 
 /// Reports `err` as one line on stderr and returns the error exit status.
 fn fail(err: &anyhow::Error) -> ExitCode {
-    let message = output::one_line(&format!("{err:#}"));
-    // If stderr itself is gone there is nowhere left to report to.
-    let _ = writeln!(std::io::stderr(), "error: {message}");
+    output::error_line(&format!("{err:#}"));
     ExitCode::from(EXIT_ERROR)
 }
 

@@ -1,6 +1,6 @@
 //! What people and scripts see: key and audit-event tables, key/value listings, the
-//! once-only display of a new key, and the server's JSON re-indented without reordering
-//! anything.
+//! once-only display of a new key, the server's JSON re-indented without reordering
+//! anything, and the lines on stderr (errors, warnings, "more follow").
 
 use std::io::{self, ErrorKind, Write};
 
@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{presets, ContentArrangement, Table};
 use keyward_api::{AuditEvent, CreatedKey, Key};
-
-use crate::client::Reply;
+use keyward_client::Reply;
 
 /// Writes `text` (and a final newline) to stdout. A closed pipe (`keyward keys list | head`)
 /// is not an error.
@@ -38,32 +37,47 @@ pub(crate) fn still_read(written: io::Result<()>) -> Result<bool> {
     }
 }
 
-impl<T> Reply<T> {
-    /// Prints the reply: with `--json` the server's JSON as it sent it (only re-indented),
-    /// otherwise `human(value)`.
-    pub(crate) fn print(&self, json: bool, human: impl FnOnce(&T) -> String) -> Result<()> {
-        if json {
-            emit(&pretty_json(&self.raw))
-        } else {
-            emit(&human(&self.value))
-        }
+/// Prints a reply: with `--json` the server's JSON as it sent it (only re-indented),
+/// otherwise `human(value)`.
+pub(crate) fn print<T>(
+    reply: &Reply<T>,
+    json: bool,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    if json {
+        emit(&pretty_json(&reply.raw))
+    } else {
+        emit(&human(&reply.value))
     }
+}
 
-    /// Prints one page of a listing like [`Reply::print`]; for people, when `next_cursor`
-    /// says more follow, adds `more(next_cursor)` on stderr, so stdout holds only the table.
-    pub(crate) fn print_page(
-        &self,
-        json: bool,
-        table: impl FnOnce(&T) -> String,
-        next_cursor: Option<&str>,
-        more: impl FnOnce(&str) -> String,
-    ) -> Result<()> {
-        self.print(json, table)?;
-        if let (false, Some(next)) = (json, next_cursor) {
-            eprintln!("{}", more(&one_line(next)));
-        }
-        Ok(())
+/// Prints one page of a listing like [`print`]; for people, when `next_cursor` says more
+/// follow, adds `more(next_cursor)` on stderr, so stdout holds only the table.
+pub(crate) fn print_page<T>(
+    reply: &Reply<T>,
+    json: bool,
+    table: impl FnOnce(&T) -> String,
+    next_cursor: Option<&str>,
+    more: impl FnOnce(&str) -> String,
+) -> Result<()> {
+    print(reply, json, table)?;
+    if let (false, Some(next)) = (json, next_cursor) {
+        eprintln!("{}", more(&one_line(next)));
     }
+    Ok(())
+}
+
+/// The warning that the root key is about to cross the network unencrypted.
+pub(crate) fn warn_clear_text(url: &str) {
+    eprintln!(
+        "warning: {url} is plain http to another machine: the root key crosses the network unencrypted; use https"
+    );
+}
+
+/// Reports `message` as one line on stderr. If stderr itself is gone there is nowhere left
+/// to report to.
+pub(crate) fn error_line(message: &str) {
+    let _ = writeln!(io::stderr(), "error: {}", one_line(message));
 }
 
 /// Text from the server made safe for one terminal line: line breaks become spaces and

@@ -20,10 +20,9 @@ use keyward_api::leaks::{
     MAX_LEAK_SOURCE_CHARS,
 };
 use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::client::{Client, Reply};
+use crate::connect::{self, Explained};
 use crate::output::{emit, one_line, table};
 use crate::{EXIT_ERROR, EXIT_NOT_VALID};
 
@@ -333,7 +332,7 @@ fn clip(text: &str, max: usize) -> String {
 /// report needs, and stops at the first one not accepted (a `429` refuses the ones after it
 /// too).
 async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
-    let client = match Client::anonymous(&args.url) {
+    let client = match connect::anonymous(&args.url) {
         Ok(client) => client,
         Err(err) => {
             return Reported {
@@ -343,7 +342,7 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
             }
         }
     };
-    let server = client.shown_url();
+    let server = client.url();
     let source = clip(&one_line(&args.source), MAX_LEAK_SOURCE_CHARS);
     let mut accepted = 0;
     for chunk in findings.chunks(MAX_LEAK_KEYS) {
@@ -359,8 +358,8 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
                 .collect(),
             source: Some(source.clone()),
         };
-        let sent: Result<Reply<LeakReportAccepted>> =
-            client.send(Method::POST, &["v1", "leaks"], &body).await;
+        let sent: Result<keyward_client::Reply<LeakReportAccepted>> =
+            client.report_leaks(&body).await.explained();
         if let Err(err) = sent {
             return Reported {
                 server,

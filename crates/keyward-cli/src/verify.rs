@@ -7,10 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use keyward_api::{VerifyRequest, VerifyResponse};
-use reqwest::Method;
 
-use crate::client::{Client, Reply};
-use crate::output::one_line;
+use crate::connect::{self, Explained};
+use crate::output::{self, one_line};
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
 
 /// Check a key as a service would.
@@ -68,7 +67,7 @@ pub async fn run_verify(client: &ClientArgs, args: VerifyArgs) -> ExitCode {
 /// Returns whether the key is valid.
 async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
     // Check the URL and root key before waiting on stdin.
-    let client = Client::new(client_args)?;
+    let client = connect::client(client_args)?;
     let key = if args.key == "-" {
         read_key_from_stdin()?
     } else {
@@ -84,10 +83,8 @@ async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
         user_agent: None,
         cost: args.cost,
     };
-    let reply: Reply<VerifyResponse> = client
-        .send(Method::POST, &["v1", "verify"], &request)
-        .await?;
-    reply.print(client_args.json, describe)?;
+    let reply = client.verify(&request).await.explained()?;
+    output::print(&reply, client_args.json, describe)?;
     Ok(reply.value.valid)
 }
 

@@ -94,7 +94,8 @@ impl Client {
 
     /// `GET /v1/keys`: one page, newest first.
     pub async fn list_keys(&self, query: &KeyListQuery) -> Result<Reply<KeyList>, Error> {
-        self.call(Route::ListKeys, &query.pairs(), None::<&()>).await
+        self.call(Route::ListKeys, &query.pairs(), None::<&()>)
+            .await
     }
 
     /// `GET /v1/keys/{id}`
@@ -324,7 +325,11 @@ impl Client {
     }
 
     fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
-        match self.root_key.as_ref().and_then(|key| authorization(key).ok()) {
+        match self
+            .root_key
+            .as_ref()
+            .and_then(|key| authorization(key).ok())
+        {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
         }

@@ -48,7 +48,9 @@ pub enum Error {
     #[error("keyward at {url} stopped sending for {}s; the transfer is incomplete", after.as_secs())]
     Stalled { url: String, after: Duration },
     /// A streamed body was cut off by the server or the network before its end.
-    #[error("the transfer from keyward at {url} was cut off ({cause}); the transfer is incomplete")]
+    #[error(
+        "the transfer from keyward at {url} was cut off ({cause}); the transfer is incomplete"
+    )]
     CutOff { url: String, cause: String },
 }
 

@@ -57,5 +57,5 @@ pub use reply::{RawResponse, Reply};
 pub use keyward_api as api;
 /// The HTTP vocabulary of [`Client::request`] and [`RawResponse`].
 pub use reqwest::{header, Method, RequestBuilder, StatusCode};
-/// The root key's wrapper.
-pub use secrecy::SecretString;
+/// The root key's wrapper, and the trait that reads it.
+pub use secrecy::{ExposeSecret, SecretString};

@@ -124,7 +124,9 @@ pub fn key_status(status: keyward_core::KeyStatus) -> keyward_api::KeyStatus {
     }
 }
 
-pub fn verification_audit(audit: keyward_core::VerificationAudit) -> keyward_api::VerificationAudit {
+pub fn verification_audit(
+    audit: keyward_core::VerificationAudit,
+) -> keyward_api::VerificationAudit {
     use keyward_api::VerificationAudit as Wire;
     use keyward_core::VerificationAudit as Domain;
     match audit {
@@ -177,7 +179,10 @@ mod tests {
         }
         for kind in keyward_core::EventKind::ALL {
             assert_eq!(json(&audit_kind(kind)), kind.as_str());
-            assert_eq!(keyward_api::AuditKind::from(kind.as_str()), audit_kind(kind));
+            assert_eq!(
+                keyward_api::AuditKind::from(kind.as_str()),
+                audit_kind(kind)
+            );
         }
         for status in [
             keyward_core::KeyStatus::Active,

@@ -4,8 +4,8 @@
 use crate::server;
 use keyward_client::api::leaks::{LeakReport, LeakedKey};
 use keyward_client::api::{
-    CreateKeyRequest, CreateRootKeyRequest, ErrorCode, UpdateWorkspaceSettings,
-    VerificationAudit, VerifyRequest,
+    CreateKeyRequest, CreateRootKeyRequest, ErrorCode, UpdateWorkspaceSettings, VerificationAudit,
+    VerifyRequest,
 };
 use keyward_client::{Client, Error, Method, SecretString, StatusCode, TransportKind};
 use std::time::Duration;

@@ -14,7 +14,10 @@ use keyward_client::StatusCode;
 async fn probes_answer_ok_and_ready_without_a_root_key() {
     let server = server::start().await;
     let anonymous = server.anonymous();
-    assert_eq!(anonymous.health().await.unwrap().value.status, ProbeStatus::Ok);
+    assert_eq!(
+        anonymous.health().await.unwrap().value.status,
+        ProbeStatus::Ok
+    );
     let ready = anonymous.ready().await.unwrap();
     assert_eq!(ready.value.status, ProbeStatus::Ready);
     assert_eq!(ready.raw, r#"{"status":"ready"}"#);
@@ -111,7 +114,11 @@ async fn a_key_goes_through_its_whole_life() {
         .unwrap();
     assert!(!refused.value.valid);
     assert_eq!(refused.value.code, VerifyCode::Revoked);
-    assert!(refused.raw.contains(r#""code":"REVOKED""#), "{}", refused.raw);
+    assert!(
+        refused.raw.contains(r#""code":"REVOKED""#),
+        "{}",
+        refused.raw
+    );
 }
 
 #[tokio::test]

@@ -36,9 +36,10 @@ pub async fn update(
     let _guard = state.writes.lock().await;
     let mut settings = state.index.settings(principal.workspace_id());
     if let Some(audit) = req.verification_audit {
-        settings.verification_audit = VerificationAudit::parse(audit.as_str()).ok_or_else(|| {
-            ApiError::BadRequest("verification_audit must be all, failures or none".into())
-        })?;
+        settings.verification_audit =
+            VerificationAudit::parse(audit.as_str()).ok_or_else(|| {
+                ApiError::BadRequest("verification_audit must be all, failures or none".into())
+            })?;
     }
     if let Some(days) = req.audit_retention_days {
         let max = keyward_core::WorkspaceSettings::MAX_RETENTION_DAYS;
