@@ -3,7 +3,7 @@
 //! other request, for callers that need to send what the typed methods cannot (a test of
 //! bad input, say).
 
-use crate::error::{ApiError, Error, TransportKind};
+use crate::error::{root_cause, ApiError, Error, TransportKind};
 use crate::export::AuditExport;
 use crate::reply::{RawResponse, Reply};
 use crate::routes::Route;
@@ -496,14 +496,6 @@ fn sends_secret_in_clear(url: &Url) -> bool {
         Ok(ip) => !ip.is_loopback(),
         Err(_) => !host.eq_ignore_ascii_case("localhost"),
     }
-}
-
-pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

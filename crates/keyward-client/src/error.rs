@@ -75,6 +75,16 @@ fn transport_message(url: &str, kind: TransportKind, cause: &str) -> String {
     }
 }
 
+/// The innermost cause of `err`: reqwest's outer messages repeat the URL, which may carry
+/// credentials.
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 /// The server answered with an error status. `code` and `message` come from keyward's error
 /// body (`{"error": {"code", "message"}}`); they are `None` when the body is something else
 /// (a proxy's page, say), which `body` holds as sent.

@@ -1,6 +1,6 @@
 //! A streamed body too large to hold in memory: the NDJSON audit export, read piece by piece.
 
-use crate::error::Error;
+use crate::error::{root_cause, Error};
 use std::time::Duration;
 
 /// The audit export being received (see [`crate::Client::export_audit`]): one JSON event a
@@ -24,7 +24,7 @@ impl AuditExport {
             }),
             Ok(Err(err)) => Err(Error::CutOff {
                 url: self.url.clone(),
-                cause: crate::client::root_cause(&err),
+                cause: root_cause(&err),
             }),
             Ok(Ok(chunk)) => Ok(chunk.map(|bytes| bytes.to_vec())),
         }
