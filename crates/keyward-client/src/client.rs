@@ -310,12 +310,18 @@ impl Client {
         }
         let response = self.respond(request).await?;
         let status = response.status();
+        let headers = response.headers().clone();
         let raw = response.text().await.map_err(|e| self.transport(&e))?;
         let value = serde_json::from_str(&raw).map_err(|err| Error::Decode {
             url: self.url(),
             cause: err.to_string(),
         })?;
-        Ok(Reply { status, value, raw })
+        Ok(Reply {
+            status,
+            headers,
+            value,
+            raw,
+        })
     }
 
     /// A request for `route`, with the root key if any.

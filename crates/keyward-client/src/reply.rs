@@ -6,9 +6,10 @@ use reqwest::StatusCode;
 
 /// A successful answer: `value` is the typed body, `raw` the body exactly as the server sent
 /// it (to show the server's own JSON, or to check a signed document as signed).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Reply<T> {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub value: T,
     pub raw: String,
 }

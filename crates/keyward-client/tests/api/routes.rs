@@ -38,6 +38,13 @@ async fn a_key_goes_through_its_whole_life() {
         .await
         .unwrap();
     assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(
+        created
+            .headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
     assert_eq!(created.value.record.status, KeyStatus::Active);
     assert!(created.raw.contains(&created.value.key));
     let key = created.value;
