@@ -1,7 +1,7 @@
 //! Creating a workspace with its first root key: used by `keyward init` and by the first
-//! `keyward serve` on an empty database.
+//! `keyward serve` on an empty database (which hand the root key over, in the `keyward`
+//! crate).
 
-use crate::secret_file::Destination;
 use anyhow::Context;
 use keyward_core::audit::EventKind;
 use keyward_core::model::RootKey;
@@ -62,29 +62,6 @@ pub async fn create_workspace(
         workspace,
         root_key: secret,
     })
-}
-
-/// The first `keyward serve` on an empty database: a workspace whose root key is written to
-/// the new file `path` (never to stderr, where the logger writes and journald or docker keep
-/// everything). The file is created before the workspace, so a path that cannot take the key
-/// stops the server before anything is created. Returns the workspace and where the key went.
-pub async fn first_workspace(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    path: &std::path::Path,
-) -> anyhow::Result<(Workspace, String)> {
-    let destination = Destination::new_file(path)?;
-    let created = match create_workspace(store, clock, "Default workspace", "kw").await {
-        Ok(created) => created,
-        Err(e) => {
-            destination.abandon();
-            return Err(e);
-        }
-    };
-    let said = destination.deliver(&created.root_key).context(
-        "the first root key could not be written; create another with keyward root-key create",
-    )?;
-    Ok((created.workspace, said))
 }
 
 /// A new root key record and its plaintext.

@@ -1,7 +1,8 @@
 //! keyward's HTTP server: the axum router, the handlers of `/v1`, root-key authentication
 //! and the in-memory index that answers verifications without touching storage.
 //!
-//! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
+//! The `keyward` binary (its own crate) parses the command line and binds; [`serve`] runs a
+//! bound listener until shutdown;
 //! [`router`] builds the `Router` that tests can drive directly.
 
 pub mod anchor_key;
@@ -20,9 +21,7 @@ pub mod headers;
 pub mod index;
 pub mod limits;
 pub mod maintenance;
-pub mod recovery;
 pub mod retention;
-pub mod secret_file;
 pub mod server;
 pub mod state;
 pub mod usage;
