@@ -49,9 +49,10 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only events before this time.
     pub until: Option<DateTime<Utc>>,
-    /// Events per page, 1–1000 (the server's default is 100); the export ignores it.
+    /// Events per page, 1–1000 (the server's default is 100); the export checks the range
+    /// but sends every event.
     pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page; the export ignores it.
+    /// The `next_cursor` of the previous page: only older events (the export too).
     pub cursor: Option<String>,
 }
 
