@@ -1,7 +1,6 @@
 //! `keyward audit …`: query the audit trail (a table, or the server's JSON), export it as
 //! NDJSON for SIEM tools, and have the server recompute its hash chain.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use keyward_api::{AuditKind, AuditList, AuditOutcome, AuditQuery, ChainCheck};
 use keyward_client::{Client, Reply};
 
 use crate::connect::{self, Explained};
-use crate::output::{self, audit_table, one_line, still_read};
+use crate::output::{self, audit_table, emit, one_line, Stream};
 use crate::{parse, ClientArgs, EXIT_NOT_VALID};
 
 /// Show audit events, newest first; or export them, or check the chain.
@@ -129,8 +128,7 @@ async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
         Some(AuditCommand::Anchor) => {
             let reply = client.anchor().await.explained()?;
             // Exactly as signed, one line, whatever --json says: the file is the anchor.
-            let mut out = std::io::stdout().lock();
-            still_read(writeln!(out, "{}", reply.raw.trim())).map(|_| true)
+            emit(reply.raw.trim()).map(|()| true)
         }
     }
 }
@@ -179,13 +177,13 @@ async fn list(
 /// Copies the server's NDJSON to stdout as it arrives, without holding it all in memory.
 async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
     let mut export = client.export_audit(&filters.query()).await.explained()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Stream::stdout();
     while let Some(chunk) = export.next_chunk().await.explained()? {
-        if !still_read(out.write_all(&chunk))? {
+        if !out.write(&chunk)? {
             return Ok(());
         }
     }
-    still_read(out.flush()).map(drop)
+    out.finish()
 }
 
 async fn verify_chain(client: &Client, json: bool, anchor: Option<&Path>) -> Result<bool> {

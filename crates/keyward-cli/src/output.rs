@@ -74,6 +74,32 @@ pub(crate) fn warn_clear_text(url: &str) {
     );
 }
 
+/// Writes `line` to stderr, for people (notes, summaries, prompts), whatever stdout holds. If
+/// stderr itself is gone there is nowhere left to write to.
+pub(crate) fn stderr_line(line: &str) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// A body copied to stdout piece by piece as it arrives (`audit export`), holding stdout
+/// for the whole copy.
+pub(crate) struct Stream(io::StdoutLock<'static>);
+
+impl Stream {
+    pub(crate) fn stdout() -> Self {
+        Self(io::stdout().lock())
+    }
+
+    /// Writes `piece`; `Ok(false)` when the reader has gone (`… | head`), which is not an
+    /// error.
+    pub(crate) fn write(&mut self, piece: &[u8]) -> Result<bool> {
+        still_read(self.0.write_all(piece))
+    }
+
+    pub(crate) fn finish(mut self) -> Result<()> {
+        still_read(self.0.flush()).map(drop)
+    }
+}
+
 /// Reports `message` as one line on stderr. If stderr itself is gone there is nowhere left
 /// to report to.
 pub(crate) fn error_line(message: &str) {

@@ -10,7 +10,6 @@
 //! **Invariant:** output shows a key's visible start (`bos_5Qm2…`), never the whole key; the
 //! plaintext is only sent to the server, with `--report`.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,7 +22,7 @@ use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
 use serde_json::{json, Value};
 
 use crate::connect::{self, Explained};
-use crate::output::{emit, one_line, table};
+use crate::output::{emit, one_line, stderr_line, table};
 use crate::{EXIT_ERROR, EXIT_NOT_VALID};
 
 /// Find keys in files, folders and Office documents.
@@ -74,13 +73,12 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
         Err(err) => return crate::fail(&anyhow!("the scan failed: {err}")),
     };
     for note in &report.notes {
-        let _ = writeln!(
-            std::io::stderr(),
+        stderr_line(&format!(
             "{}: {}: {}",
             note.kind.as_str(),
             one_line(&note.path),
             one_line(&note.message)
-        );
+        ));
     }
     // What the server accepted, if the keys were reported.
     let reported = if args.report && !report.findings.is_empty() {
@@ -181,7 +179,7 @@ fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> R
         };
         emit(&out)?;
     }
-    let _ = writeln!(std::io::stderr(), "{summary}");
+    stderr_line(&summary);
     Ok(())
 }
 

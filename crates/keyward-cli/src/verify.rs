@@ -92,7 +92,7 @@ fn read_key_from_stdin() -> Result<String> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     if stdin.is_terminal() {
-        eprintln!("Paste the key and press Enter:");
+        output::stderr_line("Paste the key and press Enter:");
         stdin.lock().read_line(&mut text)
     } else {
         stdin.lock().read_to_string(&mut text)
