@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use keyward_api::{AuditKind, AuditList, AuditOutcome, AuditQuery, ChainCheck};
 use keyward_client::{Client, Reply};
 
+use crate::args::ClientArgs;
 use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_NOT_VALID};
 use crate::output::{self, audit_table, emit, one_line, Stream};
-use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+use crate::parse;
 
 /// Show audit events, newest first; or export them, or check the chain.
 #[derive(clap::Args, Debug)]
@@ -98,7 +100,7 @@ pub async fn run_audit(client: &ClientArgs, args: AuditArgs) -> ExitCode {
     match audit(client, args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_NOT_VALID),
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 

@@ -6,8 +6,8 @@ use anyhow::{anyhow, bail, Result};
 use keyward_api::ErrorBody;
 use keyward_client::{Client, Error, SecretString};
 
+use crate::args::ClientArgs;
 use crate::output::{one_line, warn_clear_text};
-use crate::ClientArgs;
 
 const USER_AGENT: &str = concat!("keyward-cli/", env!("CARGO_PKG_VERSION"));
 

@@ -13,9 +13,11 @@ use keyward_api::{
 use keyward_client::{Client, Reply};
 use serde_json::{Map, Value};
 
+use crate::args::ClientArgs;
 use crate::connect::{self, Explained};
+use crate::exit::fail;
 use crate::output::{self, created_key, emit, key_fields, key_table, one_line};
-use crate::{parse, ClientArgs};
+use crate::parse;
 
 /// Manage keys.
 #[derive(clap::Subcommand, Debug)]
@@ -178,7 +180,7 @@ impl LimitFlags {
 pub async fn run_keys(client: &ClientArgs, cmd: KeysCommand) -> ExitCode {
     match keys(client, cmd).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 

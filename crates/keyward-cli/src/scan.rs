@@ -22,8 +22,8 @@ use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
 use serde_json::{json, Value};
 
 use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_ERROR, EXIT_NOT_VALID};
 use crate::output::{emit, one_line, stderr_line, table};
-use crate::{EXIT_ERROR, EXIT_NOT_VALID};
 
 /// Find keys in files, folders and Office documents.
 #[derive(clap::Args, Debug)]
@@ -52,7 +52,7 @@ pub struct ScanArgs {
 pub async fn run_scan(args: ScanArgs) -> ExitCode {
     let scanner = match Scanner::new(Limits::default()) {
         Ok(scanner) => scanner,
-        Err(err) => return crate::fail(&err.into()),
+        Err(err) => return fail(&err.into()),
     };
     let paths = args.paths.clone();
     // Reading and unpacking is blocking work: keep it off the async runtime's threads.
@@ -70,7 +70,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     .await;
     let report = match scanned {
         Ok(report) => report,
-        Err(err) => return crate::fail(&anyhow!("the scan failed: {err}")),
+        Err(err) => return fail(&anyhow!("the scan failed: {err}")),
     };
     for note in &report.notes {
         stderr_line(&format!(
@@ -87,7 +87,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
         None
     };
     if let Err(err) = print(&args, &report, reported.as_ref()) {
-        return crate::fail(&err);
+        return fail(&err);
     }
     if let Some(Reported {
         accepted,
@@ -96,7 +96,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     }) = &reported
     {
         let n = report.findings.len();
-        return crate::fail(&anyhow!(
+        return fail(&anyhow!(
             "{} of {n} key{} NOT reported: {err:#}",
             n - accepted,
             if n - accepted == 1 { " was" } else { "s were" }

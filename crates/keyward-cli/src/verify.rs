@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use keyward_api::{VerifyRequest, VerifyResponse};
 
+use crate::args::ClientArgs;
 use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_NOT_VALID};
 use crate::output::{self, one_line};
-use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+use crate::parse;
 
 /// Check a key as a service would.
 #[derive(clap::Args)]
@@ -60,7 +62,7 @@ pub async fn run_verify(client: &ClientArgs, args: VerifyArgs) -> ExitCode {
     match verify(client, args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_NOT_VALID),
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 
