@@ -1,8 +1,16 @@
-//! keyward's HTTP wire types: the JSON bodies of `/v1`, shared by the server and the CLI so
-//! the two cannot drift. Requests refuse unknown fields, so a typo is a `400`, not a
-//! silently ignored setting.
+//! keyward's HTTP wire types: the JSON bodies and query strings of `/v1`, shared by the
+//! server, the client and the CLI so they cannot drift. Requests refuse unknown fields, so a
+//! typo is a `400`, not a silently ignored setting. The closed sets sent as strings are enums
+//! ([`enums`]) that serialize exactly as those strings and keep a value they do not know.
 
+pub mod enums;
 pub mod leaks;
+mod queries;
+
+pub use enums::{
+    AuditKind, AuditOutcome, ErrorCode, KeyStatus, ProbeStatus, VerificationAudit, VerifyCode,
+};
+pub use queries::{AuditQuery, KeyListQuery};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -184,7 +192,7 @@ pub struct Key {
     pub start: String,
     pub permissions: Vec<String>,
     /// `active`, `disabled`, `expired` or `revoked`.
-    pub status: String,
+    pub status: KeyStatus,
     pub enabled: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub metadata: Map<String, Value>,
@@ -259,7 +267,7 @@ pub struct VerifyRequest {
 pub struct VerifyResponse {
     pub valid: bool,
     /// `VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `DISABLED`, `INSUFFICIENT_PERMISSIONS`, …
-    pub code: String,
+    pub code: VerifyCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,8 +300,9 @@ pub struct AuditEvent {
     pub time: String,
     /// What happened: `key.created`, `key.updated`, `key.revoked`, `key.rotated`,
     /// `key.verified`, `key.leaked`, `root_key.created`, `root_key.revoked`,
-    /// `workspace.created`, `workspace.updated`, `policy.updated`.
-    pub kind: String,
+    /// `workspace.created`, `workspace.updated`, `policy.updated`, `audit.checkpoint`; a kind
+    /// stored by tampering reads as [`AuditKind::Other`], as stored.
+    pub kind: AuditKind,
     /// The root key that acted.
     pub actor_id: Option<String>,
     pub actor_name: Option<String>,
@@ -304,7 +313,7 @@ pub struct AuditEvent {
     pub action: Option<String>,
     pub resource: Option<String>,
     /// The verify code (`VALID`, `REVOKED`, …), or `OK` for management events.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub ip: Option<String>,
     pub origin: Option<String>,
     pub user_agent: Option<String>,
@@ -360,7 +369,7 @@ pub struct Unexplained {
 pub struct WorkspaceSettings {
     pub workspace_id: String,
     /// `all` (default), `failures` or `none`: which verifications the audit trail records.
-    pub verification_audit: String,
+    pub verification_audit: VerificationAudit,
     /// Verification events older than this are pruned (default 90); management events stay.
     pub audit_retention_days: u32,
 }
@@ -368,8 +377,9 @@ pub struct WorkspaceSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspaceSettings {
+    /// A value the server does not know is refused with `400`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification_audit: Option<String>,
+    pub verification_audit: Option<VerificationAudit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_retention_days: Option<u32>,
 }
@@ -419,9 +429,40 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`.
-    pub code: String,
+    /// `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`, …
+    pub code: ErrorCode,
     pub message: String,
+}
+
+/// `/healthz` (`ok`) and `/readyz` (`ready`; a `503` error when storage is unreachable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    pub status: ProbeStatus,
+}
+
+/// `POST /v1/audit/anchor`: the workspace's chain head, signed with Ed25519 by a key kept
+/// outside the database. Keep it where the database's writers cannot reach it; `POST
+/// /v1/audit/verify` proves the chain still extends it. The signature covers the other
+/// fields' canonical JSON (keys sorted, no whitespace), so send an anchor back as it was
+/// received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAnchor {
+    /// `keyward-audit-anchor/1`.
+    pub format: String,
+    pub workspace_id: String,
+    /// The head when signed: the chain's last seq and hash.
+    pub seq: i64,
+    pub hash: String,
+    /// Events at or before `seq` that retention never deletes.
+    pub kept: u64,
+    /// A running digest of those events' hashes (absent in anchors of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_digest: Option<String>,
+    pub signed_at: String,
+    /// Hex of the Ed25519 public key that signed.
+    pub public_key: String,
+    /// Hex of the Ed25519 signature.
+    pub signature: String,
 }
 
 #[cfg(test)]

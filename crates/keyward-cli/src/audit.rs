@@ -1,19 +1,20 @@
 //! `keyward audit …`: query the audit trail (a table, or the server's JSON), export it as
 //! NDJSON for SIEM tools, and have the server recompute its hash chain.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use chrono::{DateTime, SecondsFormat, Utc};
-use keyward_api::{AuditList, ChainCheck};
+use chrono::{DateTime, Utc};
+use keyward_api::{AuditKind, AuditList, AuditOutcome, AuditQuery, ChainCheck};
+use keyward_client::{Client, Reply};
 
-use crate::client::{Client, Reply};
-use crate::output::{audit_table, one_line, still_read};
-use crate::{parse, ClientArgs, EXIT_NOT_VALID};
-use reqwest::Method;
+use crate::args::ClientArgs;
+use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_NOT_VALID};
+use crate::output::{self, audit_table, emit, one_line, Stream};
+use crate::parse;
 
 /// Show audit events, newest first; or export them, or check the chain.
 #[derive(clap::Args, Debug)]
@@ -77,29 +78,19 @@ pub struct AuditFilters {
 }
 
 impl AuditFilters {
-    /// The query string of `GET /v1/audit` and `/v1/audit/export`: only the filters given.
-    fn query(&self) -> Vec<(&'static str, String)> {
-        let time = |at: &DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut query = Vec::new();
-        if let Some(key) = &self.key {
-            query.push(("key_id", key.clone()));
+    /// The query of `GET /v1/audit` and `/v1/audit/export`: only the filters given. A kind
+    /// or outcome this version does not know goes out as typed; the server judges it.
+    fn query(&self) -> AuditQuery {
+        AuditQuery {
+            key_id: self.key.clone(),
+            kind: self.kind.as_deref().map(AuditKind::from),
+            action: self.action.clone(),
+            outcome: self.outcome.as_deref().map(AuditOutcome::from),
+            since: self.since,
+            until: self.until,
+            limit: None,
+            cursor: None,
         }
-        if let Some(kind) = &self.kind {
-            query.push(("kind", kind.clone()));
-        }
-        if let Some(action) = &self.action {
-            query.push(("action", action.clone()));
-        }
-        if let Some(outcome) = &self.outcome {
-            query.push(("outcome", outcome.clone()));
-        }
-        if let Some(since) = &self.since {
-            query.push(("since", time(since)));
-        }
-        if let Some(until) = &self.until {
-            query.push(("until", time(until)));
-        }
-        query
     }
 }
 
@@ -109,14 +100,14 @@ pub async fn run_audit(client: &ClientArgs, args: AuditArgs) -> ExitCode {
     match audit(client, args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_NOT_VALID),
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 
 /// Returns false only for a broken chain.
 async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
     check_placement(&audit)?;
-    let client = Client::new(args)?;
+    let client = connect::client(args)?;
     match audit.command {
         None => {
             list(
@@ -137,16 +128,9 @@ async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
             verify_chain(&client, args.json, anchor.as_deref()).await
         }
         Some(AuditCommand::Anchor) => {
-            let reply: Reply<serde_json::Value> = client
-                .send(
-                    Method::POST,
-                    &["v1", "audit", "anchor"],
-                    &serde_json::json!({}),
-                )
-                .await?;
+            let reply = client.anchor().await.explained()?;
             // Exactly as signed, one line, whatever --json says: the file is the anchor.
-            let mut out = std::io::stdout().lock();
-            still_read(writeln!(out, "{}", reply.raw.trim())).map(|_| true)
+            emit(reply.raw.trim()).map(|()| true)
         }
     }
 }
@@ -175,55 +159,47 @@ async fn list(
     limit: Option<u32>,
     cursor: Option<String>,
 ) -> Result<()> {
-    let mut query = filters.query();
-    if let Some(limit) = limit {
-        query.push(("limit", limit.to_string()));
-    }
-    if let Some(cursor) = cursor {
-        query.push(("cursor", cursor));
-    }
-    let reply: Reply<AuditList> = client.get(&["v1", "audit"], &query).await?;
-    reply.print_page(
+    let query = AuditQuery {
+        limit,
+        cursor,
+        ..filters.query()
+    };
+    let reply: Reply<AuditList> = client.audit(&query).await.explained()?;
+    output::print_page(
+        &reply,
         json,
         |page| audit_table(&page.events),
         reply.value.next_cursor.as_deref(),
-        |next| format!("More events follow: add --cursor {next} for the next page, or use `keyward audit export` for all of them."),
+        |next| {
+            format!("More events follow: add --cursor {next} for the next page, or use `keyward audit export` for all of them.")
+        },
     )
 }
 
 /// Copies the server's NDJSON to stdout as it arrives, without holding it all in memory.
 async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
-    let mut download = client
-        .download(
-            &["v1", "audit", "export"],
-            &filters.query(),
-            "application/x-ndjson",
-        )
-        .await?;
-    let mut out = std::io::stdout().lock();
-    while let Some(chunk) = download.next_chunk().await? {
-        if !still_read(out.write_all(&chunk))? {
+    let mut export = client.export_audit(&filters.query()).await.explained()?;
+    let mut out = Stream::stdout();
+    while let Some(chunk) = export.next_chunk().await.explained()? {
+        if !out.write(&chunk)? {
             return Ok(());
         }
     }
-    still_read(out.flush()).map(drop)
+    out.finish()
 }
 
 async fn verify_chain(client: &Client, json: bool, anchor: Option<&Path>) -> Result<bool> {
     let reply: Reply<ChainCheck> = match anchor {
-        None => client.get(&["v1", "audit", "verify"], &[]).await?,
+        None => client.check_chain().await.explained()?,
         Some(path) => {
             let anchor = read_anchor(path)?;
             client
-                .send(
-                    Method::POST,
-                    &["v1", "audit", "verify"],
-                    &serde_json::json!({ "anchor": anchor }),
-                )
-                .await?
+                .check_chain_against_anchor(&anchor)
+                .await
+                .explained()?
         }
     };
-    reply.print(json, describe_chain)?;
+    output::print(&reply, json, describe_chain)?;
     Ok(reply.value.valid)
 }
 
@@ -328,7 +304,7 @@ mod tests {
         assert_eq!(cli.audit.limit, Some(20));
         assert_eq!(cli.audit.cursor.as_deref(), Some("42"));
         assert_eq!(
-            cli.audit.filters.query(),
+            cli.audit.filters.query().pairs(),
             [
                 ("key_id", "key_1".to_owned()),
                 ("kind", "key.verified".to_owned()),
@@ -338,7 +314,7 @@ mod tests {
                 ("until", "2026-01-31T23:00:00.000Z".to_owned()),
             ]
         );
-        assert!(AuditFilters::default().query().is_empty());
+        assert!(AuditFilters::default().query().pairs().is_empty());
     }
 
     #[test]
@@ -443,7 +419,7 @@ mod tests {
             ..AuditFilters::default()
         };
         assert_eq!(
-            filters.query(),
+            filters.query().pairs(),
             [("since", "2026-01-31T00:00:00.500Z".to_owned())]
         );
     }

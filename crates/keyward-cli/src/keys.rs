@@ -7,15 +7,17 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use keyward_api::{
-    CreateKeyRequest, CreatedKey, CreditsSpec, Key, KeyList, RateLimitSpec, RefillSpec,
-    RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+    CreateKeyRequest, CreatedKey, CreditsSpec, Key, KeyList, KeyListQuery, KeyStatus,
+    RateLimitSpec, RefillSpec, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
 };
-use reqwest::Method;
+use keyward_client::{Client, Reply};
 use serde_json::{Map, Value};
 
-use crate::client::{Client, Reply};
-use crate::output::{created_key, emit, key_fields, key_table, one_line};
-use crate::{parse, ClientArgs};
+use crate::args::ClientArgs;
+use crate::connect::{self, Explained};
+use crate::exit::fail;
+use crate::output::{self, created_key, emit, key_fields, key_table, one_line};
+use crate::parse;
 
 /// Manage keys.
 #[derive(clap::Subcommand, Debug)]
@@ -52,7 +54,7 @@ pub enum KeysCommand {
         #[arg(long = "owner", value_name = "OWNER_ID")]
         owner: Option<String>,
         /// Only keys with this status
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = parse::key_status())]
         status: Option<KeyStatus>,
         /// Keys per page
         #[arg(long, value_name = "N")]
@@ -173,37 +175,17 @@ impl LimitFlags {
     }
 }
 
-/// A key's status, for `keys list --status`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Active,
-    Disabled,
-    Expired,
-    Revoked,
-}
-
-impl KeyStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        }
-    }
-}
-
 /// Runs one `keys` subcommand. Exit status 0 when done, 2 on any error (see the crate
 /// documentation).
 pub async fn run_keys(client: &ClientArgs, cmd: KeysCommand) -> ExitCode {
     match keys(client, cmd).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 
 async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
-    let client = Client::new(args)?;
+    let client = connect::client(args)?;
     let json = args.json;
     match cmd {
         KeysCommand::Create {
@@ -230,8 +212,7 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                 credits: limits.credits(),
                 rate_limit: limits.rate_limit,
             };
-            let reply: Reply<CreatedKey> =
-                client.send(Method::POST, &["v1", "keys"], &request).await?;
+            let reply = client.create_key(&request).await.explained()?;
             let created = &reply.value.record;
             show_created(
                 &reply,
@@ -262,7 +243,7 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
             }
         }
         KeysCommand::Show { id } => {
-            let reply: Reply<Key> = client.get(&["v1", "keys", &id], &[]).await?;
+            let reply = client.key(&id).await.explained()?;
             show_key(&reply, json, None)
         }
         KeysCommand::Update {
@@ -311,25 +292,19 @@ async fn keys(args: &ClientArgs, cmd: KeysCommand) -> Result<()> {
                 },
             };
             check_update(&request)?;
-            let reply: Reply<Key> = client
-                .send(Method::PATCH, &["v1", "keys", &id], &request)
-                .await?;
+            let reply = client.update_key(&id, &request).await.explained()?;
             show_key(&reply, json, Some("Updated key"))
         }
         KeysCommand::Revoke { id, reason } => {
             let request = RevokeKeyRequest { reason };
-            let reply: Reply<Key> = client
-                .send(Method::POST, &["v1", "keys", &id, "revoke"], &request)
-                .await?;
+            let reply = client.revoke_key(&id, &request).await.explained()?;
             show_key(&reply, json, Some("Revoked key"))
         }
         KeysCommand::Rotate { id, grace_period } => {
             let request = RotateKeyRequest {
                 grace_period_seconds: grace_period,
             };
-            let reply: Reply<CreatedKey> = client
-                .send(Method::POST, &["v1", "keys", &id, "rotate"], &request)
-                .await?;
+            let reply = client.rotate_key(&id, &request).await.explained()?;
             show_created(
                 &reply,
                 json,
@@ -388,12 +363,12 @@ fn rotated_intro(old_id: &str, new: &CreatedKey, grace_period: u64) -> String {
 }
 
 fn show_created(reply: &Reply<CreatedKey>, json: bool, intro: &str) -> Result<()> {
-    reply.print(json, |created| created_key(created, intro))
+    output::print(reply, json, |created| created_key(created, intro))
 }
 
 /// The key's fields, after a line saying what was `done` to it, if anything.
 fn show_key(reply: &Reply<Key>, json: bool, done: Option<&str>) -> Result<()> {
-    reply.print(json, |key| match done {
+    output::print(reply, json, |key| match done {
         Some(done) => format!(
             "{done} {} (\"{}\").\n\n{}",
             one_line(&key.id),
@@ -412,21 +387,13 @@ struct ListFilter {
 }
 
 impl ListFilter {
-    fn query(&self, cursor: Option<&str>) -> Vec<(&'static str, String)> {
-        let mut query = Vec::new();
-        if let Some(owner) = &self.owner {
-            query.push(("owner_id", owner.clone()));
+    fn query(&self, cursor: Option<&str>) -> KeyListQuery {
+        KeyListQuery {
+            owner_id: self.owner.clone(),
+            status: self.status.clone(),
+            limit: self.limit,
+            cursor: cursor.map(str::to_owned),
         }
-        if let Some(status) = self.status {
-            query.push(("status", status.as_str().to_owned()));
-        }
-        if let Some(limit) = self.limit {
-            query.push(("limit", limit.to_string()));
-        }
-        if let Some(cursor) = cursor {
-            query.push(("cursor", cursor.to_owned()));
-        }
-        query
     }
 }
 
@@ -437,9 +404,11 @@ async fn list_page(
     cursor: Option<String>,
 ) -> Result<()> {
     let reply: Reply<KeyList> = client
-        .get(&["v1", "keys"], &filter.query(cursor.as_deref()))
-        .await?;
-    reply.print_page(
+        .list_keys(&filter.query(cursor.as_deref()))
+        .await
+        .explained()?;
+    output::print_page(
+        &reply,
         json,
         |page| key_table(&page.keys),
         reply.value.next_cursor.as_deref(),
@@ -463,8 +432,9 @@ async fn list_all(
     let mut seen = HashSet::new();
     loop {
         let page: KeyList = client
-            .get(&["v1", "keys"], &filter.query(cursor.as_deref()))
-            .await?
+            .list_keys(&filter.query(cursor.as_deref()))
+            .await
+            .explained()?
             .value;
         keys.extend(page.keys);
         match page.next_cursor {
@@ -629,7 +599,7 @@ mod tests {
             limit: Some(50),
         };
         assert_eq!(
-            filter.query(Some("c2")),
+            filter.query(Some("c2")).pairs(),
             [
                 ("owner_id", "cus_1".to_owned()),
                 ("status", "revoked".to_owned()),
@@ -642,7 +612,7 @@ mod tests {
             status: None,
             limit: None,
         };
-        assert!(none.query(None).is_empty());
+        assert!(none.query(None).pairs().is_empty());
     }
 
     #[test]

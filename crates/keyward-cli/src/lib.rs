@@ -1,5 +1,5 @@
 //! keyward's command-line client: the `keys`, `verify` and `audit` commands, spoken to a
-//! running keyward server over HTTP.
+//! running keyward server through `keyward-client`, and `scan`.
 //!
 //! The `keyward` binary flattens [`ClientArgs`] into its command line and hands the parsed
 //! subcommand to [`run_keys`], [`run_verify`] or [`run_audit`]. Each prints to stdout (a table
@@ -15,80 +15,18 @@
 //! **Invariant:** the root key is sent only in the `Authorization` header and is never
 //! printed, logged or shown by `Debug`.
 
+mod args;
 mod audit;
-mod client;
+mod connect;
+mod exit;
 mod keys;
 mod output;
 mod parse;
 mod scan;
 mod verify;
 
-use std::fmt;
-use std::io::Write;
-use std::process::ExitCode;
-
+pub use args::ClientArgs;
 pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
-pub use keys::{run_keys, KeyStatus, KeysCommand};
+pub use keys::{run_keys, KeysCommand};
 pub use scan::{run_scan, ScanArgs};
 pub use verify::{run_verify, VerifyArgs};
-
-/// Exit status when `verify` got an answer and the key is not valid, or `audit verify` found
-/// the chain broken.
-const EXIT_NOT_VALID: u8 = 1;
-/// Exit status for every error.
-const EXIT_ERROR: u8 = 2;
-
-/// Global client options, flattened into the binary's clap command.
-#[derive(clap::Args, Clone)]
-pub struct ClientArgs {
-    /// Server URL
-    #[arg(
-        long,
-        env = "KEYWARD_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub url: String,
-    /// Root key (prefer the environment variable, so it stays out of shell history)
-    #[arg(long, env = "KEYWARD_ROOT_KEY", hide_env_values = true, global = true)]
-    pub root_key: Option<String>,
-    /// Machine-readable JSON output
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-/// Written by hand so that `{:?}` never shows the root key.
-impl fmt::Debug for ClientArgs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientArgs")
-            .field("url", &self.url)
-            .field("root_key", &self.root_key.as_ref().map(|_| "[redacted]"))
-            .field("json", &self.json)
-            .finish()
-    }
-}
-
-/// Reports `err` as one line on stderr and returns the error exit status.
-fn fail(err: &anyhow::Error) -> ExitCode {
-    let message = output::one_line(&format!("{err:#}"));
-    // If stderr itself is gone there is nowhere left to report to.
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-    ExitCode::from(EXIT_ERROR)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_hides_the_root_key() {
-        let args = ClientArgs {
-            url: "http://127.0.0.1:8080".into(),
-            root_key: Some("kwroot_supersecret".into()),
-            json: false,
-        };
-        let shown = format!("{args:?} {args:#?}");
-        assert!(!shown.contains("supersecret"), "{shown}");
-        assert!(shown.contains("[redacted]"));
-    }
-}

@@ -1,6 +1,6 @@
 //! What people and scripts see: key and audit-event tables, key/value listings, the
-//! once-only display of a new key, and the server's JSON re-indented without reordering
-//! anything.
+//! once-only display of a new key, the server's JSON re-indented without reordering
+//! anything, and the lines on stderr (errors, warnings, "more follow").
 
 use std::io::{self, ErrorKind, Write};
 
@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{presets, ContentArrangement, Table};
 use keyward_api::{AuditEvent, CreatedKey, Key};
-
-use crate::client::Reply;
+use keyward_client::Reply;
 
 /// Writes `text` (and a final newline) to stdout. A closed pipe (`keyward keys list | head`)
 /// is not an error.
@@ -38,32 +37,73 @@ pub(crate) fn still_read(written: io::Result<()>) -> Result<bool> {
     }
 }
 
-impl<T> Reply<T> {
-    /// Prints the reply: with `--json` the server's JSON as it sent it (only re-indented),
-    /// otherwise `human(value)`.
-    pub(crate) fn print(&self, json: bool, human: impl FnOnce(&T) -> String) -> Result<()> {
-        if json {
-            emit(&pretty_json(&self.raw))
-        } else {
-            emit(&human(&self.value))
-        }
+/// Prints a reply: with `--json` the server's JSON as it sent it (only re-indented),
+/// otherwise `human(value)`.
+pub(crate) fn print<T>(
+    reply: &Reply<T>,
+    json: bool,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    if json {
+        emit(&pretty_json(&reply.raw))
+    } else {
+        emit(&human(&reply.value))
+    }
+}
+
+/// Prints one page of a listing like [`print`]; for people, when `next_cursor` says more
+/// follow, adds `more(next_cursor)` on stderr, so stdout holds only the table.
+pub(crate) fn print_page<T>(
+    reply: &Reply<T>,
+    json: bool,
+    table: impl FnOnce(&T) -> String,
+    next_cursor: Option<&str>,
+    more: impl FnOnce(&str) -> String,
+) -> Result<()> {
+    print(reply, json, table)?;
+    if let (false, Some(next)) = (json, next_cursor) {
+        eprintln!("{}", more(&one_line(next)));
+    }
+    Ok(())
+}
+
+/// The warning that the root key is about to cross the network unencrypted.
+pub(crate) fn warn_clear_text(url: &str) {
+    eprintln!(
+        "warning: {url} is plain http to another machine: the root key crosses the network unencrypted; use https"
+    );
+}
+
+/// Writes `line` to stderr, for people (notes, summaries, prompts), whatever stdout holds. If
+/// stderr itself is gone there is nowhere left to write to.
+pub(crate) fn stderr_line(line: &str) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// A body copied to stdout piece by piece as it arrives (`audit export`), holding stdout
+/// for the whole copy.
+pub(crate) struct Stream(io::StdoutLock<'static>);
+
+impl Stream {
+    pub(crate) fn stdout() -> Self {
+        Self(io::stdout().lock())
     }
 
-    /// Prints one page of a listing like [`Reply::print`]; for people, when `next_cursor`
-    /// says more follow, adds `more(next_cursor)` on stderr, so stdout holds only the table.
-    pub(crate) fn print_page(
-        &self,
-        json: bool,
-        table: impl FnOnce(&T) -> String,
-        next_cursor: Option<&str>,
-        more: impl FnOnce(&str) -> String,
-    ) -> Result<()> {
-        self.print(json, table)?;
-        if let (false, Some(next)) = (json, next_cursor) {
-            eprintln!("{}", more(&one_line(next)));
-        }
-        Ok(())
+    /// Writes `piece`; `Ok(false)` when the reader has gone (`… | head`), which is not an
+    /// error.
+    pub(crate) fn write(&mut self, piece: &[u8]) -> Result<bool> {
+        still_read(self.0.write_all(piece))
     }
+
+    pub(crate) fn finish(mut self) -> Result<()> {
+        still_read(self.0.flush()).map(drop)
+    }
+}
+
+/// Reports `message` as one line on stderr. If stderr itself is gone there is nowhere left
+/// to report to.
+pub(crate) fn error_line(message: &str) {
+    let _ = writeln!(io::stderr(), "error: {}", one_line(message));
 }
 
 /// Text from the server made safe for one terminal line: line breaks become spaces and
@@ -178,7 +218,7 @@ pub(crate) fn key_table(keys: &[Key]) -> String {
                 one_line(&key.id),
                 one_line(&key.name),
                 one_line(&key.start),
-                one_line(&key.status),
+                one_line(key.status.as_str()),
                 optional(&key.owner_id),
                 permissions(&key.permissions),
                 expires(key.expires_at),
@@ -201,11 +241,11 @@ pub(crate) fn audit_table(events: &[AuditEvent]) -> String {
             [
                 event.seq.to_string(),
                 event_time(&event.time),
-                one_line(&event.kind),
+                one_line(event.kind.as_str()),
                 optional(&event.key_name),
                 optional(&event.action),
                 optional(&event.resource),
-                one_line(&event.outcome),
+                one_line(event.outcome.as_str()),
                 optional(&event.ip),
             ]
         }),
@@ -231,7 +271,7 @@ pub(crate) fn key_fields(key: &Key) -> String {
         ("description", optional(&key.description)),
         ("owner", optional(&key.owner_id)),
         ("start", one_line(&key.start)),
-        ("status", one_line(&key.status)),
+        ("status", one_line(key.status.as_str())),
         ("enabled", if key.enabled { "yes" } else { "no" }.to_owned()),
         ("permissions", permissions(&key.permissions)),
         ("expires", expires(key.expires_at)),

@@ -3,6 +3,8 @@
 
 use anyhow::{anyhow, bail, Result};
 use chrono::{DateTime, Duration, Utc};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use keyward_api::KeyStatus;
 use serde_json::{Map, Value};
 
 /// Repeatable, comma-separated list flags (`--permission`, `--ip`, `--origin`) as one list:
@@ -39,6 +41,13 @@ pub(crate) fn metadata(raw: &str) -> Result<Map<String, Value>, String> {
             r#"not valid JSON ({err}); expected an object, e.g. '{{"team":"billing"}}'"#
         )),
     }
+}
+
+/// `--status`: one of the key statuses this version knows, spelled as on the wire (`--help`
+/// lists them).
+pub(crate) fn key_status() -> impl TypedValueParser<Value = KeyStatus> {
+    PossibleValuesParser::new(KeyStatus::KNOWN.iter().map(KeyStatus::as_str))
+        .map(|status| KeyStatus::from(status.as_str()))
 }
 
 /// `--expires-at`: an RFC 3339 timestamp.

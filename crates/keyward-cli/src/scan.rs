@@ -10,7 +10,6 @@
 //! **Invariant:** output shows a key's visible start (`bos_5Qm2…`), never the whole key; the
 //! plaintext is only sent to the server, with `--report`.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,12 +19,11 @@ use keyward_api::leaks::{
     MAX_LEAK_SOURCE_CHARS,
 };
 use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::client::{Client, Reply};
-use crate::output::{emit, one_line, table};
-use crate::{EXIT_ERROR, EXIT_NOT_VALID};
+use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_ERROR, EXIT_NOT_VALID};
+use crate::output::{emit, one_line, stderr_line, table};
 
 /// Find keys in files, folders and Office documents.
 #[derive(clap::Args, Debug)]
@@ -54,7 +52,7 @@ pub struct ScanArgs {
 pub async fn run_scan(args: ScanArgs) -> ExitCode {
     let scanner = match Scanner::new(Limits::default()) {
         Ok(scanner) => scanner,
-        Err(err) => return crate::fail(&err.into()),
+        Err(err) => return fail(&err.into()),
     };
     let paths = args.paths.clone();
     // Reading and unpacking is blocking work: keep it off the async runtime's threads.
@@ -72,16 +70,15 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     .await;
     let report = match scanned {
         Ok(report) => report,
-        Err(err) => return crate::fail(&anyhow!("the scan failed: {err}")),
+        Err(err) => return fail(&anyhow!("the scan failed: {err}")),
     };
     for note in &report.notes {
-        let _ = writeln!(
-            std::io::stderr(),
+        stderr_line(&format!(
             "{}: {}: {}",
             note.kind.as_str(),
             one_line(&note.path),
             one_line(&note.message)
-        );
+        ));
     }
     // What the server accepted, if the keys were reported.
     let reported = if args.report && !report.findings.is_empty() {
@@ -90,7 +87,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
         None
     };
     if let Err(err) = print(&args, &report, reported.as_ref()) {
-        return crate::fail(&err);
+        return fail(&err);
     }
     if let Some(Reported {
         accepted,
@@ -99,7 +96,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
     }) = &reported
     {
         let n = report.findings.len();
-        return crate::fail(&anyhow!(
+        return fail(&anyhow!(
             "{} of {n} key{} NOT reported: {err:#}",
             n - accepted,
             if n - accepted == 1 { " was" } else { "s were" }
@@ -182,7 +179,7 @@ fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> R
         };
         emit(&out)?;
     }
-    let _ = writeln!(std::io::stderr(), "{summary}");
+    stderr_line(&summary);
     Ok(())
 }
 
@@ -333,7 +330,7 @@ fn clip(text: &str, max: usize) -> String {
 /// report needs, and stops at the first one not accepted (a `429` refuses the ones after it
 /// too).
 async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
-    let client = match Client::anonymous(&args.url) {
+    let client = match connect::anonymous(&args.url) {
         Ok(client) => client,
         Err(err) => {
             return Reported {
@@ -343,7 +340,7 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
             }
         }
     };
-    let server = client.shown_url();
+    let server = client.url();
     let source = clip(&one_line(&args.source), MAX_LEAK_SOURCE_CHARS);
     let mut accepted = 0;
     for chunk in findings.chunks(MAX_LEAK_KEYS) {
@@ -359,8 +356,8 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
                 .collect(),
             source: Some(source.clone()),
         };
-        let sent: Result<Reply<LeakReportAccepted>> =
-            client.send(Method::POST, &["v1", "leaks"], &body).await;
+        let sent: Result<keyward_client::Reply<LeakReportAccepted>> =
+            client.report_leaks(&body).await.explained();
         if let Err(err) = sent {
             return Reported {
                 server,

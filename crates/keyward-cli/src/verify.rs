@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use keyward_api::{VerifyRequest, VerifyResponse};
-use reqwest::Method;
 
-use crate::client::{Client, Reply};
-use crate::output::one_line;
-use crate::{parse, ClientArgs, EXIT_NOT_VALID};
+use crate::args::ClientArgs;
+use crate::connect::{self, Explained};
+use crate::exit::{fail, EXIT_NOT_VALID};
+use crate::output::{self, one_line};
+use crate::parse;
 
 /// Check a key as a service would.
 #[derive(clap::Args)]
@@ -61,14 +62,14 @@ pub async fn run_verify(client: &ClientArgs, args: VerifyArgs) -> ExitCode {
     match verify(client, args).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(EXIT_NOT_VALID),
-        Err(err) => crate::fail(&err),
+        Err(err) => fail(&err),
     }
 }
 
 /// Returns whether the key is valid.
 async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
     // Check the URL and root key before waiting on stdin.
-    let client = Client::new(client_args)?;
+    let client = connect::client(client_args)?;
     let key = if args.key == "-" {
         read_key_from_stdin()?
     } else {
@@ -84,10 +85,8 @@ async fn verify(client_args: &ClientArgs, args: VerifyArgs) -> Result<bool> {
         user_agent: None,
         cost: args.cost,
     };
-    let reply: Reply<VerifyResponse> = client
-        .send(Method::POST, &["v1", "verify"], &request)
-        .await?;
-    reply.print(client_args.json, describe)?;
+    let reply = client.verify(&request).await.explained()?;
+    output::print(&reply, client_args.json, describe)?;
     Ok(reply.value.valid)
 }
 
@@ -95,7 +94,7 @@ fn read_key_from_stdin() -> Result<String> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     if stdin.is_terminal() {
-        eprintln!("Paste the key and press Enter:");
+        output::stderr_line("Paste the key and press Enter:");
         stdin.lock().read_line(&mut text)
     } else {
         stdin.lock().read_to_string(&mut text)
@@ -106,7 +105,7 @@ fn read_key_from_stdin() -> Result<String> {
 
 /// `VALID` or the refusal code, then the key's name and id when the server knows them.
 fn describe(response: &VerifyResponse) -> String {
-    let code = one_line(&response.code);
+    let code = one_line(response.code.as_str());
     let name = response.name.as_deref().map(one_line);
     let id = response.key_id.as_deref().map(one_line);
     let mut line = match (name, id) {

@@ -103,7 +103,7 @@ impl ApiError {
         let (status, code, message) = self.parts();
         let body = ErrorBody {
             error: ErrorDetail {
-                code: code.to_owned(),
+                code: code.into(),
                 message,
             },
         };
@@ -134,7 +134,7 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody {
             error: ErrorDetail {
-                code: code.to_owned(),
+                code: code.into(),
                 message: without_keys(message),
             },
         };

@@ -1,4 +1,6 @@
-//! Conversions from domain records to wire types.
+//! Conversions from domain records to wire types. The domain's closed sets map to the wire
+//! enums by exhaustive `match`, so a variant added to the domain does not compile until the
+//! wire knows it.
 
 use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
@@ -17,7 +19,7 @@ pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Ke
         owner_id: key.owner_id.clone(),
         start: key.start.clone(),
         permissions: key.permissions.iter().map(|p| p.to_string()).collect(),
-        status: key.status(now).as_str().to_owned(),
+        status: key_status(key.status(now)),
         enabled: key.enabled,
         expires_at: key.expires_at,
         metadata: key.metadata.clone(),
@@ -78,19 +80,124 @@ pub fn event_view(e: AuditEvent) -> keyward_api::AuditEvent {
         workspace_id: ev.workspace_id,
         seq: e.seq,
         time,
-        kind: ev.kind,
+        kind: ev.kind.into(),
         actor_id: ev.actor_id,
         actor_name: ev.actor_name,
         key_id: ev.key_id,
         key_name: ev.key_name,
         action: ev.action,
         resource: ev.resource,
-        outcome: ev.outcome,
+        outcome: ev.outcome.into(),
         ip: ev.ip,
         origin: ev.origin,
         user_agent: ev.user_agent,
         detail: ev.detail,
         prev_hash: e.prev_hash,
         hash: e.hash,
+    }
+}
+
+pub fn verify_code(code: keyward_core::VerifyCode) -> keyward_api::VerifyCode {
+    use keyward_api::VerifyCode as Wire;
+    use keyward_core::VerifyCode as Domain;
+    match code {
+        Domain::Valid => Wire::Valid,
+        Domain::NotFound => Wire::NotFound,
+        Domain::Revoked => Wire::Revoked,
+        Domain::Expired => Wire::Expired,
+        Domain::Disabled => Wire::Disabled,
+        Domain::InsufficientPermissions => Wire::InsufficientPermissions,
+        Domain::UsageExceeded => Wire::UsageExceeded,
+        Domain::RateLimited => Wire::RateLimited,
+        Domain::Forbidden => Wire::Forbidden,
+    }
+}
+
+pub fn key_status(status: keyward_core::KeyStatus) -> keyward_api::KeyStatus {
+    use keyward_api::KeyStatus as Wire;
+    use keyward_core::KeyStatus as Domain;
+    match status {
+        Domain::Active => Wire::Active,
+        Domain::Disabled => Wire::Disabled,
+        Domain::Expired => Wire::Expired,
+        Domain::Revoked => Wire::Revoked,
+    }
+}
+
+pub fn verification_audit(
+    audit: keyward_core::VerificationAudit,
+) -> keyward_api::VerificationAudit {
+    use keyward_api::VerificationAudit as Wire;
+    use keyward_core::VerificationAudit as Domain;
+    match audit {
+        Domain::All => Wire::All,
+        Domain::Failures => Wire::Failures,
+        Domain::None => Wire::None,
+    }
+}
+
+/// The wire kind of an event the server writes (a stored event's kind is read as stored,
+/// in [`event_view`]).
+pub fn audit_kind(kind: keyward_core::EventKind) -> keyward_api::AuditKind {
+    use keyward_api::AuditKind as Wire;
+    use keyward_core::EventKind as Domain;
+    match kind {
+        Domain::WorkspaceCreated => Wire::WorkspaceCreated,
+        Domain::RootKeyCreated => Wire::RootKeyCreated,
+        Domain::RootKeyRevoked => Wire::RootKeyRevoked,
+        Domain::KeyCreated => Wire::KeyCreated,
+        Domain::KeyUpdated => Wire::KeyUpdated,
+        Domain::KeyRevoked => Wire::KeyRevoked,
+        Domain::KeyRotated => Wire::KeyRotated,
+        Domain::KeyVerified => Wire::KeyVerified,
+        Domain::KeyLeaked => Wire::KeyLeaked,
+        Domain::WorkspaceUpdated => Wire::WorkspaceUpdated,
+        Domain::PolicyUpdated => Wire::PolicyUpdated,
+        Domain::AuditCheckpoint => Wire::AuditCheckpoint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wire value's JSON string, without its quotes.
+    fn json<T: serde::Serialize>(value: &T) -> String {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::String(text)) => text,
+            other => format!("not a JSON string: {other:?}"),
+        }
+    }
+
+    /// The wire spells every domain value exactly as the domain does: the JSON the server
+    /// sends is what it sent when these were strings.
+    #[test]
+    fn wire_enums_spell_every_domain_value_as_the_domain_does() {
+        for code in keyward_core::VerifyCode::ALL {
+            assert_eq!(json(&verify_code(code)), code.as_str());
+            assert!(verify_code(code).is_known());
+        }
+        for kind in keyward_core::EventKind::ALL {
+            assert_eq!(json(&audit_kind(kind)), kind.as_str());
+            assert_eq!(
+                keyward_api::AuditKind::from(kind.as_str()),
+                audit_kind(kind)
+            );
+        }
+        for status in [
+            keyward_core::KeyStatus::Active,
+            keyward_core::KeyStatus::Disabled,
+            keyward_core::KeyStatus::Expired,
+            keyward_core::KeyStatus::Revoked,
+        ] {
+            assert_eq!(json(&key_status(status)), status.as_str());
+        }
+        for audit in [
+            keyward_core::VerificationAudit::All,
+            keyward_core::VerificationAudit::Failures,
+            keyward_core::VerificationAudit::None,
+        ] {
+            assert_eq!(json(&verification_audit(audit)), audit.as_str());
+        }
     }
 }

@@ -86,7 +86,7 @@ pub async fn verify(
 
 /// The answer: the code, and the key's details only when it exists in the caller's workspace.
 fn response(key: Option<&KeyRecord>, limited: Enforced) -> VerifyResponse {
-    let code = limited.code.as_str().to_owned();
+    let code = crate::views::verify_code(limited.code);
     let valid = limited.code == VerifyCode::Valid;
     match key {
         Some(key) => VerifyResponse {

@@ -14,7 +14,7 @@ use keyward_core::{EventKind, NewEvent, VerificationAudit};
 fn view(s: &keyward_core::WorkspaceSettings) -> WorkspaceSettings {
     WorkspaceSettings {
         workspace_id: s.workspace_id.clone(),
-        verification_audit: s.verification_audit.as_str().to_owned(),
+        verification_audit: crate::views::verification_audit(s.verification_audit),
         audit_retention_days: s.audit_retention_days,
     }
 }
@@ -36,9 +36,10 @@ pub async fn update(
     let _guard = state.writes.lock().await;
     let mut settings = state.index.settings(principal.workspace_id());
     if let Some(audit) = req.verification_audit {
-        settings.verification_audit = VerificationAudit::parse(&audit).ok_or_else(|| {
-            ApiError::BadRequest("verification_audit must be all, failures or none".into())
-        })?;
+        settings.verification_audit =
+            VerificationAudit::parse(audit.as_str()).ok_or_else(|| {
+                ApiError::BadRequest("verification_audit must be all, failures or none".into())
+            })?;
     }
     if let Some(days) = req.audit_retention_days {
         let max = keyward_core::WorkspaceSettings::MAX_RETENTION_DAYS;
