@@ -19,7 +19,8 @@
 //! and 1 rows (so only five statements are ever prepared): a failing row ends the statement
 //! without undoing the rows before it, which spares SQLite the statement journal it otherwise
 //! keeps for a multi-row `INSERT`; every caller abandons its transaction on the first error,
-//! so a batch is all or nothing (`tests/store/batches.rs`).
+//! so a batch is all or nothing (keyward-store-tests:
+//! `audit::a_batch_with_a_refused_event_leaves_nothing_and_the_chain_continues`).
 
 use crate::columns::{millis, to_u64};
 use crate::error::store_error;
