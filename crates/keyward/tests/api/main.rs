@@ -7,23 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
-mod audit_inprocess;
-mod audit_tamper;
-mod auth_tenancy;
 mod bad_input;
 mod cli;
 mod connection_limits;
 mod crash_safety;
-mod debug_redaction;
-mod durability;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;
 mod helpers;
 mod http_hygiene;
-mod isolation_matrix;
-mod journal_crash;
-mod leak_reports;
 mod leaks;
 mod lifecycle;
 mod load;
@@ -38,4 +30,5 @@ mod secrets;
 mod server_errors;
 mod skip;
 mod storage_failure;
+mod tenancy;
 mod verify;

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 const WORKERS: usize = 6;
+
 const ROUNDS: usize = 3;
 
 /// What the server acknowledged about one key.
