@@ -1,6 +1,8 @@
-//! The end-to-end suite, keyward's one integration-test binary: every test spawns the real
-//! `keyward` binary on port 0 with its own temporary SQLite database and drives it over HTTP
-//! (or the CLI).
+//! The end-to-end suite, keyward's one integration-test binary: every test starts its own
+//! server with its own temporary SQLite database and drives it over HTTP (or the CLI). Servers
+//! run in process through `keyward::serve`, the function `keyward serve` runs, except where
+//! the process is the point (SIGKILL, SIGTERM, a pid, file modes under a umask, the first
+//! root key's delivery, exit codes): those run the real binary (`helpers::spawn`).
 
 // A failed expectation is a failed test: clippy.toml allows these inside `#[test]` functions,
 // and the helpers they call are test code too.

@@ -4,7 +4,7 @@
 use crate::audit::support::{
     assert_intact, chain, cli, events, exit_code, stdout, text, verify, STRIPE, XERO,
 };
-use crate::helpers::{describe, spawn_app, TestApp};
+use crate::helpers::{describe, spawn_process_app, TestApp};
 use serde_json::{json, Value};
 
 /// Deletes the event at a workspace's seq (bound in that order).
@@ -64,7 +64,7 @@ async fn some_history(app: &TestApp) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_edited_row_is_found_at_exactly_its_seq() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = some_history(&app).await;
     // Hide that Xero's key was refused INV-2: make its event say VALID.
     let target = all
@@ -109,7 +109,7 @@ async fn an_edited_row_is_found_at_exactly_its_seq() {
 
 #[tokio::test]
 async fn deleting_the_newest_event_is_found() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = some_history(&app).await;
     let newest = all[0]["seq"].as_i64().expect("a seq");
     tamper(&mut app, DELETE_EVENT, newest).await;
@@ -122,7 +122,7 @@ async fn deleting_the_newest_event_is_found() {
 
 #[tokio::test]
 async fn deleting_an_event_in_the_middle_is_found() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = some_history(&app).await;
     let middle = all[all.len() / 2]["seq"].as_i64().expect("a seq");
     tamper(&mut app, DELETE_EVENT, middle).await;

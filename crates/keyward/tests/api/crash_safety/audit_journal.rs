@@ -6,7 +6,9 @@
 //! midway, no answered verification is lost and none is recorded twice.
 
 use crate::audit::support::{assert_intact, chain, events, export, text, verify, STRIPE};
-use crate::helpers::{keyward, sigkill, spawn_app, spawn_app_env, Api, NewKey, Rng};
+use crate::helpers::{
+    keyward, sigkill, spawn_process_app, spawn_process_app_env, Api, NewKey, Rng,
+};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -222,7 +224,7 @@ async fn answered_verifications_survive_sigkill() {
     const WORKERS: usize = 16;
     const PER_WORKER: usize = 60;
     const ROUNDS: usize = 2;
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let mut keys = Vec::new();
     for n in 0..KEYS {
         keys.push(
@@ -310,7 +312,7 @@ async fn answered_verifications_survive_sigkill() {
 #[tokio::test]
 async fn after_a_graceful_stop_the_database_alone_is_complete() {
     const VERIFICATIONS: i64 = 40;
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let key = app.api().new_key("Graceful Stop", &["invoices:read"]).await;
     for _ in 0..VERIFICATIONS {
         assert_eq!(
@@ -355,7 +357,7 @@ async fn after_a_graceful_stop_the_database_alone_is_complete() {
 async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
     let elsewhere = tempfile::tempdir().unwrap();
     let told = elsewhere.path().join("journal");
-    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told.to_str().unwrap())]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told.to_str().unwrap())]);
     let key = app.api().new_key("Journal Elsewhere", &[]).await;
     assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
     assert!(!segments(&told).is_empty(), "no segment in {told:?}");
@@ -365,7 +367,7 @@ async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
         "a journal beside the database as well"
     );
 
-    let app = spawn_app();
+    let app = spawn_process_app();
     let key = app.api().new_key("Journal Beside", &[]).await;
     assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
     let beside = default_journal(&app.db_path);
@@ -377,7 +379,7 @@ async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
 /// `--audit-journal` for a second server on another database.
 #[tokio::test]
 async fn a_second_server_cannot_use_a_journal_in_use() {
-    let app = spawn_app();
+    let app = spawn_process_app();
     let key = app.api().new_key("First Server", &[]).await;
     let (status, stderr) = refused_serve(&["--database-url", &database_url(&app.db_path)]);
     assert!(!status.success(), "{status}: {stderr}");
@@ -392,7 +394,7 @@ async fn a_second_server_cannot_use_a_journal_in_use() {
     let elsewhere = tempfile::tempdir().unwrap();
     let told = elsewhere.path().join("journal");
     let told_text = told.to_str().unwrap();
-    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told_text)]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told_text)]);
     let other = elsewhere.path().join("other.db");
     let (status, stderr) = refused_serve(&[
         "--database-url",
@@ -416,7 +418,7 @@ async fn sigkill_under_load_loses_no_answered_verification() {
     const TASKS: usize = 8;
     const PER_TASK: usize = 50;
     const KILL_AFTER: usize = 150;
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let key = app.api().new_key(STRIPE, &["invoices:delete"]).await;
     let (answered_tx, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
     for task in 0..TASKS {

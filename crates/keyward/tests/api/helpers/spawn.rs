@@ -1,21 +1,26 @@
-//! Starting servers: `spawn_app()` runs the real `keyward` binary on port 0 with a fresh
-//! temporary SQLite database (workspaces made by `keyward init --json` first), and
-//! `keyward()` builds any other command of the binary.
+//! Starting servers. `spawn_app()` starts `keyward::serve` (the function `keyward serve`
+//! runs) in this process, on a loopback listener bound first, with a fresh temporary SQLite
+//! database whose workspaces `keyward::create_workspace` (what `keyward init` does) made.
+//! `spawn_process_app()` runs the real binary instead, for tests where the process is the
+//! point: SIGKILL (`kill`, then `restart` on the same database), SIGTERM, its pid. `keyward()`
+//! builds any other command of the binary.
 //!
-//! The server is a child process, so tests can SIGKILL it (`kill`) and start it again on the
-//! same database (`restart`). Its stderr (`KEYWARD_LOG=trace`) is captured for the whole life
-//! of every process the app starts, and the address is learnt from its `listening on` line:
-//! no sleeps, no guessed ports.
+//! Either way the server logs at `trace` and its whole log is kept: a child's stderr, read
+//! for the whole life of every process the app starts, or the lines of the in-process
+//! server's threads ([`super::log_capture`]). Addresses are known before the first request:
+//! a bound listener, or the child's `listening on` line. No sleeps, no guessed ports.
 
 use super::data::contains_bytes;
 use super::http::Api;
+use super::in_process::{self, InProcess};
+use super::log_capture::{self, AppLog};
 use super::secrets::{assert_no_secret_in, remember_secret};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -51,38 +56,82 @@ pub struct TestApp {
     pub workspaces: Vec<Workspace>,
     pub db_path: PathBuf,
     db_url: String,
-    child: Option<Child>,
-    reader: Option<JoinHandle<()>>,
-    /// Everything every server process of this app wrote to stderr.
-    log: Arc<Mutex<Vec<u8>>>,
-    /// Notified whenever `log` grows.
-    log_grew: Arc<Condvar>,
-    /// Extra environment of every server process (e.g. `KEYWARD_HEADER_TIMEOUT_SECS`).
+    server: Option<Server>,
+    /// In process: the id of the server's threads, `kw-app-<id>`.
+    in_process: Option<u64>,
+    /// Everything every server of this app logged.
+    log: Arc<AppLog>,
+    /// How far the log of every other thread had grown when this app started (its secret
+    /// check covers everything from there).
+    shared_log_from: usize,
+    /// Extra environment of every server (e.g. `KEYWARD_HEADER_TIMEOUT_SECS`).
     env: Vec<(String, String)>,
-    // Last, so the database outlives the child that is killed in `drop`.
+    // Last, so the database outlives the server that is stopped in `drop`.
     _dir: TempDir,
 }
 
-/// One workspace, server running.
+/// A running server: a child process with the thread reading its stderr, or in process.
+enum Server {
+    Process {
+        child: Child,
+        reader: JoinHandle<()>,
+    },
+    InProcess(InProcess),
+}
+
+/// One workspace, server running (in process).
 pub fn spawn_app() -> TestApp {
     spawn_app_with(1)
 }
 
-/// `workspaces` workspaces (each by its own `keyward init`, before `serve`), server running.
+/// `workspaces` workspaces (each made as `keyward init` makes one, before `serve`), server
+/// running in process.
 ///
-/// Blocking (it waits for the child's output), which is fine at the start of a test.
+/// Blocking (it waits for the workspaces and the server's start), which is fine at the start
+/// of a test.
 pub fn spawn_app_with(workspaces: usize) -> TestApp {
     spawn_app_env(workspaces, &[])
 }
 
-/// `workspaces` workspaces, server running with `env` added to its environment.
+/// `workspaces` workspaces, server running in process, configured as `keyward serve` with
+/// `env` in its environment would be.
 pub fn spawn_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp {
+    spawn(workspaces, env, true)
+}
+
+/// One workspace, `keyward serve` running as a child process.
+pub fn spawn_process_app() -> TestApp {
+    spawn_process_app_with(1)
+}
+
+/// `workspaces` workspaces (each by its own `keyward init`), `keyward serve` running as a
+/// child process.
+pub fn spawn_process_app_with(workspaces: usize) -> TestApp {
+    spawn_process_app_env(workspaces, &[])
+}
+
+/// `workspaces` workspaces, `keyward serve` running as a child process with `env` added to
+/// its environment.
+pub fn spawn_process_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp {
+    spawn(workspaces, env, false)
+}
+
+fn spawn(workspaces: usize, env: &[(&str, &str)], in_process: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let db_path = dir.path().join("keyward.db");
     let db_url = format!("sqlite://{}", db_path.display());
-    let workspaces = (0..workspaces)
-        .map(|i| init_workspace(&db_url, &format!("Test workspace {i}")))
-        .collect();
+    let names = (0..workspaces).map(|i| format!("Test workspace {i}"));
+    let workspaces = if in_process {
+        names.map(|name| create_workspace(&db_url, &name)).collect()
+    } else {
+        names.map(|name| init_workspace(&db_url, &name)).collect()
+    };
+    let (in_process, log) = if in_process {
+        let (id, log) = log_capture::register();
+        (Some(id), log)
+    } else {
+        (None, Arc::new(AppLog::default()))
+    };
     let client = reqwest::Client::builder()
         // A safety net against a hung server, not a performance threshold.
         .timeout(Duration::from_secs(120))
@@ -94,10 +143,10 @@ pub fn spawn_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp {
         workspaces,
         db_path,
         db_url,
-        child: None,
-        reader: None,
-        log: Arc::new(Mutex::new(Vec::new())),
-        log_grew: Arc::new(Condvar::new()),
+        server: None,
+        in_process,
+        log,
+        shared_log_from: log_capture::shared().len(),
         env: env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -108,6 +157,29 @@ pub fn spawn_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp {
     app
 }
 
+/// A workspace made in process by `keyward::create_workspace`, what `keyward init` runs (on
+/// a thread of its own, since the caller may be inside a runtime).
+fn create_workspace(db_url: &str, name: &str) -> Workspace {
+    let (db_url, name) = (db_url.to_owned(), name.to_owned());
+    let created = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for creating the workspace")
+            .block_on(keyward::create_workspace(&db_url, &name, PREFIX))
+    })
+    .join()
+    .expect("creating the workspace")
+    .expect("creating the workspace");
+    let root_key = created.root_key.expose().to_owned();
+    remember_secret(&root_key);
+    Workspace {
+        id: created.workspace.id,
+        root_key,
+    }
+}
+
+/// A workspace made by `keyward init --json`.
 fn init_workspace(db_url: &str, name: &str) -> Workspace {
     let out = keyward()
         .args([
@@ -189,9 +261,51 @@ fn listening_address(line: &str) -> Option<String> {
 }
 
 impl TestApp {
-    /// Starts `keyward serve` on this app's database and waits for its address.
+    /// Starts the server on this app's database and waits until it serves.
     fn start(&mut self) {
-        assert!(self.child.is_none(), "the server is already running");
+        assert!(self.server.is_none(), "the server is already running");
+        match self.in_process {
+            Some(id) => self.start_in_process(id),
+            None => self.start_process(),
+        }
+    }
+
+    /// `keyward::serve` on a listener bound here; returns once it logged that it listens.
+    fn start_in_process(&mut self, id: u64) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        self.address = format!(
+            "http://{}",
+            listener.local_addr().expect("the listener's address")
+        );
+        let config = in_process::config(&self.db_url, &self.env);
+        let listening = self.log.len();
+        let server = InProcess::start(id, config, listener);
+        let started = std::time::Instant::now();
+        let mut guard = self.log.bytes.lock().unwrap_or_else(|p| p.into_inner());
+        // Woken by every new line; the timeout only notices a server that stopped silently.
+        while !contains_bytes(&guard[listening..], b"listening on http://") {
+            if server.finished() || started.elapsed() > START_TIMEOUT {
+                drop(guard);
+                let stopped = server.stop();
+                panic!(
+                    "keyward::serve did not start (it returned {}); its log:\n{}",
+                    if stopped { "Ok" } else { "an error" },
+                    self.log_text()
+                );
+            }
+            guard = self
+                .log
+                .grew
+                .wait_timeout(guard, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(guard);
+        self.server = Some(Server::InProcess(server));
+    }
+
+    /// Starts `keyward serve` on this app's database and waits for its address.
+    fn start_process(&mut self) {
         let mut child = keyward()
             .args([
                 "serve",
@@ -209,7 +323,6 @@ impl TestApp {
         let stderr = child.stderr.take().expect("the child's stderr is piped");
         let (tx, rx) = mpsc::channel();
         let log = Arc::clone(&self.log);
-        let log_grew = Arc::clone(&self.log_grew);
         // Reads until the process is gone, so the captured log is complete after `kill`.
         let reader = std::thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
@@ -221,10 +334,7 @@ impl TestApp {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                log.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(&line);
-                log_grew.notify_all();
+                log.append(&line);
                 if let Some(addr) = listening_address(&String::from_utf8_lossy(&line)) {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
@@ -232,8 +342,7 @@ impl TestApp {
                 }
             }
         });
-        self.child = Some(child);
-        self.reader = Some(reader);
+        self.server = Some(Server::Process { child, reader });
         match rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => self.address = format!("http://{addr}"),
             Err(e) => {
@@ -247,29 +356,42 @@ impl TestApp {
     }
 
     /// SIGKILL (`Child::kill` on unix): no graceful shutdown, no WAL checkpoint. Waits for the
-    /// process and for the end of its stderr.
+    /// process and for the end of its stderr. Only a process can be killed: an in-process
+    /// app is a test that should have used `spawn_process_app`.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        match self.server.take() {
+            Some(Server::Process { mut child, reader }) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = reader.join();
+            }
+            Some(Server::InProcess(server)) => {
+                server.stop();
+                panic!("an in-process server cannot be SIGKILLed: use spawn_process_app");
+            }
+            None => {}
         }
     }
 
-    /// SIGTERM, then wait for the graceful shutdown to finish; returns whether the process
-    /// exited successfully.
+    /// Graceful shutdown (SIGTERM to a process), waiting for it to finish; returns whether
+    /// the server stopped successfully.
     pub fn terminate(&mut self) -> bool {
-        if self.child.is_some() {
-            self.send_term();
+        match self.server.take() {
+            Some(Server::InProcess(server)) => server.stop(),
+            Some(process) => {
+                self.server = Some(process);
+                self.send_term();
+                self.wait_exit()
+            }
+            None => false,
         }
-        self.wait_exit()
     }
 
     /// Sends SIGTERM and returns at once; [`TestApp::wait_exit`] waits for the exit.
     pub fn send_term(&self) {
-        let child = self.child.as_ref().expect("the server is running");
+        let Some(Server::Process { child, .. }) = &self.server else {
+            panic!("SIGTERM needs a running server process (spawn_process_app)");
+        };
         let sent = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -279,22 +401,24 @@ impl TestApp {
 
     /// Waits for the server process to exit; returns whether it exited successfully.
     pub fn wait_exit(&mut self) -> bool {
-        let mut success = false;
-        if let Some(mut child) = self.child.take() {
-            success = child.wait().expect("waiting for keyward serve").success();
+        match self.server.take() {
+            Some(Server::Process { mut child, reader }) => {
+                let success = child.wait().expect("waiting for keyward serve").success();
+                let _ = reader.join();
+                success
+            }
+            Some(Server::InProcess(_)) => panic!("an in-process server exits only by terminate"),
+            None => false,
         }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        success
     }
 
     /// Blocks until the server's log contains `needle` (woken by every new log line, no
     /// polling); panics after a generous safety bound.
     pub fn wait_for_log(&self, needle: &str) {
-        let guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.log.bytes.lock().unwrap_or_else(|p| p.into_inner());
         let (guard, timeout) = self
-            .log_grew
+            .log
+            .grew
             .wait_timeout_while(guard, START_TIMEOUT, |log| {
                 !contains_bytes(log, needle.as_bytes())
             })
@@ -308,7 +432,10 @@ impl TestApp {
 
     /// Process id of the running server.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the server is running").id()
+        match &self.server {
+            Some(Server::Process { child, .. }) => child.id(),
+            _ => panic!("no server process is running (spawn_process_app)"),
+        }
     }
 
     /// `host:port` of the running server, for raw TCP clients.
@@ -316,15 +443,25 @@ impl TestApp {
         self.address.trim_start_matches("http://")
     }
 
-    /// `keyward serve` again on the same database (after `kill`).
+    /// The server again on the same database: a process after `kill` (SIGKILLed if still
+    /// running), in process after a graceful stop.
     pub fn restart(&mut self) {
-        self.kill();
+        match self.server.take() {
+            Some(Server::InProcess(server)) => {
+                assert!(server.stop(), "the server did not stop cleanly");
+            }
+            Some(process) => {
+                self.server = Some(process);
+                self.kill();
+            }
+            None => {}
+        }
         self.start();
     }
 
-    /// Everything the server processes wrote to stderr so far.
+    /// Everything the app's servers logged so far.
     pub fn log(&self) -> Vec<u8> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.log.since(0)
     }
 
     pub fn log_text(&self) -> String {
@@ -357,11 +494,32 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.kill();
+        match self.server.take() {
+            Some(Server::InProcess(server)) => {
+                server.stop();
+            }
+            Some(process) => {
+                self.server = Some(process);
+                self.kill();
+            }
+            None => {}
+        }
+        if let Some(id) = self.in_process {
+            log_capture::unregister(id);
+        }
         // Secret hygiene across the whole suite: everything every server logged at `trace`,
-        // in every test, holds none of the keys any test was given.
+        // in every test, holds none of the keys any test was given. In process, that is also
+        // every line of threads no server owns (the journal writer, SQLite's workers) since
+        // this app started.
         if !std::thread::panicking() {
             assert_no_secret_in("the server's trace log", &self.log_text());
+            if self.in_process.is_some() {
+                let shared = log_capture::shared().since(self.shared_log_from);
+                assert_no_secret_in(
+                    "the trace log of threads no server owns",
+                    &String::from_utf8_lossy(&shared),
+                );
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! journal and the captured log contain no key, no secret part and no hex digest of a key.
 
 use crate::helpers::{
-    contains_bytes, read_if_exists, secret_part, spawn_app_with, NewKey, TestApp,
+    contains_bytes, read_if_exists, secret_part, spawn_process_app_with, NewKey, TestApp,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -83,7 +83,7 @@ async fn restart_still_verifies(app: &mut TestApp, keys: &[NewKey]) {
 
 #[tokio::test]
 async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
-    let mut app = spawn_app_with(2);
+    let mut app = spawn_process_app_with(2);
     let mut secrets: Vec<(String, String)> = app
         .workspaces
         .iter()
