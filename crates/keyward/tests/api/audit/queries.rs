@@ -1,11 +1,14 @@
 //! Reading the audit trail over HTTP: the seed's "which key deleted the invoice" query,
-//! filters by kind, key, outcome and time, pagination by cursor, and the NDJSON export.
+//! filters by kind, key, outcome and time, pagination by cursor, and the NDJSON export and
+//! the chain check across the store's pages.
 
+use crate::audit::router_harness::{assert_valid, harness};
 use crate::audit::support::{
     events, events_of, export, field_set, initial_root_key_id, page, seqs, text, verify, IP,
     STRIPE, XERO,
 };
 use crate::helpers::{spawn_app, unissued_key, Api};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
@@ -339,4 +342,50 @@ async fn the_export_holds_the_same_events_one_json_object_per_line() {
         export(&api, &format!("cursor={cursor}")).await,
         all[4..].to_vec()
     );
+}
+
+#[tokio::test]
+async fn export_and_chain_check_cross_storage_pages() {
+    let h = harness().await;
+    let (_, stripe) = h.new_key(STRIPE, &["invoices:delete"]).await;
+    // 3 management events + 1997 verifications = 2000: exactly two pages of 1000 in storage.
+    let verifications = (0..1997).map(|i| {
+        let h = &h;
+        let key = stripe.clone();
+        async move {
+            h.verify(&key, "invoices:delete", &format!("INV-{i}"))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(verifications).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+
+    let export = h.get("/v1/audit/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.content_type, "application/x-ndjson");
+    let seqs: Vec<i64> = export
+        .text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).expect("a JSON line")["seq"]
+                .as_i64()
+                .expect("a seq")
+        })
+        .collect();
+    assert_eq!(seqs, (1..=2000).rev().collect::<Vec<i64>>());
+    assert_valid(&h.chain().await, 2000, None);
+
+    let first = h.get("/v1/audit?limit=1000").await.expect(200).clone();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = h
+        .get(&format!("/v1/audit?limit=1000&cursor={cursor}"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(second["events"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(second["next_cursor"], Value::Null);
 }
