@@ -5,9 +5,7 @@
 //! again in the `keys` table. Each is found by `audit verify`, the last three with a signed
 //! anchor taken before the edit or by replaying key state from the chain.
 
-use crate::helpers::{
-    describe, keyward, spawn_app, spawn_app_env, spawn_process_app, Api, TestApp,
-};
+use crate::helpers::{describe, keyward, spawn_process_app, spawn_process_app_env, Api, TestApp};
 use keyward_core::{AuditEvent, NewEvent};
 use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -395,7 +393,7 @@ async fn rehashing_the_chain_forward_is_caught_by_an_anchor() {
 
 #[tokio::test]
 async fn an_intact_chain_extends_its_anchors_and_forged_anchors_are_refused() {
-    let app = spawn_app_env(1, &[("KEYWARD_ANCHOR_INTERVAL_SECS", "1")]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_ANCHOR_INTERVAL_SECS", "1")]);
     let all = history(&app).await;
     let api = app.api();
     let signed = anchor(&api).await;
@@ -691,7 +689,7 @@ async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
 /// append it to the anchor log again: a caller cannot grow the file by asking repeatedly.
 #[tokio::test]
 async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
-    let app = spawn_app();
+    let app = spawn_process_app();
     let api = app.api();
     api.new_key("Stripe Invoice Sending Integration", &["invoices:read"])
         .await;
