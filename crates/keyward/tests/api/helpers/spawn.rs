@@ -29,7 +29,7 @@ use tempfile::TempDir;
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 /// Issuer prefix given to every workspace the tests create.
 pub const PREFIX: &str = "bos";
-/// Generous upper bound for the server to print its address; only reached when it is broken.
+/// Generous upper bound for the server to start listening; only reached when it is broken.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// Environment variables of the binary that must not leak in from the developer's shell.
 const KEYWARD_ENV: [&str; 6] = [
@@ -42,7 +42,7 @@ const KEYWARD_ENV: [&str; 6] = [
     "KEYWARD_AUDIT_JOURNAL",
 ];
 
-/// A workspace made by `keyward init --json`.
+/// A workspace of the app: made by `keyward init --json`, or in process as it makes one.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub id: String,
@@ -179,7 +179,7 @@ fn create_workspace(db_url: &str, name: &str) -> Workspace {
     }
 }
 
-/// A workspace made by `keyward init --json`.
+/// A workspace of the app: made by `keyward init --json`, or in process as it makes one.
 fn init_workspace(db_url: &str, name: &str) -> Workspace {
     let out = keyward()
         .args([
