@@ -2,7 +2,7 @@
 //! flight finish, and every response that carries a key is `Cache-Control: no-store` with the
 //! security headers.
 
-use crate::helpers::{spawn_app, spawn_app_env, NewKey};
+use crate::helpers::{spawn_app, spawn_app_env, spawn_process_app, NewKey};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,7 +47,7 @@ async fn a_slow_loris_client_is_disconnected() {
 
 #[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let body = json!({"name": "in flight", "permissions": ["documents:read"]}).to_string();
     let (first, rest) = body.as_bytes().split_at(body.len() / 2);
     let mut stream = TcpStream::connect(app.socket_addr()).await.unwrap();

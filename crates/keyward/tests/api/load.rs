@@ -4,7 +4,7 @@
 //! Every answer is the documented code for its call, there is no `5xx` and no panic in the
 //! server's log, and the peak RSS (`VmHWM`) is reported. It stops itself at the deadline.
 
-use crate::helpers::{spawn_app, unissued_key, Api, NewKey, PREFIX};
+use crate::helpers::{spawn_process_app, unissued_key, Api, NewKey, PREFIX};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -223,7 +223,7 @@ async fn worker(api: Api<'_>, tally: &Tally, worker: usize, deadline: Instant) {
 
 #[tokio::test]
 async fn bounded_mixed_load_has_no_5xx_no_panic_and_reports_peak_rss() {
-    let app = spawn_app();
+    let app = spawn_process_app();
     let pid = app.pid();
     let tally = Tally(Mutex::new(BTreeMap::new()));
     let length = duration();

@@ -1,29 +1,23 @@
-//! The end-to-end suite, keyward's one integration-test binary: every test spawns the real
-//! `keyward` binary on port 0 with its own temporary SQLite database and drives it over HTTP
-//! (or the CLI).
+//! The end-to-end suite, keyward's one integration-test binary: every test starts its own
+//! server with its own temporary SQLite database and drives it over HTTP (or the CLI). Servers
+//! run in process through `keyward::serve`, the function `keyward serve` runs, except where
+//! the process is the point (SIGKILL, SIGTERM, a pid, file modes under a umask, the first
+//! root key's delivery, exit codes): those run the real binary (`helpers::spawn`).
 
 // A failed expectation is a failed test: clippy.toml allows these inside `#[test]` functions,
 // and the helpers they call are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
-mod audit_inprocess;
-mod audit_tamper;
-mod auth_tenancy;
 mod bad_input;
 mod cli;
 mod connection_limits;
 mod crash_safety;
-mod debug_redaction;
-mod durability;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;
 mod helpers;
 mod http_hygiene;
-mod isolation_matrix;
-mod journal_crash;
-mod leak_reports;
 mod leaks;
 mod lifecycle;
 mod load;
@@ -38,4 +32,5 @@ mod secrets;
 mod server_errors;
 mod skip;
 mod storage_failure;
+mod tenancy;
 mod verify;

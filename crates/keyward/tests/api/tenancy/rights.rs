@@ -1,12 +1,10 @@
-//! Authentication (root keys only, `401`), rights (`403`) and tenancy (another workspace's
-//! keys do not exist for you).
+//! Authentication (root keys only, `401`) and rights (`403`): each right opens exactly its
+//! own endpoints, a root key cannot grant rights it lacks, a revoked one is refused.
 
-use crate::helpers::{settings, spawn_app, spawn_app_with, Api, NewKey};
+use crate::helpers::{spawn_app, Api, NewKey};
+use crate::tenancy::support::{assert_untouched, STRIPE, UNKNOWN_ROOT_ID};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const STRIPE: &str = "Stripe Invoice Sending Integration";
-const UNKNOWN_ROOT_ID: &str = "rk_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
 
 /// Every endpoint that needs a root key, as (method, path, body, the right it needs) for the
 /// key `id` and the root key `rk`.
@@ -120,13 +118,6 @@ async fn assert_every_call_refused(
         );
         answer.expect_error(status, code);
     }
-}
-
-/// The key is exactly as it was and still verifies.
-async fn assert_untouched(api: &Api<'_>, key: &NewKey) {
-    let shown = api.show_key(&key.id).await.expect(200).clone();
-    assert_eq!(settings(&shown), settings(&key.body), "the key was changed");
-    assert_eq!(api.verify_code(&key.key, None).await, "VALID");
 }
 
 #[tokio::test]
@@ -438,103 +429,4 @@ async fn a_revoked_root_key_is_refused() {
     .await;
     api.list_keys("").await.expect(200);
     assert_untouched(&api, &target).await;
-}
-
-#[tokio::test]
-async fn another_workspaces_root_key_cannot_see_or_touch_its_keys() {
-    let app = spawn_app_with(2);
-    let (a, b) = (
-        app.as_root(&app.workspaces[0].root_key),
-        app.as_root(&app.workspaces[1].root_key),
-    );
-    let a_key = NewKey::from(
-        &a.create_key_ok(
-            &json!({"name": STRIPE, "owner_id": "cust_1", "permissions": ["invoices:receive"]}),
-        )
-        .await,
-    );
-    let a_other = a.new_key("Payroll CSV Export", &["payroll:read"]).await;
-
-    let id = &a_key.id;
-    b.show_key(id).await.expect_error(404, "not_found");
-    b.update_key(
-        id,
-        &json!({"enabled": false, "name": "Hijacked Integration"}),
-    )
-    .await
-    .expect_error(404, "not_found");
-    b.revoke_key(id, Some("hostile"))
-        .await
-        .expect_error(404, "not_found");
-    b.rotate_key(id, 0).await.expect_error(404, "not_found");
-    b.rotate_key(id, 3600).await.expect_error(404, "not_found");
-    // Indistinguishable from a key that does not exist.
-    let unknown = b.show_key("key_0192f0c5e3a27d4c9b1e8f3a6d5c4b21").await;
-    assert_eq!(
-        b.show_key(id).await.text,
-        unknown.text,
-        "a 404 must not tell foreign from unknown"
-    );
-
-    let verified = b
-        .verify(&a_key.key, Some("invoices:receive"))
-        .await
-        .expect(200)
-        .clone();
-    assert_eq!(verified["valid"], json!(false));
-    assert_eq!(verified["code"], "NOT_FOUND");
-    for detail in ["key_id", "name", "owner_id", "permissions"] {
-        assert!(
-            matches!(verified.get(detail), None | Some(Value::Null)),
-            "another workspace's key must reveal no {detail}: {verified}"
-        );
-    }
-    assert_eq!(
-        b.list_all_ids("").await,
-        Vec::<String>::new(),
-        "B sees none of A's keys"
-    );
-    assert_eq!(
-        b.list_all_ids("?owner_id=cust_1").await,
-        Vec::<String>::new()
-    );
-    assert_eq!(b.list_all_ids("?status=active").await, Vec::<String>::new());
-
-    // Names are unique per workspace only; B's keys are B's.
-    let b_key = b.new_key(STRIPE, &["invoices:receive"]).await;
-    assert_eq!(b_key.body["workspace_id"], json!(app.workspaces[1].id));
-    assert_eq!(b.list_all_ids("").await, vec![b_key.id.clone()]);
-    assert!(
-        !a.list_all_ids("").await.contains(&b_key.id),
-        "A sees none of B's keys"
-    );
-    assert_eq!(a.verify_code(&b_key.key, None).await, "NOT_FOUND");
-    a.show_key(&b_key.id).await.expect_error(404, "not_found");
-
-    // Root keys are per workspace too.
-    let a_root = a
-        .create_root_key("Workspace A Verifier Root Key", &["keys:verify"])
-        .await
-        .expect(201)
-        .clone();
-    let a_root_id = a_root["id"].as_str().unwrap();
-    b.post(&format!("/v1/root-keys/{a_root_id}/revoke"), &json!({}))
-        .await
-        .expect_error(404, "not_found");
-    let b_roots = b.get("/v1/root-keys").await.expect(200).clone();
-    assert!(
-        b_roots
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["workspace_id"] == json!(app.workspaces[1].id)),
-        "B lists only its own root keys: {b_roots}"
-    );
-    let a_verifier = app.as_root(a_root["key"].as_str().unwrap());
-    assert_eq!(a_verifier.verify_code(&a_key.key, None).await, "VALID");
-    assert_eq!(a_verifier.verify_code(&b_key.key, None).await, "NOT_FOUND");
-
-    assert_untouched(&a, &a_key).await;
-    assert_untouched(&a, &a_other).await;
-    assert_untouched(&b, &b_key).await;
 }

@@ -3,16 +3,20 @@
 //! does for an id that does not exist — same status, same body — and changes nothing in A:
 //! A's keys, audit trail (event count and chain) and settings are untouched. Every row is a
 //! real request: the same call on B's own object succeeds and its effect is checked, so a
-//! row cannot pass by being refused for its body before the object is looked up.
+//! row cannot pass by being refused for its body before the object is looked up. Also:
+//! another workspace's root key cannot see or touch a key, and a workspace sees and checks
+//! only its own audit trail.
 
+use crate::audit::support::{assert_intact, chain, events, export, seqs, verify, XERO};
 use crate::helpers::{
     key_ids, send, settings, spawn_app_with, unissued_key, Answer, Api, NewKey, TestApp, PREFIX,
 };
+use crate::tenancy::support::{assert_untouched, STRIPE, UNKNOWN_ROOT_ID};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const UNKNOWN_KEY_ID: &str = "key_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
-const UNKNOWN_ROOT_ID: &str = "rk_0192f0c5e3a27d4c9b1e8f3a6d5c4b21";
+
 const UNKNOWN_OWNER: &str = "cust_nobody";
 
 async fn call(api: &Api<'_>, method: &Method, path: &str, body: &Option<Value>) -> Answer {
@@ -327,4 +331,167 @@ async fn a_second_workspace_sees_nothing_and_changes_nothing() {
     // A's policy still lets A create a key without an expiry.
     a.create_key_ok(&json!({"name": "A's unbounded key", "permissions": ["x:y"]}))
         .await;
+}
+
+#[tokio::test]
+async fn another_workspaces_root_key_cannot_see_or_touch_its_keys() {
+    let app = spawn_app_with(2);
+    let (a, b) = (
+        app.as_root(&app.workspaces[0].root_key),
+        app.as_root(&app.workspaces[1].root_key),
+    );
+    let a_key = NewKey::from(
+        &a.create_key_ok(
+            &json!({"name": STRIPE, "owner_id": "cust_1", "permissions": ["invoices:receive"]}),
+        )
+        .await,
+    );
+    let a_other = a.new_key("Payroll CSV Export", &["payroll:read"]).await;
+
+    let id = &a_key.id;
+    b.show_key(id).await.expect_error(404, "not_found");
+    b.update_key(
+        id,
+        &json!({"enabled": false, "name": "Hijacked Integration"}),
+    )
+    .await
+    .expect_error(404, "not_found");
+    b.revoke_key(id, Some("hostile"))
+        .await
+        .expect_error(404, "not_found");
+    b.rotate_key(id, 0).await.expect_error(404, "not_found");
+    b.rotate_key(id, 3600).await.expect_error(404, "not_found");
+    // Indistinguishable from a key that does not exist.
+    let unknown = b.show_key("key_0192f0c5e3a27d4c9b1e8f3a6d5c4b21").await;
+    assert_eq!(
+        b.show_key(id).await.text,
+        unknown.text,
+        "a 404 must not tell foreign from unknown"
+    );
+
+    let verified = b
+        .verify(&a_key.key, Some("invoices:receive"))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(verified["valid"], json!(false));
+    assert_eq!(verified["code"], "NOT_FOUND");
+    for detail in ["key_id", "name", "owner_id", "permissions"] {
+        assert!(
+            matches!(verified.get(detail), None | Some(Value::Null)),
+            "another workspace's key must reveal no {detail}: {verified}"
+        );
+    }
+    assert_eq!(
+        b.list_all_ids("").await,
+        Vec::<String>::new(),
+        "B sees none of A's keys"
+    );
+    assert_eq!(
+        b.list_all_ids("?owner_id=cust_1").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(b.list_all_ids("?status=active").await, Vec::<String>::new());
+
+    // Names are unique per workspace only; B's keys are B's.
+    let b_key = b.new_key(STRIPE, &["invoices:receive"]).await;
+    assert_eq!(b_key.body["workspace_id"], json!(app.workspaces[1].id));
+    assert_eq!(b.list_all_ids("").await, vec![b_key.id.clone()]);
+    assert!(
+        !a.list_all_ids("").await.contains(&b_key.id),
+        "A sees none of B's keys"
+    );
+    assert_eq!(a.verify_code(&b_key.key, None).await, "NOT_FOUND");
+    a.show_key(&b_key.id).await.expect_error(404, "not_found");
+
+    // Root keys are per workspace too.
+    let a_root = a
+        .create_root_key("Workspace A Verifier Root Key", &["keys:verify"])
+        .await
+        .expect(201)
+        .clone();
+    let a_root_id = a_root["id"].as_str().unwrap();
+    b.post(&format!("/v1/root-keys/{a_root_id}/revoke"), &json!({}))
+        .await
+        .expect_error(404, "not_found");
+    let b_roots = b.get("/v1/root-keys").await.expect(200).clone();
+    assert!(
+        b_roots
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["workspace_id"] == json!(app.workspaces[1].id)),
+        "B lists only its own root keys: {b_roots}"
+    );
+    let a_verifier = app.as_root(a_root["key"].as_str().unwrap());
+    assert_eq!(a_verifier.verify_code(&a_key.key, None).await, "VALID");
+    assert_eq!(a_verifier.verify_code(&b_key.key, None).await, "NOT_FOUND");
+
+    assert_untouched(&a, &a_key).await;
+    assert_untouched(&a, &a_other).await;
+    assert_untouched(&b, &b_key).await;
+}
+
+#[tokio::test]
+async fn a_workspace_sees_and_checks_only_its_own_trail() {
+    let app = spawn_app_with(2);
+    let a = app.api();
+    let b = app.as_root(&app.workspaces[1].root_key);
+    let stripe = a.new_key(STRIPE, &["invoices:delete"]).await;
+    verify(
+        &a,
+        &stripe.key,
+        "invoices:delete",
+        "invoices.delete",
+        "INV-1",
+    )
+    .await;
+    let xero = b.new_key(XERO, &["payroll:write"]).await;
+    verify(&b, &xero.key, "payroll:write", "payroll.run", "PAY-1").await;
+    // B presents A's key: to B it is unknown, and B's trail says no more than that.
+    assert_eq!(
+        verify(
+            &b,
+            &stripe.key,
+            "invoices:delete",
+            "invoices.delete",
+            "INV-1"
+        )
+        .await,
+        "NOT_FOUND"
+    );
+
+    let a_events = events(&a, "").await;
+    let b_events = events(&b, "").await;
+    for (events, workspace) in [
+        (&a_events, &app.workspaces[0]),
+        (&b_events, &app.workspaces[1]),
+    ] {
+        assert!(events
+            .iter()
+            .all(|e| e["workspace_id"] == json!(workspace.id)));
+        // Each workspace numbers its own chain from 1.
+        let mut numbers = seqs(events);
+        numbers.reverse();
+        assert_eq!(numbers, (1..=events.len() as i64).collect::<Vec<_>>());
+    }
+    let b_text = b.get("/v1/audit/export").await.text;
+    for leak in [stripe.id.as_str(), STRIPE, app.workspaces[0].id.as_str()] {
+        assert!(!b_text.contains(leak), "B's export mentions {leak:?}");
+    }
+    let b_deletes = events(&b, "action=invoices.delete").await;
+    assert_eq!(b_deletes.len(), 1);
+    assert_eq!(b_deletes[0]["outcome"], "NOT_FOUND");
+    assert_eq!(b_deletes[0]["key_id"], Value::Null);
+    assert_eq!(b_deletes[0]["key_name"], Value::Null);
+    assert!(events(&b, &format!("key_id={}", stripe.id))
+        .await
+        .is_empty());
+    assert!(export(&b, &format!("key_id={}", stripe.id))
+        .await
+        .is_empty());
+    assert_eq!(events(&a, "action=invoices.delete").await.len(), 1);
+
+    assert_intact(&chain(&a).await, a_events.len());
+    assert_intact(&chain(&b).await, b_events.len());
 }

@@ -2,9 +2,13 @@
 //! survive a SIGKILL (their events are durable in the journal before the answer, and the
 //! next start takes them into the database), a graceful stop leaves the database complete on
 //! its own, the journal lives where it is told (or beside the database), and a second server
-//! cannot use a journal that one is using.
+//! cannot use a journal that one is using. Under concurrent verifications with a SIGKILL
+//! midway, no answered verification is lost and none is recorded twice.
 
-use crate::helpers::{keyward, sigkill, spawn_app, spawn_app_env, Api, NewKey, Rng};
+use crate::audit::support::{assert_intact, chain, events, export, text, verify, STRIPE};
+use crate::helpers::{
+    keyward, sigkill, spawn_process_app, spawn_process_app_env, Api, NewKey, Rng,
+};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -114,6 +118,101 @@ impl Load<'_> {
     }
 }
 
+/// `key.verified` rows in the database file itself (the server is not running).
+async fn count_verified(db: &Path) -> i64 {
+    let mut conn = connect(db).await;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events \
+             WHERE kind = (SELECT id FROM audit_names WHERE value = 'key.verified')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    close(conn).await;
+    count
+}
+
+async fn connect(db: &Path) -> sqlx::SqliteConnection {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::ConnectOptions;
+    SqliteConnectOptions::new()
+        .filename(db)
+        .connect()
+        .await
+        .expect("opening the stopped server's database")
+}
+
+async fn close(conn: sqlx::SqliteConnection) {
+    use sqlx::Connection;
+    conn.close().await.unwrap();
+}
+
+/// What the database file says once the server has stopped: the journal position, and the
+/// `key.verified` events it holds.
+async fn database_state(db: &Path) -> (i64, i64) {
+    let mut conn = connect(db).await;
+    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    close(conn).await;
+    (lsn, count_verified(db).await)
+}
+
+/// Runs `keyward serve --listen 127.0.0.1:0 <args>` that is expected to refuse to start:
+/// returns its exit status and stderr. A server that starts listening instead is killed and
+/// the test fails.
+fn refused_serve(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = keyward()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("KEYWARD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning keyward serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, received) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = String::new();
+    loop {
+        // A safety net against a hung process, not a performance threshold.
+        match received.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                let started = line.contains("listening on");
+                text.push_str(&line);
+                text.push('\n');
+                if started {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("a second server started on a journal in use:\n{text}");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("keyward serve neither started nor exited:\n{text}");
+            }
+        }
+    }
+    let status = child.wait().expect("waiting for keyward serve");
+    reader.join().unwrap();
+    (status, text)
+}
+
 /// 16 concurrent verifiers across four keys; the server is SIGKILLed after a random number
 /// of answers, twice. After each restart every key has at least as many `key.verified`
 /// events as verifications were answered `200` (more is allowed: a request can be recorded
@@ -125,7 +224,7 @@ async fn answered_verifications_survive_sigkill() {
     const WORKERS: usize = 16;
     const PER_WORKER: usize = 60;
     const ROUNDS: usize = 2;
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let mut keys = Vec::new();
     for n in 0..KEYS {
         keys.push(
@@ -206,52 +305,6 @@ async fn answered_verifications_survive_sigkill() {
     }
 }
 
-/// `key.verified` rows in the database file itself (the server is not running).
-async fn count_verified(db: &Path) -> i64 {
-    let mut conn = connect(db).await;
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM audit_events \
-             WHERE kind = (SELECT id FROM audit_names WHERE value = 'key.verified')",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    close(conn).await;
-    count
-}
-
-async fn connect(db: &Path) -> sqlx::SqliteConnection {
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::ConnectOptions;
-    SqliteConnectOptions::new()
-        .filename(db)
-        .connect()
-        .await
-        .expect("opening the stopped server's database")
-}
-
-async fn close(conn: sqlx::SqliteConnection) {
-    use sqlx::Connection;
-    conn.close().await.unwrap();
-}
-
-/// What the database file says once the server has stopped: the journal position, and the
-/// `key.verified` events it holds.
-async fn database_state(db: &Path) -> (i64, i64) {
-    let mut conn = connect(db).await;
-    let (lsn,): (i64,) = sqlx::query_as("SELECT lsn FROM audit_journal WHERE id = 1")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    close(conn).await;
-    (lsn, count_verified(db).await)
-}
-
 /// SIGTERM settles the journal before the process exits: the database file alone holds every
 /// verification (the journal's position is their count), so a database whose journal
 /// directory is then removed serves its whole trail, and starts a new journal where the old
@@ -259,7 +312,7 @@ async fn database_state(db: &Path) -> (i64, i64) {
 #[tokio::test]
 async fn after_a_graceful_stop_the_database_alone_is_complete() {
     const VERIFICATIONS: i64 = 40;
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let key = app.api().new_key("Graceful Stop", &["invoices:read"]).await;
     for _ in 0..VERIFICATIONS {
         assert_eq!(
@@ -304,7 +357,7 @@ async fn after_a_graceful_stop_the_database_alone_is_complete() {
 async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
     let elsewhere = tempfile::tempdir().unwrap();
     let told = elsewhere.path().join("journal");
-    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told.to_str().unwrap())]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told.to_str().unwrap())]);
     let key = app.api().new_key("Journal Elsewhere", &[]).await;
     assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
     assert!(!segments(&told).is_empty(), "no segment in {told:?}");
@@ -314,60 +367,11 @@ async fn the_journal_goes_where_it_is_told_or_beside_the_database() {
         "a journal beside the database as well"
     );
 
-    let app = spawn_app();
+    let app = spawn_process_app();
     let key = app.api().new_key("Journal Beside", &[]).await;
     assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
     let beside = default_journal(&app.db_path);
     assert!(!segments(&beside).is_empty(), "no segment in {beside:?}");
-}
-
-/// Runs `keyward serve --listen 127.0.0.1:0 <args>` that is expected to refuse to start:
-/// returns its exit status and stderr. A server that starts listening instead is killed and
-/// the test fails.
-fn refused_serve(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = keyward()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("KEYWARD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning keyward serve");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (lines, received) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut text = String::new();
-    loop {
-        // A safety net against a hung process, not a performance threshold.
-        match received.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) => {
-                let started = line.contains("listening on");
-                text.push_str(&line);
-                text.push('\n');
-                if started {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("a second server started on a journal in use:\n{text}");
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("keyward serve neither started nor exited:\n{text}");
-            }
-        }
-    }
-    let status = child.wait().expect("waiting for keyward serve");
-    reader.join().unwrap();
-    (status, text)
 }
 
 /// A second `keyward serve` on the journal a running server uses exits non-zero, naming the
@@ -375,7 +379,7 @@ fn refused_serve(args: &[&str]) -> (ExitStatus, String) {
 /// `--audit-journal` for a second server on another database.
 #[tokio::test]
 async fn a_second_server_cannot_use_a_journal_in_use() {
-    let app = spawn_app();
+    let app = spawn_process_app();
     let key = app.api().new_key("First Server", &[]).await;
     let (status, stderr) = refused_serve(&["--database-url", &database_url(&app.db_path)]);
     assert!(!status.success(), "{status}: {stderr}");
@@ -390,7 +394,7 @@ async fn a_second_server_cannot_use_a_journal_in_use() {
     let elsewhere = tempfile::tempdir().unwrap();
     let told = elsewhere.path().join("journal");
     let told_text = told.to_str().unwrap();
-    let app = spawn_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told_text)]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_AUDIT_JOURNAL", told_text)]);
     let other = elsewhere.path().join("other.db");
     let (status, stderr) = refused_serve(&[
         "--database-url",
@@ -406,4 +410,100 @@ async fn a_second_server_cannot_use_a_journal_in_use() {
     let key = app.api().new_key("First Server Elsewhere", &[]).await;
     assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
     drop(app);
+}
+
+/// Verifications answered `200` before a SIGKILL all have their events afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_answered_verification() {
+    const TASKS: usize = 8;
+    const PER_TASK: usize = 50;
+    const KILL_AFTER: usize = 150;
+    let mut app = spawn_process_app();
+    let key = app.api().new_key(STRIPE, &["invoices:delete"]).await;
+    let (answered_tx, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
+    for task in 0..TASKS {
+        let client = app.client.clone();
+        let url = app.url("/v1/verify");
+        let root_key = app.root_key().to_owned();
+        let key = key.key.clone();
+        let answered = answered_tx.clone();
+        tokio::spawn(async move {
+            for i in 0..PER_TASK {
+                let resource = format!("INV-{task}-{i}");
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(&root_key)
+                    .json(&json!({
+                        "key": key,
+                        "permission": "invoices:delete",
+                        "action": "invoices.delete",
+                        "resource": resource,
+                    }))
+                    .send()
+                    .await;
+                // Once the server is gone every request fails: this task is done.
+                let Ok(response) = sent else { return };
+                let status = response.status().as_u16();
+                let Ok(body) = response.json::<Value>().await else {
+                    return;
+                };
+                let _ = answered.send((resource, status, body));
+            }
+        });
+    }
+    drop(answered_tx);
+
+    let mut answered = HashSet::new();
+    let mut killed = false;
+    while let Some((resource, status, body)) = answered_rx.recv().await {
+        assert_eq!(status, 200, "{resource}: {body}");
+        assert_eq!(body["code"], "VALID", "{resource}: {body}");
+        answered.insert(resource);
+        if answered.len() == KILL_AFTER {
+            app.kill();
+            killed = true;
+        }
+    }
+    assert!(
+        killed,
+        "only {} verifications were answered",
+        answered.len()
+    );
+    assert!(
+        answered.len() < TASKS * PER_TASK,
+        "the server was killed after the load ended"
+    );
+
+    app.restart();
+    let api = app.api();
+    let recorded = export(&api, "kind=key.verified").await;
+    let resources: Vec<String> = recorded
+        .iter()
+        .map(|e| text(e, "resource").to_owned())
+        .collect();
+    let recorded_set: HashSet<String> = resources.iter().cloned().collect();
+    assert_eq!(
+        recorded_set.len(),
+        resources.len(),
+        "an event recorded twice"
+    );
+    let lost: Vec<&String> = answered.difference(&recorded_set).collect();
+    assert!(lost.is_empty(), "answered 200 but not recorded: {lost:?}");
+    let sent: HashSet<String> = (0..TASKS)
+        .flat_map(|t| (0..PER_TASK).map(move |i| format!("INV-{t}-{i}")))
+        .collect();
+    assert!(recorded_set.is_subset(&sent));
+    let all = events(&api, "").await;
+    assert_intact(&chain(&api).await, all.len());
+
+    // The chain continues from where the crash left it.
+    verify(
+        &api,
+        &key.key,
+        "invoices:delete",
+        "invoices.delete",
+        "INV-after",
+    )
+    .await;
+    assert_intact(&chain(&api).await, all.len() + 1);
 }

@@ -3,7 +3,7 @@
 //! report's revocation. SIGKILL the server right after the answer, start it again on the same
 //! database, and the change is there.
 
-use crate::helpers::{settings, spawn_app, NewKey, TestApp};
+use crate::helpers::{settings, spawn_process_app, NewKey, TestApp};
 use serde_json::json;
 
 const STRIPE: &str = "Stripe Invoice Sending Integration";
@@ -16,7 +16,7 @@ fn crash_and_restart(app: &mut TestApp) {
 
 #[tokio::test]
 async fn a_created_key_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let created = app
         .api()
         .create_key_ok(&json!({
@@ -48,7 +48,7 @@ async fn a_created_key_survives_sigkill() {
 
 #[tokio::test]
 async fn an_update_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let key = app.api().new_key(STRIPE, &["invoices:receive"]).await;
     let updated = app
         .api()
@@ -93,7 +93,7 @@ async fn an_update_survives_sigkill() {
 
 #[tokio::test]
 async fn a_revocation_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let key = app.api().new_key(STRIPE, &["invoices:receive"]).await;
     let other = app
         .api()
@@ -124,7 +124,7 @@ async fn a_revocation_survives_sigkill() {
 
 #[tokio::test]
 async fn a_rotation_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let old = app.api().new_key(STRIPE, &["invoices:receive"]).await;
     let new = NewKey::from(app.api().rotate_key(&old.id, 0).await.expect(201));
     crash_and_restart(&mut app);
@@ -147,7 +147,7 @@ async fn a_rotation_survives_sigkill() {
 
 #[tokio::test]
 async fn a_rotation_with_grace_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let old = app.api().new_key(STRIPE, &["invoices:receive"]).await;
     let new = NewKey::from(app.api().rotate_key(&old.id, 3600).await.expect(201));
     let old_after = app.api().show_key(&old.id).await.expect(200).clone();
@@ -171,7 +171,7 @@ async fn a_rotation_with_grace_survives_sigkill() {
 
 #[tokio::test]
 async fn a_root_key_and_many_writes_survive_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let root = app
         .api()
         .create_root_key("Verify-only Service Root Key", &["keys:verify"])
@@ -212,7 +212,7 @@ async fn a_root_key_and_many_writes_survive_sigkill() {
 
 #[tokio::test]
 async fn credit_spends_survive_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let metered = NewKey::from(
         &app.api()
             .create_key_ok(&json!({
@@ -258,7 +258,7 @@ async fn credit_spends_survive_sigkill() {
 
 #[tokio::test]
 async fn policy_and_workspace_changes_survive_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let policy = json!({"max_key_lifetime_seconds": 3600});
     let answer = crate::helpers::send(
         app.api()
@@ -290,7 +290,7 @@ async fn policy_and_workspace_changes_survive_sigkill() {
 
 #[tokio::test]
 async fn a_root_key_revocation_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     // The workspace's first root key holds every right and revokes a lesser one.
     let lesser = app
         .api()
@@ -333,7 +333,7 @@ async fn a_root_key_revocation_survives_sigkill() {
 
 #[tokio::test]
 async fn a_leak_report_revocation_survives_sigkill() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let leaked = app.api().new_key(STRIPE, &["invoices:receive"]).await;
     let other = app
         .api()

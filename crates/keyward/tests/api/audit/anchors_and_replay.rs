@@ -5,7 +5,7 @@
 //! again in the `keys` table. Each is found by `audit verify`, the last three with a signed
 //! anchor taken before the edit or by replaying key state from the chain.
 
-use crate::helpers::{describe, keyward, spawn_app, spawn_app_env, Api, TestApp};
+use crate::helpers::{describe, keyward, spawn_process_app, spawn_process_app_env, Api, TestApp};
 use keyward_core::{AuditEvent, NewEvent};
 use serde_json::{json, Value};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -131,7 +131,7 @@ fn cli_verify(app: &TestApp, args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn deleting_the_chain_head_row_is_found() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     let ws = app.workspaces[0].id.clone();
     let mut db = stop_and_open(&mut app).await;
@@ -152,7 +152,7 @@ async fn deleting_the_chain_head_row_is_found() {
 
 #[tokio::test]
 async fn moving_the_head_back_is_found() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     // Back to the event before the revocation: the revocation and what follows would go
     // unchecked.
@@ -178,7 +178,7 @@ async fn moving_the_head_back_is_found() {
 
 #[tokio::test]
 async fn a_forged_checkpoint_cannot_hide_a_revoked_key() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     let revoked = all
         .iter()
@@ -239,7 +239,7 @@ async fn a_forged_checkpoint_cannot_hide_a_revoked_key() {
 
 #[tokio::test]
 async fn resetting_revoked_at_is_found_by_replaying_key_state() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     history(&app).await;
     let api = app.api();
     let keys = api.list_keys("?status=revoked").await.expect(200).clone();
@@ -283,7 +283,7 @@ async fn resetting_revoked_at_is_found_by_replaying_key_state() {
 
 #[tokio::test]
 async fn truncating_the_tail_and_moving_the_head_is_caught_by_an_anchor() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     let signed = anchor(&app.api()).await;
     let head = all.last().expect("events");
@@ -341,7 +341,7 @@ async fn truncating_the_tail_and_moving_the_head_is_caught_by_an_anchor() {
 
 #[tokio::test]
 async fn rehashing_the_chain_forward_is_caught_by_an_anchor() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     let signed = anchor(&app.api()).await;
     // Turn the first refused-or-valid verification of Xero's key into a verification of
@@ -393,7 +393,7 @@ async fn rehashing_the_chain_forward_is_caught_by_an_anchor() {
 
 #[tokio::test]
 async fn an_intact_chain_extends_its_anchors_and_forged_anchors_are_refused() {
-    let app = spawn_app_env(1, &[("KEYWARD_ANCHOR_INTERVAL_SECS", "1")]);
+    let app = spawn_process_app_env(1, &[("KEYWARD_ANCHOR_INTERVAL_SECS", "1")]);
     let all = history(&app).await;
     let api = app.api();
     let signed = anchor(&api).await;
@@ -477,7 +477,7 @@ async fn an_intact_chain_extends_its_anchors_and_forged_anchors_are_refused() {
 /// it counted the events retention never deletes.
 #[tokio::test]
 async fn a_forged_chained_checkpoint_is_caught_by_an_anchor() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let all = history(&app).await;
     let signed = anchor(&app.api()).await;
     let revoked = all
@@ -563,7 +563,7 @@ async fn a_forged_chained_checkpoint_is_caught_by_an_anchor() {
 /// chain of a normal leak report verifies, and making that root key live again is found.
 #[tokio::test]
 async fn a_leaked_root_key_is_replayed_as_revoked() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let api = app.api();
     let created = api
         .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
@@ -613,7 +613,7 @@ async fn a_leaked_root_key_is_replayed_as_revoked() {
 /// widening a recovered root key's rights, is found by the state replay.
 #[tokio::test]
 async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let api = app.api();
     let deploy = api
         .create_root_key("Deploy Pipeline Root Key", &["keys:read"])
@@ -689,7 +689,7 @@ async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
 /// append it to the anchor log again: a caller cannot grow the file by asking repeatedly.
 #[tokio::test]
 async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
-    let app = spawn_app();
+    let app = spawn_process_app();
     let api = app.api();
     api.new_key("Stripe Invoice Sending Integration", &["invoices:read"])
         .await;
@@ -726,7 +726,7 @@ async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
 /// and the answer says that it binds the number of kept events only.
 #[tokio::test]
 async fn editing_a_kept_event_behind_a_forged_cut_is_caught_by_an_anchor() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     history(&app).await;
     let api = app.api();
     let stripe = api.new_key("Stripe Refunds", &["refunds:write"]).await;

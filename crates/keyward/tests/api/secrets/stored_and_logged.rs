@@ -7,7 +7,7 @@
 //! journal and the captured log contain no key, no secret part and no hex digest of a key.
 
 use crate::helpers::{
-    contains_bytes, read_if_exists, secret_part, spawn_app_with, NewKey, TestApp,
+    contains_bytes, read_if_exists, secret_part, spawn_process_app_with, NewKey, TestApp,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -40,9 +40,50 @@ fn with_suffix(db: &std::path::Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `(file name, bytes)` of every file in the audit journal's directory (segments, `ID`,
+/// `LOCK`, anything else).
+fn journal_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading the audit journal {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The stored hashes are enough to verify after a restart (the test above did not pass by
+/// storing nothing).
+async fn restart_still_verifies(app: &mut TestApp, keys: &[NewKey]) {
+    app.restart();
+    let api = app.api();
+    assert_eq!(
+        api.verify_code(&keys[1].key, Some("payroll:read")).await,
+        "VALID"
+    );
+    assert_eq!(
+        api.verify_code(&keys[0].key, None).await,
+        "VALID",
+        "rotated with a grace period"
+    );
+    assert_eq!(
+        api.verify_code(&keys[4].key, None).await,
+        "VALID",
+        "the latest rotation"
+    );
+    assert_eq!(
+        api.verify_code(&keys[3].key, None).await,
+        "REVOKED",
+        "rotated without grace"
+    );
+}
+
 #[tokio::test]
 async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
-    let mut app = spawn_app_with(2);
+    let mut app = spawn_process_app_with(2);
     let mut secrets: Vec<(String, String)> = app
         .workspaces
         .iter()
@@ -259,45 +300,4 @@ async fn no_key_is_stored_or_logged_in_any_recoverable_form() {
     }
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
     restart_still_verifies(&mut app, &keys).await;
-}
-
-/// `(file name, bytes)` of every file in the audit journal's directory (segments, `ID`,
-/// `LOCK`, anything else).
-fn journal_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading the audit journal {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-/// The stored hashes are enough to verify after a restart (the test above did not pass by
-/// storing nothing).
-async fn restart_still_verifies(app: &mut TestApp, keys: &[NewKey]) {
-    app.restart();
-    let api = app.api();
-    assert_eq!(
-        api.verify_code(&keys[1].key, Some("payroll:read")).await,
-        "VALID"
-    );
-    assert_eq!(
-        api.verify_code(&keys[0].key, None).await,
-        "VALID",
-        "rotated with a grace period"
-    );
-    assert_eq!(
-        api.verify_code(&keys[4].key, None).await,
-        "VALID",
-        "the latest rotation"
-    );
-    assert_eq!(
-        api.verify_code(&keys[3].key, None).await,
-        "REVOKED",
-        "rotated without grace"
-    );
 }

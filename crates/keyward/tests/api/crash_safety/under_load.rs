@@ -6,7 +6,7 @@
 //! acknowledged is there, what was in flight either landed whole or not at all (with its
 //! audit event exactly when it landed), and the audit chain verifies.
 
-use crate::helpers::{sigkill, spawn_app, Api, NewKey, Rng, TestApp};
+use crate::helpers::{sigkill, spawn_process_app, Api, NewKey, Rng, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 const WORKERS: usize = 6;
+
 const ROUNDS: usize = 3;
 
 /// What the server acknowledged about one key.
@@ -288,7 +289,7 @@ async fn assert_no_stray_keys(app: &TestApp, known: &BTreeSet<String>, in_flight
 
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_under_load() {
-    let mut app = spawn_app();
+    let mut app = spawn_process_app();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

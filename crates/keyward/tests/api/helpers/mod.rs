@@ -1,0 +1,16 @@
+//! What the end-to-end tests share, by purpose: starting servers (`spawn`, with
+//! `in_process` and its log, `log_capture`), remembering the secrets handed out and
+//! searching bodies and logs for them (`secrets`), the HTTP client (`http`), and test data
+//! (`data`). Tests import from here.
+
+pub mod data;
+pub mod http;
+pub mod in_process;
+pub mod log_capture;
+pub mod secrets;
+pub mod spawn;
+
+pub use data::*;
+pub use http::*;
+pub use secrets::*;
+pub use spawn::*;
