@@ -8,7 +8,6 @@
 pub mod anchor_key;
 pub mod anchors;
 pub mod audit_check;
-pub mod audit_sink;
 pub mod auth;
 pub mod bootstrap;
 pub mod conn_bodies;

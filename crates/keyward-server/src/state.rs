@@ -1,7 +1,6 @@
 //! The one piece of shared state every handler receives.
 
 use crate::anchors::Anchorer;
-use crate::audit_sink::AuditSink;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
 use crate::usage::UsageTracker;
@@ -30,8 +29,6 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub index: Arc<KeyIndex>,
-    /// Group commit of verification events.
-    pub audit: AuditSink,
     /// In-memory usage counters, flushed in the background.
     pub usage: Arc<UsageTracker>,
     /// Serialises read-modify-write of keys and root keys, so two concurrent updates of one
@@ -56,7 +53,6 @@ impl AppState {
         let index = KeyIndex::load(store.as_ref()).await?;
         let usage = UsageTracker::load(store.as_ref()).await?;
         Ok(Self(Arc::new(Shared {
-            audit: AuditSink::start(store.clone()),
             usage: Arc::new(usage),
             store,
             clock,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use keyward_api::{AuditList, ChainCheck};
 use keyward_core::anchor::SignedAnchor;
 use keyward_core::model::rights;
-use keyward_core::{AuditFilter, EventKind, Store, VerifyCode};
+use keyward_core::{AuditFilter, EventKind, EventOutcome, Store};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -44,22 +44,25 @@ pub struct AuditParams {
 
 impl AuditParams {
     fn filter(self) -> ApiResult<AuditFilter> {
-        if let Some(kind) = &self.kind {
-            if EventKind::parse(kind).is_none() {
-                let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                return Err(ApiError::BadRequest(format!(
-                    "kind must be one of {}",
-                    kinds.join(", ")
-                )));
-            }
-        }
-        if let Some(outcome) = &self.outcome {
-            if outcome != "OK" && VerifyCode::parse(outcome).is_none() {
-                return Err(ApiError::BadRequest(
-                    "outcome must be OK or a verify code such as VALID or REVOKED".into(),
-                ));
-            }
-        }
+        let kind = self
+            .kind
+            .map(|kind| {
+                EventKind::parse(&kind).ok_or_else(|| {
+                    let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    ApiError::BadRequest(format!("kind must be one of {}", kinds.join(", ")))
+                })
+            })
+            .transpose()?;
+        let outcome = self
+            .outcome
+            .map(|outcome| {
+                EventOutcome::parse(&outcome).ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "outcome must be OK or a verify code such as VALID or REVOKED".into(),
+                    )
+                })
+            })
+            .transpose()?;
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::BadRequest(format!("limit must be 1-{MAX_PAGE}")));
@@ -74,9 +77,9 @@ impl AuditParams {
             .transpose()?;
         Ok(AuditFilter {
             key_id: self.key_id,
-            kind: self.kind,
+            kind,
             action: self.action,
-            outcome: self.outcome,
+            outcome,
             since: self.since,
             until: self.until,
             before_seq,

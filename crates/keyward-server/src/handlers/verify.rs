@@ -1,6 +1,7 @@
 //! `POST /v1/verify`: the hot path. Parse and checksum the key (a malformed key never reaches
 //! any lookup), hash it, look it up in the in-memory index, decide, and answer once the
-//! verification's audit event is durable (group commit, see `audit_sink`). No other storage
+//! verification's audit event is durable (`Store::append_events`, group-committed by the
+//! store's wrapper, see `keyward-storage`). No other storage
 //! round-trip, except for keys with usage credits (an atomic spend) and, with Redis
 //! configured, keys with a rate limit (one counter increment).
 
@@ -71,10 +72,10 @@ pub async fn verify(
         context.fill(&mut event);
         // Fail closed: a verification that cannot be recorded is not answered.
         state
-            .audit
-            .record(event)
+            .store
+            .append_events(vec![event])
             .await
-            .map_err(|e| ApiError::Unavailable(e.0))?;
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     }
     // Counted only once the verification is answered (after its event is durable).
     if let Some(key) = &key {
