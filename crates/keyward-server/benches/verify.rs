@@ -54,7 +54,7 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     let state = AppState::load(store, clock).await.unwrap();
     let mut settings = WorkspaceSettings::defaults(&created.workspace.id);
     settings.verification_audit = audit;
-    state.index.put_settings(settings);
+    state.index().put_settings(settings);
     let root = created.root_key.expose().to_owned();
     let (status, body) = call(
         &router(state.clone()),
@@ -174,7 +174,7 @@ fn domain_benches(c: &mut Criterion) {
     let path = |text: &str| {
         let key = ApiKey::parse(text)
             .ok()
-            .and_then(|key| state.index.key(&KeyHash::of(key.expose())));
+            .and_then(|key| state.index().key(&KeyHash::of(key.expose())));
         let presented = Presented {
             required: Some(&query),
             ip: None,
@@ -203,7 +203,7 @@ fn domain_benches(c: &mut Criterion) {
         })
     });
     let granted = state
-        .index
+        .index()
         .key(&KeyHash::of(&f.valid))
         .unwrap()
         .permissions

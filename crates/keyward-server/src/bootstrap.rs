@@ -1,73 +1,16 @@
-//! Creating a workspace with its first root key: used by `keyward init` and by the first
-//! `keyward serve` on an empty database.
+//! The first `keyward serve` on an empty database: a workspace whose root key goes to a new
+//! file (`secret_file`). Creating workspaces and root keys is the core's
+//! (`keyward_app::bootstrap`).
 
 use crate::secret_file::Destination;
 use anyhow::Context;
-use keyward_core::audit::EventKind;
-use keyward_core::model::RootKey;
-use keyward_core::{
-    ids, ApiKey, Clock, KeyHash, KeyPrefix, NewEvent, Permission, Store, Workspace,
-};
+pub use keyward_app::bootstrap::*;
+use keyward_core::{Clock, Store, Workspace};
 
-/// Issuer prefix of every root key. Root keys have their own table and index, so the prefix
-/// only helps people and scanners recognise one.
-pub const ROOT_KEY_PREFIX: &str = "kw_root";
-
-pub struct NewWorkspace {
-    pub workspace: Workspace,
-    pub root_key: ApiKey,
-    pub root_key_id: String,
-}
-
-/// Creates the workspace and a root key holding every right; the plaintext root key is
-/// returned for the caller to show once.
-pub async fn create_workspace(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    name: &str,
-    prefix: &str,
-) -> anyhow::Result<NewWorkspace> {
-    let prefix = KeyPrefix::parse(prefix).context("invalid --prefix")?;
-    let name = name.trim();
-    anyhow::ensure!(
-        (1..=100).contains(&name.chars().count()),
-        "a workspace name must be 1-100 characters"
-    );
-    let now = clock.now();
-    let workspace = Workspace {
-        id: ids::new_id(ids::WORKSPACE),
-        name: name.to_owned(),
-        prefix: prefix.to_string(),
-        created_at: now,
-    };
-    let (root, secret) = new_root_key(
-        &workspace.id,
-        "Initial root key",
-        vec![Permission::parse("*")?],
-        now,
-    )?;
-    let events = vec![
-        NewEvent::new(&workspace.id, now, EventKind::WorkspaceCreated).detail(format!(
-            "workspace {:?} with key prefix {}",
-            workspace.name, workspace.prefix
-        )),
-        NewEvent::new(&workspace.id, now, EventKind::RootKeyCreated).actor(&root.id, &root.name),
-    ];
-    store
-        .create_workspace(&workspace, &root, events)
-        .await
-        .context("creating the workspace")?;
-    Ok(NewWorkspace {
-        root_key_id: root.id,
-        workspace,
-        root_key: secret,
-    })
-}
-
-/// The first `keyward serve` on an empty database: a workspace whose root key is written to
-/// the new file `path` (never to stderr, where the logger writes and journald or docker keep
-/// everything). The file is created before the workspace, so a path that cannot take the key
-/// stops the server before anything is created. Returns the workspace and where the key went.
+/// A workspace whose root key is written to the new file `path` (never to stderr, where the
+/// logger writes and journald or docker keep everything). The file is created before the
+/// workspace, so a path that cannot take the key stops the server before anything is created.
+/// Returns the workspace and where the key went.
 pub async fn first_workspace(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -78,33 +21,11 @@ pub async fn first_workspace(
         Ok(created) => created,
         Err(e) => {
             destination.abandon();
-            return Err(e);
+            return Err(e.into());
         }
     };
     let said = destination.deliver(&created.root_key).context(
         "the first root key could not be written; create another with keyward root-key create",
     )?;
     Ok((created.workspace, said))
-}
-
-/// A new root key record and its plaintext.
-pub fn new_root_key(
-    workspace_id: &str,
-    name: &str,
-    permissions: Vec<Permission>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<(RootKey, ApiKey)> {
-    let prefix = KeyPrefix::parse(ROOT_KEY_PREFIX)?;
-    let secret = ApiKey::generate(&prefix)?;
-    let root = RootKey {
-        id: ids::new_id(ids::ROOT_KEY),
-        workspace_id: workspace_id.to_owned(),
-        name: name.to_owned(),
-        hash: KeyHash::of(secret.expose()),
-        start: secret.start(),
-        permissions,
-        created_at: now,
-        revoked_at: None,
-    };
-    Ok((root, secret))
 }

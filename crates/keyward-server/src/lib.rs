@@ -1,13 +1,10 @@
-//! keyward's HTTP server: the axum router, the handlers of `/v1`, root-key authentication
-//! and the in-memory index that answers verifications without touching storage.
+//! keyward's HTTP edge: the axum router, the thin handlers of `/v1` (wire types in, the
+//! application core `keyward_app::Keyward` called, wire types out), root-key authentication,
+//! the one `ApiError`, and the connection handling of `serve`.
 //!
 //! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
 //! [`router`] builds the `Router` that tests can drive directly.
 
-pub mod anchor_key;
-pub mod anchors;
-pub mod audit_check;
-pub mod audit_sink;
 pub mod auth;
 pub mod bootstrap;
 pub mod conn_bodies;
@@ -17,16 +14,14 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod headers;
-pub mod index;
-pub mod limits;
-pub mod maintenance;
 pub mod recovery;
-pub mod retention;
+pub mod requests;
 pub mod secret_file;
 pub mod server;
-pub mod state;
-pub mod usage;
 pub mod views;
 
+// The core's modules the binary and the end-to-end tests reach through this crate until
+// they depend on keyward-app themselves.
+pub use keyward_app::{anchors, limits, maintenance, retention};
+pub use keyward_app::Keyward as AppState;
 pub use server::{router, serve, serve_with, ServeLimits};
-pub use state::AppState;

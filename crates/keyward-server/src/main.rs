@@ -239,7 +239,7 @@ async fn run_init(args: InitArgs) -> anyhow::Result<()> {
             if let Some(destination) = destination {
                 destination.abandon();
             }
-            return Err(error);
+            return Err(error.into());
         }
     };
     let Some(destination) = destination else {
@@ -315,7 +315,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        keys = state.index.key_count(),
+        keys = state.key_count(),
         "keyward listening on http://{addr}"
     );
     keyward_server::maintenance::spawn(state.clone());
@@ -334,7 +334,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     // Counters gathered since the last periodic flush.
     keyward_server::maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.
-    if let Err(e) = state.store.shut_down().await {
+    if let Err(e) = state.store().shut_down().await {
         tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
     }
     tracing::info!("keyward stopped");

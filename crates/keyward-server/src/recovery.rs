@@ -6,13 +6,13 @@
 //! It may run while a server uses the same SQLite file: the insert and its audit event are one
 //! `BEGIN IMMEDIATE` transaction that appends after the chain head as stored (SQLite
 //! serialises it with the server's writes), and the server loads a root key it does not know
-//! on first use (a reload at most once a second, `AppState::root_key`). The one thing it
+//! on first use (a reload at most once a second, `Keyward::authenticate`). The one thing it
 //! cannot do from outside is settle the server's audit journal first, so verifications the
 //! server answered a moment earlier may be chained after the recovery event; the chain stays
 //! intact.
 
 use crate::bootstrap::new_root_key;
-use crate::handlers::root_keys::KNOWN_RIGHTS;
+use keyward_app::KNOWN_RIGHTS;
 use crate::secret_file::Destination;
 use anyhow::Context;
 use keyward_core::audit::EventKind;

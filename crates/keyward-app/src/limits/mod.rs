@@ -2,7 +2,7 @@
 //!
 //! Where counters live is chosen once, from config, behind [`RateLimiter`]: in this process's
 //! memory on a single node, or in Redis (`KEYWARD_REDIS_URL`) so that every node counts
-//! against the same limit. Nothing else in the server knows which one it has.
+//! against the same limit. Nothing else in the core knows which one it has.
 //!
 //! **Redis unreachable:** fail closed. A key *with* a rate limit cannot be verified without
 //! its counter, so verify answers `503` (`{"error": {"code": "unavailable"}}`) rather than
@@ -15,7 +15,8 @@ mod enforce;
 mod memory;
 pub mod redis;
 
-pub use enforce::{enforce, Enforced};
+pub(crate) use enforce::enforce;
+pub use enforce::Enforced;
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 
