@@ -24,7 +24,7 @@ pub enum BootstrapError {
     Store(#[from] StoreError),
 }
 
-impl From<BootstrapError> for crate::AppError {
+impl From<BootstrapError> for crate::error::AppError {
     fn from(e: BootstrapError) -> Self {
         match e {
             BootstrapError::Store(e) => Self::Store(e),

@@ -21,6 +21,7 @@ pub mod audit_check;
 mod audit_sink;
 pub mod bootstrap;
 mod commit;
+mod enforce;
 mod error;
 mod events;
 pub mod fields;

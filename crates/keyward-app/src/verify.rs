@@ -7,7 +7,7 @@
 use crate::error::{AppError, AppResult};
 use crate::events;
 use crate::fields::RequestContext;
-use crate::limits::{self, Enforced};
+use crate::enforce::{enforce, Enforced};
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
 use chrono::{DateTime, Utc};
@@ -82,7 +82,7 @@ impl Keyward {
             .filter(|key| key.workspace_id == workspace_id);
         let now = self.clock.now();
         // Network binding is part of `decide`; the rate limit and then credits spend
-        // something, so `limits::enforce` applies them only to a `VALID` decision.
+        // something, so `enforce` applies them only to a `VALID` decision.
         let presented = Presented {
             required: required.as_ref(),
             ip: context.ip.as_deref(),
@@ -93,7 +93,7 @@ impl Keyward {
             code,
             credits,
             rate_limit,
-        } = limits::enforce(self, key.as_deref(), decided, cost, now).await?;
+        } = enforce(self, key.as_deref(), decided, cost, now).await?;
         let valid = code == VerifyCode::Valid;
         if self.index.verification_audit(workspace_id).records(valid) {
             let event = events::key_verified(principal, key.as_deref(), code, context, now);

@@ -1,4 +1,4 @@
-//! Rate-limit counters and the stateful end of verification (rate limit, then credits).
+//! Rate-limit counters (the rate limit itself is applied by `enforce.rs`).
 //!
 //! Where counters live is chosen once, from config, behind [`RateLimiter`]: in this process's
 //! memory on a single node, or in Redis (`KEYWARD_REDIS_URL`) so that every node counts
@@ -11,12 +11,9 @@
 //! Each Redis round-trip is bounded by [`redis::OP_TIMEOUT`], so an outage costs a request at
 //! most that long.
 
-mod enforce;
 mod memory;
 pub mod redis;
 
-pub(crate) use enforce::enforce;
-pub use enforce::Enforced;
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 
