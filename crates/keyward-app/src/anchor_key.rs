@@ -26,7 +26,10 @@ pub enum AnchorKeyError {
     NotPrivate { path: PathBuf, mode: u32 },
 }
 
-fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> AnchorKeyError + 'p {
+fn io<'p>(
+    what: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> AnchorKeyError + 'p {
     move |source| AnchorKeyError::Io {
         what,
         path: path.to_path_buf(),
@@ -50,8 +53,7 @@ pub fn load_or_create(path: &Path) -> Result<AnchorSigningKey, AnchorKeyError> {
         Err(e) => return Err(io("creating the anchor key", path)(e)),
     }
     check_private(path)?;
-    let text =
-        std::fs::read_to_string(path).map_err(io("reading the anchor key", path))?;
+    let text = std::fs::read_to_string(path).map_err(io("reading the anchor key", path))?;
     // The error says nothing of the file's contents.
     let key = AnchorSigningKey::from_hex(&text)
         .map_err(|_| AnchorKeyError::Malformed(path.to_path_buf()))?;

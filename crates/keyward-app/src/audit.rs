@@ -118,7 +118,11 @@ impl Keyward {
     }
 
     /// Every event matching `filter` (its limit and cursor aside), newest first, in pages.
-    pub fn event_pages(&self, caller: &Caller<'_, AuditRead>, mut filter: AuditFilter) -> EventPages {
+    pub fn event_pages(
+        &self,
+        caller: &Caller<'_, AuditRead>,
+        mut filter: AuditFilter,
+    ) -> EventPages {
         filter.limit = SCAN_PAGE;
         EventPages {
             app: self.clone(),
@@ -156,7 +160,11 @@ impl Keyward {
     pub async fn anchor(&self, caller: &Caller<'_, AuditRead>) -> AppResult<SignedAnchor> {
         let anchorer = self.anchorer()?;
         anchorer
-            .sign(self.store.as_ref(), self.clock.as_ref(), caller.workspace_id())
+            .sign(
+                self.store.as_ref(),
+                self.clock.as_ref(),
+                caller.workspace_id(),
+            )
             .await?
             .ok_or_else(|| AppError::Conflict("the audit chain has no events to anchor".into()))
     }

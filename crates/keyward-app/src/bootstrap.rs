@@ -59,7 +59,8 @@ pub async fn create_workspace(
         prefix: prefix.to_string(),
         created_at: now,
     };
-    let every_right = Permission::parse("*").map_err(|e| BootstrapError::Generate(e.to_string()))?;
+    let every_right =
+        Permission::parse("*").map_err(|e| BootstrapError::Generate(e.to_string()))?;
     let (root, secret) = new_root_key(&workspace.id, "Initial root key", vec![every_right], now)?;
     let events = crate::events::workspace_created(&workspace, &root, now);
     store.create_workspace(&workspace, &root, events).await?;

@@ -19,7 +19,10 @@ pub(crate) enum Change<'a> {
     /// A key changed together with its credit balance.
     KeyAndCredits(&'a KeyRecord),
     /// A rotation: the old key marked replaced, its replacement created.
-    Rotation { old: &'a KeyRecord, new: &'a KeyRecord },
+    Rotation {
+        old: &'a KeyRecord,
+        new: &'a KeyRecord,
+    },
     NewRootKey(&'a RootKey),
     RootKey(&'a RootKey),
     Settings(&'a WorkspaceSettings),
@@ -57,7 +60,9 @@ impl Writer<'_> {
             Change::RootKey(root) => store.update_root_key(root, event).await?,
             Change::Settings(settings) => store.put_workspace_settings(settings, event).await?,
             Change::Policy(workspace_id, policy) => {
-                store.set_workspace_policy(workspace_id, policy, event).await?
+                store
+                    .set_workspace_policy(workspace_id, policy, event)
+                    .await?
             }
             Change::EventOnly => store.append_events(vec![event]).await?,
         }

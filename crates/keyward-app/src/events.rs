@@ -1,8 +1,8 @@
 //! Every audit event the core writes is built here, so what an event records (its actor,
 //! subject, outcome and detail) is decided in one place.
 
-use crate::rights::Principal;
 use crate::fields::RequestContext;
+use crate::rights::Principal;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{format_time, EventKind};
 use keyward_core::{
@@ -14,7 +14,12 @@ fn by(principal: &Principal, workspace_id: &str, now: DateTime<Utc>, kind: Event
     NewEvent::new(workspace_id, now, kind).actor(principal.id(), principal.name())
 }
 
-fn about_key(principal: &Principal, key: &KeyRecord, now: DateTime<Utc>, kind: EventKind) -> NewEvent {
+fn about_key(
+    principal: &Principal,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+    kind: EventKind,
+) -> NewEvent {
     by(principal, &key.workspace_id, now, kind).subject(&key.id, &key.name)
 }
 
@@ -72,7 +77,12 @@ pub(crate) fn key_verified(
     context: RequestContext,
     now: DateTime<Utc>,
 ) -> NewEvent {
-    let mut event = by(principal, principal.workspace_id(), now, EventKind::KeyVerified);
+    let mut event = by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::KeyVerified,
+    );
     if let Some(key) = key {
         event = event.subject(&key.id, &key.name);
     }
@@ -109,14 +119,32 @@ pub(crate) fn root_key_leaked(
     event
 }
 
-pub(crate) fn root_key_created(principal: &Principal, root: &RootKey, now: DateTime<Utc>) -> NewEvent {
-    by(principal, principal.workspace_id(), now, EventKind::RootKeyCreated)
-        .detail(format!("root key {} ({})", root.id, root.name))
+pub(crate) fn root_key_created(
+    principal: &Principal,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::RootKeyCreated,
+    )
+    .detail(format!("root key {} ({})", root.id, root.name))
 }
 
-pub(crate) fn root_key_revoked(principal: &Principal, root: &RootKey, now: DateTime<Utc>) -> NewEvent {
-    by(principal, principal.workspace_id(), now, EventKind::RootKeyRevoked)
-        .detail(format!("root key {} ({})", root.id, root.name))
+pub(crate) fn root_key_revoked(
+    principal: &Principal,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::RootKeyRevoked,
+    )
+    .detail(format!("root key {} ({})", root.id, root.name))
 }
 
 pub(crate) fn policy_updated(
@@ -128,7 +156,13 @@ pub(crate) fn policy_updated(
         Some(s) => format!("max_key_lifetime_seconds = {s}"),
         None => "max_key_lifetime_seconds = none".to_owned(),
     };
-    by(principal, principal.workspace_id(), now, EventKind::PolicyUpdated).detail(detail)
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::PolicyUpdated,
+    )
+    .detail(detail)
 }
 
 pub(crate) fn workspace_updated(
@@ -136,7 +170,13 @@ pub(crate) fn workspace_updated(
     settings: &WorkspaceSettings,
     now: DateTime<Utc>,
 ) -> NewEvent {
-    by(principal, principal.workspace_id(), now, EventKind::WorkspaceUpdated).detail(format!(
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::WorkspaceUpdated,
+    )
+    .detail(format!(
         "verification_audit={}, audit_retention_days={}",
         settings.verification_audit.as_str(),
         settings.audit_retention_days
@@ -145,7 +185,11 @@ pub(crate) fn workspace_updated(
 
 /// A new workspace and its first root key (`keyward init`, a first `serve`): no principal
 /// acted yet, so the root key is its own actor.
-pub(crate) fn workspace_created(workspace: &Workspace, root: &RootKey, now: DateTime<Utc>) -> Vec<NewEvent> {
+pub(crate) fn workspace_created(
+    workspace: &Workspace,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> Vec<NewEvent> {
     vec![
         NewEvent::new(&workspace.id, now, EventKind::WorkspaceCreated).detail(format!(
             "workspace {:?} with key prefix {}",

@@ -4,13 +4,11 @@
 //! (and an entry's position, never its text).
 
 use crate::error::AppError;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use keyward_core::policy::MAX_LIFETIME_SECONDS;
-use keyward_core::restrictions::{parse_list, RestrictionError};
-use keyward_core::{Credits, IpRange, Origin, RateLimit, Refill};
-use chrono::{DateTime, Utc};
 use keyward_core::redact::{redact, Redaction};
-use keyward_core::Permission;
+use keyward_core::restrictions::{parse_list, RestrictionError};
+use keyward_core::{Credits, IpRange, Origin, Permission, RateLimit, Refill};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -156,9 +154,7 @@ pub fn future_expiry(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
     match expires_at {
-        Some(at) if at <= now => Err(AppError::Invalid(
-            "expires_at must be in the future".into(),
-        )),
+        Some(at) if at <= now => Err(AppError::Invalid("expires_at must be in the future".into())),
         // Stored with millisecond precision; truncate so what we answer is what we keep.
         Some(at) => Ok(DateTime::from_timestamp_millis(at.timestamp_millis())),
         None => Ok(None),

@@ -184,7 +184,11 @@ pub struct KeyChange {
 }
 
 impl Keyward {
-    pub async fn create_key(&self, caller: &Caller<'_, KeysWrite>, draft: KeyDraft) -> AppResult<Issued> {
+    pub async fn create_key(
+        &self,
+        caller: &Caller<'_, KeysWrite>,
+        draft: KeyDraft,
+    ) -> AppResult<Issued> {
         let now = draft.requested_at;
         let workspace_id = caller.workspace_id();
         let secret = self.issue_secret(workspace_id)?;
@@ -212,10 +216,18 @@ impl Keyward {
         let event = events::key_created(caller.principal(), &key, now);
         writer.commit(Change::NewKey(&key), event).await?;
         tracing::info!(key_id = %key.id, workspace_id = %key.workspace_id, "key created");
-        Ok(Issued { secret, key, at: now })
+        Ok(Issued {
+            secret,
+            key,
+            at: now,
+        })
     }
 
-    pub async fn list_keys(&self, caller: &Caller<'_, KeysRead>, query: KeyQuery) -> AppResult<KeyPage> {
+    pub async fn list_keys(
+        &self,
+        caller: &Caller<'_, KeysRead>,
+        query: KeyQuery,
+    ) -> AppResult<KeyPage> {
         let now = self.clock.now();
         let limit = query.limit;
         let filter = KeyFilter {
@@ -271,7 +283,8 @@ impl Keyward {
             ));
         }
         if let Some(expires_at) = patch.expires_at {
-            self.check_policy(&key.workspace_id, expires_at, now).await?;
+            self.check_policy(&key.workspace_id, expires_at, now)
+                .await?;
         }
         let credits_set = patch.credits.is_some();
         let changed = patch.apply(&mut key);
@@ -359,7 +372,13 @@ impl Keyward {
         };
         let event = events::key_rotated(caller.principal(), &old, &new.id, old_until, now);
         writer
-            .commit(Change::Rotation { old: &old, new: &new }, event)
+            .commit(
+                Change::Rotation {
+                    old: &old,
+                    new: &new,
+                },
+                event,
+            )
             .await?;
         tracing::info!(key_id = %id, new_key_id = %new.id, "key rotated");
         Ok(Issued {
@@ -390,7 +409,9 @@ impl Keyward {
         now: DateTime<Utc>,
     ) -> AppResult<()> {
         let policy = self.store.workspace_policy(workspace_id).await?;
-        policy.check_expiry(expires_at, now).map_err(AppError::invalid)
+        policy
+            .check_expiry(expires_at, now)
+            .map_err(AppError::invalid)
     }
 
     /// A rotated key spends its replacement's credit balance (`Store::spend_credits`), so it

@@ -44,7 +44,8 @@ impl Keyward {
         for (hash, LeakedKey { places, root_like }) in keys {
             let detail = detail(&places, &source);
             if let Some(indexed) = self.index.key(&hash) {
-                let Some(mut key) = self.store.key(&indexed.workspace_id, &indexed.id).await? else {
+                let Some(mut key) = self.store.key(&indexed.workspace_id, &indexed.id).await?
+                else {
                     continue;
                 };
                 let event = events::key_leaked(&key, detail, ip, now);

@@ -4,10 +4,10 @@
 //! keys with usage credits (an atomic spend) and, with Redis configured, keys with a rate
 //! limit (one counter increment).
 
+use crate::enforce::{enforce, Enforced};
 use crate::error::{AppError, AppResult};
 use crate::events;
 use crate::fields::RequestContext;
-use crate::enforce::{enforce, Enforced};
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
 use chrono::{DateTime, Utc};

@@ -22,6 +22,6 @@ pub mod views;
 
 // The core's modules the binary and the end-to-end tests reach through this crate until
 // they depend on keyward-app themselves.
-pub use keyward_app::{anchors, limits, maintenance, retention};
 pub use keyward_app::Keyward as AppState;
+pub use keyward_app::{anchors, limits, maintenance, retention};
 pub use server::{router, serve, serve_with, ServeLimits};

@@ -68,7 +68,11 @@ pub fn key_draft(req: CreateKeyRequest, now: DateTime<Utc>) -> ApiResult<KeyDraf
 pub fn key_patch(req: UpdateKeyRequest, now: DateTime<Utc>) -> ApiResult<KeyPatch> {
     Ok(KeyPatch {
         expires_at: fields::expiry_change(req.expires_at, req.expires_in, now)?,
-        ip_allowlist: req.ip_allowlist.as_deref().map(fields::ip_allowlist).transpose()?,
+        ip_allowlist: req
+            .ip_allowlist
+            .as_deref()
+            .map(fields::ip_allowlist)
+            .transpose()?,
         origin_allowlist: req
             .origin_allowlist
             .as_deref()

@@ -8,8 +8,7 @@ use keyward_api::{
 use keyward_app::usage::UsageTracker;
 use keyward_app::{ChainCheck, Verification};
 use keyward_core::{
-    AuditEvent, Credits, KeyRecord, RateLimitDecision, RootKey, WorkspacePolicy,
-    WorkspaceSettings,
+    AuditEvent, Credits, KeyRecord, RateLimitDecision, RootKey, WorkspacePolicy, WorkspaceSettings,
 };
 
 pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Key {
