@@ -7,6 +7,7 @@ use crate::audit_check::{self, ChainCheck};
 use crate::error::{AppError, AppResult};
 use crate::rights::{AuditRead, Caller};
 use crate::service::Keyward;
+use chrono::{DateTime, Utc};
 use keyward_core::anchor::SignedAnchor;
 use keyward_core::{AuditEvent, AuditFilter, EventKind, VerifyCode};
 
@@ -46,53 +47,58 @@ impl EventPages {
     }
 }
 
-/// An audit query's filter from its parts: `kind` an event kind, `outcome` `OK` or a verify
-/// code, `limit` 1 to [`MAX_PAGE`] (default [`DEFAULT_PAGE`]), `cursor` a `seq` this server
-/// gave out.
-#[allow(clippy::too_many_arguments)]
-pub fn audit_filter(
-    key_id: Option<String>,
-    kind: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    until: Option<chrono::DateTime<chrono::Utc>>,
-    limit: Option<u32>,
-    cursor: Option<String>,
-) -> AppResult<AuditFilter> {
-    if let Some(kind) = &kind {
-        if EventKind::parse(kind).is_none() {
-            let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-            return Err(AppError::Invalid(format!(
-                "kind must be one of {}",
-                kinds.join(", ")
-            )));
+/// An audit query as asked: `kind` an event kind, `outcome` `OK` or a verify code, `limit`
+/// 1 to [`MAX_PAGE`] (default [`DEFAULT_PAGE`]), `cursor` a `seq` this server gave out.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub key_id: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl AuditQuery {
+    /// The store's filter, every part checked.
+    pub fn filter(self) -> AppResult<AuditFilter> {
+        if let Some(kind) = &self.kind {
+            if EventKind::parse(kind).is_none() {
+                let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(AppError::Invalid(format!(
+                    "kind must be one of {}",
+                    kinds.join(", ")
+                )));
+            }
         }
-    }
-    if let Some(outcome) = &outcome {
-        if outcome != "OK" && VerifyCode::parse(outcome).is_none() {
-            return Err(AppError::Invalid(
-                "outcome must be OK or a verify code such as VALID or REVOKED".into(),
-            ));
+        if let Some(outcome) = &self.outcome {
+            if outcome != "OK" && VerifyCode::parse(outcome).is_none() {
+                return Err(AppError::Invalid(
+                    "outcome must be OK or a verify code such as VALID or REVOKED".into(),
+                ));
+            }
         }
-    }
-    let limit = crate::fields::page_limit(limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let before_seq = cursor
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| AppError::invalid(crate::fields::BAD_CURSOR))
+        let limit = crate::fields::page_limit(self.limit, DEFAULT_PAGE, MAX_PAGE)?;
+        let before_seq = self
+            .cursor
+            .map(|c| {
+                c.parse::<i64>()
+                    .map_err(|_| AppError::invalid(crate::fields::BAD_CURSOR))
+            })
+            .transpose()?;
+        Ok(AuditFilter {
+            key_id: self.key_id,
+            kind: self.kind,
+            action: self.action,
+            outcome: self.outcome,
+            since: self.since,
+            until: self.until,
+            before_seq,
+            limit,
         })
-        .transpose()?;
-    Ok(AuditFilter {
-        key_id,
-        kind,
-        action,
-        outcome,
-        since,
-        until,
-        before_seq,
-        limit,
-    })
+    }
 }
 
 impl Keyward {

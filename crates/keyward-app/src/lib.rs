@@ -39,7 +39,7 @@ pub mod usage;
 mod verify;
 mod workspace;
 
-pub use audit::{audit_filter, EventPage, EventPages};
+pub use audit::{AuditQuery, EventPage, EventPages};
 pub use audit_check::{ChainCheck, Unexplained};
 pub use error::AppError;
 pub use keys::{Issued, KeyChange, KeyDraft, KeyPage, KeyPatch, KeyQuery};

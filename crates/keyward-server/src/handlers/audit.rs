@@ -13,7 +13,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use keyward_api::{AuditList, ChainCheck};
 use keyward_app::rights::AuditRead;
-use keyward_app::{audit_filter, Keyward};
+use keyward_app::{AuditQuery, Keyward};
 use keyward_core::anchor::SignedAnchor;
 use keyward_core::AuditFilter;
 use serde::Deserialize;
@@ -36,16 +36,17 @@ pub struct AuditParams {
 
 impl AuditParams {
     fn filter(self) -> ApiResult<AuditFilter> {
-        Ok(audit_filter(
-            self.key_id,
-            self.kind,
-            self.action,
-            self.outcome,
-            self.since,
-            self.until,
-            self.limit,
-            self.cursor,
-        )?)
+        let query = AuditQuery {
+            key_id: self.key_id,
+            kind: self.kind,
+            action: self.action,
+            outcome: self.outcome,
+            since: self.since,
+            until: self.until,
+            limit: self.limit,
+            cursor: self.cursor,
+        };
+        Ok(query.filter()?)
     }
 }
 
