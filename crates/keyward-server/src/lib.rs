@@ -2,11 +2,11 @@
 //! application core `keyward_app::Keyward` called, wire types out), root-key authentication,
 //! the one `ApiError`, and the connection handling of `serve`.
 //!
-//! `main` parses the command line and binds; [`serve`] runs a bound listener until shutdown;
-//! [`router`] builds the `Router` that tests can drive directly.
+//! The `keyward` binary (its own crate) parses the command line and binds; [`serve`] runs a
+//! bound listener until shutdown; [`router`] builds the `Router` that tests can drive
+//! directly.
 
 pub mod auth;
-pub mod bootstrap;
 pub mod conn_bodies;
 pub mod conn_io;
 pub mod connections;
@@ -14,14 +14,12 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod headers;
-pub mod recovery;
 pub mod requests;
-pub mod secret_file;
 pub mod server;
 pub mod views;
 
-// The core's modules the binary and the end-to-end tests reach through this crate until
-// they depend on keyward-app themselves.
+// The core's modules the end-to-end tests reach through this crate until they name
+// keyward-app themselves.
 pub use keyward_app::Keyward as AppState;
-pub use keyward_app::{anchors, limits, maintenance, retention};
+pub use keyward_app::{bootstrap, limits, retention};
 pub use server::{router, serve, serve_with, ServeLimits};

@@ -6,7 +6,7 @@
 //! so the body reaches validation (a revoked key would answer `409` to every rotation first).
 //!
 //! CI runs proptest's default 256 cases per target; a longer run is
-//! `PROPTEST_CASES=100000 cargo test -p keyward-server --test api fuzz_http` (see SECURITY.md).
+//! `PROPTEST_CASES=100000 cargo test -p keyward --test api fuzz_http` (see SECURITY.md).
 
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;

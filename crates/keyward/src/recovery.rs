@@ -11,12 +11,12 @@
 //! server answered a moment earlier may be chained after the recovery event; the chain stays
 //! intact.
 
-use crate::bootstrap::new_root_key;
 use crate::secret_file::Destination;
 use anyhow::Context;
-use keyward_app::KNOWN_RIGHTS;
 use keyward_core::audit::EventKind;
 use keyward_core::{Clock, KeyName, NewEvent, Permission, Store, Workspace};
+use keyward_app::bootstrap::new_root_key;
+use keyward_app::KNOWN_RIGHTS;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]

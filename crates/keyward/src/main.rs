@@ -1,16 +1,15 @@
 //! The `keyward` binary: `serve`, `init`, `root-key create` (operator recovery), and the client
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use keyward::recovery::RootKeyCommand;
+use keyward::{InitConfig, Listen, ServeConfig};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
-use keyward_core::{Clock, Store, SystemClock};
-use keyward_server::secret_file::Destination;
-use keyward_server::{bootstrap, serve_with, AppState, ServeLimits};
-use keyward_sqlite::{JournalOptions, SqliteStore};
+use keyward_app::anchors::DEFAULT_INTERVAL;
+use keyward_server::ServeLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
@@ -39,7 +38,7 @@ enum Command {
     /// Operator recovery: create a root key straight in the database
     RootKey {
         #[command(subcommand)]
-        command: keyward_server::recovery::RootKeyCommand,
+        command: RootKeyCommand,
     },
     /// Manage keys on a running server (KEYWARD_URL, KEYWARD_ROOT_KEY)
     Keys {
@@ -123,7 +122,7 @@ struct ServeArgs {
     #[arg(long, env = "KEYWARD_ANCHOR_LOG")]
     anchor_log: Option<PathBuf>,
     /// Seconds between signing the audit chain heads that moved
-    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = keyward_server::anchors::DEFAULT_INTERVAL.as_secs())]
+    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL.as_secs())]
     anchor_interval_secs: u64,
 }
 
@@ -159,7 +158,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => report(run_serve(args).await),
-            Command::Init(args) => report(run_init(args).await),
+            Command::Init(args) => report(keyward::init(args.into()).await),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
@@ -179,91 +178,22 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::connect(url)
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("migrating the database")?;
-    Ok(store)
-}
-
-/// The database with its audit journal (none for an in-memory database without
-/// `--audit-journal`), after taking in what the journal held from before; and the database
-/// file (`None` in memory).
-async fn open_journaled_store(
-    url: &str,
-    journal: Option<PathBuf>,
-) -> anyhow::Result<(Arc<dyn Store>, Option<PathBuf>)> {
-    let store = open_store(url).await?;
-    let file = store.database_file().map(std::path::Path::to_path_buf);
-    if journal.is_some() && store.database_file().is_none() {
-        anyhow::bail!(
-            "--audit-journal needs a database file: an in-memory database is gone at exit, and \
-             a journal outliving it would not continue it"
-        );
-    }
-    let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
-    let Some(dir) = dir else {
-        return Ok((Arc::new(store), file));
-    };
-    let store = store
-        .with_audit_journal(&dir, JournalOptions::default())
-        .await
-        .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), "audit journal");
-    Ok((Arc::new(store), file))
-}
-
-async fn run_init(args: InitArgs) -> anyhow::Result<()> {
-    // Where the root key goes is settled before anything is created, so a destination that
-    // cannot take it (a pipe a log collector may keep) stops the command with nothing made.
-    let destination = match (&args.output, args.json) {
-        (_, true) => None,
-        (Some(path), false) => Some(Destination::new_file(path)?),
-        (None, false) => Some(Destination::terminal().context(
-            "keyward init shows the root key only on a terminal: pass --output FILE, or --json \
-             for a script that captures it",
-        )?),
-    };
-    let store = open_store(&args.database.database_url).await?;
-    let created = match bootstrap::create_workspace(
-        &store,
-        &SystemClock,
-        &args.workspace,
-        &args.prefix,
-    )
-    .await
-    {
-        Ok(created) => created,
-        Err(error) => {
-            if let Some(destination) = destination {
-                destination.abandon();
-            }
-            return Err(error.into());
-        }
-    };
-    let Some(destination) = destination else {
-        let out = keyward_api::InitOutput {
-            workspace_id: created.workspace.id.clone(),
-            root_key: created.root_key.expose().to_owned(),
-        };
-        println!("{}", serde_json::to_string(&out)?);
-        return Ok(());
-    };
-    let said = destination.deliver(&created.root_key)?;
-    eprintln!(
-        "Created workspace {:?} ({}); its root key was {said}.\nUse it with: export KEYWARD_ROOT_KEY=<root key>",
-        created.workspace.name, created.workspace.id
-    );
-    Ok(())
-}
-
-async fn run_root_key(command: keyward_server::recovery::RootKeyCommand) -> anyhow::Result<()> {
-    let keyward_server::recovery::RootKeyCommand::Create(args) = command;
-    let store = open_store(&args.database_url).await?;
-    let said = keyward_server::recovery::create(&store, &SystemClock, &args).await?;
+async fn run_root_key(command: RootKeyCommand) -> anyhow::Result<()> {
+    let said = keyward::commands::root_key(command).await?;
     eprintln!("{said}");
     Ok(())
+}
+
+impl From<InitArgs> for InitConfig {
+    fn from(args: InitArgs) -> Self {
+        Self {
+            database_url: args.database.database_url,
+            workspace: args.workspace,
+            prefix: args.prefix,
+            json: args.json,
+            output: args.output,
+        }
+    }
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -274,71 +204,27 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let (store, database_file) =
-        open_journaled_store(&args.database.database_url, args.audit_journal).await?;
-    let anchorer = keyward_server::anchors::configure(
-        database_file.as_deref(),
-        args.anchor_key,
-        args.anchor_log,
-        std::time::Duration::from_secs(args.anchor_interval_secs.max(1)),
-    )?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if store.workspaces().await?.is_empty() {
-        // Never to stderr or stdout, which journald and docker keep: a new file only this user
-        // can read (`secret_file`).
-        let path = args
-            .root_key_file
-            .or_else(|| {
-                database_file.map(|file| {
-                    let mut name = file.into_os_string();
-                    name.push(".root-key");
-                    PathBuf::from(name)
-                })
-            })
-            .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
-        let (workspace, said) =
-            bootstrap::first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
-        tracing::warn!(
-            workspace_id = %workspace.id,
-            "created a workspace; its first root key is {said}"
-        );
-    }
-    let limiter = keyward_server::limits::RateLimiter::from_config(args.redis_url.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(counters = limiter.kind(), "rate limits");
-    let mut state = AppState::load(store, clock).await?.with_limiter(limiter);
-    if let Some(anchorer) = anchorer {
-        state = state.with_anchorer(anchorer);
-    }
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(
-        keys = state.key_count(),
-        "keyward listening on http://{addr}"
-    );
-    keyward_server::maintenance::spawn(state.clone());
-    let limits = ServeLimits {
-        max_connections: args.max_connections,
-        max_connections_per_address: args
-            .max_connections_per_address
-            .unwrap_or_else(|| ServeLimits::per_address_default(args.max_connections)),
-        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
-        idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs.max(1)),
-        body_read_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
-        max_connection_age: std::time::Duration::from_secs(args.max_connection_age_secs.max(1)),
-        ..ServeLimits::default()
+    let config = ServeConfig {
+        database_url: args.database.database_url,
+        redis_url: args.redis_url,
+        limits: ServeLimits {
+            max_connections: args.max_connections,
+            max_connections_per_address: args
+                .max_connections_per_address
+                .unwrap_or_else(|| ServeLimits::per_address_default(args.max_connections)),
+            header_read_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+            max_connection_age: Duration::from_secs(args.max_connection_age_secs.max(1)),
+            ..ServeLimits::default()
+        },
+        audit_journal: args.audit_journal,
+        root_key_file: args.root_key_file,
+        anchor_key: args.anchor_key,
+        anchor_log: args.anchor_log,
+        anchor_interval: Duration::from_secs(args.anchor_interval_secs),
     };
-    serve_with(listener, state.clone(), shutdown_signal(), limits).await?;
-    // Counters gathered since the last periodic flush.
-    keyward_server::maintenance::flush_usage(&state).await;
-    // Leaves the database complete: every journaled event taken in, the journal detached.
-    if let Err(e) = state.store().shut_down().await {
-        tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
-    }
-    tracing::info!("keyward stopped");
-    Ok(())
+    keyward::serve(config, Listen::Address(args.listen), shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,5 +1,6 @@
-//! keyward-server's one integration-test binary: every test spawns the real `keyward` binary
-//! on port 0 with its own temporary SQLite database and drives it over HTTP (or the CLI).
+//! The end-to-end suite, keyward's one integration-test binary: every test spawns the real
+//! `keyward` binary on port 0 with its own temporary SQLite database and drives it over HTTP
+//! (or the CLI).
 
 // A failed expectation is a failed test: clippy.toml allows these inside `#[test]` functions,
 // and the helpers they call are test code too.

@@ -1,0 +1,257 @@
+//! The server-side commands, wired from the crates below: `serve` (open the database and its
+//! audit journal, hand the first root key of an empty database to a file, build the state,
+//! bind, serve until shutdown, then leave the database complete), `init` (a workspace and its
+//! first root key) and `root-key create` (operator recovery, in [`crate::recovery`]).
+
+use crate::recovery::{self, RootKeyCommand};
+use crate::secret_file::Destination;
+use anyhow::Context;
+use keyward_core::{Clock, Store, SystemClock, Workspace};
+use keyward_app::bootstrap::{self, NewWorkspace};
+use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
+use keyward_server::{serve_with, ServeLimits};
+use keyward_sqlite::{JournalOptions, SqliteStore};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Everything `keyward serve` is configured with, parsed.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub database_url: String,
+    /// Rate-limit counters in Redis (`None`: in memory).
+    pub redis_url: Option<String>,
+    pub limits: ServeLimits,
+    /// The audit journal's directory (`None`: beside the database file).
+    pub audit_journal: Option<PathBuf>,
+    /// The new file for the first root key of an empty database (`None`: beside the
+    /// database file).
+    pub root_key_file: Option<PathBuf>,
+    pub anchor_key: Option<PathBuf>,
+    pub anchor_log: Option<PathBuf>,
+    /// Time between signing the chain heads that moved (at least a second).
+    pub anchor_interval: Duration,
+}
+
+impl ServeConfig {
+    /// The defaults of `keyward serve` for the database at `database_url`.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            redis_url: None,
+            limits: ServeLimits::default(),
+            audit_journal: None,
+            root_key_file: None,
+            anchor_key: None,
+            anchor_log: None,
+            anchor_interval: anchors::DEFAULT_INTERVAL,
+        }
+    }
+}
+
+/// Where `serve` listens.
+#[derive(Debug)]
+pub enum Listen {
+    /// Bound once the store is open and the state loaded, as `keyward serve --listen` does.
+    Address(String),
+    /// Already bound (port 0 in tests, so the address is known before the server starts).
+    Bound(TcpListener),
+}
+
+/// `keyward serve`: runs until `shutdown` resolves, then lets requests in flight finish,
+/// flushes usage counters and takes every journaled event into the database.
+pub async fn serve(
+    config: ServeConfig,
+    listen: Listen,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (store, database_file) =
+        open_journaled_store(&config.database_url, config.audit_journal).await?;
+    let anchorer = anchors::configure(
+        database_file.as_deref(),
+        config.anchor_key,
+        config.anchor_log,
+        config.anchor_interval.max(Duration::from_secs(1)),
+    )?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if store.workspaces().await?.is_empty() {
+        // Never to stderr or stdout, which journald and docker keep: a new file only this user
+        // can read (`secret_file`).
+        let path = config
+            .root_key_file
+            .or_else(|| database_file.map(|file| beside(&file, ".root-key")))
+            .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
+        let (workspace, said) = first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
+        tracing::warn!(
+            workspace_id = %workspace.id,
+            "created a workspace; its first root key is {said}"
+        );
+    }
+    let limiter = RateLimiter::from_config(config.redis_url.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(counters = limiter.kind(), "rate limits");
+    let mut state = Keyward::load(store, clock).await?.with_limiter(limiter);
+    if let Some(anchorer) = anchorer {
+        state = state.with_anchorer(anchorer);
+    }
+    let listener = match listen {
+        Listen::Bound(listener) => listener,
+        Listen::Address(address) => TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?,
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        keys = state.key_count(),
+        "keyward listening on http://{addr}"
+    );
+    maintenance::spawn(state.clone());
+    serve_with(listener, state.clone(), shutdown, config.limits).await?;
+    // Counters gathered since the last periodic flush.
+    maintenance::flush_usage(&state).await;
+    // Leaves the database complete: every journaled event taken in, the journal detached.
+    if let Err(e) = state.store().shut_down().await {
+        tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
+    }
+    tracing::info!("keyward stopped");
+    Ok(())
+}
+
+/// `<file><suffix>`, beside the database file.
+fn beside(file: &Path, suffix: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
+    let store = SqliteStore::connect(url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// The database with its audit journal (none for an in-memory database without
+/// `--audit-journal`), after taking in what the journal held from before; and the database
+/// file (`None` in memory).
+async fn open_journaled_store(
+    url: &str,
+    journal: Option<PathBuf>,
+) -> anyhow::Result<(Arc<dyn Store>, Option<PathBuf>)> {
+    let store = open_store(url).await?;
+    let file = store.database_file().map(Path::to_path_buf);
+    if journal.is_some() && store.database_file().is_none() {
+        anyhow::bail!(
+            "--audit-journal needs a database file: an in-memory database is gone at exit, and \
+             a journal outliving it would not continue it"
+        );
+    }
+    let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
+    let Some(dir) = dir else {
+        return Ok((Arc::new(store), file));
+    };
+    let store = store
+        .with_audit_journal(&dir, JournalOptions::default())
+        .await
+        .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), "audit journal");
+    Ok((Arc::new(store), file))
+}
+
+/// The first `keyward serve` on an empty database: a workspace whose root key is written to
+/// the new file `path` (never to stderr, where the logger writes and journald or docker keep
+/// everything). The file is created before the workspace, so a path that cannot take the key
+/// stops the server before anything is created. Returns the workspace and where the key went.
+async fn first_workspace(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    path: &Path,
+) -> anyhow::Result<(Workspace, String)> {
+    let destination = Destination::new_file(path)?;
+    let created = match bootstrap::create_workspace(store, clock, "Default workspace", "kw").await {
+        Ok(created) => created,
+        Err(e) => {
+            destination.abandon();
+            return Err(e.into());
+        }
+    };
+    let said = destination.deliver(&created.root_key).context(
+        "the first root key could not be written; create another with keyward root-key create",
+    )?;
+    Ok((created.workspace, said))
+}
+
+/// Everything `keyward init` is configured with, parsed.
+#[derive(Debug, Clone)]
+pub struct InitConfig {
+    pub database_url: String,
+    pub workspace: String,
+    pub prefix: String,
+    /// Print `{"workspace_id", "root_key"}` on standard output for a script.
+    pub json: bool,
+    /// The new file for the root key (without it, and without `json`, a terminal).
+    pub output: Option<PathBuf>,
+}
+
+/// `keyward init`: a workspace and its first root key, handed over as asked.
+pub async fn init(config: InitConfig) -> anyhow::Result<()> {
+    // Where the root key goes is settled before anything is created, so a destination that
+    // cannot take it (a pipe a log collector may keep) stops the command with nothing made.
+    let destination = match (&config.output, config.json) {
+        (_, true) => None,
+        (Some(path), false) => Some(Destination::new_file(path)?),
+        (None, false) => Some(Destination::terminal().context(
+            "keyward init shows the root key only on a terminal: pass --output FILE, or --json \
+             for a script that captures it",
+        )?),
+    };
+    let store = open_store(&config.database_url).await?;
+    let created =
+        match bootstrap::create_workspace(&store, &SystemClock, &config.workspace, &config.prefix)
+            .await
+        {
+            Ok(created) => created,
+            Err(error) => {
+                if let Some(destination) = destination {
+                    destination.abandon();
+                }
+                return Err(error.into());
+            }
+        };
+    let Some(destination) = destination else {
+        let out = keyward_api::InitOutput {
+            workspace_id: created.workspace.id.clone(),
+            root_key: created.root_key.expose().to_owned(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    };
+    let said = destination.deliver(&created.root_key)?;
+    eprintln!(
+        "Created workspace {:?} ({}); its root key was {said}.\nUse it with: export KEYWARD_ROOT_KEY=<root key>",
+        created.workspace.name, created.workspace.id
+    );
+    Ok(())
+}
+
+/// The database at `database_url` (migrated first) with a new workspace `name` whose keys
+/// start with `prefix`, and the workspace's first root key, returned in plaintext for the
+/// caller to hand over once.
+pub async fn create_workspace(
+    database_url: &str,
+    name: &str,
+    prefix: &str,
+) -> anyhow::Result<NewWorkspace> {
+    let store = open_store(database_url).await?;
+    Ok(bootstrap::create_workspace(&store, &SystemClock, name, prefix).await?)
+}
+
+/// `keyward root-key create`: a root key straight in the database; says where it went.
+pub async fn root_key(command: RootKeyCommand) -> anyhow::Result<String> {
+    let RootKeyCommand::Create(args) = command;
+    let store = open_store(&args.database_url).await?;
+    recovery::create(&store, &SystemClock, &args).await
+}

@@ -1,0 +1,12 @@
+//! The `keyward` binary's library half: what `serve`, `init` and `root-key create` do, and
+//! where a new root key is handed to a person. `main` only parses the command line and calls
+//! these; the end-to-end tests start in-process servers through the same [`serve`].
+//!
+//! The server crate stays free of the client side: the client commands (`keys`, `verify`,
+//! `audit`, `scan`) come from `keyward-cli`, which only this crate links.
+
+pub mod commands;
+pub mod recovery;
+pub mod secret_file;
+
+pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig};
