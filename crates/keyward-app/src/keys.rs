@@ -437,3 +437,50 @@ impl Keyward {
         ApiKey::generate(&prefix).map_err(|e| AppError::Internal(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(now: DateTime<Utc>) -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            workspace_id: "ws_1".into(),
+            name: "billing".into(),
+            description: None,
+            owner_id: None,
+            hash: KeyHash::of("bos_x"),
+            start: "bos_x".into(),
+            permissions: Vec::new(),
+            enabled: true,
+            expires_at: None,
+            metadata: Map::new(),
+            created_at: now,
+            updated_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+            replaced_by: None,
+            restrictions: Restrictions::default(),
+        }
+    }
+
+    #[test]
+    fn a_patch_sets_only_its_fields_and_names_them_in_a_fixed_order() {
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let later = created + Duration::seconds(60);
+        let mut record = key(created);
+        let mut patch = KeyPatch::empty(later);
+        patch.enabled = Some(false);
+        patch.name = Some(KeyName::parse("billing-v2").unwrap());
+        patch.rate_limit = Some(Some(RateLimit::new(10, 60).unwrap()));
+        patch.owner_id = Some(None);
+        let changed = patch.apply(&mut record);
+        assert_eq!(changed, ["rate_limit", "name", "owner_id", "enabled"]);
+        assert_eq!(record.name, "billing-v2");
+        assert!(!record.enabled);
+        assert_eq!(record.updated_at, later);
+        assert_eq!(record.created_at, created);
+        assert!(record.restrictions.rate_limit.is_some());
+        assert!(KeyPatch::empty(later).apply(&mut key(created)).is_empty());
+    }
+}

@@ -98,3 +98,42 @@ right!(/// Change the workspace settings.
     WorkspaceWrite = rights::WORKSPACE_WRITE);
 right!(/// Change the workspace policy.
     PolicyWrite = rights::POLICY_WRITE);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_core::KeyHash;
+
+    fn principal(rights: &[&str]) -> Principal {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Principal::new(Arc::new(RootKey {
+            id: "rk_1".into(),
+            workspace_id: "ws_1".into(),
+            name: "ops".into(),
+            hash: KeyHash::of("kw_root_x"),
+            start: "kw_root_x".into(),
+            permissions: rights
+                .iter()
+                .map(|r| Permission::parse(r).unwrap())
+                .collect(),
+            created_at: now,
+            revoked_at: None,
+        }))
+    }
+
+    #[test]
+    fn a_caller_exists_only_for_a_right_the_principal_holds() {
+        let reader = principal(&[rights::KEYS_READ]);
+        assert!(reader.authorize::<KeysRead>().is_ok());
+        match reader.authorize::<KeysWrite>() {
+            Err(AppError::Forbidden(message)) => assert!(message.contains("keys:write")),
+            _ => panic!("keys:read must not authorize keys:write"),
+        }
+        let owner = principal(&["*"]);
+        assert!(owner.authorize::<PolicyWrite>().is_ok());
+        assert_eq!(
+            owner.authorize::<AuditRead>().unwrap().workspace_id(),
+            "ws_1"
+        );
+    }
+}

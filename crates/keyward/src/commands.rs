@@ -6,9 +6,9 @@
 use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
 use anyhow::Context;
-use keyward_core::{Clock, Store, SystemClock, Workspace};
 use keyward_app::bootstrap::{self, NewWorkspace};
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
+use keyward_core::{Clock, Store, SystemClock, Workspace};
 use keyward_server::{serve_with, ServeLimits};
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::future::Future;

@@ -13,10 +13,10 @@
 
 use crate::secret_file::Destination;
 use anyhow::Context;
-use keyward_core::audit::EventKind;
-use keyward_core::{Clock, KeyName, NewEvent, Permission, Store, Workspace};
 use keyward_app::bootstrap::new_root_key;
 use keyward_app::KNOWN_RIGHTS;
+use keyward_core::audit::EventKind;
+use keyward_core::{Clock, KeyName, NewEvent, Permission, Store, Workspace};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
