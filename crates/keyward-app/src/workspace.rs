@@ -37,7 +37,7 @@ impl SettingsPatch {
 }
 
 impl Keyward {
-    pub async fn workspace_settings(&self, caller: &Caller<'_, AuditRead>) -> WorkspaceSettings {
+    pub fn workspace_settings(&self, caller: &Caller<'_, AuditRead>) -> WorkspaceSettings {
         self.index.settings(caller.workspace_id())
     }
 

@@ -19,14 +19,15 @@ use keyward_core::{
     decide, ApiKey, Clock, KeyHash, PermissionQuery, Presented, Store, SystemClock,
     VerificationAudit, WorkspaceSettings,
 };
-use keyward_server::{bootstrap, router, AppState};
+use keyward_app::{bootstrap, Keyward};
+use keyward_server::router;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 struct Fixture {
-    state: AppState,
+    state: Keyward,
     /// Built once, as `serve` does; each request clones it (cheap).
     app: axum::Router,
     root: String,
@@ -51,7 +52,7 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     let created = bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Bench", "bench")
         .await
         .unwrap();
-    let state = AppState::load(store, clock).await.unwrap();
+    let state = Keyward::load(store, clock).await.unwrap();
     let mut settings = WorkspaceSettings::defaults(&created.workspace.id);
     settings.verification_audit = audit;
     state.index().put_settings(settings);

@@ -17,7 +17,7 @@ pub async fn show(
     RootPrincipal(principal): RootPrincipal,
 ) -> ApiResult<Json<WorkspaceSettings>> {
     let caller = principal.authorize::<AuditRead>()?;
-    Ok(Json(settings_view(&app.workspace_settings(&caller).await)))
+    Ok(Json(settings_view(&app.workspace_settings(&caller))))
 }
 
 pub async fn update(
