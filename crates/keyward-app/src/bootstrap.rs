@@ -71,6 +71,17 @@ pub async fn create_workspace(
     })
 }
 
+/// Writes `root`, made by operator recovery at `now`, with its `root_key.created` event. (A
+/// running server learns it on its next root-key reload.)
+pub async fn insert_recovered_root_key(
+    store: &dyn Store,
+    root: &RootKey,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    let event = crate::events::root_key_recovered(root, now);
+    store.insert_root_key(root, event).await
+}
+
 /// A new root key record and its plaintext.
 pub fn new_root_key(
     workspace_id: &str,

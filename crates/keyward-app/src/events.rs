@@ -198,3 +198,19 @@ pub(crate) fn workspace_created(
         NewEvent::new(&workspace.id, now, EventKind::RootKeyCreated).actor(&root.id, &root.name),
     ]
 }
+
+/// A root key created by operator recovery (`keyward root-key create`, straight in the
+/// database): no principal acted.
+pub(crate) fn root_key_recovered(root: &RootKey, now: DateTime<Utc>) -> NewEvent {
+    let rights = root
+        .permissions
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    NewEvent::new(&root.workspace_id, now, EventKind::RootKeyCreated).detail(format!(
+        "root key {} ({}) with rights {rights}, created by operator recovery \
+         (keyward root-key create, with direct access to the database)",
+        root.id, root.name
+    ))
+}
