@@ -9,7 +9,7 @@ use crate::rights::{AuditRead, Caller};
 use crate::service::Keyward;
 use chrono::{DateTime, Utc};
 use keyward_core::anchor::SignedAnchor;
-use keyward_core::{AuditEvent, AuditFilter, EventKind, VerifyCode};
+use keyward_core::{AuditEvent, AuditFilter, EventKind, EventOutcome};
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
@@ -64,22 +64,25 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// The store's filter, every part checked.
     pub fn filter(self) -> AppResult<AuditFilter> {
-        if let Some(kind) = &self.kind {
-            if EventKind::parse(kind).is_none() {
-                let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                return Err(AppError::Invalid(format!(
-                    "kind must be one of {}",
-                    kinds.join(", ")
-                )));
-            }
-        }
-        if let Some(outcome) = &self.outcome {
-            if outcome != "OK" && VerifyCode::parse(outcome).is_none() {
-                return Err(AppError::Invalid(
-                    "outcome must be OK or a verify code such as VALID or REVOKED".into(),
-                ));
-            }
-        }
+        let kind = self
+            .kind
+            .map(|kind| {
+                EventKind::parse(&kind).ok_or_else(|| {
+                    let kinds: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    AppError::Invalid(format!("kind must be one of {}", kinds.join(", ")))
+                })
+            })
+            .transpose()?;
+        let outcome = self
+            .outcome
+            .map(|outcome| {
+                EventOutcome::parse(&outcome).ok_or_else(|| {
+                    AppError::Invalid(
+                        "outcome must be OK or a verify code such as VALID or REVOKED".into(),
+                    )
+                })
+            })
+            .transpose()?;
         let limit = crate::fields::page_limit(self.limit, DEFAULT_PAGE, MAX_PAGE)?;
         let before_seq = self
             .cursor
@@ -90,9 +93,9 @@ impl AuditQuery {
             .transpose()?;
         Ok(AuditFilter {
             key_id: self.key_id,
-            kind: self.kind,
+            kind,
             action: self.action,
-            outcome: self.outcome,
+            outcome,
             since: self.since,
             until: self.until,
             before_seq,

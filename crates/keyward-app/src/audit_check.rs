@@ -80,7 +80,7 @@ async fn check_once(
         verifier = verifier.with_anchor(anchor);
     }
     let mut replay = StateReplay::new();
-    let head_seq = head.as_ref().map(|(seq, _)| *seq);
+    let head_seq = head.as_ref().map(|head| head.seq);
     let mut after = 0;
     'pages: loop {
         let page = store
@@ -102,12 +102,12 @@ async fn check_once(
         let beyond = store.events_ascending(workspace_id, head_seq, 1).await?;
         if let Some(event) = beyond.first() {
             let now_head = store.chain_head(workspace_id).await?;
-            if now_head.is_none_or(|(seq, _)| seq < event.seq) {
+            if now_head.is_none_or(|head| head.seq < event.seq) {
                 verifier.event_beyond_head(event.seq, head_seq);
             }
         }
     }
-    let report = verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())));
+    let report = verifier.finish(head.as_ref().map(|head| (head.seq, head.hash.as_str())));
     let unexplained = compare_records(state, workspace_id, replay).await?;
     let valid = report.valid && unexplained.is_empty();
     let reason = report.reason.or_else(|| {

@@ -18,7 +18,6 @@ pub mod anchor_key;
 pub mod anchors;
 mod audit;
 pub mod audit_check;
-mod audit_sink;
 pub mod bootstrap;
 mod commit;
 mod enforce;

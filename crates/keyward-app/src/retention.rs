@@ -16,7 +16,7 @@ pub async fn prune_once(state: &Keyward) -> Result<u64, StoreError> {
         let cut = now - Duration::days(i64::from(days));
         deleted += state
             .store
-            .prune_events(&workspace.id, EventKind::KeyVerified.as_str(), cut, now)
+            .prune_events(&workspace.id, EventKind::KeyVerified, cut, now)
             .await?;
     }
     Ok(deleted)

@@ -1,7 +1,6 @@
 //! [`Keyward`], the service type: the one piece of shared state every interface holds.
 
 use crate::anchors::Anchorer;
-use crate::audit_sink::AuditSink;
 use crate::error::AppError;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
@@ -35,8 +34,6 @@ pub struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) index: Arc<KeyIndex>,
-    /// Group commit of verification events.
-    pub(crate) audit: AuditSink,
     /// In-memory usage counters, flushed in the background.
     pub(crate) usage: Arc<UsageTracker>,
     /// Serialises read-modify-write of keys and root keys, so two concurrent updates of one
@@ -61,7 +58,6 @@ impl Keyward {
         let index = KeyIndex::load(store.as_ref()).await?;
         let usage = UsageTracker::load(store.as_ref()).await?;
         Ok(Self(Arc::new(Inner {
-            audit: AuditSink::start(store.clone()),
             usage: Arc::new(usage),
             store,
             clock,

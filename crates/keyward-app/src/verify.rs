@@ -98,10 +98,10 @@ impl Keyward {
         if self.index.verification_audit(workspace_id).records(valid) {
             let event = events::key_verified(principal, key.as_deref(), code, context, now);
             // Fail closed: a verification that cannot be recorded is not answered.
-            self.audit
-                .record(event)
+            self.store
+                .append_events(vec![event])
                 .await
-                .map_err(|e| AppError::Unavailable(e.0))?;
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
         }
         // Counted only once the verification is answered (after its event is durable).
         if let Some(key) = &key {

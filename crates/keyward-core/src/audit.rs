@@ -6,6 +6,7 @@
 //! no whitespace, UTF-8; `hash = hex(sha256(canonical))`. The first event's `prev_hash` is
 //! [`GENESIS_HASH`].
 
+use crate::verify::VerifyCode;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -317,13 +318,38 @@ impl AuditEvent {
     }
 }
 
+/// An event's outcome: `OK` for a management event, the verify code for a verification.
+/// Events keep the text ([`NewEvent::outcome`]), which their hash covers; this is what a
+/// query asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventOutcome {
+    Ok,
+    Verify(VerifyCode),
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "OK",
+            Self::Verify(code) => code.as_str(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "OK" {
+            return Some(Self::Ok);
+        }
+        VerifyCode::parse(s).map(Self::Verify)
+    }
+}
+
 /// Which events a query wants; newest first, `before_seq` is the cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub key_id: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<EventKind>,
     pub action: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<EventOutcome>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub before_seq: Option<i64>,

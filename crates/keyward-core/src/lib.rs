@@ -5,6 +5,7 @@
 pub mod anchor;
 pub mod audit;
 pub mod audit_replay;
+pub mod chain;
 pub mod clock;
 pub mod credits;
 pub mod hashing;
@@ -25,8 +26,9 @@ pub mod verify;
 
 pub use audit::{
     AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind,
-    KeptDigest, NewEvent,
+    EventOutcome, KeptDigest, NewEvent,
 };
+pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credits::{CreditOutcome, Credits, Refill};
 pub use hashing::KeyHash;

@@ -4,13 +4,15 @@
 //! without its record.
 
 use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent};
+use crate::chain::ChainHead;
 use crate::credits::CreditOutcome;
 use crate::model::{KeyRecord, KeyStatus, KeyUsage, RootKey, Workspace, WorkspaceSettings};
 use crate::policy::WorkspacePolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-#[derive(Debug, thiserror::Error)]
+/// Cloneable, so a batch committed for many callers gives each the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A live key in the workspace already has this name.
     #[error("a live key in this workspace already has that name")]
@@ -95,25 +97,10 @@ pub trait Store: Send + Sync + 'static {
     async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
 
     /// Append events that record no state change (verifications), durable before it returns.
+    /// Every event appended before a chained write or an event read is placed in its chain
+    /// before that write or read (a store that stages appends, such as
+    /// `keyward_storage::Journaled`, settles first).
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError>;
-    /// Returns once every event already appended is visible to reads and placed in its chain.
-    /// A store that stages appended events (SQLite's audit journal) takes them in first;
-    /// every method that writes or reads events does so itself, so callers need this only
-    /// before stopping.
-    async fn settle(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Called once before the process stops, after the last request: finishes staged work
-    /// (SQLite takes in its whole audit journal and detaches from it), so the database alone
-    /// is complete.
-    async fn shut_down(&self) -> Result<(), StoreError> {
-        self.settle().await
-    }
-    /// Whether concurrent [`Store::append_events`] calls are committed together by the store
-    /// itself (one sync for many callers). If not, the server batches them first.
-    fn groups_appends(&self) -> bool {
-        false
-    }
     async fn events(
         &self,
         workspace_id: &str,
@@ -127,14 +114,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
     /// The chain's head: last `seq` and `hash` (None before the first event).
-    async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError>;
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Where retention last cut the chain (None if it never has): the checkpoint of the
     /// chain's newest `audit.checkpoint` event.
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError>;
     /// The chain's head as an anchor signs it (None before the first event). The default
     /// reads every event up to the head; an engine can count with an index instead.
     async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
-        let Some((seq, hash)) = self.chain_head(workspace_id).await? else {
+        let Some(ChainHead { seq, hash }) = self.chain_head(workspace_id).await? else {
             return Ok(None);
         };
         let (mut kept, mut after) = (0, 0);
@@ -166,7 +153,7 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_events(
         &self,
         workspace_id: &str,
-        kind: &str,
+        kind: EventKind,
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;

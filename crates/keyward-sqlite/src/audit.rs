@@ -1,14 +1,35 @@
 //! The audit chain in SQL: appending events inside a caller's transaction (reading and
-//! advancing each workspace's head in `audit_heads`), and reading events back.
+//! advancing each workspace's head in `audit_heads`; the linking itself is
+//! `keyward_core::chain`), and reading events back.
+//!
+//! `audit_events` carries the indexes the audit queries need (by key, kind, action and time)
+//! and no more: each one is another B-tree insert for every verification. Its row is lean
+//! (migration 0006): the workspace, kind, actor, key and outcome are integer references into
+//! `audit_names` (see `names.rs`), the hashes are 32-byte blobs, the event id has no index
+//! (nothing looks an event up by id), and the table is `WITHOUT ROWID` on
+//! `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the schema before).
+//! Reads resolve the names in SQL (a primary-key lookup per name; a missing name reads as a
+//! marker, so the chain check reports that event), filters compare with the id of the name
+//! asked for (a constant subquery SQLite evaluates once), and each filtered query names its
+//! index (`INDEXED BY`): without statistics SQLite would walk the primary key of a
+//! `WITHOUT ROWID` table and filter the whole workspace (a unit test checks the plans).
+//! Retention deletes through the kind index, for the same reason.
+//!
+//! Rows are inserted with multi-row `INSERT OR FAIL` statements in chunks of 256, 64, 16, 4
+//! and 1 rows (so only five statements are ever prepared): a failing row ends the statement
+//! without undoing the rows before it, which spares SQLite the statement journal it otherwise
+//! keeps for a multi-row `INSERT`; every caller abandons its transaction on the first error,
+//! so a batch is all or nothing (`tests/store/batches.rs`).
 
+use crate::columns::{millis, to_u64};
 use crate::error::store_error;
 use crate::names::{Learned, Names};
-use crate::rows::{millis, to_u64, EventRow};
+use crate::rows::EventRow;
 use crate::sql::{and_where, fetch_all, statement_runs};
 use foldhash::{HashMap, HashMapExt};
-use keyward_core::audit::GENESIS_HASH;
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, KeptDigest, NewEvent, StoreError,
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, EventOutcome,
+    KeptDigest, NewEvent, StoreError, BROKEN_LINK,
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 
@@ -83,9 +104,10 @@ macro_rules! name_id_up_to_the_value {
 /// between the read and the write. What it returns is for [`Names::learn`] once that
 /// transaction has committed.
 ///
-/// The chain is computed in memory and written with multi-row `INSERT`s
-/// ([`statement_runs`]): a group-commit batch of a thousand verifications costs a handful of
-/// statements, not a thousand (each statement is a round-trip to sqlx's SQLite worker thread).
+/// The chain is computed in memory (`keyward_core::chain`) and written with multi-row
+/// `INSERT`s ([`statement_runs`]): a group-commit batch of a thousand verifications costs a
+/// handful of statements, not a thousand (each statement is a round-trip to sqlx's SQLite
+/// worker thread).
 pub(crate) async fn append<'e>(
     conn: &mut SqliteConnection,
     names: &Names,
@@ -96,29 +118,32 @@ pub(crate) async fn append<'e>(
         .resolve(&mut *conn, events.iter().flat_map(|e| interned(e)))
         .await?;
     // Each workspace's head is read once and written once, however many events it gets.
-    let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
+    let mut heads: HashMap<&str, ChainHead> = HashMap::new();
     let mut chained = Vec::with_capacity(events.len());
     for event in events {
-        let (prev_seq, prev_hash) = match heads.remove(event.workspace_id.as_str()) {
+        let head = match heads.get_mut(event.workspace_id.as_str()) {
             Some(head) => head,
-            None => link_after(&mut *conn, &event.workspace_id).await?,
+            None => {
+                let head = resume(&mut *conn, &event.workspace_id).await?;
+                heads.entry(&event.workspace_id).or_insert(head)
+            }
         };
-        let seq = prev_seq + 1;
-        let hash = AuditEvent::hash_of(event, seq, &prev_hash);
-        chained.push(Row::new(event, seq, &prev_hash, &hash, &ids)?);
-        heads.insert(&event.workspace_id, (seq, hash));
+        let row = head.link_with(event, |seq, prev_hash, hash| {
+            Row::new(event, seq, prev_hash, hash, &ids)
+        })?;
+        chained.push(row);
     }
     for rows in statement_runs(&chained) {
         insert(&mut *conn, rows).await?;
     }
-    for (workspace_id, (seq, hash)) in heads {
+    for (workspace_id, head) in heads {
         sqlx::query(
             "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?) \
              ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
         )
         .bind(workspace_id)
-        .bind(seq)
-        .bind(hash)
+        .bind(head.seq)
+        .bind(head.hash)
         .execute(&mut *conn)
         .await
         .map_err(store_error)?;
@@ -127,18 +152,9 @@ pub(crate) async fn append<'e>(
 }
 
 /// Where a workspace's next event goes: after its head, checked against the events
-/// themselves (one seek down the primary key).
-///
-/// Only tampering with `audit_heads` makes a head that is not a hash, or one that is missing
-/// or behind the stored events. Appending after such a head as it is would fail for good (a
-/// `seq` that is taken), and with the ingester retrying forever that stops the audit trail
-/// and every verification. So the next event follows the newest stored one and links to
-/// [`BROKEN_LINK`], which matches no event: the chain check reports the break there. (A head
-/// ahead of the events is normal: retention may delete the newest events.)
-async fn link_after(
-    conn: &mut SqliteConnection,
-    workspace_id: &str,
-) -> Result<(i64, String), StoreError> {
+/// themselves (one seek down the primary key); see [`ChainHead::resume`] for a head that
+/// only tampering makes.
+async fn resume(conn: &mut SqliteConnection, workspace_id: &str) -> Result<ChainHead, StoreError> {
     let head = head(&mut *conn, workspace_id).await?;
     let (newest,): (Option<i64>,) = sqlx::query_as(concat!(
         "SELECT max(seq) FROM audit_events WHERE workspace_id = ",
@@ -148,37 +164,12 @@ async fn link_after(
     .fetch_one(&mut *conn)
     .await
     .map_err(store_error)?;
-    Ok(match (head, newest) {
-        (None, None) => (0, GENESIS_HASH.to_owned()),
-        (Some((seq, hash)), None) => (seq, linkable(hash, workspace_id)),
-        (Some((seq, hash)), Some(newest)) if newest <= seq => (seq, linkable(hash, workspace_id)),
-        (_, Some(newest)) => {
-            tracing::warn!(
-                workspace_id,
-                "the audit chain head is missing or behind its events; the chain check will \
-                 report the break"
-            );
-            (newest, BROKEN_LINK.to_owned())
-        }
-    })
-}
-
-/// A chain head's hash as the next event's `prev_hash`: itself if it is a hash, otherwise
-/// [`BROKEN_LINK`] (see [`link_after`]).
-fn linkable(hash: String, workspace_id: &str) -> String {
-    let is_hash = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if is_hash {
-        return hash;
+    let (head, tampered) = ChainHead::resume(head, newest);
+    if let Some(tampered) = tampered {
+        tracing::warn!(workspace_id, "{}", tampered.describe());
     }
-    tracing::warn!(
-        workspace_id,
-        "an audit chain head is not a hash; the chain check will report the break"
-    );
-    BROKEN_LINK.to_owned()
+    Ok(head)
 }
-
-/// What a broken link reads as: 32 0xFF bytes, like the events migration 0006 found tampered.
-const BROKEN_LINK: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
 
 /// The event's fields stored as references to `audit_names`.
 fn interned(e: &NewEvent) -> impl Iterator<Item = &str> {
@@ -290,7 +281,7 @@ async fn insert(db: impl SqliteExecutor<'_>, rows: &[Row<'_>]) -> Result<(), Sto
 pub(crate) async fn head(
     db: impl SqliteExecutor<'_>,
     workspace_id: &str,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<Option<ChainHead>, StoreError> {
     let row: Option<(i64, Option<String>)> = sqlx::query_as(
         "SELECT seq, CASE WHEN typeof(hash) = 'text' THEN hash END \
          FROM audit_heads WHERE workspace_id = ?",
@@ -299,7 +290,10 @@ pub(crate) async fn head(
     .fetch_optional(db)
     .await
     .map_err(store_error)?;
-    Ok(row.map(|(seq, hash)| (seq, hash.unwrap_or_else(|| BROKEN_LINK.to_owned()))))
+    Ok(row.map(|(seq, hash)| ChainHead {
+        seq,
+        hash: hash.unwrap_or_else(|| BROKEN_LINK.to_owned()),
+    }))
 }
 
 /// A workspace's events matching `filter`, newest first.
@@ -329,9 +323,13 @@ fn select_newest_first<'a>(
     }
     and_name(sql, " WHERE e.workspace_id", Some(workspace_id));
     and_name(sql, " AND e.key_id", filter.key_id.as_deref());
-    and_name(sql, " AND e.kind", filter.kind.as_deref());
+    and_name(sql, " AND e.kind", filter.kind.map(EventKind::as_str));
     and_where(sql, "e.action = ", filter.action.as_deref());
-    and_name(sql, " AND e.outcome", filter.outcome.as_deref());
+    and_name(
+        sql,
+        " AND e.outcome",
+        filter.outcome.map(EventOutcome::as_str),
+    );
     and_where(sql, "e.time >= ", filter.since.map(millis));
     and_where(sql, "e.time < ", filter.until.map(millis));
     and_where(sql, "e.seq < ", filter.before_seq);
@@ -417,7 +415,7 @@ pub(crate) async fn anchor_point(
     db: &sqlx::SqlitePool,
     workspace_id: &str,
 ) -> Result<Option<AnchorPoint>, StoreError> {
-    let Some((seq, hash)) = head(db, workspace_id).await? else {
+    let Some(ChainHead { seq, hash }) = head(db, workspace_id).await? else {
         return Ok(None);
     };
     let mut sql = QueryBuilder::<Sqlite>::new("");
@@ -479,7 +477,7 @@ const PRUNE: &str = concat!(
 pub(crate) async fn prune(
     conn: &mut SqliteConnection,
     workspace_id: &str,
-    kind: &str,
+    kind: EventKind,
     before_ms: i64,
 ) -> Result<Option<(u64, Checkpoint)>, StoreError> {
     // The cut: the newest event (of any kind) older than `before`, newest by time: one seek
@@ -510,7 +508,7 @@ pub(crate) async fn prune(
     // its batch commits), so an event before the cut may be newer than `before`: it stays.
     let deleted = sqlx::query(PRUNE)
         .bind(workspace_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(cut_seq)
         .bind(before_ms)
         .execute(&mut *conn)
@@ -602,7 +600,7 @@ mod tests {
             (
                 AuditFilter {
                     key_id: some("key_a"),
-                    kind: some("key.verified"),
+                    kind: Some(EventKind::KeyVerified),
                     ..AuditFilter::default()
                 },
                 "audit_events_key",
@@ -616,7 +614,7 @@ mod tests {
             ),
             (
                 AuditFilter {
-                    kind: some("key.revoked"),
+                    kind: Some(EventKind::KeyRevoked),
                     ..AuditFilter::default()
                 },
                 "audit_events_kind",
@@ -707,15 +705,5 @@ mod tests {
                 .any(|row| row.3.starts_with("SCAN audit_events")),
             "{plan:?}"
         );
-    }
-
-    #[test]
-    fn a_broken_link_is_a_hash_that_matches_nothing() {
-        let ws = "ws_a";
-        assert_eq!(BROKEN_LINK.len(), 64);
-        assert_eq!(linkable(BROKEN_LINK.to_owned(), ws), BROKEN_LINK);
-        assert_eq!(linkable(GENESIS_HASH.to_owned(), ws), GENESIS_HASH);
-        assert_eq!(linkable("not a hash".to_owned(), ws), BROKEN_LINK);
-        assert_eq!(linkable(GENESIS_HASH.replace('0', "A"), ws), BROKEN_LINK);
     }
 }

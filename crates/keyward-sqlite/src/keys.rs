@@ -1,8 +1,9 @@
 //! SQL for customer keys: insert, update, lookup and filtered, cursor-paginated listing.
 
+use crate::columns::{json_list, metadata_json, millis};
 use crate::error::store_error;
 use crate::restrictions::{self, credit_columns, CreditColumns};
-use crate::rows::{json_list, metadata_json, millis, KeyRow};
+use crate::rows::KeyRow;
 use crate::sql::{and_where, fetch_all, fetch_optional, update_one};
 use keyward_core::{KeyFilter, KeyRecord, KeyStatus, StoreError};
 use sqlx::query::Query;

@@ -1,10 +1,16 @@
 //! keyward's embedded SQLite [`Store`](keyward_core::Store): one database file in WAL mode with
 //! `synchronous = FULL`, so a committed change (and the audit event recording it) survives a
 //! crash or power loss. Writes go through a single connection, reads through a small pool.
+//!
+//! SQL only: the crate implements [`Store`](keyward_core::Store) and the small traits of
+//! `keyward-storage` (`IngestTarget` for the audit journal, `SpendBatch` for credit spends);
+//! the journal's driver, group commit and the chain's linking come from there and from
+//! `keyward-core`.
 
 mod audit;
+mod columns;
 mod error;
-mod journal;
+mod ingest;
 mod keys;
 mod names;
 mod private_file;
@@ -17,7 +23,8 @@ mod store;
 mod workspaces;
 
 use keyward_core::StoreError;
-pub use keyward_journal::Options as JournalOptions;
+pub use keyward_storage::JournalOptions;
+use keyward_storage::{Journaled, Spender};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -47,19 +54,19 @@ const READERS: u32 = 8;
 /// write lock is held from the first statement, so reading a chain head and appending after
 /// it can never be interleaved with another writer.
 ///
-/// With an audit journal ([`SqliteStore::with_audit_journal`]), appended events (the
-/// verifications) are made durable in the journal and taken into the database in the
-/// background; without one, each append is its own transaction.
+/// Each append is its own transaction: wrap the store in `keyward_storage::Journaled` (see
+/// [`SqliteStore::with_audit_journal`]) to put appends through the audit journal, or in
+/// `keyward_storage::Grouped` to group-commit them.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     /// The database file (`None` in memory).
     file: Option<PathBuf>,
-    journal: Option<Arc<journal::AuditJournal>>,
     /// Group-commits credit spends on the writer.
-    spender: spends::Spender,
-    /// Ids of the interned names in audit events, shared with the journal's ingester.
+    spender: Spender,
+    /// Ids of the interned names in audit events, shared by every clone (the journal's
+    /// ingester takes events in through one).
     names: Arc<names::Names>,
 }
 
@@ -90,11 +97,10 @@ impl SqliteStore {
                 .await
                 .map_err(error::store_error)?;
             return Ok(Self {
-                spender: spends::Spender::start(pool.clone()),
+                spender: Spender::start(spends::SqliteSpends(pool.clone())),
                 writer: pool.clone(),
                 reader: pool,
                 file: None,
-                journal: None,
                 names: Arc::default(),
             });
         }
@@ -126,11 +132,10 @@ impl SqliteStore {
             .await
             .map_err(error::store_error)?;
         Ok(Self {
-            spender: spends::Spender::start(writer.clone()),
+            spender: Spender::start(spends::SqliteSpends(writer.clone())),
             writer,
             reader,
             file,
-            journal: None,
             names: Arc::default(),
         })
     }
@@ -148,34 +153,22 @@ impl SqliteStore {
         PathBuf::from(name)
     }
 
-    /// Routes appended events through the audit journal in `dir` (created if missing), after
-    /// taking in whatever it holds from before (a crash between journal and database). Call
-    /// after [`Store::migrate`](keyward_core::Store::migrate) and before serving.
+    /// Puts appended events through the audit journal in `dir` (created if missing), after
+    /// taking in whatever it holds from before (a crash between journal and database): the
+    /// store wrapped in [`Journaled`]. Call after
+    /// [`Store::migrate`](keyward_core::Store::migrate) and before serving.
     pub async fn with_audit_journal(
         self,
         dir: &Path,
         options: JournalOptions,
-    ) -> Result<Self, StoreError> {
-        let journal =
-            journal::AuditJournal::open(self.writer.clone(), self.names.clone(), dir, options)
-                .await?;
-        Ok(Self {
-            journal: Some(Arc::new(journal)),
-            ..self
-        })
+    ) -> Result<Journaled<Self>, StoreError> {
+        Journaled::open(self, dir, options).await
     }
 
     /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
-    /// last connection closes.
-    ///
-    /// With an audit journal, first stops its writer (releasing the journal's lock, so it can
-    /// be opened again at once) and takes in everything it holds.
+    /// last connection closes. (A [`Journaled`] store closes its journal first, with
+    /// `Journaled::close`.)
     pub async fn close(&self) {
-        if let Some(journal) = &self.journal {
-            if let Err(e) = journal.close().await {
-                tracing::error!(error = %e, "closing the audit journal: the next open takes in the rest");
-            }
-        }
         self.reader.close().await;
         self.writer.close().await;
     }

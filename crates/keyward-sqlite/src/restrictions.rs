@@ -2,8 +2,8 @@
 //! canonical strings), the credit columns and the atomic spend, rate-limit columns, and the
 //! workspace policy table (see `migrations/0003_restrictions.sql`).
 
+use crate::columns::{millis, parse_json_list, time, to_i64, to_u64};
 use crate::error::store_error;
-use crate::rows::{millis, parse_json_list, time, to_i64, to_u64};
 use crate::sql::update_one;
 use chrono::{DateTime, Utc};
 use keyward_core::{

@@ -1,7 +1,7 @@
 //! SQL for workspace settings and key usage facts.
 
+use crate::columns::{millis, optional_time, to_u64};
 use crate::error::store_error;
-use crate::rows::{millis, optional_time, to_u64};
 use keyward_core::{KeyUsage, StoreError, VerificationAudit, WorkspaceSettings};
 use sqlx::{SqliteConnection, SqliteExecutor};
 

@@ -1,110 +1,29 @@
-//! Credit spends, group-committed: every spend waiting when the writer is free is applied in
-//! one transaction, one after another, and committed with one `fsync`. Each spend reads the
-//! balance the previous one left, inside the same write transaction, so none is ever spent
-//! twice; each caller is answered only after the commit, so an answered spend is durable; a
-//! batch the database fails spends nothing for anyone (it rolls back and every caller gets the
-//! error), while a key whose stored credits are unreadable fails only its own callers.
-//!
-//! The task runs on the Tokio runtime that opened the store: once that runtime is gone, spends
-//! fail with `Unavailable` (as the journal's ingester stops), so use a store on its own runtime.
+//! A batch of credit spends in SQL, for `keyward_storage::Spender`, which group-commits them:
+//! applied in order in one `BEGIN IMMEDIATE` transaction on the writer, committed with one
+//! `fsync`, each spend reading the balance the one before it left.
 
 use crate::error::store_error;
 use crate::restrictions;
-use chrono::{DateTime, Utc};
-use keyward_core::{CreditOutcome, StoreError};
+use async_trait::async_trait;
+use keyward_core::StoreError;
+use keyward_storage::{Spend, SpendAnswer, SpendBatch};
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
 
-/// Most spends committed together.
-const MAX_BATCH: usize = 512;
-
-type Answer = Result<Option<CreditOutcome>, StoreError>;
-
-struct Spend {
-    workspace_id: String,
-    key_id: String,
-    cost: u64,
-    now: DateTime<Utc>,
-    done: oneshot::Sender<Answer>,
-}
-
-/// The handle the store spends through; the task behind it ends when the last handle goes.
+/// Applies spends on the writer.
 #[derive(Debug, Clone)]
-pub(crate) struct Spender {
-    queue: mpsc::UnboundedSender<Spend>,
-}
+pub(crate) struct SqliteSpends(pub(crate) SqlitePool);
 
-impl Spender {
-    /// Starts the task that commits spends on `writer` (needs a Tokio runtime).
-    pub(crate) fn start(writer: SqlitePool) -> Self {
-        let (queue, spends) = mpsc::unbounded_channel();
-        tokio::spawn(commit_batches(writer, spends));
-        Self { queue }
-    }
-
-    /// Spends `cost` from the key's balance (after its refill as of `now`), committed with
-    /// whatever other spends were waiting. `None` when the key does not exist or has no
-    /// credits.
-    pub(crate) async fn spend(
-        &self,
-        workspace_id: &str,
-        key_id: &str,
-        cost: u64,
-        now: DateTime<Utc>,
-    ) -> Answer {
-        let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Spend {
-                workspace_id: workspace_id.to_owned(),
-                key_id: key_id.to_owned(),
-                cost,
-                now,
-                done,
-            })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Unavailable("the credit spender has stopped".into())
-}
-
-async fn commit_batches(writer: SqlitePool, mut spends: mpsc::UnboundedReceiver<Spend>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while spends.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // A caller that has gone (client disconnected, request timed out) spends nothing, as
-        // when its own transaction was dropped before the commit.
-        let live: Vec<Spend> = batch.drain(..).filter(|s| !s.done.is_closed()).collect();
-        if live.is_empty() {
-            continue;
-        }
-        // In a task of its own, awaited: one batch at a time, and should one panic, its
-        // callers' answer channels drop (each gets "stopped") while later batches are served.
-        let _ = tokio::spawn(commit_batch(writer.clone(), live)).await;
-    }
-}
-
-async fn commit_batch(writer: SqlitePool, batch: Vec<Spend>) {
-    match apply(&writer, &batch).await {
-        Ok(answers) => {
-            for (spend, answer) in batch.into_iter().zip(answers) {
-                // A caller that has gone needs no answer.
-                let _ = spend.done.send(answer);
-            }
-        }
-        Err(e) => {
-            for spend in batch {
-                let _ = spend.done.send(Err(same(&e)));
-            }
-        }
+#[async_trait]
+impl SpendBatch for SqliteSpends {
+    async fn apply_spends(&self, spends: &[Spend]) -> Result<Vec<SpendAnswer>, StoreError> {
+        apply(&self.0, spends).await
     }
 }
 
 /// Applies `batch` in order in one write transaction and commits it. A database failure
 /// fails the whole batch (nothing is committed); a key whose stored credits cannot be read
 /// fails only its own spends, since nothing was written for it.
-async fn apply(writer: &SqlitePool, batch: &[Spend]) -> Result<Vec<Answer>, StoreError> {
+async fn apply(writer: &SqlitePool, batch: &[Spend]) -> Result<Vec<SpendAnswer>, StoreError> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -132,24 +51,15 @@ async fn apply(writer: &SqlitePool, batch: &[Spend]) -> Result<Vec<Answer>, Stor
     Ok(answers)
 }
 
-/// The batch's error for each of its callers (`StoreError` is not `Clone`: it may carry
-/// driver errors elsewhere).
-fn same(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NameTaken => StoreError::NameTaken,
-        StoreError::NotFound => StoreError::NotFound,
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::SqliteStore;
+    use chrono::Utc;
     use keyward_core::ids::{self, new_id};
     use keyward_core::{
-        Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions, RootKey, Store, Workspace,
+        CreditOutcome, Credits, EventKind, KeyHash, KeyRecord, NewEvent, Restrictions, RootKey,
+        Store, Workspace,
     };
 
     /// A spend whose caller has gone before its batch is applied takes nothing.
@@ -202,15 +112,12 @@ mod tests {
         store.insert_key(&key, event).await?;
 
         // Queued first, its caller already gone; then a live spend, answered after its batch.
-        let (done, answer) = oneshot::channel();
-        drop(answer);
-        store.spender.queue.send(Spend {
+        drop(store.spender.enqueue(Spend {
             workspace_id: ws.id.clone(),
             key_id: key.id.clone(),
             cost: 1,
             now: t0,
-            done,
-        })?;
+        })?);
         let live = store.spender.spend(&ws.id, &key.id, 1, t0).await?;
         assert_eq!(live, Some(CreditOutcome::Spent { remaining: 4 }));
         Ok(())

@@ -3,11 +3,16 @@
 //! fixed sizes.
 
 use crate::error::store_error;
-use crate::rows::Row;
 use keyward_core::StoreError;
 use sqlx::query::{Query, QueryAs};
-use sqlx::sqlite::SqliteArguments;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
+
+/// A row type that converts into its domain record, checking everything it read.
+pub(crate) trait Row: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {
+    type Record;
+    fn into_record(self) -> Result<Self::Record, StoreError>;
+}
 
 /// Every row of `query`, each converted to its record.
 pub(crate) async fn fetch_all<'q, R: Row>(

@@ -6,8 +6,9 @@ use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, Checkpoint, CreditOutcome, KeyFilter, KeyRecord,
-    KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -20,18 +21,11 @@ const CHAINED_CHECKPOINTS: i64 = 7;
 impl SqliteStore {
     /// Starts a write transaction holding SQLite's write lock from the first statement, so it
     /// never fails halfway with SQLITE_BUSY when upgrading a read lock.
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_error)
-    }
-
-    /// [`Self::begin`] for a transaction that appends to a chain: the journal is settled
-    /// first, so the new event follows every verification answered before it.
-    async fn begin_chained(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.settle_journal().await?;
-        self.begin().await
     }
 
     /// Whether migration `version` had been applied before this start.
@@ -54,13 +48,6 @@ impl SqliteStore {
         Ok(applied > 0)
     }
 
-    async fn settle_journal(&self) -> Result<(), StoreError> {
-        match &self.journal {
-            Some(journal) => journal.settle().await,
-            None => Ok(()),
-        }
-    }
-
     /// Inserts many keys, each with its `key.created` event, in one transaction: a bulk
     /// import (and how `scripts/bench` fills a store with a million keys). Not on the
     /// [`Store`] trait: the server creates keys one at a time.
@@ -69,7 +56,7 @@ impl SqliteStore {
         keys: &[KeyRecord],
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         for key in keys {
             keys::insert(&mut *tx, key).await?;
         }
@@ -109,7 +96,7 @@ impl Store for SqliteStore {
             // table of that name written later is not a way to put a checkpoint in the chain.
             return Ok(());
         }
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
             .unwrap_or_default();
         match audit::adopt_unchained_checkpoints(&mut tx, &self.names, now).await? {
@@ -123,9 +110,6 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        if let Some(journal) = &self.journal {
-            journal.check()?;
-        }
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await
@@ -139,7 +123,7 @@ impl Store for SqliteStore {
         root_key: &RootKey,
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
         self.append_and_commit(tx, &events).await
@@ -158,7 +142,7 @@ impl Store for SqliteStore {
         workspace_settings: &WorkspaceSettings,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         settings::put(&mut *tx, workspace_settings).await?;
         self.append_and_commit(tx, [&event]).await
     }
@@ -177,13 +161,13 @@ impl Store for SqliteStore {
     }
 
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
         self.append_and_commit(tx, [&event]).await
     }
@@ -193,13 +177,13 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         keys::insert(&mut *tx, key).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         keys::update(&mut *tx, key).await?;
         self.append_and_commit(tx, [&event]).await
     }
@@ -210,7 +194,7 @@ impl Store for SqliteStore {
         new: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         // The old key gives up its name (replaced_by is set) before the new one takes it.
         keys::update(&mut *tx, old).await?;
         keys::insert(&mut *tx, new).await?;
@@ -240,26 +224,8 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
-        if let Some(journal) = &self.journal {
-            return journal.append(events).await;
-        }
         let tx = self.begin().await?;
         self.append_and_commit(tx, &events).await
-    }
-
-    async fn settle(&self) -> Result<(), StoreError> {
-        self.settle_journal().await
-    }
-
-    async fn shut_down(&self) -> Result<(), StoreError> {
-        match &self.journal {
-            Some(journal) => journal.close().await,
-            None => Ok(()),
-        }
-    }
-
-    fn groups_appends(&self) -> bool {
-        self.journal.is_some()
     }
 
     async fn events(
@@ -267,7 +233,6 @@ impl Store for SqliteStore {
         workspace_id: &str,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        self.settle_journal().await?;
         audit::newest_first(&self.reader, workspace_id, filter).await
     }
 
@@ -277,33 +242,29 @@ impl Store for SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        self.settle_journal().await?;
         audit::ascending(&self.reader, workspace_id, after_seq, limit).await
     }
 
-    async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
-        self.settle_journal().await?;
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         audit::head(&self.reader, workspace_id).await
     }
 
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.settle_journal().await?;
         audit::checkpoint(&self.reader, workspace_id).await
     }
 
     async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
-        self.settle_journal().await?;
         audit::anchor_point(&self.reader, workspace_id).await
     }
 
     async fn prune_events(
         &self,
         workspace_id: &str,
-        kind: &str,
+        kind: EventKind,
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         match audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await? {
             Some((deleted, checkpoint)) => {
                 let event = checkpoint.event(workspace_id, now);
@@ -322,7 +283,7 @@ impl Store for SqliteStore {
         key: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
         self.append_and_commit(tx, [&event]).await
@@ -335,7 +296,7 @@ impl Store for SqliteStore {
         cost: u64,
         now: DateTime<Utc>,
     ) -> Result<Option<CreditOutcome>, StoreError> {
-        // Group-committed with every other spend waiting (see spends.rs).
+        // Group-committed with every other spend waiting (`keyward_storage::Spender`).
         self.spender.spend(workspace_id, key_id, cost, now).await
     }
 
@@ -349,7 +310,7 @@ impl Store for SqliteStore {
         policy: &WorkspacePolicy,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_chained().await?;
+        let mut tx = self.begin().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
         self.append_and_commit(tx, [&event]).await
     }

@@ -1,7 +1,8 @@
 //! SQL for workspaces and their root keys.
 
+use crate::columns::{json_list, millis};
 use crate::error::store_error;
-use crate::rows::{json_list, millis, RootKeyRow, WorkspaceRow};
+use crate::rows::{RootKeyRow, WorkspaceRow};
 use crate::sql::{fetch_all, update_one};
 use keyward_core::{RootKey, StoreError, Workspace};
 use sqlx::SqliteExecutor;

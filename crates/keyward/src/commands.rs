@@ -11,6 +11,7 @@ use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, SystemClock, Workspace};
 use keyward_server::{serve_with, ServeLimits};
 use keyward_sqlite::{JournalOptions, SqliteStore};
+use keyward_storage::{Grouped, Journaled};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub async fn serve(
     listen: Listen,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (store, database_file) =
+    let (store, journaled, database_file) =
         open_journaled_store(&config.database_url, config.audit_journal).await?;
     let anchorer = anchors::configure(
         database_file.as_deref(),
@@ -112,8 +113,10 @@ pub async fn serve(
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.
-    if let Err(e) = state.store().shut_down().await {
-        tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
+    if let Some(journaled) = journaled {
+        if let Err(e) = journaled.shut_down().await {
+            tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
+        }
     }
     tracing::info!("keyward stopped");
     Ok(())
@@ -135,12 +138,17 @@ async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
 }
 
 /// The database with its audit journal (none for an in-memory database without
-/// `--audit-journal`), after taking in what the journal held from before; and the database
-/// file (`None` in memory).
+/// `--audit-journal`, whose appends are group-committed instead), after taking in what the
+/// journal held from before; the journal's wrapper, to shut down after the last request; and
+/// the database file (`None` in memory).
 async fn open_journaled_store(
     url: &str,
     journal: Option<PathBuf>,
-) -> anyhow::Result<(Arc<dyn Store>, Option<PathBuf>)> {
+) -> anyhow::Result<(
+    Arc<dyn Store>,
+    Option<Journaled<SqliteStore>>,
+    Option<PathBuf>,
+)> {
     let store = open_store(url).await?;
     let file = store.database_file().map(Path::to_path_buf);
     if journal.is_some() && store.database_file().is_none() {
@@ -151,14 +159,14 @@ async fn open_journaled_store(
     }
     let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
     let Some(dir) = dir else {
-        return Ok((Arc::new(store), file));
+        return Ok((Arc::new(Grouped::new(store)), None, file));
     };
     let store = store
         .with_audit_journal(&dir, JournalOptions::default())
         .await
         .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
     tracing::info!(dir = %dir.display(), "audit journal");
-    Ok((Arc::new(store), file))
+    Ok((Arc::new(store.clone()), Some(store), file))
 }
 
 /// The first `keyward serve` on an empty database: a workspace whose root key is written to

@@ -26,7 +26,7 @@ async fn table_exists(url: &str, table: &str) -> Result<bool> {
 
 async fn checkpoint_events(store: &SqliteStore) -> Result<usize> {
     let filter = keyward_core::AuditFilter {
-        kind: Some(EventKind::AuditCheckpoint.as_str().into()),
+        kind: Some(EventKind::AuditCheckpoint),
         limit: 100,
         ..Default::default()
     };

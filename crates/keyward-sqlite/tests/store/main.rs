@@ -1,12 +1,14 @@
 //! keyward-sqlite's integration tests, in one binary: the conformance story every `Store`
 //! must tell (`story.rs`), all-or-nothing audit batches (`batches.rs`), restrictions and limits
-//! (`restrictions.rs`), rotation sharing credits (`rotation.rs`), the audit journal on real files (`journal.rs`), and upgrading a
+//! (`restrictions.rs`), rotation sharing credits (`rotation.rs`), the audit journal on real files (`journal.rs`), group-committed appends in memory
+//! (`grouped.rs`), and upgrading a
 //! database written by an older schema (`upgrade.rs`).
 
 mod batches;
 mod checkpoints;
 #[cfg(unix)]
 mod file_modes;
+mod grouped;
 mod journal;
 mod restrictions;
 mod rotation;

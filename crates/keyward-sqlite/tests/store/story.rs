@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use keyward_core::audit::{ChainReport, ChainVerifier, GENESIS_HASH};
 use keyward_core::ids::{self, new_id};
 use keyward_core::{
-    AuditEvent, AuditFilter, EventKind, KeyFilter, KeyHash, KeyRecord, KeyStatus, NewEvent,
-    Permission, RootKey, Store, StoreError, Workspace,
+    AuditEvent, AuditFilter, ChainHead, EventKind, EventOutcome, KeyFilter, KeyHash, KeyRecord,
+    KeyStatus, NewEvent, Permission, RootKey, Store, StoreError, VerifyCode, Workspace,
 };
 use keyward_sqlite::SqliteStore;
 use sqlx::Connection;
@@ -57,7 +57,7 @@ pub struct Written {
     pub workspaces: Vec<Workspace>,
     pub root_keys: Vec<RootKey>,
     pub keys: BTreeMap<String, KeyRecord>,
-    pub heads: Vec<(String, Option<(i64, String)>)>,
+    pub heads: Vec<(String, Option<ChainHead>)>,
 }
 
 /// Runs the whole story on an empty, migrated store.
@@ -69,7 +69,7 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
     let (globex, globex_root) = story.create_workspace("globex").await?;
     let listed = store.workspaces().await?;
     assert!(listed.contains(&acme) && listed.contains(&globex));
-    assert_eq!(store.chain_head(&acme.id).await?.map(|h| h.0), Some(2));
+    assert_eq!(store.chain_head(&acme.id).await?.map(|h| h.seq), Some(2));
 
     // Creating the same workspace again fails and records nothing.
     let again = store.create_workspace(
@@ -435,7 +435,7 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
         ),
         (
             AuditFilter {
-                kind: Some("key.created".into()),
+                kind: Some(EventKind::KeyCreated),
                 ..AuditFilter::default()
             },
             Box::new(|e: &AuditEvent| e.event.kind == "key.created"),
@@ -449,7 +449,7 @@ pub async fn store_story(store: Arc<dyn Store>) -> Result<Written> {
         ),
         (
             AuditFilter {
-                outcome: Some("INSUFFICIENT_PERMISSIONS".into()),
+                outcome: Some(EventOutcome::Verify(VerifyCode::InsufficientPermissions)),
                 ..AuditFilter::default()
             },
             Box::new(|e: &AuditEvent| e.event.outcome == "INSUFFICIENT_PERMISSIONS"),
@@ -559,7 +559,7 @@ pub async fn verify_chain(store: &dyn Store, workspace_id: &str) -> Result<Chain
         page.iter().for_each(|event| verifier.push(event));
     }
     let head = store.chain_head(workspace_id).await?;
-    Ok(verifier.finish(head.as_ref().map(|(seq, hash)| (*seq, hash.as_str()))))
+    Ok(verifier.finish(head.as_ref().map(|h| (h.seq, h.hash.as_str()))))
 }
 
 /// Every event of a workspace, newest first.
@@ -624,11 +624,7 @@ impl Story {
     }
 
     async fn head_seq(&self, ws: &Workspace) -> Result<i64> {
-        Ok(self
-            .store
-            .chain_head(&ws.id)
-            .await?
-            .map_or(0, |(seq, _)| seq))
+        Ok(self.store.chain_head(&ws.id).await?.map_or(0, |h| h.seq))
     }
 
     async fn assert_chain_length(&self, ws: &Workspace) -> Result<()> {
@@ -823,7 +819,7 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
     let deleted = store
         .prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )
@@ -842,7 +838,7 @@ async fn retention_prunes_verifications_and_the_chain_still_verifies() -> Result
         store
             .prune_events(
                 &workspace.id,
-                EventKind::KeyVerified.as_str(),
+                EventKind::KeyVerified,
                 cut,
                 cut + Duration::days(1)
             )
@@ -897,7 +893,7 @@ async fn retention_takes_an_old_event_appended_after_the_cut_at_the_next_run() -
     let prune = || {
         store.prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )
@@ -938,7 +934,7 @@ async fn retention_keeps_events_newer_than_the_cut_whatever_their_seq() -> Resul
     let deleted = store
         .prune_events(
             &workspace.id,
-            EventKind::KeyVerified.as_str(),
+            EventKind::KeyVerified,
             cut,
             cut + Duration::days(1),
         )

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::audit::GENESIS_HASH;
-use keyward_core::{AuditEvent, AuditFilter, EventKind, NewEvent, Store};
+use keyward_core::{AuditEvent, AuditFilter, EventKind, EventOutcome, NewEvent, Store, VerifyCode};
 use keyward_sqlite::SqliteStore;
 use sqlx::migrate::Migrator;
 use sqlx::{Connection, SqliteConnection};
@@ -169,7 +169,7 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
     };
     let by_key = find(AuditFilter {
         key_id: Some("key_stripe".into()),
-        outcome: Some("VALID".into()),
+        outcome: Some(EventOutcome::Verify(VerifyCode::Valid)),
         ..AuditFilter::default()
     })
     .await?;
@@ -179,7 +179,7 @@ async fn events_written_before_the_lean_schema_read_back_unchanged() -> Result<(
         "newest first"
     );
     let by_kind = find(AuditFilter {
-        kind: Some("key.updated".into()),
+        kind: Some(EventKind::KeyUpdated),
         ..AuditFilter::default()
     })
     .await?;

@@ -10,8 +10,8 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::{
-    AuditEvent, AuditFilter, Checkpoint, KeyFilter, KeyRecord, KeyUsage, ManualClock, NewEvent,
-    RootKey, Store, StoreError, Workspace, WorkspaceSettings,
+    AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, KeyFilter, KeyRecord, KeyUsage,
+    ManualClock, NewEvent, RootKey, Store, StoreError, Workspace, WorkspaceSettings,
 };
 use keyward_server::{bootstrap, retention, router, AppState};
 use keyward_sqlite::SqliteStore;
@@ -182,7 +182,7 @@ impl Store for FaultyStore {
             .events_ascending(workspace_id, after_seq, limit)
             .await
     }
-    async fn chain_head(&self, workspace_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         self.inner.chain_head(workspace_id).await
     }
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -193,7 +193,7 @@ impl Store for FaultyStore {
     async fn prune_events(
         &self,
         workspace_id: &str,
-        kind: &str,
+        kind: EventKind,
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {

@@ -1,27 +1,28 @@
-//! Appended events (verifications) through the audit journal (`keyward-journal`).
+//! The audit-journal driver: appended events (verifications) through the audit journal
+//! (`keyward-journal`), taken into the engine in the background.
 //!
-//! One writer thread owns the journal and is its group commit: it takes every append waiting
-//! for it, writes them as one batch (one sequential write, one `fdatasync`), answers them
-//! all, and hands the events to the ingester. The ingester, a background task, takes them
-//! into `audit_events` in large transactions that also advance `audit_journal.lsn`, then
-//! releases their journal space. Opening replays whatever a crash left between the two.
+//! One writer thread owns the journal and is its group commit ([`GroupCommit::on_thread`]):
+//! it takes every append waiting, checks the engine is not too far behind (backpressure),
+//! writes them as one batch (one sequential write, one `fdatasync`), answers them all, and
+//! hands the events to the ingester. The ingester, a Tokio task, takes them into the engine
+//! in large transactions that also advance the engine's journal position
+//! ([`IngestTarget::take_in`]), then releases their journal space. Opening replays whatever a
+//! crash left between the two.
 //!
-//! Readers and writers of the chain first [settle](AuditJournal::settle): they wait until
+//! Readers and writers of the chain first [settle](crate::Journaled::settle): they wait until
 //! every event appended so far has been taken in, so a query sees every verification
 //! answered before it began, and a management event is chained after them.
 
-use crate::audit;
-use crate::error::store_error;
-use crate::names::{Learned, Names};
+use crate::group_commit::{Batch, CommitOnThread, GroupCommit, Stopped};
+use async_trait::async_trait;
 use keyward_core::{NewEvent, StoreError};
 use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
-use sqlx::{SqliteExecutor, SqlitePool};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// Most appends the writer thread commits together.
 const MAX_GROUP: usize = 4096;
@@ -29,39 +30,72 @@ const MAX_GROUP: usize = 4096;
 const BATCHES_PER_INGEST: usize = 1024;
 /// How long the ingester gathers batches before a transaction, unless a reader or writer of
 /// the chain is waiting: large transactions cost the database far less per event (each
-/// B-tree page is written to the WAL once per transaction, not once per batch), and nothing
-/// depends on taking events in sooner, since they are durable in the journal.
+/// B-tree page is written once per transaction, not once per batch), and nothing depends on
+/// taking events in sooner, since they are durable in the journal.
 const INGEST_LINGER: Duration = Duration::from_millis(100);
-/// Most events the database may be behind the journal before new groups wait for it.
+/// Most events the engine may be behind the journal before new groups wait for it.
 const MAX_LAG: u64 = 20_000;
 /// How long appends wait for journal space while the ingester is a whole journal behind
 /// (or more than [`MAX_LAG`] events), and how often they look.
 const FULL_WAIT: Duration = Duration::from_secs(5);
 const FULL_POLL: Duration = Duration::from_millis(1);
-/// Events chained and inserted between yields to the runtime.
-const INGEST_CHUNK: usize = 256;
 /// Events per transaction when replaying after a crash.
 const REPLAY_CHUNK: usize = 8192;
 /// How long a reader or writer of the chain waits for the journal to be taken in before
-/// giving up (the database is failing: the ingester retries meanwhile).
+/// giving up (the engine is failing: the ingester retries meanwhile).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retry delays of a failing ingest.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// One caller's events, encoded, waiting for the writer thread.
+/// Where an engine stands in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JournalPosition {
+    /// The last LSN taken in (0 before the first).
+    pub lsn: u64,
+    /// The journal in use, recorded while one is (`None` after a clean stop).
+    pub journal_id: Option<String>,
+}
+
+/// What an engine implements to be fed by the audit journal.
+#[async_trait]
+pub trait IngestTarget: Send + Sync + 'static {
+    /// The engine's position in the journal.
+    async fn journal_position(&self) -> Result<JournalPosition, StoreError>;
+    /// Records `journal_id` as the journal in use: after a crash the engine then refuses any
+    /// other journal (which would silently lose what only its own holds).
+    async fn bind_journal(&self, journal_id: &str) -> Result<(), StoreError>;
+    /// Clears the journal in use if it is still `journal_id`: everything is taken in, so
+    /// another journal may continue (the database can move without the directory).
+    async fn release_journal(&self, journal_id: &str) -> Result<(), StoreError>;
+    /// In one transaction: appends to their chains the events after the stored position
+    /// (see [`unseen`]) and advances the position to the last LSN of `events`. Taking in the
+    /// same records twice (a retry after a commit whose answer was lost) changes nothing.
+    async fn take_in(&self, events: &[(u64, NewEvent)]) -> Result<(), StoreError>;
+    /// Releases the engine's own resources (connections) once the journal is released.
+    async fn close(&self) {}
+}
+
+/// The events of `events` after position `done`, for [`IngestTarget::take_in`] to call with
+/// the position it read inside its transaction: none if all were taken in already; an error
+/// if they do not continue the position without a gap.
+pub fn unseen(done: u64, events: &[(u64, NewEvent)]) -> Result<&[(u64, NewEvent)], StoreError> {
+    let fresh = &events[events.partition_point(|(lsn, _)| *lsn <= done)..];
+    if fresh.first().is_some_and(|(lsn, _)| *lsn != done + 1) {
+        return Err(StoreError::Corrupt(format!(
+            "audit journal records do not continue the database's position {done}"
+        )));
+    }
+    Ok(fresh)
+}
+
+/// One caller's events, encoded, for the writer thread.
 struct Append {
     payloads: Vec<Vec<u8>>,
     events: Vec<NewEvent>,
-    done: oneshot::Sender<Result<(), String>>,
 }
 
-/// What the writer thread is asked to do.
-enum Message {
-    Append(Append),
-    /// Finish what came before, close the journal (releasing its lock) and stop.
-    Stop(oneshot::Sender<()>),
-}
+type Answer = Result<(), String>;
 
 /// Events made durable in the journal, with the LSNs they were given, on their way in.
 struct Journaled {
@@ -71,13 +105,13 @@ struct Journaled {
 
 pub(crate) struct AuditJournal {
     dir: PathBuf,
-    /// The journal's identity, recorded in `audit_journal.journal_id` while it is in use.
+    /// The journal's identity, bound in the engine while it is in use.
     journal_id: String,
-    writer: SqlitePool,
-    appends: std_mpsc::Sender<Message>,
+    target: Arc<dyn IngestTarget>,
+    appends: GroupCommit<Append, Answer>,
     /// The last LSN appended (durable in the journal).
     appended: Arc<AtomicU64>,
-    /// The last LSN taken into the database.
+    /// The last LSN taken into the engine.
     ingested: watch::Receiver<u64>,
     /// Cuts the ingester's linger short for someone waiting to settle.
     hurry: Arc<Notify>,
@@ -97,15 +131,17 @@ impl std::fmt::Debug for AuditJournal {
 }
 
 impl AuditJournal {
-    /// Opens the journal in `dir`, takes in what it holds beyond the database's position,
-    /// and starts the writer thread and the ingester.
+    /// Opens the journal in `dir`, takes in what it holds beyond the engine's position, and
+    /// starts the writer thread and the ingester.
     pub(crate) async fn open(
-        writer: SqlitePool,
-        names: Arc<Names>,
+        target: Arc<dyn IngestTarget>,
         dir: &Path,
         options: Options,
     ) -> Result<Self, StoreError> {
-        let (after, attached) = position(&writer).await?;
+        let JournalPosition {
+            lsn: after,
+            journal_id: attached,
+        } = target.journal_position().await?;
         let owned = dir.to_owned();
         let (journal, pending) =
             tokio::task::spawn_blocking(move || Journal::open(&owned, options, after))
@@ -122,15 +158,11 @@ impl AuditJournal {
                 journal.id()
             )));
         }
-        sqlx::query("UPDATE audit_journal SET journal_id = ? WHERE id = 1")
-            .bind(journal.id())
-            .execute(&writer)
-            .await
-            .map_err(store_error)?;
+        target.bind_journal(journal.id()).await?;
         let journal_id = journal.id().to_owned();
         let mut last = after;
         for chunk in pending.chunks(REPLAY_CHUNK) {
-            take_in(&writer, &names, &decode(chunk)?).await?;
+            target.take_in(&decode(chunk)?).await?;
             last = chunk.last().map_or(last, |r| r.lsn);
         }
         if !pending.is_empty() {
@@ -146,10 +178,9 @@ impl AuditJournal {
         let poisoned = Arc::new(AtomicBool::new(false));
         let ingest_failing = Arc::new(AtomicBool::new(false));
         let hurry = Arc::new(Notify::new());
-        let (appends, appends_rx) = std_mpsc::channel();
         let (to_ingest, queue) = mpsc::unbounded_channel();
         let (ingested_tx, ingested) = watch::channel(last);
-        let thread = WriterThread {
+        let writer = Writer {
             journal,
             to_ingest,
             appended: appended.clone(),
@@ -160,13 +191,10 @@ impl AuditJournal {
         // A thread, not a runtime task: the durable write blocks, and a task writing inline
         // held up the worker it ran on at every commit, so the cores sat idle more of the time
         // under load (measured with `scripts/bench-ab`).
-        std::thread::Builder::new()
-            .name("keyward-journal".into())
-            .spawn(move || thread.run(appends_rx))
+        let appends = GroupCommit::on_thread("keyward-journal", MAX_GROUP, writer)
             .map_err(|e| StoreError::Unavailable(format!("starting the journal writer: {e}")))?;
         tokio::spawn(ingest(
-            writer.clone(),
-            names,
+            target.clone(),
             releaser,
             queue,
             ingested_tx,
@@ -176,7 +204,7 @@ impl AuditJournal {
         Ok(Self {
             dir: dir.to_owned(),
             journal_id,
-            writer,
+            target,
             appends,
             appended,
             ingested,
@@ -197,25 +225,20 @@ impl AuditJournal {
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::Unavailable(format!("encoding an audit event: {e}")))?;
-        let (done, committed) = oneshot::channel();
-        self.appends
-            .send(Message::Append(Append {
-                payloads,
-                events,
-                done,
-            }))
-            .map_err(|_| StoreError::Unavailable("the audit journal writer has stopped".into()))?;
-        match committed.await {
+        match self.appends.submit(Append { payloads, events }).await {
             Ok(result) => result.map_err(StoreError::Unavailable),
-            Err(_) => Err(StoreError::Unavailable(
+            Err(Stopped::Before) => Err(StoreError::Unavailable(
+                "the audit journal writer has stopped".into(),
+            )),
+            Err(Stopped::MidBatch) => Err(StoreError::Unavailable(
                 "the audit journal writer stopped mid-batch".into(),
             )),
         }
     }
 
     /// Whether the journal still accepts appends (it refuses them after a failed write, until
-    /// the server restarts and reads back what reached the disk) and the database is taking
-    /// its events in.
+    /// the server restarts and reads back what reached the disk) and the engine is taking its
+    /// events in.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(format!(
@@ -235,25 +258,15 @@ impl AuditJournal {
     }
 
     /// Stops the writer thread (appends after this fail), which closes the journal and
-    /// releases its lock, then waits until everything it wrote is in the database.
+    /// releases its lock, then waits until everything it wrote is in the engine and releases
+    /// the engine's binding to it.
     pub(crate) async fn close(&self) -> Result<(), StoreError> {
-        let (done, stopped) = oneshot::channel();
-        if self.appends.send(Message::Stop(done)).is_ok() {
-            // An error means the thread is already gone, which is what was asked.
-            let _ = stopped.await;
-        }
+        self.appends.stop().await;
         self.settle().await?;
-        // Everything is in the database: it no longer needs this journal, so another may
-        // continue it (the database can be moved without the directory).
-        sqlx::query("UPDATE audit_journal SET journal_id = NULL WHERE id = 1 AND journal_id = ?")
-            .bind(&self.journal_id)
-            .execute(&self.writer)
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.target.release_journal(&self.journal_id).await
     }
 
-    /// Waits until every event appended before this call is in the database.
+    /// Waits until every event appended before this call is in the engine.
     pub(crate) async fn settle(&self) -> Result<(), StoreError> {
         let target = self.appended.load(Ordering::Acquire);
         let mut ingested = self.ingested.clone();
@@ -278,8 +291,9 @@ impl AuditJournal {
     }
 }
 
-/// The writer thread's state: it owns the journal.
-struct WriterThread {
+/// The writer thread's committer: it owns the journal, which it closes (releasing its lock)
+/// when dropped.
+struct Writer {
     journal: Journal,
     to_ingest: mpsc::UnboundedSender<Journaled>,
     appended: Arc<AtomicU64>,
@@ -288,41 +302,20 @@ struct WriterThread {
     hurry: Arc<Notify>,
 }
 
-impl WriterThread {
-    /// Group commit: blocks for the first waiting append, takes every other one already
-    /// queued, writes them as one durable batch and answers them all. Ends when the store is
-    /// dropped or closed.
-    fn run(mut self, messages: std_mpsc::Receiver<Message>) {
-        while let Ok(first) = messages.recv() {
-            let mut group = Vec::new();
-            let mut stop = None;
-            for message in std::iter::once(first).chain(messages.try_iter().take(MAX_GROUP - 1)) {
-                match message {
-                    Message::Append(append) => group.push(append),
-                    Message::Stop(done) => {
-                        stop = Some(done);
-                        break;
-                    }
-                }
-            }
-            if !group.is_empty() {
-                self.wait_for_ingestion();
-                self.commit_group(group);
-                self.poisoned
-                    .store(self.journal.is_poisoned(), Ordering::Release);
-            }
-            if let Some(done) = stop {
-                drop(self);
-                let _ = done.send(());
-                return;
-            }
-        }
+impl CommitOnThread<Append, Answer> for Writer {
+    fn commit(&mut self, batch: Batch<Append, Answer>) {
+        self.wait_for_ingestion();
+        self.commit_group(batch);
+        self.poisoned
+            .store(self.journal.is_poisoned(), Ordering::Release);
     }
+}
 
-    /// Backpressure: while the database is more than [`MAX_LAG`] events behind the journal,
-    /// new groups wait (up to [`FULL_WAIT`]), so verification never runs ahead of what the
-    /// audit trail can take in for longer than a short burst, and a settle never has more
-    /// than that to wait for.
+impl Writer {
+    /// Backpressure: while the engine is more than [`MAX_LAG`] events behind the journal, new
+    /// groups wait (up to [`FULL_WAIT`]), so verification never runs ahead of what the audit
+    /// trail can take in for longer than a short burst, and a settle never has more than
+    /// that to wait for.
     fn wait_for_ingestion(&self) {
         let started = Instant::now();
         while self
@@ -339,7 +332,8 @@ impl WriterThread {
 
     /// Writes one group as one durable batch, hands its events to the ingester and answers
     /// every caller in it.
-    fn commit_group(&mut self, group: Vec<Append>) {
+    fn commit_group(&mut self, batch: Batch<Append, Answer>) {
+        let (group, answers) = batch.into_parts();
         let payloads: Vec<&[u8]> = group
             .iter()
             .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
@@ -360,11 +354,10 @@ impl WriterThread {
             micros = started.elapsed().as_micros() as u64,
             "journal group commit"
         );
-        let (events, waiters): (Vec<_>, Vec<_>) =
-            group.into_iter().map(|a| (a.events, a.done)).unzip();
+        drop(payloads);
         match &result {
             Ok(lsns) => {
-                let events = events.into_iter().flatten().collect();
+                let events = group.into_iter().flat_map(|a| a.events).collect();
                 let journaled = Journaled {
                     lsns: lsns.clone(),
                     events,
@@ -380,24 +373,8 @@ impl WriterThread {
                 tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
             }
         }
-        for waiter in waiters {
-            // A waiter that has gone (client disconnected) needs no answer.
-            let _ = waiter.send(result.clone().map(|_| ()));
-        }
+        answers.all(result.map(|_| ()));
     }
-}
-
-/// The database's position in the journal, and the journal in use (`None` after a clean
-/// stop).
-async fn position(db: impl SqliteExecutor<'_>) -> Result<(u64, Option<String>), StoreError> {
-    let (lsn, journal_id): (i64, Option<String>) =
-        sqlx::query_as("SELECT lsn, journal_id FROM audit_journal WHERE id = 1")
-            .fetch_one(db)
-            .await
-            .map_err(store_error)?;
-    let lsn = u64::try_from(lsn)
-        .map_err(|_| StoreError::Corrupt("negative audit journal position".into()))?;
-    Ok((lsn, journal_id))
 }
 
 fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
@@ -416,58 +393,12 @@ fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
         .collect()
 }
 
-/// Appends the events the database has not taken in yet and advances its position, in one
-/// transaction. Events at or before the stored position are skipped, so taking in the same
-/// records twice (a retry after a commit whose answer was lost) changes nothing.
-async fn take_in(
-    writer: &SqlitePool,
-    names: &Names,
-    events: &[(u64, NewEvent)],
-) -> Result<(), StoreError> {
-    let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
-        return Ok(());
-    };
-    let mut tx = writer
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(store_error)?;
-    let (done, _) = position(&mut *tx).await?;
-    if through <= done {
-        return Ok(());
-    }
-    let fresh = &events[events.partition_point(|(lsn, _)| *lsn <= done)..];
-    if fresh.first().is_some_and(|(lsn, _)| *lsn != done + 1) {
-        return Err(StoreError::Corrupt(format!(
-            "audit journal records do not continue the database's position {done}"
-        )));
-    }
-    // In slices, yielding between them: chaining and encoding thousands of events in one
-    // poll would hold a runtime worker (and the requests queued on it) for milliseconds.
-    let mut learned = Learned::default();
-    for chunk in fresh.chunks(INGEST_CHUNK) {
-        // Collected rather than mapped lazily: a closure type inside this future would keep
-        // it from being `Send` for every lifetime (a rustc limitation with `tokio::spawn`).
-        let events: Vec<&NewEvent> = chunk.iter().map(|(_, event)| event).collect();
-        learned.extend(audit::append(&mut tx, names, events).await?);
-        tokio::task::yield_now().await;
-    }
-    sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
-        .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
-    names.learn(learned);
-    Ok(())
-}
-
-/// The background ingester: takes journaled batches into the database, many per
-/// transaction (gathered for up to [`INGEST_LINGER`], or until someone is waiting to
-/// settle), retrying with backoff while the database fails (the events are safe in the
-/// journal meanwhile), then releases their journal space. Ends when the writer thread does.
+/// The background ingester: takes journaled batches into the engine, many per transaction
+/// (gathered for up to [`INGEST_LINGER`], or until someone is waiting to settle), retrying
+/// with backoff while the engine fails (the events are safe in the journal meanwhile), then
+/// releases their journal space. Ends when the writer thread does.
 async fn ingest(
-    writer: SqlitePool,
-    names: Arc<Names>,
+    target: Arc<dyn IngestTarget>,
     releaser: Releaser,
     mut queue: mpsc::UnboundedReceiver<Journaled>,
     ingested: watch::Sender<u64>,
@@ -498,7 +429,7 @@ async fn ingest(
         };
         let (count, started) = (events.len(), Instant::now());
         let mut delay = RETRY_FIRST;
-        while let Err(e) = take_in(&writer, &names, &events).await {
+        while let Err(e) = target.take_in(&events).await {
             failing.store(true, Ordering::Release);
             tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64,
                 "taking audit events in from the journal failed");
@@ -513,5 +444,32 @@ async fn ingest(
         );
         releaser.release(through);
         ingested.send_replace(through);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use keyward_core::EventKind;
+
+    fn at(lsns: Range<u64>) -> Vec<(u64, NewEvent)> {
+        lsns.map(|lsn| {
+            (
+                lsn,
+                NewEvent::new("ws_1", Utc::now(), EventKind::KeyVerified),
+            )
+        })
+        .collect()
+    }
+
+    #[test]
+    fn only_records_after_the_position_are_taken_in_and_without_a_gap() {
+        let events = at(3..7);
+        assert_eq!(unseen(2, &events).unwrap().len(), 4);
+        assert_eq!(unseen(4, &events).unwrap()[0].0, 5);
+        assert!(unseen(6, &events).unwrap().is_empty());
+        assert!(unseen(9, &events).unwrap().is_empty());
+        assert!(matches!(unseen(1, &events), Err(StoreError::Corrupt(_))));
     }
 }

@@ -1,0 +1,284 @@
+//! [`Journaled`]: a [`Store`] whose appended events go through the audit journal (see
+//! [`crate::journal`]), settling before every chained write and every read of events.
+
+use crate::journal::{AuditJournal, IngestTarget};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::{
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
+};
+use keyward_journal::Options;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A store fed by the audit journal in `dir`: [`Store::append_events`] returns once the
+/// events are durable in the journal (group-committed with every append waiting); the
+/// ingester takes them into the engine in the background. Every method that writes a
+/// chained event or reads events first waits until everything appended before it is in
+/// the engine, so a query sees every verification answered before it began and a
+/// management event is chained after them. [`Store::ping`] fails while the journal refuses
+/// appends (after a failed write) or the engine is not taking its events in.
+///
+/// Whoever owns it calls [`Journaled::shut_down`] after the last request, so the engine
+/// alone is complete.
+/// Cloning shares the engine and the journal.
+pub struct Journaled<S> {
+    inner: Arc<S>,
+    journal: Arc<AuditJournal>,
+}
+
+impl<S> Clone for Journaled<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Journaled<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journaled")
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store + IngestTarget> Journaled<S> {
+    /// Opens the journal in `dir` (created if missing) for `inner`, after taking in whatever
+    /// it holds from before (a crash between journal and engine), and starts its writer
+    /// thread and ingester. Call after [`Store::migrate`] and before serving.
+    pub async fn open(inner: S, dir: &Path, options: Options) -> Result<Self, StoreError> {
+        let inner = Arc::new(inner);
+        let journal = Arc::new(AuditJournal::open(inner.clone(), dir, options).await?);
+        Ok(Self { inner, journal })
+    }
+
+    /// The engine behind the journal.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Returns once every event already appended is in the engine and placed in its chain.
+    /// Every method that writes or reads events does so itself.
+    pub async fn settle(&self) -> Result<(), StoreError> {
+        self.journal.settle().await
+    }
+
+    /// Called once after the last request: stops the writer thread (appends after this
+    /// fail), which closes the journal and releases its lock, takes everything in and
+    /// releases the engine's binding to the journal.
+    pub async fn shut_down(&self) -> Result<(), StoreError> {
+        self.journal.close().await
+    }
+
+    /// [`Journaled::shut_down`], then the engine's own close (its connections).
+    pub async fn close(&self) {
+        if let Err(e) = self.shut_down().await {
+            tracing::error!(error = %e, "closing the audit journal: the next open takes in the rest");
+        }
+        self.inner.close().await;
+    }
+}
+
+#[async_trait]
+impl<S: Store + IngestTarget> Store for Journaled<S> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.journal.check()?;
+        self.inner.ping().await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        self.journal.append(events).await
+    }
+
+    // The verify path for keys with credits: the engine's future is handed back as it is,
+    // not wrapped in another.
+    fn spend_credits<'a, 'b, 'c, 'async_trait>(
+        &'a self,
+        workspace_id: &'b str,
+        key_id: &'c str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Pin<
+        Box<dyn Future<Output = Result<Option<CreditOutcome>, StoreError>> + Send + 'async_trait>,
+    >
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        'c: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.spend_credits(workspace_id, key_id, cost, now)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.migrate().await
+    }
+
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        root_key: &RootKey,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .create_workspace(workspace, root_key, events)
+            .await
+    }
+
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.inner.workspaces().await
+    }
+
+    async fn workspace_settings(&self) -> Result<Vec<WorkspaceSettings>, StoreError> {
+        self.inner.workspace_settings().await
+    }
+
+    async fn put_workspace_settings(
+        &self,
+        settings: &WorkspaceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.put_workspace_settings(settings, event).await
+    }
+
+    async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.insert_root_key(root_key, event).await
+    }
+
+    async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.update_root_key(root_key, event).await
+    }
+
+    async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError> {
+        self.inner.root_keys().await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.insert_key(key, event).await
+    }
+
+    async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.update_key(key, event).await
+    }
+
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        new: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.rotate_key(old, new, event).await
+    }
+
+    async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.key(workspace_id, id).await
+    }
+
+    async fn list_keys(
+        &self,
+        workspace_id: &str,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.list_keys(workspace_id, filter).await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.all_keys().await
+    }
+
+    async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
+        self.inner.key_usage().await
+    }
+
+    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+        self.inner.record_usage(usage).await
+    }
+
+    async fn events(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.journal.settle().await?;
+        self.inner.events(workspace_id, filter).await
+    }
+
+    async fn events_ascending(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .events_ascending(workspace_id, after_seq, limit)
+            .await
+    }
+
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        self.journal.settle().await?;
+        self.inner.chain_head(workspace_id).await
+    }
+
+    async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.journal.settle().await?;
+        self.inner.checkpoint(workspace_id).await
+    }
+
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        self.journal.settle().await?;
+        self.inner.anchor_point(workspace_id).await
+    }
+
+    async fn prune_events(
+        &self,
+        workspace_id: &str,
+        kind: EventKind,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .prune_events(workspace_id, kind, before, now)
+            .await
+    }
+
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.update_key_and_credits(key, event).await
+    }
+
+    async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError> {
+        self.inner.workspace_policy(workspace_id).await
+    }
+
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .set_workspace_policy(workspace_id, policy, event)
+            .await
+    }
+}
