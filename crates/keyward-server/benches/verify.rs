@@ -15,18 +15,19 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
+use keyward_app::{bootstrap, Keyward};
 use keyward_core::{
     decide, ApiKey, Clock, KeyHash, PermissionQuery, Presented, Store, SystemClock,
     VerificationAudit, WorkspaceSettings,
 };
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 struct Fixture {
-    state: AppState,
+    state: Keyward,
     /// Built once, as `serve` does; each request clones it (cheap).
     app: axum::Router,
     root: String,
@@ -51,10 +52,10 @@ async fn fixture(audit: VerificationAudit) -> Fixture {
     let created = bootstrap::create_workspace(store.as_ref(), clock.as_ref(), "Bench", "bench")
         .await
         .unwrap();
-    let state = AppState::load(store, clock).await.unwrap();
+    let state = Keyward::load(store, clock).await.unwrap();
     let mut settings = WorkspaceSettings::defaults(&created.workspace.id);
     settings.verification_audit = audit;
-    state.index.put_settings(settings);
+    state.index().put_settings(settings);
     let root = created.root_key.expose().to_owned();
     let (status, body) = call(
         &router(state.clone()),
@@ -174,7 +175,7 @@ fn domain_benches(c: &mut Criterion) {
     let path = |text: &str| {
         let key = ApiKey::parse(text)
             .ok()
-            .and_then(|key| state.index.key(&KeyHash::of(key.expose())));
+            .and_then(|key| state.index().key(&KeyHash::of(key.expose())));
         let presented = Presented {
             required: Some(&query),
             ip: None,
@@ -203,7 +204,7 @@ fn domain_benches(c: &mut Criterion) {
         })
     });
     let granted = state
-        .index
+        .index()
         .key(&KeyHash::of(&f.valid))
         .unwrap()
         .permissions

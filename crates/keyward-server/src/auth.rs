@@ -1,40 +1,22 @@
 //! Authentication, once, in an extractor: `Authorization: Bearer <root key>` becomes a typed
-//! [`RootPrincipal`]. Customer keys live in a different index, so no customer key can ever
-//! authenticate here, whatever permissions it holds.
+//! [`RootPrincipal`] (the core's `Principal`). Customer keys live in a different index, so no
+//! customer key can ever authenticate here, whatever permissions it holds. Which rights a
+//! call needs is checked by the core (`Principal::authorize`).
 
 use crate::error::ApiError;
-use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use keyward_core::{ApiKey, KeyHash, Permission, RootKey};
-use std::sync::Arc;
+use keyward_app::{Keyward, Principal};
+use keyward_core::{ApiKey, KeyHash};
 
 /// The root key that made this request, checked and not revoked.
-pub struct RootPrincipal(pub Arc<RootKey>);
+pub struct RootPrincipal(pub Principal);
 
-impl RootPrincipal {
-    pub fn workspace_id(&self) -> &str {
-        &self.0.workspace_id
-    }
-
-    /// `403` unless this root key holds `right` (e.g. `keys:write`).
-    pub fn require(&self, right: &str) -> Result<(), ApiError> {
-        let needed = Permission::parse(right).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if Permission::any_grants(&self.0.permissions, &needed) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this root key lacks the right {right:?}"
-            )))
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for RootPrincipal {
+impl FromRequestParts<Keyward> for RootPrincipal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, app: &Keyward) -> Result<Self, ApiError> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -46,13 +28,10 @@ impl FromRequestParts<AppState> for RootPrincipal {
             .ok_or(ApiError::Unauthorized)?
             .trim();
         let key = ApiKey::parse(token).map_err(|_| ApiError::Unauthorized)?;
-        let root = state
-            .root_key(&KeyHash::of(key.expose()))
+        let principal = app
+            .authenticate(&KeyHash::of(key.expose()))
             .await
             .ok_or(ApiError::Unauthorized)?;
-        if root.revoked_at.is_some() {
-            return Err(ApiError::Unauthorized);
-        }
-        Ok(Self(root))
+        Ok(Self(principal))
     }
 }

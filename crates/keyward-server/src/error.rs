@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keyward_api::{ErrorBody, ErrorDetail};
+use keyward_app::AppError;
 use keyward_core::redact::{redact, Redaction};
 use keyward_core::StoreError;
 use std::borrow::Cow;
@@ -120,6 +121,22 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound,
             StoreError::Unavailable(m) => Self::Unavailable(m),
             StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}
+
+/// The core's errors as HTTP answers: the one place that decides each one's status.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid(m) => Self::BadRequest(m),
+            AppError::Unauthorized => Self::Unauthorized,
+            AppError::Forbidden(m) => Self::Forbidden(m),
+            AppError::NotFound => Self::NotFound,
+            AppError::Conflict(m) => Self::Conflict(m),
+            AppError::Unavailable(m) => Self::Unavailable(m),
+            AppError::Store(e) => e.into(),
+            AppError::Internal(m) => Self::Internal(m),
         }
     }
 }

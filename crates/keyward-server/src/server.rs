@@ -9,7 +9,6 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
-use crate::state::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
@@ -20,6 +19,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use keyward_app::Keyward;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// A request that takes longer than this is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Keyward) -> Router {
     let v1 = Router::new()
         .route("/keys", post(keys::create).get(keys::list))
         .route("/keys/{id}", get(keys::show).patch(keys::update))
@@ -167,7 +167,7 @@ const MAX_REFUSALS_ANSWERED: usize = 64;
 /// [`ServeLimits::default`] applies.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    state: Keyward,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_with(listener, state, shutdown, ServeLimits::default()).await
@@ -187,7 +187,7 @@ pub async fn serve(
 /// answered before their connections close (up to `shutdown_grace`).
 pub async fn serve_with(
     listener: TcpListener,
-    state: AppState,
+    state: Keyward,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServeLimits,
 ) -> std::io::Result<()> {

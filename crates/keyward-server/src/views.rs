@@ -2,10 +2,16 @@
 //! enums by exhaustive `match`, so a variant added to the domain does not compile until the
 //! wire knows it.
 
-use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
-use keyward_api::{CreditsView, Key, RateLimitSpec, RefillSpec, RootKeyInfo};
-use keyward_core::{AuditEvent, Credits, KeyRecord, RootKey};
+use keyward_api::{
+    CreditsView, Key, Policy, RateLimitSpec, RateLimitState, RefillSpec, RootKeyInfo,
+    VerifyResponse,
+};
+use keyward_app::usage::UsageTracker;
+use keyward_app::{ChainCheck, Verification};
+use keyward_core::{
+    AuditEvent, Credits, KeyRecord, RateLimitDecision, RootKey, WorkspacePolicy, WorkspaceSettings,
+};
 
 pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Key {
     let (last_used_at, verification_count) = usage.get(&key.id);
@@ -94,6 +100,82 @@ pub fn event_view(e: AuditEvent) -> keyward_api::AuditEvent {
         detail: ev.detail,
         prev_hash: e.prev_hash,
         hash: e.hash,
+    }
+}
+
+/// The answer to a verification: the code, and the key's details only when it exists in the
+/// caller's workspace.
+pub fn verify_response(v: Verification) -> VerifyResponse {
+    let code = verify_code(v.code);
+    let valid = v.valid();
+    match v.key.as_deref() {
+        Some(key) => VerifyResponse {
+            valid,
+            code,
+            key_id: Some(key.id.clone()),
+            name: Some(key.name.clone()),
+            owner_id: key.owner_id.clone(),
+            permissions: Some(key.permissions.iter().map(|p| p.to_string()).collect()),
+            expires_at: key.expires_at,
+            metadata: Some(key.metadata.clone()),
+            credits: v.credits,
+            rate_limit: v.rate_limit.map(|d| rate_limit_state(d, v.at)),
+        },
+        None => VerifyResponse {
+            valid,
+            code,
+            key_id: None,
+            name: None,
+            owner_id: None,
+            permissions: None,
+            expires_at: None,
+            metadata: None,
+            credits: None,
+            rate_limit: None,
+        },
+    }
+}
+
+fn rate_limit_state(d: RateLimitDecision, now: DateTime<Utc>) -> RateLimitState {
+    RateLimitState {
+        limit: d.limit,
+        remaining: d.remaining,
+        reset: d.reset,
+        reset_after_ms: u64::try_from((d.reset - now).num_milliseconds()).unwrap_or(0),
+    }
+}
+
+pub fn chain_check_view(c: ChainCheck) -> keyward_api::ChainCheck {
+    keyward_api::ChainCheck {
+        valid: c.valid,
+        events: c.events,
+        first_bad_seq: c.first_bad_seq,
+        reason: c.reason,
+        checkpoint_seq: c.checkpoint_seq,
+        anchor_seq: c.anchor_seq,
+        anchor_note: c.anchor_note,
+        unexplained: c
+            .unexplained
+            .into_iter()
+            .map(|m| keyward_api::Unexplained {
+                id: m.id,
+                reason: m.reason,
+            })
+            .collect(),
+    }
+}
+
+pub fn settings_view(s: &WorkspaceSettings) -> keyward_api::WorkspaceSettings {
+    keyward_api::WorkspaceSettings {
+        workspace_id: s.workspace_id.clone(),
+        verification_audit: verification_audit(s.verification_audit),
+        audit_retention_days: s.audit_retention_days,
+    }
+}
+
+pub fn policy_view(policy: &WorkspacePolicy) -> Policy {
+    Policy {
+        max_key_lifetime_seconds: policy.max_key_lifetime_seconds,
     }
 }
 

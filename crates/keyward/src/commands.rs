@@ -6,11 +6,10 @@
 use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
 use anyhow::Context;
+use keyward_app::bootstrap::{self, NewWorkspace};
+use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, SystemClock, Workspace};
-use keyward_server::bootstrap::{self, NewWorkspace};
-use keyward_server::{
-    anchors, limits::RateLimiter, maintenance, serve_with, AppState, ServeLimits,
-};
+use keyward_server::{serve_with, ServeLimits};
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use keyward_storage::{Grouped, Journaled};
 use std::future::Future;
@@ -94,7 +93,7 @@ pub async fn serve(
     let limiter = RateLimiter::from_config(config.redis_url.as_deref())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(counters = limiter.kind(), "rate limits");
-    let mut state = AppState::load(store, clock).await?.with_limiter(limiter);
+    let mut state = Keyward::load(store, clock).await?.with_limiter(limiter);
     if let Some(anchorer) = anchorer {
         state = state.with_anchorer(anchorer);
     }
@@ -106,7 +105,7 @@ pub async fn serve(
     };
     let addr = listener.local_addr()?;
     tracing::info!(
-        keys = state.index.key_count(),
+        keys = state.key_count(),
         "keyward listening on http://{addr}"
     );
     maintenance::spawn(state.clone());
@@ -184,7 +183,7 @@ async fn first_workspace(
         Ok(created) => created,
         Err(e) => {
             destination.abandon();
-            return Err(e);
+            return Err(e.into());
         }
     };
     let said = destination.deliver(&created.root_key).context(
@@ -227,7 +226,7 @@ pub async fn init(config: InitConfig) -> anyhow::Result<()> {
                 if let Some(destination) = destination {
                     destination.abandon();
                 }
-                return Err(error);
+                return Err(error.into());
             }
         };
     let Some(destination) = destination else {
@@ -255,7 +254,7 @@ pub async fn create_workspace(
     prefix: &str,
 ) -> anyhow::Result<NewWorkspace> {
     let store = open_store(database_url).await?;
-    bootstrap::create_workspace(&store, &SystemClock, name, prefix).await
+    Ok(bootstrap::create_workspace(&store, &SystemClock, name, prefix).await?)
 }
 
 /// `keyward root-key create`: a root key straight in the database; says where it went.

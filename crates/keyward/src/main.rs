@@ -4,8 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use keyward::recovery::RootKeyCommand;
 use keyward::{InitConfig, Listen, ServeConfig};
+use keyward_app::anchors::DEFAULT_INTERVAL;
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
-use keyward_server::anchors::DEFAULT_INTERVAL;
 use keyward_server::ServeLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;

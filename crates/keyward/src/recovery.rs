@@ -6,17 +6,16 @@
 //! It may run while a server uses the same SQLite file: the insert and its audit event are one
 //! `BEGIN IMMEDIATE` transaction that appends after the chain head as stored (SQLite
 //! serialises it with the server's writes), and the server loads a root key it does not know
-//! on first use (a reload at most once a second, `AppState::root_key`). The one thing it
+//! on first use (a reload at most once a second, `Keyward::authenticate`). The one thing it
 //! cannot do from outside is settle the server's audit journal first, so verifications the
 //! server answered a moment earlier may be chained after the recovery event; the chain stays
 //! intact.
 
 use crate::secret_file::Destination;
 use anyhow::Context;
-use keyward_core::audit::EventKind;
-use keyward_core::{Clock, KeyName, NewEvent, Permission, Store, Workspace};
-use keyward_server::bootstrap::new_root_key;
-use keyward_server::handlers::root_keys::KNOWN_RIGHTS;
+use keyward_app::bootstrap::{insert_recovered_root_key, new_root_key};
+use keyward_app::KNOWN_RIGHTS;
+use keyward_core::{Clock, KeyName, Permission, Store, Workspace};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
@@ -67,18 +66,8 @@ pub async fn create(
         None => Destination::terminal()?,
     };
     let now = clock.now();
-    let shown_rights = rights
-        .iter()
-        .map(Permission::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
     let (root, secret) = new_root_key(&workspace.id, name.as_str(), rights, now)?;
-    let event = NewEvent::new(&workspace.id, now, EventKind::RootKeyCreated).detail(format!(
-        "root key {} ({}) with rights {shown_rights}, created by operator recovery \
-         (keyward root-key create, with direct access to the database)",
-        root.id, root.name
-    ));
-    if let Err(e) = store.insert_root_key(&root, event).await {
+    if let Err(e) = insert_recovered_root_key(store, &root, now).await {
         destination.abandon();
         return Err(e).context("creating the root key");
     }

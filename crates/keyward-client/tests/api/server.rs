@@ -1,11 +1,12 @@
 //! A keyward server in this process: `serve` on a loopback port over a fresh in-memory
 //! SQLite store with one workspace. The only place that knows how a server is assembled.
 
+use keyward_app::anchors::Anchorer;
+use keyward_app::{bootstrap, Keyward};
 use keyward_client::{Client, SecretString};
 use keyward_core::anchor::AnchorSigningKey;
 use keyward_core::{Store, SystemClock};
-use keyward_server::anchors::Anchorer;
-use keyward_server::{bootstrap, serve, AppState};
+use keyward_server::serve;
 use keyward_sqlite::SqliteStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +50,7 @@ pub async fn start() -> TestServer {
         None,
         Duration::from_secs(3600),
     );
-    let state = AppState::load(store, clock)
+    let state = Keyward::load(store, clock)
         .await
         .unwrap()
         .with_anchorer(anchorer);

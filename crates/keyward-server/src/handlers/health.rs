@@ -1,9 +1,9 @@
 //! Liveness and readiness probes.
 
 use crate::error::ApiResult;
-use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
+use keyward_app::Keyward;
 use serde_json::{json, Value};
 
 /// The process is up and serving HTTP.
@@ -12,7 +12,7 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// The process can reach its database (a `503` otherwise).
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    state.store.ping().await?;
+pub async fn readyz(State(app): State<Keyward>) -> ApiResult<Json<Value>> {
+    app.ready().await?;
     Ok(Json(json!({"status": "ready"})))
 }

@@ -1,16 +1,13 @@
 //! `POST /v1/leaks`: anyone may report keys found where they should not be (like GitHub's
 //! credential revocation API), so no authentication. Every valid key in the report, customer
-//! key or root key, is revoked, with a `key.leaked` event in its own workspace saying where it
-//! was found, before the answer is sent. The answer is the same `202` whether any key was
+//! key or root key, is revoked by the core (`Keyward::revoke_leaked`), with a `key.leaked`
+//! event in its own workspace saying where it was found, before the answer is sent. The answer is the same `202` whether any key was
 //! valid, and it is sent a fixed time after the report arrived ([`ANSWER_AFTER`]), however
 //! much revoking there was to do: neither its body nor its timing can be used to test guessed
 //! or stolen keys. Reports are rate limited per client (an IPv4 address, an IPv6 /64).
 
-use crate::bootstrap::ROOT_KEY_PREFIX;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::handlers::fields;
-use crate::state::AppState;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -22,8 +19,9 @@ use keyward_api::leaks::{
     LeakReport, LeakReportAccepted, MAX_LEAK_KEYS, MAX_LEAK_LOCATION_CHARS, MAX_LEAK_SOURCE_CHARS,
 };
 use keyward_api::{ErrorBody, ErrorDetail};
-use keyward_core::audit::EventKind;
-use keyward_core::{ApiKey, KeyHash, NewEvent, RootKey};
+use keyward_app::bootstrap::ROOT_KEY_PREFIX;
+use keyward_app::{fields, Keyward, LeakReport as Leaked, LeakedKey};
+use keyward_core::{ApiKey, KeyHash};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,8 +33,6 @@ use std::time::Duration;
 /// Reports one client address may send in a burst, then one more every [`REFILL`].
 const BURST: u32 = 20;
 const REFILL: Duration = Duration::from_secs(3);
-/// Longest `detail` of one `key.leaked` event (all the places one key was reported at).
-const MAX_DETAIL_CHARS: usize = 1500;
 /// Every accepted report is answered this long after it arrived, whatever it held: revoking
 /// even 50 valid keys takes a few milliseconds, so the answer's timing says nothing about
 /// validity. (Only a revocation slower than this, on a stalled disk, answers later.)
@@ -95,7 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 pub async fn report(
-    State(state): State<AppState>,
+    State(app): State<Keyward>,
     Extension(limiter): Extension<Arc<LeakLimiter>>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LeakReport>,
@@ -104,16 +100,17 @@ pub async fn report(
         return too_many_requests();
     }
     let arrived = tokio::time::Instant::now();
-    let (received, found, source) = match parse_report(req) {
+    let (received, found) = match parse_report(req, ip) {
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
     // A task of its own, so a client that hangs up cannot cut the revocations short.
-    let revocation = tokio::spawn(revoke_found(state, ip, found, source));
+    let revocation = tokio::spawn(async move { app.revoke_leaked(found).await });
     let revoked = answer_after(arrived, async {
-        revocation
-            .await
-            .unwrap_or_else(|e| Err(ApiError::Internal(format!("leak revocation task: {e}"))))
+        match revocation.await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => Err(ApiError::Internal(format!("leak revocation task: {e}"))),
+        }
     })
     .await;
     match revoked {
@@ -136,16 +133,9 @@ async fn answer_after<T>(arrived: tokio::time::Instant, work: impl Future<Output
     out
 }
 
-/// A reported key with a valid checksum: where it was found, and whether it has the root-key
-/// prefix (only then are root keys searched for it).
-#[derive(Default)]
-struct Found {
-    places: Vec<String>,
-    root_like: bool,
-}
-
-/// How many keys the report held; the keys with a valid checksum by hash; the source.
-fn parse_report(req: LeakReport) -> Result<(usize, HashMap<KeyHash, Found>, String), ApiError> {
+/// How many keys the report held, and the report for the core: the keys with a valid
+/// checksum by hash, the source, the client's address.
+fn parse_report(req: LeakReport, ip: Option<IpAddr>) -> Result<(usize, Leaked), ApiError> {
     let received = req.keys.len();
     if received == 0 || received > MAX_LEAK_KEYS {
         return Err(ApiError::BadRequest(format!(
@@ -156,7 +146,7 @@ fn parse_report(req: LeakReport) -> Result<(usize, HashMap<KeyHash, Found>, Stri
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unspecified".into());
     // Valid keys by hash, with every place each was reported at.
-    let mut found: HashMap<KeyHash, Found> = HashMap::new();
+    let mut found: HashMap<KeyHash, LeakedKey> = HashMap::new();
     for item in &req.keys {
         let location = fields::audit_text(
             "location",
@@ -175,90 +165,14 @@ fn parse_report(req: LeakReport) -> Result<(usize, HashMap<KeyHash, Found>, Stri
             }
         }
     }
-    Ok((received, found, source))
-}
-
-/// Revokes every found key that exists, customer key or root key, each with its `key.leaked`
-/// event; a key already revoked gets the event only.
-async fn revoke_found(
-    state: AppState,
-    ip: Option<IpAddr>,
-    found: HashMap<KeyHash, Found>,
-    source: String,
-) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    let _guard = state.writes.lock().await;
-    // Root keys as stored, read once and only for a report holding something that looks like
-    // one: another process (`keyward init`, `keyward root-key create`) may have added root
-    // keys this server has not loaded yet.
-    let mut stored_roots: Option<Vec<RootKey>> = None;
-    for (hash, Found { places, root_like }) in found {
-        let detail = detail(&places, &source);
-        if let Some(indexed) = state.index.key(&hash) {
-            let Some(mut key) = state.store.key(&indexed.workspace_id, &indexed.id).await? else {
-                continue;
-            };
-            let mut event = NewEvent::new(&key.workspace_id, now, EventKind::KeyLeaked)
-                .subject(&key.id, &key.name)
-                .detail(detail);
-            event.ip = ip.map(|ip| ip.to_string());
-            if key.revoked_at.is_some() {
-                // Already revoked: the owner still learns where it turned up.
-                state.store.append_events(vec![event]).await?;
-                continue;
-            }
-            key.revoke(now, Some(format!("leaked: {source}")));
-            state.store.update_key(&key, event).await?;
-            tracing::warn!(key_id = %key.id, workspace_id = %key.workspace_id, "key reported leaked and revoked");
-            state.index.put_key(key);
-            continue;
-        }
-        if !root_like {
-            continue;
-        }
-        if stored_roots.is_none() {
-            stored_roots = Some(state.store.root_keys().await?);
-        }
-        let Some(mut root) = stored_roots
-            .iter()
-            .flatten()
-            .find(|r| r.hash == hash)
-            .cloned()
-        else {
-            continue;
-        };
-        let mut event = NewEvent::new(&root.workspace_id, now, EventKind::KeyLeaked)
-            .subject(&root.id, &root.name)
-            .detail(format!("root key {detail}"));
-        event.ip = ip.map(|ip| ip.to_string());
-        if root.revoked_at.is_some() {
-            state.store.append_events(vec![event]).await?;
-            continue;
-        }
-        // Even the workspace's last root key goes: a leaked one must stop working, and the
-        // owners can recover with `keyward root-key create`.
-        root.revoked_at = Some(now);
-        state.store.update_root_key(&root, event).await?;
-        tracing::warn!(root_key_id = %root.id, workspace_id = %root.workspace_id, "root key reported leaked and revoked");
-        // The index drops it before the answer: the next request with it is refused.
-        state.index.put_root_key(root);
-    }
-    Ok(())
-}
-
-fn detail(places: &[String], source: &str) -> String {
-    let at = if places.is_empty() {
-        "an unspecified place".to_owned()
-    } else {
-        places.join("; ")
-    };
-    let text = format!("found at {at}; reported by {source}");
-    if text.chars().count() > MAX_DETAIL_CHARS {
-        let cut: String = text.chars().take(MAX_DETAIL_CHARS).collect();
-        format!("{cut}…")
-    } else {
-        text
-    }
+    Ok((
+        received,
+        Leaked {
+            keys: found,
+            source,
+            ip,
+        },
+    ))
 }
 
 fn too_many_requests() -> Response {
@@ -328,15 +242,5 @@ mod tests {
             });
         assert_eq!(busy_at, arrived + ANSWER_AFTER);
         assert_eq!(idle_at, arrived + ANSWER_AFTER);
-    }
-
-    #[test]
-    fn detail_names_places_and_source() {
-        assert_eq!(
-            detail(&["a.docx: word/document.xml".into()], "ci"),
-            "found at a.docx: word/document.xml; reported by ci"
-        );
-        assert!(detail(&[], "x").contains("unspecified place"));
-        assert!(detail(&["y".repeat(5000)], "x").chars().count() <= MAX_DETAIL_CHARS + 1);
     }
 }

@@ -1,12 +1,10 @@
 //! HTTP handlers: thin functions that extract, call the domain and map the result.
 
 pub mod audit;
-pub mod fields;
 pub mod health;
 pub mod keys;
 pub mod leaks;
 pub mod policy;
-pub mod restrictions;
 pub mod root_keys;
 pub mod verify;
 pub mod workspace;

@@ -12,8 +12,9 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{header, Method, Request};
 use axum::Router;
+use keyward_app::{bootstrap, Keyward};
 use keyward_core::{ApiKey, KeyPrefix, Store, SystemClock};
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -39,7 +40,7 @@ fn target() -> Target {
             .await
             .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
-        let state = AppState::load(store, Arc::new(SystemClock)).await.unwrap();
+        let state = Keyward::load(store, Arc::new(SystemClock)).await.unwrap();
         // Leak reports read the peer address, which `serve` provides.
         let app = router(state).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4242))));
         (app, created.root_key.expose().to_owned())

@@ -11,9 +11,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{Duration, TimeZone, Utc};
+use keyward_app::limits::RateLimiter;
+use keyward_app::{bootstrap, Keyward};
 use keyward_core::{Clock, ManualClock, Store};
-use keyward_server::limits::RateLimiter;
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -51,7 +52,7 @@ impl App {
         limiter: Option<RateLimiter>,
     ) -> App {
         let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let mut state = AppState::load(store.clone(), dyn_clock).await.unwrap();
+        let mut state = Keyward::load(store.clone(), dyn_clock).await.unwrap();
         if let Some(limiter) = limiter {
             state = state.with_limiter(limiter);
         }

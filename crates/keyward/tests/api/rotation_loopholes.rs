@@ -7,8 +7,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{Duration, TimeZone, Utc};
+use keyward_app::{bootstrap, Keyward};
 use keyward_core::{Clock, ManualClock, Store};
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -31,7 +32,7 @@ async fn spawn() -> App {
         .await
         .unwrap();
     let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let state = AppState::load(store, dyn_clock).await.unwrap();
+    let state = Keyward::load(store, dyn_clock).await.unwrap();
     App {
         router: router(state),
         clock,

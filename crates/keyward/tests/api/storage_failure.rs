@@ -11,8 +11,9 @@
 use axum::body::Body;
 use axum::http::{header, Method, Request};
 use axum::Router;
+use keyward_app::{bootstrap, Keyward};
 use keyward_core::{Store, SystemClock};
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -45,7 +46,7 @@ async fn harness() -> Harness {
         .await
         .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
-    let state = AppState::load(store, Arc::new(SystemClock)).await.unwrap();
+    let state = Keyward::load(store, Arc::new(SystemClock)).await.unwrap();
     Harness {
         app: router(state),
         root_key: created.root_key.expose().to_owned(),

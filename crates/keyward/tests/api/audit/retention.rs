@@ -144,7 +144,7 @@ async fn the_export_checker_allows_only_retentions_gaps() {
     let workspace_id = events[0]["workspace_id"].as_str().unwrap();
     let head = h
         .state
-        .store
+        .store()
         .anchor_point(workspace_id)
         .await
         .unwrap()

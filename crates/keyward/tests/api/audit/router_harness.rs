@@ -6,11 +6,12 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
+use keyward_app::{bootstrap, retention, Keyward};
 use keyward_core::{
     AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, KeyFilter, KeyRecord, KeyUsage,
     ManualClock, NewEvent, RootKey, Store, StoreError, Workspace, WorkspaceSettings,
 };
-use keyward_server::{bootstrap, retention, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -200,7 +201,7 @@ impl Store for FaultyStore {
 
 /// One workspace served in-process.
 pub(crate) struct Harness {
-    pub(crate) state: AppState,
+    pub(crate) state: Keyward,
     pub(crate) app: Router,
     pub(crate) clock: Arc<ManualClock>,
     /// Set to make every store write fail.
@@ -243,7 +244,7 @@ pub(crate) async fn harness() -> Harness {
         inner: store,
         down: fault.clone(),
     });
-    let state = AppState::load(store, clock.clone())
+    let state = Keyward::load(store, clock.clone())
         .await
         .expect("loading the state");
     Harness {

@@ -5,9 +5,10 @@
 use axum::body::Body;
 use axum::http::{header, Request};
 use clap::Parser;
+use keyward_app::{bootstrap, Keyward};
 use keyward_cli::{ClientArgs, VerifyArgs};
 use keyward_core::{ApiKey, Clock, KeyFilter, KeyHash, KeyPrefix, Store, SystemClock};
-use keyward_server::{bootstrap, router, AppState};
+use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -67,7 +68,7 @@ async fn debug_of_every_type_holding_a_secret_prints_no_secret() {
     assert!(!roots.is_empty());
     assert_hidden("RootKey", &format!("{roots:?} {roots:#?}"), &root);
     let store: Arc<dyn Store> = Arc::new(store);
-    let state = AppState::load(Arc::clone(&store), Arc::new(SystemClock))
+    let state = Keyward::load(Arc::clone(&store), Arc::new(SystemClock))
         .await
         .unwrap();
     let request = Request::post("/v1/keys")

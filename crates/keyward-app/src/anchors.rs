@@ -19,7 +19,7 @@ pub fn configure(
     key: Option<PathBuf>,
     log: Option<PathBuf>,
     interval: Duration,
-) -> anyhow::Result<Option<Anchorer>> {
+) -> Result<Option<Anchorer>, crate::anchor_key::AnchorKeyError> {
     let beside = |suffix: &str| {
         database_file.map(|db| {
             let mut name = db.as_os_str().to_owned();

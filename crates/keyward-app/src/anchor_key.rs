@@ -2,11 +2,40 @@
 //! inside it, so a database writer cannot sign), with the public key beside it in
 //! `<file>.pub`. The key is never logged and never put in an error message.
 
-use anyhow::{bail, Context};
 use keyward_core::anchor::AnchorSigningKey;
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+
+/// Why the anchor key could not be loaded or created. Messages name the file and the problem,
+/// never the key.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorKeyError {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the anchor key {} is not 64 hex digits (an Ed25519 seed)", .0.display())]
+    Malformed(PathBuf),
+    #[error(
+        "the anchor key {} may be read by others (mode {mode:o}); run chmod 600 on it",
+        path.display()
+    )]
+    NotPrivate { path: PathBuf, mode: u32 },
+}
+
+fn io<'p>(
+    what: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> AnchorKeyError + 'p {
+    move |source| AnchorKeyError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// Where the public key of the key file at `path` is written.
 pub fn public_key_path(path: &Path) -> PathBuf {
@@ -17,24 +46,17 @@ pub fn public_key_path(path: &Path) -> PathBuf {
 
 /// The key in `path`, created (mode 0600) if there is none. A key file that others may read
 /// is refused, as ssh refuses a private key with loose permissions.
-pub fn load_or_create(path: &Path) -> anyhow::Result<AnchorSigningKey> {
+pub fn load_or_create(path: &Path) -> Result<AnchorSigningKey, AnchorKeyError> {
     match create(path) {
         Ok(key) => return Ok(key),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(e).with_context(|| format!("creating the anchor key {}", path.display()))
-        }
+        Err(e) => return Err(io("creating the anchor key", path)(e)),
     }
     check_private(path)?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the anchor key {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(io("reading the anchor key", path))?;
     // The error says nothing of the file's contents.
-    let key = AnchorSigningKey::from_hex(&text).map_err(|_| {
-        anyhow::anyhow!(
-            "the anchor key {} is not 64 hex digits (an Ed25519 seed)",
-            path.display()
-        )
-    })?;
+    let key = AnchorSigningKey::from_hex(&text)
+        .map_err(|_| AnchorKeyError::Malformed(path.to_path_buf()))?;
     write_public_key(path, &key)?;
     Ok(key)
 }
@@ -45,7 +67,7 @@ fn create(path: &Path) -> std::io::Result<AnchorSigningKey> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
-    let key = AnchorSigningKey::generate().map_err(std::io::Error::other)?;
+    let key = AnchorSigningKey::generate().map_err(|e| std::io::Error::other(e.to_string()))?;
     file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
     file.sync_all()?;
     write_public_key(path, &key).map_err(std::io::Error::other)?;
@@ -55,7 +77,7 @@ fn create(path: &Path) -> std::io::Result<AnchorSigningKey> {
 
 /// Writes `<path>.pub`, mode 0644 whatever the umask: anyone may read a public key, no one
 /// else may change it.
-fn write_public_key(path: &Path, key: &AnchorSigningKey) -> anyhow::Result<()> {
+fn write_public_key(path: &Path, key: &AnchorSigningKey) -> Result<(), AnchorKeyError> {
     let public = public_key_path(path);
     let write = || -> std::io::Result<()> {
         let mut file = OpenOptions::new()
@@ -67,7 +89,7 @@ fn write_public_key(path: &Path, key: &AnchorSigningKey) -> anyhow::Result<()> {
         file.write_all(format!("{}\n", key.public_key().to_hex()).as_bytes())?;
         file.sync_all()
     };
-    write().with_context(|| format!("writing the anchor public key {}", public.display()))
+    write().map_err(io("writing the anchor public key", &public))
 }
 
 /// Mode 0644, set explicitly (`fchmod`) so that it does not depend on the umask.
@@ -83,24 +105,23 @@ pub(crate) fn set_public_mode(file: &std::fs::File) -> std::io::Result<()> {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path) -> anyhow::Result<()> {
+fn check_private(path: &Path) -> Result<(), AnchorKeyError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
-        .with_context(|| format!("reading the anchor key {}", path.display()))?
+        .map_err(io("reading the anchor key", path))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
-        bail!(
-            "the anchor key {} may be read by others (mode {:o}); run chmod 600 on it",
-            path.display(),
-            mode & 0o777
-        );
+        return Err(AnchorKeyError::NotPrivate {
+            path: path.to_path_buf(),
+            mode: mode & 0o777,
+        });
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> anyhow::Result<()> {
+fn check_private(_path: &Path) -> Result<(), AnchorKeyError> {
     Ok(())
 }
 
@@ -133,7 +154,7 @@ mod tests {
         let path = dir.path().join("anchor-key");
         let key = load_or_create(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let error = format!("{:#}", load_or_create(&path).unwrap_err());
+        let error = load_or_create(&path).unwrap_err().to_string();
         assert!(error.contains("chmod 600"), "{error}");
         assert!(!error.contains(&key.to_hex()));
     }

@@ -1,9 +1,14 @@
-//! Checks of request fields that are not domain newtypes: lengths, metadata size, times.
+//! Parsers of request fields that are not domain newtypes, from plain Rust values (so every
+//! interface reuses them): lengths, free text, metadata size, times, expiry, allowlists,
+//! credits and rate limits. Each answers `AppError::Invalid` with a message naming the field
+//! (and an entry's position, never its text).
 
-use crate::error::ApiError;
-use chrono::{DateTime, Utc};
+use crate::error::AppError;
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::policy::MAX_LIFETIME_SECONDS;
 use keyward_core::redact::{redact, Redaction};
-use keyward_core::Permission;
+use keyward_core::restrictions::{parse_list, RestrictionError};
+use keyward_core::{Credits, IpRange, Origin, Permission, RateLimit, Refill};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -13,16 +18,16 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const MAX_PERMISSIONS: usize = 100;
 
-pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
+pub fn permissions(raw: &[String]) -> Result<Vec<Permission>, AppError> {
     if raw.len() > MAX_PERMISSIONS {
-        return Err(ApiError::BadRequest(format!(
+        return Err(AppError::Invalid(format!(
             "at most {MAX_PERMISSIONS} permissions per key"
         )));
     }
     let mut out: Vec<Permission> = Vec::with_capacity(raw.len());
     for (i, text) in raw.iter().enumerate() {
         let p = Permission::parse(text)
-            .map_err(|e| ApiError::BadRequest(format!("permissions[{i}]: {e}")))?;
+            .map_err(|e| AppError::Invalid(format!("permissions[{i}]: {e}")))?;
         if !out.contains(&p) {
             out.push(p);
         }
@@ -50,11 +55,11 @@ pub fn optional_text(
     value: Option<String>,
     max: usize,
     lines: Lines,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, AppError> {
     let Some(value) = value else { return Ok(None) };
     let value = value.trim().to_owned();
     if value.chars().count() > max {
-        return Err(ApiError::BadRequest(format!(
+        return Err(AppError::Invalid(format!(
             "{field} is limited to {max} characters"
         )));
     }
@@ -63,7 +68,7 @@ pub fn optional_text(
         Lines::Many => value.split('\n').all(keyward_core::text::is_plain_line),
     };
     if !plain {
-        return Err(ApiError::BadRequest(match lines {
+        return Err(AppError::Invalid(match lines {
             Lines::One => format!(
                 "{field} must be one line of text, without control or bidirectional formatting characters"
             ),
@@ -97,17 +102,17 @@ pub fn audit_text(
     field: &str,
     value: Option<String>,
     max: usize,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, AppError> {
     let Some(value) = value else { return Ok(None) };
     let value = trimmed(value);
     // Bytes bound characters from above, so short text skips counting.
     if value.len() > max && value.chars().count() > max {
-        return Err(ApiError::BadRequest(format!(
+        return Err(AppError::Invalid(format!(
             "{field} is limited to {max} characters"
         )));
     }
     if !keyward_core::text::is_plain_line(&value) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(AppError::Invalid(format!(
             "{field} must be one line of text, without control or bidirectional formatting characters"
         )));
     }
@@ -132,12 +137,12 @@ fn trimmed(mut value: String) -> String {
     value
 }
 
-pub fn metadata(value: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+pub fn metadata(value: Map<String, Value>) -> Result<Map<String, Value>, AppError> {
     let size = serde_json::to_vec(&value)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
     if size > MAX_METADATA_BYTES {
-        return Err(ApiError::BadRequest(format!(
+        return Err(AppError::Invalid(format!(
             "metadata is limited to {MAX_METADATA_BYTES} bytes of JSON"
         )));
     }
@@ -147,11 +152,9 @@ pub fn metadata(value: Map<String, Value>) -> Result<Map<String, Value>, ApiErro
 pub fn future_expiry(
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+) -> Result<Option<DateTime<Utc>>, AppError> {
     match expires_at {
-        Some(at) if at <= now => Err(ApiError::BadRequest(
-            "expires_at must be in the future".into(),
-        )),
+        Some(at) if at <= now => Err(AppError::Invalid("expires_at must be in the future".into())),
         // Stored with millisecond precision; truncate so what we answer is what we keep.
         Some(at) => Ok(DateTime::from_timestamp_millis(at.timestamp_millis())),
         None => Ok(None),
@@ -177,7 +180,7 @@ impl RequestContext {
         ip: Option<String>,
         origin: Option<String>,
         user_agent: Option<String>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, AppError> {
         let field = |name: &str, v: Option<String>| audit_text(name, v, MAX_CONTEXT_CHARS);
         Ok(Self {
             action: field("action", action)?,
@@ -196,6 +199,92 @@ impl RequestContext {
         event.user_agent = self.user_agent;
     }
 }
+
+fn bad(e: impl ToString) -> AppError {
+    AppError::Invalid(e.to_string())
+}
+
+/// The expiry asked for by `expires_at` or `expires_in` (not both), in the future.
+pub fn expiry(
+    expires_at: Option<DateTime<Utc>>,
+    expires_in: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    match (expires_at, expires_in) {
+        (Some(_), Some(_)) => Err(bad("set expires_at or expires_in, not both")),
+        (at, None) => future_expiry(at, now),
+        (None, Some(seconds)) => {
+            if !(1..=MAX_LIFETIME_SECONDS).contains(&seconds) {
+                return Err(bad(format!(
+                    "expires_in must be 1-{MAX_LIFETIME_SECONDS} seconds"
+                )));
+            }
+            let seconds = i64::try_from(seconds).map_err(bad)?;
+            Ok(Some(now + Duration::seconds(seconds)))
+        }
+    }
+}
+
+/// An expiry change: `expires_at` (`Some(None)` removes the expiry) or `expires_in`, not
+/// both; `None` leaves the expiry as it is.
+pub fn expiry_change(
+    expires_at: Option<Option<DateTime<Utc>>>,
+    expires_in: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<Option<DateTime<Utc>>>, AppError> {
+    match (expires_at, expires_in) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(bad("set expires_at or expires_in, not both")),
+        (Some(at), None) => Ok(Some(future_expiry(at, now)?)),
+        (None, Some(seconds)) => Ok(Some(expiry(None, Some(seconds), now)?)),
+    }
+}
+
+pub fn ip_allowlist(raw: &[String]) -> Result<Vec<IpRange>, AppError> {
+    parse_list(raw, IpRange::parse).map_err(|e| allowlist_error("ip_allowlist", e))
+}
+
+pub fn origin_allowlist(raw: &[String]) -> Result<Vec<Origin>, AppError> {
+    parse_list(raw, Origin::parse).map_err(|e| allowlist_error("origin_allowlist", e))
+}
+
+/// `ip_allowlist[2]: not an IP address …`: the position of the entry, never its text.
+fn allowlist_error(field: &str, e: RestrictionError) -> AppError {
+    match e {
+        RestrictionError::Entry { index, error } => bad(format!("{field}[{index}]: {error}")),
+        other => bad(format!("{field}: {other}")),
+    }
+}
+
+/// A new balance of `remaining` credits, refilled to `amount` every `interval_seconds` when
+/// `refill` is given (`(amount, interval_seconds)`), its schedule anchored at `now`.
+pub fn credits(
+    remaining: u64,
+    refill: Option<(u64, u64)>,
+    now: DateTime<Utc>,
+) -> Result<Credits, AppError> {
+    let refill = refill
+        .map(|(amount, interval_seconds)| Refill::new(amount, interval_seconds))
+        .transpose()
+        .map_err(|e| bad(format!("credits: {e}")))?;
+    Credits::new(remaining, refill, now).map_err(|e| bad(format!("credits: {e}")))
+}
+
+pub fn rate_limit(limit: u64, window_seconds: u64) -> Result<RateLimit, AppError> {
+    RateLimit::new(limit, window_seconds).map_err(bad)
+}
+
+/// A page size: `default` when not given, else within `1..=max`.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, AppError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(bad(format!("limit must be 1-{max}")));
+    }
+    Ok(limit)
+}
+
+/// The message for a cursor this server did not give out.
+pub const BAD_CURSOR: &str = "cursor is not one this server gave out";
 
 #[cfg(test)]
 mod tests {

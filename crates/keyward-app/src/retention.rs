@@ -2,12 +2,12 @@
 //! deleted; management events are kept forever. The store appends the new checkpoint to the
 //! chain (an `audit.checkpoint` event) in the same transaction, so the chain stays verifiable.
 
-use crate::state::AppState;
+use crate::service::Keyward;
 use chrono::Duration;
 use keyward_core::{EventKind, StoreError};
 
 /// Prunes every workspace once; returns how many events were deleted.
-pub async fn prune_once(state: &AppState) -> Result<u64, StoreError> {
+pub async fn prune_once(state: &Keyward) -> Result<u64, StoreError> {
     let _maintenance = state.audit_maintenance.write().await;
     let now = state.clock.now();
     let mut deleted = 0;

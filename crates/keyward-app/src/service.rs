@@ -1,10 +1,13 @@
-//! The one piece of shared state every handler receives.
+//! [`Keyward`], the service type: the one piece of shared state every interface holds.
 
 use crate::anchors::Anchorer;
+use crate::error::AppError;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
+use crate::rights::Principal;
 use crate::usage::UsageTracker;
-use keyward_core::{Clock, KeyHash, RootKey, Store};
+use chrono::{DateTime, Utc};
+use keyward_core::{Clock, KeyHash, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -12,47 +15,49 @@ use tokio::sync::Mutex;
 /// How often an unknown root key may trigger a reload of root keys from storage.
 const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Cloned for every request (axum hands each handler its own copy), so it is one `Arc`:
-/// one reference count to bump instead of one per field.
+/// The application core. Cloned for every request (axum hands each handler its own copy),
+/// so it is one `Arc`: one reference count to bump instead of one per field.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct Keyward(Arc<Inner>);
 
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+impl std::ops::Deref for Keyward {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
         &self.0
     }
 }
 
+/// What [`Keyward`] owns. Fields are private to the core, so every change goes through its
+/// operations (and the write path in `commit.rs`).
 #[derive(Clone)]
-pub struct Shared {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub index: Arc<KeyIndex>,
+pub struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) index: Arc<KeyIndex>,
     /// In-memory usage counters, flushed in the background.
-    pub usage: Arc<UsageTracker>,
+    pub(crate) usage: Arc<UsageTracker>,
     /// Serialises read-modify-write of keys and root keys, so two concurrent updates of one
     /// key cannot lose each other and the index is updated in the same order as the store.
     /// Storage engines serialise writes anyway (SQLite has one writer), so this costs no
     /// throughput; verifications never take it.
-    pub writes: Arc<Mutex<()>>,
+    pub(crate) writes: Arc<Mutex<()>>,
     /// Retention (write) and chain checks (read) exclude each other, so a check never sees
     /// events pruned under its feet.
-    pub audit_maintenance: Arc<tokio::sync::RwLock<()>>,
-    /// When root keys were last reloaded after a miss (see [`AppState::root_key`]).
+    pub(crate) audit_maintenance: Arc<tokio::sync::RwLock<()>>,
+    /// When root keys were last reloaded after a miss (see [`Keyward::authenticate`]).
     last_root_reload: Arc<std::sync::Mutex<Option<Instant>>>,
     /// Where rate-limit counters live (memory unless configured with Redis).
-    pub limiter: Arc<RateLimiter>,
+    pub(crate) limiter: Arc<RateLimiter>,
     /// Signs chain heads (none: anchoring is off, e.g. an in-memory database).
-    pub anchors: Option<Arc<Anchorer>>,
+    pub(crate) anchors: Option<Arc<Anchorer>>,
 }
 
-impl AppState {
+impl Keyward {
     /// Loads every key and root key into the index.
-    pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         let index = KeyIndex::load(store.as_ref()).await?;
         let usage = UsageTracker::load(store.as_ref()).await?;
-        Ok(Self(Arc::new(Shared {
+        Ok(Self(Arc::new(Inner {
             usage: Arc::new(usage),
             store,
             clock,
@@ -77,13 +82,53 @@ impl AppState {
         self
     }
 
-    /// The root key with this hash. A miss reloads root keys and workspaces from storage (at
-    /// most once a second, so garbage root keys cannot hammer the database): `keyward init`
-    /// run against a live server's database then works without a restart.
-    pub async fn root_key(&self, hash: &KeyHash) -> Option<Arc<RootKey>> {
-        if let Some(root) = self.index.root_key(hash) {
-            return Some(root);
+    /// The current time, from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The store, for whoever owns the process (shutting the store down after the last
+    /// request); operations never need it.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The verification index (read access for start-up logs and benchmarks).
+    pub fn index(&self) -> &KeyIndex {
+        &self.index
+    }
+
+    /// Usage counters, which key views show.
+    pub fn usage(&self) -> &UsageTracker {
+        &self.usage
+    }
+
+    /// How many keys the index holds.
+    pub fn key_count(&self) -> usize {
+        self.index.key_count()
+    }
+
+    /// Whether the store can be reached (readiness).
+    pub async fn ready(&self) -> Result<(), AppError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The principal whose root key has this hash, unless it is unknown or revoked. A miss
+    /// reloads root keys and workspaces from storage (at most once a second, so garbage root
+    /// keys cannot hammer the database): `keyward init` run against a live server's database
+    /// then works without a restart.
+    pub async fn authenticate(&self, hash: &KeyHash) -> Option<Principal> {
+        let root = match self.index.root_key(hash) {
+            Some(root) => root,
+            None => self.reload_for(hash).await?,
+        };
+        if root.revoked_at.is_some() {
+            return None;
         }
+        Some(Principal::new(root))
+    }
+
+    async fn reload_for(&self, hash: &KeyHash) -> Option<Arc<keyward_core::RootKey>> {
         {
             let mut last = self
                 .last_root_reload

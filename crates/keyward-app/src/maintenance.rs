@@ -2,14 +2,14 @@
 //! old verification events every hour, and signing audit chain heads that moved.
 
 use crate::retention;
-use crate::state::AppState;
+use crate::service::Keyward;
 use std::time::Duration;
 
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Runs until the process ends.
-pub fn spawn(state: AppState) {
+pub fn spawn(state: Keyward) {
     if let Some(anchorer) = state.anchors.clone() {
         let anchor_state = state.clone();
         tokio::spawn(async move {
@@ -46,7 +46,7 @@ pub fn spawn(state: AppState) {
 }
 
 /// Writes usage counters that changed; called periodically and once at shutdown.
-pub async fn flush_usage(state: &AppState) {
+pub async fn flush_usage(state: &Keyward) {
     if let Err(e) = state.usage.flush(state.store.as_ref()).await {
         tracing::warn!(error = %e, "writing usage counters failed; will retry");
     }

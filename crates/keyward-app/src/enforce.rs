@@ -3,11 +3,9 @@
 //! request refused by its rate limit spends no credits, and one refused for any earlier reason
 //! spends neither.
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::error::{AppError, AppResult};
+use crate::service::Keyward;
 use chrono::{DateTime, Utc};
-use keyward_api::RateLimitState;
-use keyward_core::credits::MAX_CREDITS;
 use keyward_core::{CreditOutcome, KeyRecord, RateLimitDecision, VerifyCode};
 
 /// The final code and what the limits reported.
@@ -15,23 +13,18 @@ use keyward_core::{CreditOutcome, KeyRecord, RateLimitDecision, VerifyCode};
 pub struct Enforced {
     pub code: VerifyCode,
     pub credits: Option<u64>,
-    pub rate_limit: Option<RateLimitState>,
+    pub rate_limit: Option<RateLimitDecision>,
 }
 
-/// Applies the rate limit and credits of `key` to a verification `decide` answered `code`.
-pub async fn enforce(
-    state: &AppState,
+/// Applies the rate limit and credits of `key` to a verification `decide` answered `code`;
+/// `cost` credits are spent (checked against `MAX_CREDITS` when the request was parsed).
+pub(crate) async fn enforce(
+    state: &Keyward,
     key: Option<&KeyRecord>,
     code: VerifyCode,
-    cost: Option<u64>,
+    cost: u64,
     now: DateTime<Utc>,
-) -> ApiResult<Enforced> {
-    let cost = cost.unwrap_or(1);
-    if cost > MAX_CREDITS {
-        return Err(ApiError::BadRequest(format!(
-            "cost is limited to {MAX_CREDITS}"
-        )));
-    }
+) -> AppResult<Enforced> {
     let mut out = Enforced {
         code,
         credits: None,
@@ -52,8 +45,8 @@ pub async fn enforce(
             .limiter
             .hit(&state.index.rate_limit_counter(key), limit, now)
             .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        out.rate_limit = Some(view(decision, now));
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        out.rate_limit = Some(decision);
         if !decision.allowed {
             out.code = VerifyCode::RateLimited;
             return Ok(out);
@@ -77,13 +70,4 @@ pub async fn enforce(
         }
     }
     Ok(out)
-}
-
-fn view(d: RateLimitDecision, now: DateTime<Utc>) -> RateLimitState {
-    RateLimitState {
-        limit: d.limit,
-        remaining: d.remaining,
-        reset: d.reset,
-        reset_after_ms: u64::try_from((d.reset - now).num_milliseconds()).unwrap_or(0),
-    }
 }

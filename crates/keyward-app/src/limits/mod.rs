@@ -1,8 +1,8 @@
-//! Rate-limit counters and the stateful end of verification (rate limit, then credits).
+//! Rate-limit counters (the rate limit itself is applied by `enforce.rs`).
 //!
 //! Where counters live is chosen once, from config, behind [`RateLimiter`]: in this process's
 //! memory on a single node, or in Redis (`KEYWARD_REDIS_URL`) so that every node counts
-//! against the same limit. Nothing else in the server knows which one it has.
+//! against the same limit. Nothing else in the core knows which one it has.
 //!
 //! **Redis unreachable:** fail closed. A key *with* a rate limit cannot be verified without
 //! its counter, so verify answers `503` (`{"error": {"code": "unavailable"}}`) rather than
@@ -11,11 +11,9 @@
 //! Each Redis round-trip is bounded by [`redis::OP_TIMEOUT`], so an outage costs a request at
 //! most that long.
 
-mod enforce;
 mod memory;
 pub mod redis;
 
-pub use enforce::{enforce, Enforced};
 pub use memory::MemoryLimiter;
 pub use redis::RedisLimiter;
 

@@ -3,8 +3,7 @@
 //! key and root-key state from the chain to compare it with the stored records. Reads in
 //! pages, so memory grows with the workspace's keys (as the index does), not its events.
 
-use crate::state::AppState;
-use keyward_api::{ChainCheck, Unexplained};
+use crate::service::Keyward;
 use keyward_core::audit_replay::StateReplay;
 use keyward_core::{AnchorPoint, ChainVerifier, KeyFilter, StoreError};
 
@@ -13,8 +12,34 @@ const SCAN_PAGE: u32 = 1000;
 /// At most this many unexplained records are listed.
 const MAX_UNEXPLAINED: usize = 100;
 
+/// What a chain check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// The chain links from its checkpoint to its head, and every stored record is explained.
+    pub valid: bool,
+    /// Events checked.
+    pub events: u64,
+    pub first_bad_seq: Option<i64>,
+    pub reason: Option<String>,
+    /// The retention checkpoint the check started from.
+    pub checkpoint_seq: Option<i64>,
+    /// The anchor checked against.
+    pub anchor_seq: Option<i64>,
+    /// A caveat about the anchor (signed by an older version).
+    pub anchor_note: Option<String>,
+    /// Stored keys and root keys their events do not explain (at most 100).
+    pub unexplained: Vec<Unexplained>,
+}
+
+/// A stored key or root key in a state its events do not explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unexplained {
+    pub id: String,
+    pub reason: String,
+}
+
 pub async fn check(
-    state: &AppState,
+    state: &Keyward,
     workspace_id: &str,
     anchor: Option<AnchorPoint>,
 ) -> Result<ChainCheck, StoreError> {
@@ -29,7 +54,7 @@ pub async fn check(
 }
 
 async fn check_once(
-    state: &AppState,
+    state: &Keyward,
     workspace_id: &str,
     anchor: Option<AnchorPoint>,
 ) -> Result<ChainCheck, StoreError> {
@@ -114,7 +139,7 @@ async fn check_once(
 
 /// Every stored key and root key of the workspace against the replayed chain.
 async fn compare_records(
-    state: &AppState,
+    state: &Keyward,
     workspace_id: &str,
     mut replay: StateReplay,
 ) -> Result<Vec<keyward_core::audit_replay::StateMismatch>, StoreError> {

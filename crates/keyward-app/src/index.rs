@@ -7,9 +7,9 @@
 //! digest, so the map's lookup time reveals nothing useful; the final comparison of digests
 //! is constant-time (`KeyHash: PartialEq`).
 
-use anyhow::Context;
 use keyward_core::{
-    KeyHash, KeyRecord, RootKey, Store, VerificationAudit, Workspace, WorkspaceSettings,
+    KeyHash, KeyPrefix, KeyRecord, RootKey, Store, StoreError, VerificationAudit, Workspace,
+    WorkspaceSettings,
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -19,8 +19,8 @@ use std::sync::{Arc, RwLock};
 pub struct KeyIndex {
     keys: RwLock<HashMap<KeyHash, Arc<KeyRecord>>>,
     root_keys: RwLock<HashMap<KeyHash, Arc<RootKey>>>,
-    /// Workspace id → issuer prefix, for issuing keys.
-    prefixes: RwLock<HashMap<String, String>>,
+    /// Workspace id → issuer prefix, parsed once, for issuing keys.
+    prefixes: RwLock<HashMap<String, KeyPrefix>>,
     /// Workspace id → audit settings, for workspaces that changed the defaults.
     settings: RwLock<HashMap<String, WorkspaceSettings>>,
     /// Key id → the id of the key it replaced (rotation), for keys that replaced one.
@@ -34,14 +34,11 @@ pub struct KeyIndex {
 const MAX_CHAIN: usize = 1024;
 
 impl KeyIndex {
-    pub async fn load(store: &dyn Store) -> anyhow::Result<Self> {
-        let keys = store.all_keys().await.context("loading keys")?;
-        let roots = store.root_keys().await.context("loading root keys")?;
-        let workspaces = store.workspaces().await.context("loading workspaces")?;
-        let settings = store
-            .workspace_settings()
-            .await
-            .context("loading settings")?;
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let keys = store.all_keys().await?;
+        let roots = store.root_keys().await?;
+        let workspaces = store.workspaces().await?;
+        let settings = store.workspace_settings().await?;
         let index = Self::default();
         for s in settings {
             index.put_settings(s);
@@ -63,9 +60,9 @@ impl KeyIndex {
     }
 
     /// Re-reads root keys and workspaces (created by another process, e.g. `keyward init`).
-    pub async fn reload_root_keys(&self, store: &dyn Store) -> anyhow::Result<()> {
-        let workspaces = store.workspaces().await.context("loading workspaces")?;
-        let roots = store.root_keys().await.context("loading root keys")?;
+    pub async fn reload_root_keys(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let workspaces = store.workspaces().await?;
+        let roots = store.root_keys().await?;
         for workspace in workspaces {
             self.put_workspace(&workspace);
         }
@@ -151,12 +148,18 @@ impl KeyIndex {
         roots.insert(root.hash, Arc::new(root));
     }
 
+    /// Records the workspace's issuer prefix. A stored prefix that does not parse (only a
+    /// database edited by hand holds one) is left out: issuing in that workspace fails.
     pub fn put_workspace(&self, workspace: &Workspace) {
+        let Ok(prefix) = KeyPrefix::parse(&workspace.prefix) else {
+            tracing::warn!(workspace_id = %workspace.id, "the workspace's stored key prefix is invalid");
+            return;
+        };
         let mut prefixes = self.prefixes.write().unwrap_or_else(|p| p.into_inner());
-        prefixes.insert(workspace.id.clone(), workspace.prefix.clone());
+        prefixes.insert(workspace.id.clone(), prefix);
     }
 
-    pub fn workspace_prefix(&self, workspace_id: &str) -> Option<String> {
+    pub fn workspace_prefix(&self, workspace_id: &str) -> Option<KeyPrefix> {
         let prefixes = self.prefixes.read().unwrap_or_else(|p| p.into_inner());
         prefixes.get(workspace_id).cloned()
     }

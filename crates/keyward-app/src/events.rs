@@ -1,0 +1,216 @@
+//! Every audit event the core writes is built here, so what an event records (its actor,
+//! subject, outcome and detail) is decided in one place.
+
+use crate::fields::RequestContext;
+use crate::rights::Principal;
+use chrono::{DateTime, Utc};
+use keyward_core::audit::{format_time, EventKind};
+use keyward_core::{
+    KeyRecord, NewEvent, RootKey, VerifyCode, Workspace, WorkspacePolicy, WorkspaceSettings,
+};
+use std::net::IpAddr;
+
+fn by(principal: &Principal, workspace_id: &str, now: DateTime<Utc>, kind: EventKind) -> NewEvent {
+    NewEvent::new(workspace_id, now, kind).actor(principal.id(), principal.name())
+}
+
+fn about_key(
+    principal: &Principal,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+    kind: EventKind,
+) -> NewEvent {
+    by(principal, &key.workspace_id, now, kind).subject(&key.id, &key.name)
+}
+
+pub(crate) fn key_created(principal: &Principal, key: &KeyRecord, now: DateTime<Utc>) -> NewEvent {
+    about_key(principal, key, now, EventKind::KeyCreated)
+}
+
+/// `changed`: the fields the update set, in the order they are applied.
+pub(crate) fn key_updated(
+    principal: &Principal,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+    changed: &[&str],
+) -> NewEvent {
+    about_key(principal, key, now, EventKind::KeyUpdated).detail(format!(
+        "changed: {}",
+        if changed.is_empty() {
+            "nothing".into()
+        } else {
+            changed.join(", ")
+        }
+    ))
+}
+
+pub(crate) fn key_revoked(
+    principal: &Principal,
+    key: &KeyRecord,
+    now: DateTime<Utc>,
+    reason: Option<String>,
+) -> NewEvent {
+    let mut event = about_key(principal, key, now, EventKind::KeyRevoked);
+    event.detail = reason;
+    event
+}
+
+/// `old` as rotated (its subject), replaced by `new_id` and working until `old_until`.
+pub(crate) fn key_rotated(
+    principal: &Principal,
+    old: &KeyRecord,
+    new_id: &str,
+    old_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    about_key(principal, old, now, EventKind::KeyRotated).detail(format!(
+        "replaced by {new_id}; the old key works until {}",
+        format_time(old_until)
+    ))
+}
+
+/// A verification, by `principal`, of `key` (none: unknown in the caller's workspace).
+pub(crate) fn key_verified(
+    principal: &Principal,
+    key: Option<&KeyRecord>,
+    code: VerifyCode,
+    context: RequestContext,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut event = by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::KeyVerified,
+    );
+    if let Some(key) = key {
+        event = event.subject(&key.id, &key.name);
+    }
+    event.outcome = code.as_str().to_owned();
+    context.fill(&mut event);
+    event
+}
+
+/// A customer key reported leaked (no actor: anyone may report).
+pub(crate) fn key_leaked(
+    key: &KeyRecord,
+    detail: String,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut event = NewEvent::new(&key.workspace_id, now, EventKind::KeyLeaked)
+        .subject(&key.id, &key.name)
+        .detail(detail);
+    event.ip = ip.map(|ip| ip.to_string());
+    event
+}
+
+/// A root key reported leaked.
+pub(crate) fn root_key_leaked(
+    root: &RootKey,
+    detail: &str,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut event = NewEvent::new(&root.workspace_id, now, EventKind::KeyLeaked)
+        .subject(&root.id, &root.name)
+        .detail(format!("root key {detail}"));
+    event.ip = ip.map(|ip| ip.to_string());
+    event
+}
+
+pub(crate) fn root_key_created(
+    principal: &Principal,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::RootKeyCreated,
+    )
+    .detail(format!("root key {} ({})", root.id, root.name))
+}
+
+pub(crate) fn root_key_revoked(
+    principal: &Principal,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::RootKeyRevoked,
+    )
+    .detail(format!("root key {} ({})", root.id, root.name))
+}
+
+pub(crate) fn policy_updated(
+    principal: &Principal,
+    policy: &WorkspacePolicy,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let detail = match policy.max_key_lifetime_seconds {
+        Some(s) => format!("max_key_lifetime_seconds = {s}"),
+        None => "max_key_lifetime_seconds = none".to_owned(),
+    };
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::PolicyUpdated,
+    )
+    .detail(detail)
+}
+
+pub(crate) fn workspace_updated(
+    principal: &Principal,
+    settings: &WorkspaceSettings,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::WorkspaceUpdated,
+    )
+    .detail(format!(
+        "verification_audit={}, audit_retention_days={}",
+        settings.verification_audit.as_str(),
+        settings.audit_retention_days
+    ))
+}
+
+/// A new workspace and its first root key (`keyward init`, a first `serve`): no principal
+/// acted yet, so the root key is its own actor.
+pub(crate) fn workspace_created(
+    workspace: &Workspace,
+    root: &RootKey,
+    now: DateTime<Utc>,
+) -> Vec<NewEvent> {
+    vec![
+        NewEvent::new(&workspace.id, now, EventKind::WorkspaceCreated).detail(format!(
+            "workspace {:?} with key prefix {}",
+            workspace.name, workspace.prefix
+        )),
+        NewEvent::new(&workspace.id, now, EventKind::RootKeyCreated).actor(&root.id, &root.name),
+    ]
+}
+
+/// A root key created by operator recovery (`keyward root-key create`, straight in the
+/// database): no principal acted.
+pub(crate) fn root_key_recovered(root: &RootKey, now: DateTime<Utc>) -> NewEvent {
+    let rights = root
+        .permissions
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    NewEvent::new(&root.workspace_id, now, EventKind::RootKeyCreated).detail(format!(
+        "root key {} ({}) with rights {rights}, created by operator recovery \
+         (keyward root-key create, with direct access to the database)",
+        root.id, root.name
+    ))
+}

@@ -1,0 +1,50 @@
+//! keyward's application core: [`Keyward`], the service every interface calls (the HTTP
+//! server today; a dashboard or a gateway later).
+//!
+//! It owns the store, the verification index, the write lock, the clock, the audit path, the
+//! rate limiter, usage counters and anchors, and exposes every operation as a typed method
+//! taking domain values that were parsed once, at the edge ([`KeyDraft`], [`KeyPatch`],
+//! [`VerifyInput`], …). Its rules hold for every interface because they are written here
+//! once:
+//! - every operation needs a [`Caller`] for its right, which only [`Principal::authorize`]
+//!   makes, so no interface can forget a rights check;
+//! - a change is committed with its audit event in one transaction, under the write lock,
+//!   and only then placed in the index (`commit.rs`);
+//! - audit events are built in one module (`events.rs`);
+//! - verification runs `decide` → rate limit → credits → event → usage, in that order
+//!   (`verify.rs`).
+
+pub mod anchor_key;
+pub mod anchors;
+mod audit;
+pub mod audit_check;
+pub mod bootstrap;
+mod commit;
+mod enforce;
+mod error;
+mod events;
+pub mod fields;
+pub mod index;
+mod keys;
+pub mod leaks;
+pub mod limits;
+pub mod maintenance;
+mod policy;
+pub mod retention;
+pub mod rights;
+mod root_keys;
+mod service;
+pub mod usage;
+mod verify;
+mod workspace;
+
+pub use audit::{AuditQuery, EventPage, EventPages};
+pub use audit_check::{ChainCheck, Unexplained};
+pub use error::AppError;
+pub use keys::{Issued, KeyChange, KeyDraft, KeyPage, KeyPatch, KeyQuery};
+pub use leaks::{LeakReport, LeakedKey};
+pub use rights::{Caller, Principal, Right};
+pub use root_keys::{RootKeyDraft, KNOWN_RIGHTS};
+pub use service::Keyward;
+pub use verify::{Verification, VerifyInput};
+pub use workspace::SettingsPatch;

@@ -1,0 +1,118 @@
+//! Verification, the hot path: look the presented key up in the in-memory index, `decide`,
+//! then the rate limit, then credits, then the audit event (durable before the answer), then
+//! usage — in that order, here and nowhere else. No other storage round-trip, except for
+//! keys with usage credits (an atomic spend) and, with Redis configured, keys with a rate
+//! limit (one counter increment).
+
+use crate::enforce::{enforce, Enforced};
+use crate::error::{AppError, AppResult};
+use crate::events;
+use crate::fields::RequestContext;
+use crate::rights::{Caller, KeysVerify};
+use crate::service::Keyward;
+use chrono::{DateTime, Utc};
+use keyward_core::credits::MAX_CREDITS;
+use keyward_core::{
+    decide, ApiKey, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
+};
+use std::sync::Arc;
+
+/// A verification request, parsed.
+pub struct VerifyInput {
+    /// The key as presented; a malformed one is `NOT_FOUND` without any lookup.
+    pub key: String,
+    /// The permissions the request needs, if any.
+    pub required: Option<PermissionQuery>,
+    /// What the calling service says about the request (recorded in the audit event).
+    pub context: RequestContext,
+    /// Credits to spend: 1 unless given, at most `MAX_CREDITS` (see [`VerifyInput::cost`]).
+    pub cost: u64,
+}
+
+impl VerifyInput {
+    /// The credits a verification spends: 1 unless given, at most `MAX_CREDITS`.
+    pub fn cost(cost: Option<u64>) -> AppResult<u64> {
+        let cost = cost.unwrap_or(1);
+        if cost > MAX_CREDITS {
+            return Err(AppError::Invalid(format!(
+                "cost is limited to {MAX_CREDITS}"
+            )));
+        }
+        Ok(cost)
+    }
+}
+
+/// What a verification found. The key's details are there only when it exists in the
+/// caller's workspace.
+pub struct Verification {
+    pub code: VerifyCode,
+    pub key: Option<Arc<KeyRecord>>,
+    /// The balance after this verification, for a key with credits.
+    pub credits: Option<u64>,
+    /// The rate-limit window, for a rate-limited key.
+    pub rate_limit: Option<RateLimitDecision>,
+    /// The instant the verification was decided at.
+    pub at: DateTime<Utc>,
+}
+
+impl Verification {
+    pub fn valid(&self) -> bool {
+        self.code == VerifyCode::Valid
+    }
+}
+
+impl Keyward {
+    pub async fn verify(
+        &self,
+        caller: &Caller<'_, KeysVerify>,
+        input: VerifyInput,
+    ) -> AppResult<Verification> {
+        let principal = caller.principal();
+        let workspace_id = principal.workspace_id();
+        let VerifyInput {
+            key,
+            required,
+            context,
+            cost,
+        } = input;
+        let key = ApiKey::parse(&key)
+            .ok()
+            .and_then(|key| self.index.key(&KeyHash::of(key.expose())))
+            // Another workspace's key is indistinguishable from an unknown one.
+            .filter(|key| key.workspace_id == workspace_id);
+        let now = self.clock.now();
+        // Network binding is part of `decide`; the rate limit and then credits spend
+        // something, so `enforce` applies them only to a `VALID` decision.
+        let presented = Presented {
+            required: required.as_ref(),
+            ip: context.ip.as_deref(),
+            origin: context.origin.as_deref(),
+        };
+        let decided = decide(key.as_deref(), &presented, now);
+        let Enforced {
+            code,
+            credits,
+            rate_limit,
+        } = enforce(self, key.as_deref(), decided, cost, now).await?;
+        let valid = code == VerifyCode::Valid;
+        if self.index.verification_audit(workspace_id).records(valid) {
+            let event = events::key_verified(principal, key.as_deref(), code, context, now);
+            // Fail closed: a verification that cannot be recorded is not answered.
+            self.store
+                .append_events(vec![event])
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        }
+        // Counted only once the verification is answered (after its event is durable).
+        if let Some(key) = &key {
+            self.usage.record(key, valid, now);
+        }
+        Ok(Verification {
+            code,
+            key,
+            credits,
+            rate_limit,
+            at: now,
+        })
+    }
+}
