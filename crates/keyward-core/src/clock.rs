@@ -1,5 +1,6 @@
 //! Time is injected: the domain never reads the system clock itself, so expiry and grace
-//! periods are tested by moving a [`ManualClock`] instead of sleeping.
+//! periods are tested by moving a [`ManualClock`] instead of sleeping. The clock that reads
+//! the system's time is the application core's (`keyward_app::SystemClock`).
 
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Mutex;
@@ -7,18 +8,6 @@ use std::sync::Mutex;
 /// The source of "now" for every time-dependent rule.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock, for the server. Truncated to milliseconds, the precision every engine
-/// stores, so a time returned at creation equals the time read back later.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        let now = Utc::now();
-        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-    }
 }
 
 /// A clock that only moves when told to, for tests.

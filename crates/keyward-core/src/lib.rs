@@ -29,7 +29,7 @@ pub use audit::{
     EventOutcome, KeptDigest, NewEvent,
 };
 pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock};
 pub use credits::{CreditOutcome, Credits, Refill};
 pub use hashing::KeyHash;
 pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};

@@ -9,8 +9,8 @@
 
 use keyward_core::{
     ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
-    SystemClock,
 };
+use keyward_app::SystemClock;
 use keyward_sqlite::SqliteStore;
 use std::io::Write;
 
