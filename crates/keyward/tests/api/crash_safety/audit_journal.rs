@@ -422,29 +422,28 @@ async fn sigkill_under_load_loses_no_answered_verification() {
     let key = app.api().new_key(STRIPE, &["invoices:delete"]).await;
     let (answered_tx, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
     for task in 0..TASKS {
-        let client = app.client.clone();
-        let url = app.url("/v1/verify");
-        let root_key = app.root_key().to_owned();
+        // The root key's client, sharing the app's connection pool.
+        let client = app.api().client().clone();
         let key = key.key.clone();
         let answered = answered_tx.clone();
         tokio::spawn(async move {
             for i in 0..PER_TASK {
                 let resource = format!("INV-{task}-{i}");
-                let sent = client
-                    .post(&url)
-                    .bearer_auth(&root_key)
-                    .json(&json!({
-                        "key": key,
-                        "permission": "invoices:delete",
-                        "action": "invoices.delete",
-                        "resource": resource,
-                    }))
-                    .send()
-                    .await;
+                let sent =
+                    client
+                        .send_raw(client.request(reqwest::Method::POST, "/v1/verify").json(
+                            &json!({
+                                "key": key,
+                                "permission": "invoices:delete",
+                                "action": "invoices.delete",
+                                "resource": resource,
+                            }),
+                        ))
+                        .await;
                 // Once the server is gone every request fails: this task is done.
                 let Ok(response) = sent else { return };
-                let status = response.status().as_u16();
-                let Ok(body) = response.json::<Value>().await else {
+                let status = response.status.as_u16();
+                let Ok(body) = response.json() else {
                     return;
                 };
                 let _ = answered.send((resource, status, body));
