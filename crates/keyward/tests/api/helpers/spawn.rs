@@ -510,10 +510,6 @@ impl TestApp {
     fn clients(&self) -> &Clients {
         self.clients.as_ref().expect("the server is running")
     }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
 }
 
 impl Drop for TestApp {
