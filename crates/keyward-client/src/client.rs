@@ -79,6 +79,26 @@ impl Client {
         shown_url(&self.base)
     }
 
+    /// The same server presenting `root_key` instead, sharing this client's connection pool
+    /// and options: for a caller acting as several root keys (each with its own rights)
+    /// without opening a pool per key. Fails if the root key cannot be sent in a header.
+    pub fn with_root_key(&self, root_key: SecretString) -> Result<Self, Error> {
+        authorization(&root_key)?;
+        Ok(Self {
+            root_key: Some(root_key),
+            ..self.clone()
+        })
+    }
+
+    /// The same server presenting no root key, sharing this client's connection pool and
+    /// options (for the routes that take none, or to see a request without one refused).
+    pub fn without_root_key(&self) -> Self {
+        Self {
+            root_key: None,
+            ..self.clone()
+        }
+    }
+
     /// Whether the root key would cross the network unencrypted: plain `http` to another
     /// machine than this one.
     pub fn sends_root_key_in_clear(&self) -> bool {
@@ -575,6 +595,30 @@ mod tests {
         assert!(clear("http://10.0.0.5:8080"));
         let anonymous = Client::anonymous("http://keys.example.com").unwrap();
         assert!(!anonymous.sends_root_key_in_clear(), "no key to send");
+    }
+
+    #[test]
+    fn another_root_key_replaces_the_credential_only() {
+        let bearer = |client: &Client| {
+            let request = client.request(Method::GET, "/v1/keys").build().unwrap();
+            request
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|value| value.to_str().unwrap().to_owned())
+        };
+        let first = Client::new("http://127.0.0.1:8080", secret("kwroot_first")).unwrap();
+        let second = first.with_root_key(secret("kwroot_second")).unwrap();
+        let none = second.without_root_key();
+        assert_eq!(bearer(&first).as_deref(), Some("Bearer kwroot_first"));
+        assert_eq!(bearer(&second).as_deref(), Some("Bearer kwroot_second"));
+        assert_eq!(bearer(&none), None);
+        assert_eq!(second.url(), first.url());
+        assert_eq!(none.timeout, first.timeout);
+        let err = first
+            .with_root_key(secret("kwroot_\u{7f}secret"))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRootKey));
+        assert!(!format!("{err} {err:?}").contains("secret"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Every call returns a [`Reply`]: the typed body (`value`) and the body exactly as the
 //! server sent it (`raw`). [`Client::request`] builds any other request, and
 //! [`Client::send_raw`] returns any answer with its status, headers and body.
+//! [`Client::with_root_key`] acts as another root key over the same connection pool.
 //!
 //! ```no_run
 //! use keyward_client::api::{CreateKeyRequest, VerifyCode, VerifyRequest};

@@ -1,7 +1,7 @@
 //! Bad input of every kind gets a clear 4xx with the standard error body, and nothing is
 //! lost, changed or crashed: afterwards the server still answers and holds the same keys.
 
-use crate::helpers::{send, settings, spawn_app, Api, NewKey};
+use crate::helpers::{settings, spawn_app, Api, NewKey};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -122,12 +122,13 @@ async fn malformed_update_revoke_rotate_and_verify_bodies_are_400() {
         br#"{"name": "#,
     ];
     for body in patch_bodies {
-        let answer = send(
-            api.request(Method::PATCH, &format!("/v1/keys/{id}"))
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.to_vec()),
-        )
-        .await;
+        let answer = api
+            .send(
+                api.request(Method::PATCH, &format!("/v1/keys/{id}"))
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
+            )
+            .await;
         assert_eq!(
             answer.status.as_u16(),
             400,
@@ -233,27 +234,32 @@ async fn a_body_without_a_json_content_type_is_415() {
     let existing = api.new_key(STRIPE, &["invoices:receive"]).await;
     let before = snapshot(&api).await;
     let body = r#"{"name": "Payroll CSV Export"}"#;
-    let missing = send(api.request(Method::POST, "/v1/keys").body(body)).await;
+    let missing = api
+        .send(api.request(Method::POST, "/v1/keys").body(body))
+        .await;
     missing.expect_error(415, "unsupported_media_type");
-    let text = send(
-        api.request(Method::POST, "/v1/keys")
-            .header(CONTENT_TYPE, "text/plain")
-            .body(body),
-    )
-    .await;
+    let text = api
+        .send(
+            api.request(Method::POST, "/v1/keys")
+                .header(CONTENT_TYPE, "text/plain")
+                .body(body),
+        )
+        .await;
     text.expect_error(415, "unsupported_media_type");
-    let form = send(
-        api.request(Method::POST, "/v1/keys")
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body("name=Payroll+CSV+Export"),
-    )
-    .await;
+    let form = api
+        .send(
+            api.request(Method::POST, "/v1/keys")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body("name=Payroll+CSV+Export"),
+        )
+        .await;
     form.expect_error(415, "unsupported_media_type");
-    let verify = send(
-        api.request(Method::POST, "/v1/verify")
-            .body(format!(r#"{{"key": "{}"}}"#, existing.key)),
-    )
-    .await;
+    let verify = api
+        .send(
+            api.request(Method::POST, "/v1/verify")
+                .body(format!(r#"{{"key": "{}"}}"#, existing.key)),
+        )
+        .await;
     verify.expect_error(415, "unsupported_media_type");
 
     assert_still_serving_unchanged(&api, &before, &existing).await;
@@ -279,13 +285,13 @@ async fn unknown_routes_methods_and_queries_get_json_errors() {
         .get("/v1/unknown")
         .await
         .expect_error(404, "not_found");
-    send(api.request(Method::DELETE, "/v1/keys"))
+    api.send(api.request(Method::DELETE, "/v1/keys"))
         .await
         .expect_error(405, "method_not_allowed");
-    send(api.request(Method::PUT, &format!("/v1/keys/{}", existing.id)))
+    api.send(api.request(Method::PUT, &format!("/v1/keys/{}", existing.id)))
         .await
         .expect_error(405, "method_not_allowed");
-    send(api.request(Method::GET, "/v1/verify"))
+    api.send(api.request(Method::GET, "/v1/verify"))
         .await
         .expect_error(405, "method_not_allowed");
 
@@ -613,12 +619,14 @@ async fn invalid_utf8_and_odd_authorization_headers_are_401_not_a_crash() {
         header(b"Token abc"),
         header(b"Basic dXNlcjpwYXNz"),
     ] {
-        let answer = send(
-            app.anonymous()
-                .request(Method::GET, "/v1/keys")
-                .header(AUTHORIZATION, value.clone()),
-        )
-        .await;
+        let anonymous = app.anonymous();
+        let answer = anonymous
+            .send(
+                anonymous
+                    .request(Method::GET, "/v1/keys")
+                    .header(AUTHORIZATION, value.clone()),
+            )
+            .await;
         assert_eq!(
             answer.status.as_u16(),
             401,

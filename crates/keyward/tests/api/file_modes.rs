@@ -4,7 +4,7 @@
 //! are still `0600` (the journal's directory `0700`), as is the anchor signing key; the anchor
 //! public key and the anchor log are `0644`, not the umask's `0666`.
 
-use crate::helpers::{describe, keyward, send, Workspace};
+use crate::helpers::{describe, keyward, Api, Workspace};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -102,31 +102,15 @@ async fn the_database_its_wal_and_the_journal_are_private_whatever_the_umask() {
     };
 
     // A key and a verification: the journal gets a segment, the database a WAL.
-    let client = reqwest::Client::new();
-    let created = send(
-        client
-            .post(format!("{address}/v1/keys"))
-            .bearer_auth(&workspace.root_key)
-            .json(&json!({"name": "File Mode Check Integration"})),
-    )
-    .await;
+    let api = Api::at(&address, Some(&workspace.root_key));
+    let created = api
+        .post("/v1/keys", &json!({"name": "File Mode Check Integration"}))
+        .await;
     let key = created.expect(201)["key"].as_str().unwrap().to_owned();
-    let verified = send(
-        client
-            .post(format!("{address}/v1/verify"))
-            .bearer_auth(&workspace.root_key)
-            .json(&json!({"key": key})),
-    )
-    .await;
+    let verified = api.post("/v1/verify", &json!({"key": key})).await;
     assert_eq!(verified.expect(200)["code"], "VALID");
     // An anchor: the anchor log gets its first line.
-    let anchored = send(
-        client
-            .post(format!("{address}/v1/audit/anchor"))
-            .bearer_auth(&workspace.root_key)
-            .json(&json!({})),
-    )
-    .await;
+    let anchored = api.post("/v1/audit/anchor", &json!({})).await;
     assert!(anchored.expect(200)["signature"].is_string());
 
     let journal = with_suffix(&db, ".audit-journal");

@@ -47,7 +47,7 @@ impl Tally {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let answer = crate::helpers::send(request).await;
+        let answer = api.send(request).await;
         let status = answer.status.as_u16();
         assert!(status < 500, "{what} answered {status}: {}", answer.text);
         assert!(

@@ -3,7 +3,7 @@
 //! `keyward root-key create` (operator recovery) writes it to a new 0600 file or a terminal.
 
 use crate::helpers::{
-    contains_bytes, describe, keyward, remember_secret, secret_part, spawn_app, TestApp,
+    contains_bytes, describe, keyward, remember_secret, secret_part, spawn_app, Api, TestApp,
 };
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
@@ -79,13 +79,8 @@ async fn the_first_root_key_goes_to_a_private_file_and_never_to_stdout_or_stderr
     #[cfg(unix)]
     assert_eq!(mode(&file), 0o600);
     // The key in the file is the workspace's working root key.
-    let roots = reqwest::Client::new()
-        .get(format!("{address}/v1/root-keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(roots.status().as_u16(), 200);
+    let roots = Api::at(&address, Some(&key)).get("/v1/root-keys").await;
+    assert_eq!(roots.status.as_u16(), 200);
 
     drop(server);
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());

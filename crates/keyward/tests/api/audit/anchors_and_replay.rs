@@ -829,14 +829,7 @@ async fn editing_a_kept_event_behind_a_forged_cut_is_caught_by_an_anchor() {
     let out = cli_verify(&app, &["--anchor", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
 
-    let export = api
-        .request(reqwest::Method::GET, "/v1/audit/export")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let export = api.get("/v1/audit/export").await.text;
     let export_file = dir.path().join("audit.ndjson");
     std::fs::write(&export_file, export).unwrap();
     let script = concat!(

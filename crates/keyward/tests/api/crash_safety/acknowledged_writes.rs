@@ -260,12 +260,14 @@ async fn credit_spends_survive_sigkill() {
 async fn policy_and_workspace_changes_survive_sigkill() {
     let mut app = spawn_process_app();
     let policy = json!({"max_key_lifetime_seconds": 3600});
-    let answer = crate::helpers::send(
-        app.api()
-            .request(reqwest::Method::PUT, "/v1/policy")
-            .json(&policy),
-    )
-    .await;
+    let answer = app
+        .api()
+        .send(
+            app.api()
+                .request(reqwest::Method::PUT, "/v1/policy")
+                .json(&policy),
+        )
+        .await;
     assert_eq!(answer.expect(200), &policy);
     let changed = json!({"verification_audit": "failures", "audit_retention_days": 30});
     let settings = app

@@ -9,6 +9,7 @@ use crate::audit::support::{assert_intact, chain, events, export, text, verify, 
 use crate::helpers::{
     keyward, sigkill, spawn_process_app, spawn_process_app_env, Api, NewKey, Rng,
 };
+use keyward_client::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -92,19 +93,12 @@ impl Load<'_> {
                 "action": "invoices.read",
                 "resource": resource,
             });
-            let Ok(response) = self
-                .api
-                .request(reqwest::Method::POST, "/v1/verify")
-                .json(&body)
-                .send()
-                .await
-            else {
+            let request = self.api.request(Method::POST, "/v1/verify").json(&body);
+            let Ok(response) = self.api.client().send_raw(request).await else {
                 return (sent, answered);
             };
-            let status = response.status().as_u16();
-            let Ok(text) = response.text().await else {
-                return (sent, answered);
-            };
+            let status = response.status.as_u16();
+            let text = response.text;
             crate::helpers::check_answer(status, &text, &Value::Null);
             assert_eq!(status, 200, "{text}");
             let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
@@ -422,29 +416,25 @@ async fn sigkill_under_load_loses_no_answered_verification() {
     let key = app.api().new_key(STRIPE, &["invoices:delete"]).await;
     let (answered_tx, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
     for task in 0..TASKS {
-        let client = app.client.clone();
-        let url = app.url("/v1/verify");
-        let root_key = app.root_key().to_owned();
+        // The root key's client, sharing the app's connection pool.
+        let client = app.api().client().clone();
         let key = key.key.clone();
         let answered = answered_tx.clone();
         tokio::spawn(async move {
             for i in 0..PER_TASK {
                 let resource = format!("INV-{task}-{i}");
                 let sent = client
-                    .post(&url)
-                    .bearer_auth(&root_key)
-                    .json(&json!({
+                    .send_raw(client.request(Method::POST, "/v1/verify").json(&json!({
                         "key": key,
                         "permission": "invoices:delete",
                         "action": "invoices.delete",
                         "resource": resource,
-                    }))
-                    .send()
+                    })))
                     .await;
                 // Once the server is gone every request fails: this task is done.
                 let Ok(response) = sent else { return };
-                let status = response.status().as_u16();
-                let Ok(body) = response.json::<Value>().await else {
+                let status = response.status.as_u16();
+                let Ok(body) = response.json() else {
                     return;
                 };
                 let _ = answered.send((resource, status, body));

@@ -39,12 +39,11 @@ struct Record {
 
 /// A request that may fail because the server was killed: `None` then.
 async fn try_send(api: &Api<'_>, method: Method, path: &str, body: &Value) -> Option<(u16, Value)> {
-    let response = api.request(method, path).json(body).send().await.ok()?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.ok()?;
+    let request = api.request(method, path).json(body);
+    let response = api.client().send_raw(request).await.ok()?;
     Some((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        response.status.as_u16(),
+        serde_json::from_str(&response.text).unwrap_or(Value::Null),
     ))
 }
 

@@ -1,58 +1,76 @@
-//! The suite's HTTP client: `Api` (requests as one credential, typed helpers for the key
-//! routes) and `Answer` (status, headers, body, with assertions on error bodies). Every
-//! answer passes the secret check of [`super::secrets::check_answer`].
+//! The suite's HTTP client, over `keyward-client`: `Api` (requests as one credential, typed
+//! helpers for the key routes) and `Answer` (status, headers, body, with assertions on error
+//! bodies). Bodies a test writes itself (bad input among them) go through
+//! `Client::request`/`send_raw` so they reach the server as written; every answer, raw or
+//! typed, passes the secret check of [`super::secrets::check_answer`].
 
 use super::secrets::check_answer;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, RequestBuilder, StatusCode};
+use keyward_client::api::CreateKeyRequest;
+use keyward_client::header::{HeaderMap, CONTENT_TYPE};
+use keyward_client::{Client, Error, Method, RequestBuilder, SecretString, StatusCode};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
-/// Requests to a running server with one credential.
+/// Requests to a running server with one credential: the app's own client (borrowed), or a
+/// copy presenting another credential over the same connection pool.
 pub struct Api<'a> {
-    client: &'a reqwest::Client,
-    /// `http://host:port` of the server.
-    address: &'a str,
-    token: Option<String>,
+    client: Cow<'a, Client>,
 }
 
 impl<'a> Api<'a> {
-    /// Requests to the server at `address` with `token` as the bearer credential (none: no
-    /// `Authorization` header).
-    pub fn new(client: &'a reqwest::Client, address: &'a str, token: Option<&str>) -> Self {
-        Self {
-            client,
-            address,
-            token: token.map(str::to_owned),
-        }
+    /// Requests through `client`, with its credential (none: no `Authorization` header).
+    pub fn new(client: Cow<'a, Client>) -> Self {
+        Self { client }
     }
 
+    /// Requests to the server at `address` with `token` as the bearer credential, over a
+    /// client of their own (for a server the suite did not start through `TestApp`).
+    pub fn at(address: &str, token: Option<&str>) -> Api<'static> {
+        let client = Client::anonymous(address).expect("a server address");
+        Api::new(Cow::Owned(match token {
+            Some(token) => with_token(&client, token),
+            None => client,
+        }))
+    }
+
+    /// The `keyward-client` this sends through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A request to `path` with this credential, to finish and hand to [`Api::send`].
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let builder = self
+        self.client.request(method, path)
+    }
+
+    /// Sends `request` and returns the answer whatever its status.
+    pub async fn send(&self, request: RequestBuilder) -> Answer {
+        let response = self
             .client
-            .request(method, format!("{}{path}", self.address));
-        match &self.token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+            .send_raw(request)
+            .await
+            .expect("the request reached the server");
+        Answer::new(response.status, response.headers, response.text)
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        send(self.request(Method::GET, path)).await
+        self.send(self.request(Method::GET, path)).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Answer {
-        send(self.request(Method::POST, path).json(body)).await
+        self.send(self.request(Method::POST, path).json(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Answer {
-        send(self.request(Method::PATCH, path).json(body)).await
+        self.send(self.request(Method::PATCH, path).json(body))
+            .await
     }
 
     /// `body` sent as is, with `Content-Type: application/json`.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
-        send(
+        self.send(
             self.request(Method::POST, path)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(CONTENT_TYPE, "application/json")
                 .body(body),
         )
         .await
@@ -67,13 +85,32 @@ impl<'a> Api<'a> {
         self.create_key(body).await.expect(201).clone()
     }
 
-    /// Creates a key named `name` with `permissions`, asserting `201`.
+    /// Creates a key named `name` with `permissions` through the typed call, asserting `201`.
     pub async fn new_key(&self, name: &str, permissions: &[&str]) -> NewKey {
-        NewKey::from(
-            &self
-                .create_key_ok(&json!({"name": name, "permissions": permissions}))
-                .await,
-        )
+        let request = CreateKeyRequest {
+            name: name.to_owned(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            ..CreateKeyRequest::default()
+        };
+        let (answer, created) = match self.client.create_key(&request).await {
+            Ok(reply) => (
+                Answer::new(reply.status, reply.headers, reply.raw),
+                Some(reply.value),
+            ),
+            Err(Error::Api(refused)) => (
+                Answer::new(refused.status, HeaderMap::new(), refused.body),
+                None,
+            ),
+            Err(other) => panic!("the request reached the server: {other}"),
+        };
+        let body = answer.expect(201).clone();
+        let created = created.expect("a 201 carries the created key");
+        assert_eq!(body["key"], created.key, "typed and raw bodies disagree");
+        NewKey {
+            id: created.record.id,
+            key: created.key,
+            body,
+        }
     }
 
     pub async fn list_keys(&self, query: &str) -> Answer {
@@ -217,26 +254,27 @@ pub struct Answer {
     pub json: Value,
 }
 
-pub async fn send(request: RequestBuilder) -> Answer {
-    let response = request
-        .send()
-        .await
-        .expect("the request reached the server");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("reading the response body");
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    check_answer(status.as_u16(), &text, &json);
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
+/// `client` presenting `token` instead of its own credential.
+pub fn with_token(client: &Client, token: &str) -> Client {
+    client
+        .with_root_key(SecretString::from(token.to_owned()))
+        .expect("a token an HTTP header can carry")
 }
 
 impl Answer {
+    /// An answer as received: checked for secrets, its body parsed as JSON when it is JSON.
+    #[track_caller]
+    pub fn new(status: StatusCode, headers: HeaderMap, text: String) -> Self {
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        check_answer(status.as_u16(), &text, &json);
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
     /// Asserts the status and returns the JSON body.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {

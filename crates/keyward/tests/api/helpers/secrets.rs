@@ -43,7 +43,7 @@ pub fn assert_no_secret_in(context: &str, text: &str) {
     }
 }
 
-/// Secret hygiene across the whole suite, for every answer a test reads (through [`send`],
+/// Secret hygiene across the whole suite, for every answer a test reads (through [`super::http::Answer::new`],
 /// or from the router in process): every key handed out is remembered, and no error body,
 /// in any test, may carry any of them.
 #[track_caller]

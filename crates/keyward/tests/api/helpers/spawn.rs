@@ -11,11 +11,13 @@
 //! a bound listener, or the child's `listening on` line. No sleeps, no guessed ports.
 
 use super::data::contains_bytes;
-use super::http::Api;
+use super::http::{with_token, Api};
 use super::in_process::{self, InProcess};
 use super::log_capture::{self, AppLog};
 use super::secrets::{assert_no_secret_in, remember_secret};
+use keyward_client::Client;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -52,7 +54,8 @@ pub struct Workspace {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>` of the running server (changes on `restart`).
     pub address: String,
-    pub client: reqwest::Client,
+    /// The running server's clients (rebuilt on `restart`, for the new address).
+    clients: Option<Clients>,
     pub workspaces: Vec<Workspace>,
     pub db_path: PathBuf,
     db_url: String,
@@ -68,6 +71,13 @@ pub struct TestApp {
     env: Vec<(String, String)>,
     // Last, so the database outlives the server that is stopped in `drop`.
     _dir: TempDir,
+}
+
+/// One `keyward-client` per server address, and the initial root key's copy of it (sharing
+/// its connection pool) for the calls most tests make.
+struct Clients {
+    anonymous: Client,
+    root: Option<Client>,
 }
 
 /// A running server: a child process with the thread reading its stderr, or in process.
@@ -132,14 +142,9 @@ fn spawn(workspaces: usize, env: &[(&str, &str)], in_process: bool) -> TestApp {
     } else {
         (None, Arc::new(AppLog::default()))
     };
-    let client = reqwest::Client::builder()
-        // A safety net against a hung server, not a performance threshold.
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("building the HTTP client");
     let mut app = TestApp {
         address: String::new(),
-        client,
+        clients: None,
         workspaces,
         db_path,
         db_url,
@@ -268,6 +273,17 @@ impl TestApp {
             Some(id) => self.start_in_process(id),
             None => self.start_process(),
         }
+        let anonymous = Client::builder(&self.address)
+            .expect("the server's address")
+            // A safety net against a hung server, not a performance threshold.
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("building the HTTP client");
+        let root = self
+            .workspaces
+            .first()
+            .map(|workspace| with_token(&anonymous, &workspace.root_key));
+        self.clients = Some(Clients { anonymous, root });
     }
 
     /// `keyward::serve` on a listener bound here; returns once it logged that it listens.
@@ -477,18 +493,22 @@ impl TestApp {
         self.as_root(self.root_key())
     }
 
-    /// The API with `token` as the bearer credential.
+    /// The API with `token` as the bearer credential, over the app's connection pool.
     pub fn as_root<'a>(&'a self, token: &str) -> Api<'a> {
-        Api::new(&self.client, &self.address, Some(token))
+        let clients = self.clients();
+        match &clients.root {
+            Some(root) if token == self.root_key() => Api::new(Cow::Borrowed(root)),
+            _ => Api::new(Cow::Owned(with_token(&clients.anonymous, token))),
+        }
     }
 
     /// The API with no `Authorization` header.
     pub fn anonymous(&self) -> Api<'_> {
-        Api::new(&self.client, &self.address, None)
+        Api::new(Cow::Borrowed(&self.clients().anonymous))
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
+    fn clients(&self) -> &Clients {
+        self.clients.as_ref().expect("the server is running")
     }
 }
 

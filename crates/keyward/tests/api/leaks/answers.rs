@@ -54,17 +54,13 @@ async fn the_answer_to_a_report_is_the_same_in_body_and_time_whatever_it_held() 
 #[tokio::test]
 async fn reports_are_rate_limited_per_address() {
     let server = spawn_app();
-    let client = reqwest::Client::new();
-    let leaks = server.url("/v1/leaks");
+    let anonymous = server.anonymous();
     let mut statuses = Vec::new();
     for _ in 0..25 {
-        let res = client
-            .post(&leaks)
-            .json(&json!({"keys": ["bos_x"]}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(res.status().as_u16());
+        let res = anonymous
+            .post("/v1/leaks", &json!({"keys": ["bos_x"]}))
+            .await;
+        statuses.push(res.status.as_u16());
     }
     assert!(statuses[..20].iter().all(|s| *s == 202), "{statuses:?}");
     assert_eq!(statuses[24], 429, "{statuses:?}");

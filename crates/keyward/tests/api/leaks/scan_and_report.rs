@@ -4,7 +4,9 @@
 //! is revoked at once; and `scan --report` says exactly which keys were reported when the
 //! server refuses a report midway.
 
-use crate::helpers::{checksum, describe, keyward, spawn_app, unissued_key, TestApp, PREFIX};
+use crate::helpers::{
+    checksum, describe, keyward, spawn_app, unissued_key, Answer, TestApp, PREFIX,
+};
 use crate::leaks::support::root_key;
 use serde_json::{json, Value};
 use std::io::{Cursor, Write};
@@ -133,23 +135,21 @@ async fn scanned_and_reported_keys_are_revoked_with_their_location_audited() {
     assert!(!audit_text.contains(&in_word) && !audit_text.contains(&in_sheet));
 
     // The answer says nothing about validity: a made-up key gets the same 202 shape.
-    let anonymous = reqwest::Client::new();
-    let leaks = server.url("/v1/leaks");
+    let anonymous = server.anonymous();
+    let leaks = "/v1/leaks";
     let fake = anonymous
-        .post(&leaks)
-        .json(&json!({"keys": ["bos_notarealkeyatallnotarealkeyatall123456"], "source": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fake.status().as_u16(), 202);
+        .post(
+            leaks,
+            &json!({"keys": ["bos_notarealkeyatallnotarealkeyatall123456"], "source": "x"}),
+        )
+        .await;
+    assert_eq!(fake.status.as_u16(), 202);
     let real = anonymous
-        .post(&leaks)
-        .json(&json!({"keys": [untouched], "source": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(real.status().as_u16(), 202);
-    let (fake, real): (Value, Value) = (fake.json().await.unwrap(), real.json().await.unwrap());
+        .post(leaks, &json!({"keys": [untouched], "source": "x"}))
+        .await;
+    assert_eq!(real.status.as_u16(), 202);
+    let json = |answer: &Answer| serde_json::from_str::<Value>(&answer.text).unwrap();
+    let (fake, real): (Value, Value) = (json(&fake), json(&real));
     assert_eq!(fake, real);
     assert_eq!(server.api().verify_code(&untouched, None).await, "REVOKED");
 
@@ -160,8 +160,8 @@ async fn scanned_and_reported_keys_are_revoked_with_their_location_audited() {
         json!({"keys": too_many}),
         json!({"key": "x"}),
     ] {
-        let res = anonymous.post(&leaks).json(&body).send().await.unwrap();
-        assert_eq!(res.status().as_u16(), 400, "{body}");
+        let res = anonymous.post(leaks, &body).await;
+        assert_eq!(res.status.as_u16(), 400, "{body}");
     }
 }
 

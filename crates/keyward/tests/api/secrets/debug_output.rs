@@ -113,7 +113,7 @@ async fn debug_of_every_type_holding_a_secret_prints_no_secret() {
     );
 }
 
-/// The suite-wide check in `helpers::send` and `TestApp`'s drop would catch a leak.
+/// The suite-wide check in `helpers::Answer::new` and `TestApp`'s drop would catch a leak.
 #[test]
 #[should_panic(expected = "carries a key")]
 fn the_suite_wide_secret_check_catches_a_leaked_key() {

@@ -9,7 +9,7 @@
 
 use crate::audit::support::{assert_intact, chain, events, export, seqs, verify, XERO};
 use crate::helpers::{
-    key_ids, send, settings, spawn_app_with, unissued_key, Answer, Api, NewKey, TestApp, PREFIX,
+    key_ids, settings, spawn_app_with, unissued_key, Answer, Api, NewKey, TestApp, PREFIX,
 };
 use crate::tenancy::support::{assert_untouched, STRIPE, UNKNOWN_ROOT_ID};
 use reqwest::Method;
@@ -24,7 +24,7 @@ async fn call(api: &Api<'_>, method: &Method, path: &str, body: &Option<Value>) 
     if let Some(body) = body {
         request = request.json(body);
     }
-    send(request).await
+    api.send(request).await
 }
 
 /// What a row does to its own workspace's object.

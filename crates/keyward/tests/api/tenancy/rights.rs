@@ -109,7 +109,7 @@ async fn assert_every_call_refused(
         if let Some(body) = &body {
             request = request.json(body);
         }
-        let answer = crate::helpers::send(request).await;
+        let answer = api.send(request).await;
         assert_eq!(
             answer.status.as_u16(),
             status,
@@ -165,7 +165,8 @@ async fn no_garbage_or_customer_credentials_get_401_everywhere() {
         .anonymous()
         .request(Method::GET, "/v1/keys")
         .basic_auth(app.root_key(), None::<&str>);
-    crate::helpers::send(basic)
+    app.anonymous()
+        .send(basic)
         .await
         .expect_error(401, "unauthorized");
     let query = app
@@ -234,7 +235,7 @@ async fn a_verify_only_root_key_can_verify_and_nothing_else() {
         if let Some(body) = &body {
             request = request.json(body);
         }
-        let answer = crate::helpers::send(request).await;
+        let answer = limited.send(request).await;
         assert_eq!(
             answer.status.as_u16(),
             403,
@@ -283,7 +284,7 @@ async fn each_right_opens_exactly_its_own_endpoints() {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let answer = crate::helpers::send(request).await;
+            let answer = holder.send(request).await;
             let status = answer.status.as_u16();
             if needs == right {
                 admitted += 1;
