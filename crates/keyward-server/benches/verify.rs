@@ -15,12 +15,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
+use keyward_app::SystemClock;
 use keyward_app::{bootstrap, Keyward};
 use keyward_core::{
-    decide, ApiKey, Clock, KeyHash, PermissionQuery, Presented, Store,
-    VerificationAudit, WorkspaceSettings,
+    decide, ApiKey, Clock, KeyHash, PermissionQuery, Presented, Store, VerificationAudit,
+    WorkspaceSettings,
 };
-use keyward_app::SystemClock;
 use keyward_server::router;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,10 +7,10 @@
 //!     seed_keys <database url> <count> <valid file> <unknown file>
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use keyward_app::SystemClock;
 use keyward_core::{
     ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
 };
-use keyward_app::SystemClock;
 use keyward_sqlite::SqliteStore;
 use std::io::Write;
 

@@ -2,11 +2,11 @@
 //! SQLite store with one workspace. The only place that knows how a server is assembled.
 
 use keyward_app::anchors::Anchorer;
+use keyward_app::SystemClock;
 use keyward_app::{bootstrap, Keyward};
 use keyward_client::{Client, SecretString};
 use keyward_core::anchor::AnchorSigningKey;
-use keyward_core::{Store};
-use keyward_app::SystemClock;
+use keyward_core::Store;
 use keyward_server::serve;
 use keyward_sqlite::SqliteStore;
 use std::sync::Arc;

@@ -11,9 +11,9 @@
 use axum::body::Body;
 use axum::http::{header, Method, Request};
 use axum::Router;
-use keyward_app::{bootstrap, Keyward};
-use keyward_core::{Store};
 use keyward_app::SystemClock;
+use keyward_app::{bootstrap, Keyward};
+use keyward_core::Store;
 use keyward_server::router;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use serde_json::{json, Value};

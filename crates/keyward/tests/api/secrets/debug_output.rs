@@ -5,10 +5,10 @@
 use axum::body::Body;
 use axum::http::{header, Request};
 use clap::Parser;
+use keyward_app::SystemClock;
 use keyward_app::{bootstrap, Keyward};
 use keyward_cli::{ClientArgs, VerifyArgs};
 use keyward_core::{ApiKey, Clock, KeyFilter, KeyHash, KeyPrefix, Store};
-use keyward_app::SystemClock;
 use keyward_server::router;
 use keyward_sqlite::SqliteStore;
 use sha2::{Digest, Sha256};
