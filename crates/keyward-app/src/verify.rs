@@ -15,12 +15,14 @@ use keyward_core::credits::MAX_CREDITS;
 use keyward_core::{
     decide, ApiKey, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
 };
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// A verification request, parsed.
 pub struct VerifyInput {
-    /// The key as presented; a malformed one is `NOT_FOUND` without any lookup.
-    pub key: String,
+    /// The key as presented (a secret until parsed: its `Debug` prints nothing); a malformed
+    /// one is `NOT_FOUND` without any lookup.
+    pub key: SecretString,
     /// The permissions the request needs, if any.
     pub required: Option<PermissionQuery>,
     /// What the calling service says about the request (recorded in the audit event).
@@ -75,7 +77,7 @@ impl Keyward {
             context,
             cost,
         } = input;
-        let key = ApiKey::parse(&key)
+        let key = ApiKey::parse(key.expose_secret())
             .ok()
             .and_then(|key| self.index.key(&KeyHash::of(key.expose())))
             // Another workspace's key is indistinguishable from an unknown one.

@@ -149,7 +149,7 @@ pub fn verify_input(req: VerifyRequest) -> ApiResult<VerifyInput> {
         .map_err(|e| AppError::Invalid(e.to_string()))?;
     let context = fields::RequestContext::parse(action, resource, ip, origin, user_agent)?;
     Ok(VerifyInput {
-        key,
+        key: key.into(),
         required,
         context,
         cost: VerifyInput::cost(cost)?,
