@@ -405,6 +405,9 @@ impl fmt::Debug for Client {
     }
 }
 
+/// Shorter than the server's default idle timeout (5 s).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 impl ClientBuilder {
     /// The root key to present (`Authorization: Bearer …`, marked sensitive).
     pub fn root_key(mut self, root_key: SecretString) -> Self {
@@ -440,6 +443,9 @@ impl ClientBuilder {
             .user_agent(self.user_agent)
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
+            // keyward closes a connection idle for 5 s (its default idle timeout); a pooled
+            // connection kept longer could be reused just as the server closes it.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // A redirect could carry the root key somewhere else: refuse to follow any.
             .redirect(reqwest::redirect::Policy::none())
             .build()
