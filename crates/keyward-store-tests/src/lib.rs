@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in five chapters:
+//! paths but those the engine hands out), in six chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -13,6 +13,9 @@
 //!    order; a journal that does not continue the database, or is in use, refused.
 //! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
 //!    as missing ones.
+//! 6. [`changes`]: the change log other nodes follow — one change per object a write changed,
+//!    none for a failed write or a verification's writes, gap-free numbers in commit order,
+//!    pruning that keeps the newest.
 //!
 //! # Adopting the suite
 //!
@@ -30,7 +33,7 @@
 //! names its test (`keys::a_revoked_key_gives_up_its_name`). The engine expression is
 //! evaluated for each test, inside the chapter modules, which import everything of the module
 //! the macro is called in. An engine whose store the journal cannot feed says so, and runs
-//! the other four chapters:
+//! the other five chapters:
 //!
 //! ```ignore
 //! keyward_store_tests::conformance!(SqliteInMemory; without journal);
@@ -45,6 +48,7 @@
 //! engine's own tests.
 
 pub mod audit;
+pub mod changes;
 mod engine;
 pub mod fixtures;
 pub mod journal;
@@ -80,7 +84,7 @@ macro_rules! conformance {
     };
 }
 
-/// The four chapters every engine runs.
+/// The chapters every engine runs.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __chapters_without_journal {
@@ -142,6 +146,14 @@ macro_rules! __chapters_without_journal {
             a_policy_applies_to_its_own_workspace_only,
             pruning_one_workspace_leaves_anothers_events,
         ]);
+        $crate::__chapter!($engine, changes: [
+            every_write_records_one_change_per_object_it_changed,
+            writes_verification_does_not_read_record_no_change,
+            a_failed_write_records_no_change_and_leaves_no_gap,
+            concurrent_writers_get_gap_free_numbers_in_commit_order
+                (flavor = "multi_thread", worker_threads = 4),
+            pruning_keeps_the_newest_change_and_the_numbers_survive_a_reopen,
+        ]);
     };
 }
 
@@ -175,6 +187,7 @@ mod tests {
             ("audit", include_str!("audit.rs")),
             ("journal", include_str!("journal.rs")),
             ("tenancy", include_str!("tenancy.rs")),
+            ("changes", include_str!("changes.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];
