@@ -28,6 +28,13 @@ pub trait Engine: Send + Sync + 'static {
     /// Closes a store: work in flight finishes and everything it holds is released (files,
     /// locks, connections), so the same database can be opened again at once.
     async fn close(&self, store: Self::Store) -> Result<()>;
+
+    /// Why this engine cannot run here (its database server is not configured), if it
+    /// cannot: each test then says it was skipped and passes, unless
+    /// `KEYWARD_REQUIRE_SERVICES=1`, which makes it fail (see [`crate::skip`]).
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An engine whose store the audit journal can feed (it implements [`IngestTarget`]): the
@@ -76,5 +83,9 @@ impl<E: JournalEngine> Engine for ThroughTheJournal<E> {
 
     async fn close(&self, store: Self::Store) -> Result<()> {
         close_journaled(store).await
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.0.unavailable()
     }
 }
