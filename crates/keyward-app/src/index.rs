@@ -2,7 +2,9 @@
 //!
 //! On one node every write goes through this process, so the index is complete and exact:
 //! an unknown key is answered `NOT_FOUND` without a database round-trip, and a revocation
-//! replaces the entry before the revoke call answers (revocation beats the cache). Lookups
+//! replaces the entry before the revoke call answers (revocation beats the cache). With
+//! several nodes on one database, `follow.rs` puts what the other nodes wrote (read back from
+//! the store through the change log) into the index the same way. Lookups
 //! are by SHA-256 digest of the presented key, which an attacker cannot steer toward a stored
 //! digest, so the map's lookup time reveals nothing useful; the final comparison of digests
 //! is constant-time (`KeyHash: PartialEq`).
