@@ -22,6 +22,7 @@ mod leaks;
 mod lifecycle;
 mod load;
 mod pagination;
+mod postgres;
 mod raw_http;
 mod restrictions;
 mod root_key_delivery;
