@@ -129,7 +129,7 @@ impl Store for PostgresStore {
     /// an advisory lock for the run, so nodes starting together migrate one after another.
     async fn migrate(&self) -> Result<(), StoreError> {
         bounded(self.timeouts.bulk, async {
-            let options = self.options.clone().options([(
+            let options = (*self.options).clone().options([(
                 "statement_timeout",
                 self.timeouts.bulk.as_millis().to_string(),
             )]);
