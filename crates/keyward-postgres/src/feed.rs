@@ -9,7 +9,7 @@ use crate::changes::CHANNEL;
 use crate::error::store_error;
 use async_trait::async_trait;
 use keyward_core::{ChangeFeed, ChangeSubscription, StoreError};
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::time::Duration;
 
 /// Announcements on `keyward_changes`, from one dedicated connection.
@@ -31,7 +31,7 @@ impl crate::PostgresStore {
             .test_before_acquire(true)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_lazy_with(self.options.clone());
+            .connect_lazy_with(PgConnectOptions::clone(&self.options));
         PostgresChangeFeed {
             pool,
             subscribe_timeout: self.timeouts.call,

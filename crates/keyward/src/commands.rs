@@ -103,6 +103,17 @@ pub async fn serve(
     if let Some(anchorer) = anchorer {
         state = state.with_anchorer(anchorer);
     }
+    // Several nodes on one database: the index follows the others' writes, and verification
+    // fails closed while it cannot (`keyward_app::follow`). Stopped when dropped, at return.
+    let _following = match database.shared_with_other_nodes() {
+        Some(feed) => {
+            let (following, handle) = state.follow_changes(Some(feed));
+            state = following;
+            tracing::info!("following the change log (LISTEN/NOTIFY, and polling)");
+            Some(handle)
+        }
+        None => None,
+    };
     let listener = match listen {
         Listen::Bound(listener) => listener,
         Listen::Address(address) => TcpListener::bind(&address)

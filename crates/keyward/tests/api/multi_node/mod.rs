@@ -5,5 +5,8 @@
 //! (polling), `postgres` with two `keyward serve` nodes on one PostgreSQL database (push
 //! through `LISTEN/NOTIFY`), when `KEYWARD_TEST_POSTGRES_URL` is set.
 
+mod postgres;
 mod propagation;
+mod proxy;
+mod serve_node;
 mod sqlite;

@@ -3,6 +3,7 @@
 //! correctness is asserted (every change seen within a generous bound); the times are
 //! printed.
 
+use crate::helpers::remember_secret;
 use keyward_api::{
     CreateKeyRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
     UpdateWorkspaceSettings, VerificationAudit, VerifyCode, VerifyRequest,
@@ -13,6 +14,9 @@ use std::time::{Duration, Instant};
 /// How long B may take to show one change before the test fails: far beyond any poll
 /// interval, only reached when a change is never seen.
 const SEEN_WITHIN: Duration = Duration::from_secs(15);
+
+/// The pause between two questions to B: the resolution of the times measured.
+const ASK_EVERY: Duration = Duration::from_millis(1);
 
 /// What B is asked, and the code that shows it saw the change.
 struct Expect<'a> {
@@ -40,6 +44,9 @@ async fn until_seen(b: &Client, since: Instant, what: &str, expect: Expect<'_>) 
             "node B still answers {:?} {SEEN_WITHIN:?} after {what} on node A",
             answer.value.code
         );
+        // A breath between questions, so asking does not starve the node of the CPU its
+        // follower needs (the machine may have two cores for everything).
+        tokio::time::sleep(ASK_EVERY).await;
     }
 }
 
@@ -68,6 +75,7 @@ pub async fn run(a: &Client, b: &Client, cycles: usize) -> Vec<Duration> {
             .expect("create on A")
             .value;
         let since = Instant::now();
+        remember_secret(&created.key);
         let key = created.key.as_str();
         let id = created.record.id.clone();
         let plain = |code| Expect {
@@ -127,6 +135,7 @@ pub async fn run(a: &Client, b: &Client, cycles: usize) -> Vec<Duration> {
             .expect("rotate on A")
             .value;
         let since = Instant::now();
+        remember_secret(&rotated.key);
         times.push(until_seen(b, since, "a rotation (old key)", plain(VerifyCode::Revoked)).await);
         let replacement = Expect {
             key: &rotated.key,

@@ -5,6 +5,8 @@
 //! `keyward serve` builds them without the journal.)
 
 use super::propagation;
+use crate::helpers::remember_secret;
+use keyward_api::{CreateKeyRequest, RevokeKeyRequest, VerifyCode, VerifyRequest};
 use keyward_app::follow::Following;
 use keyward_app::{bootstrap, Keyward, SystemClock};
 use keyward_client::{Client, SecretString};
@@ -21,13 +23,22 @@ struct Node {
     _stop: oneshot::Sender<()>,
 }
 
-async fn node(url: &str) -> Node {
+/// The core of a node on the file at `url`, its index loaded, not yet following.
+async fn loaded(url: &str) -> Keyward {
     let store = SqliteStore::connect(url).await.expect("opening the file");
     store.migrate().await.expect("migrating");
     let store: Arc<dyn Store> = Arc::new(Grouped::new(store));
-    let state = Keyward::load(store, Arc::new(SystemClock))
+    Keyward::load(store, Arc::new(SystemClock))
         .await
-        .expect("loading the index");
+        .expect("loading the index")
+}
+
+async fn node(url: &str) -> Node {
+    serve(loaded(url).await).await
+}
+
+/// Serves `state`, following the change log from where it was loaded.
+async fn serve(state: Keyward) -> Node {
     let (state, following) = state.follow_changes(None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -42,22 +53,91 @@ async fn node(url: &str) -> Node {
     }
 }
 
+/// A database file with one workspace, and its root key.
+async fn shared_file(dir: &tempfile::TempDir) -> (String, String) {
+    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let workspace = bootstrap::create_workspace(&store, &SystemClock, "Shared", "bos")
+        .await
+        .unwrap();
+    store.close().await;
+    let root = workspace.root_key.expose().to_owned();
+    remember_secret(&root);
+    (url, root)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_through_one_node_reach_the_other_on_one_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
-    let workspace = {
-        let store = SqliteStore::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        bootstrap::create_workspace(&store, &SystemClock, "Shared", "bos")
-            .await
-            .unwrap()
-    };
-    let root = || SecretString::from(workspace.root_key.expose().to_owned());
+    let (url, root) = shared_file(&dir).await;
+    let root = || SecretString::from(root.clone());
     let (a, b) = (node(&url).await, node(&url).await);
     let a = Client::new(&a.address, root()).unwrap();
     let b_client = Client::new(&b.address, root()).unwrap();
     let times = propagation::run(&a, &b_client, 26).await;
     assert!(times.len() >= 200, "at least 200 changes measured");
     propagation::report("SQLite, two nodes on one file, polling", times);
+}
+
+/// A node whose position in the log was pruned away (it was stopped longer than the log
+/// keeps changes) finds the gap, reloads its whole index, and then answers as the database
+/// says: a key created and another revoked meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_pruned_log_reloads_its_whole_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, root) = shared_file(&dir).await;
+    let root = || SecretString::from(root.clone());
+    let a = node(&url).await;
+    let a = Client::new(&a.address, root()).unwrap();
+    let create = |name: &str| CreateKeyRequest {
+        name: name.into(),
+        ..Default::default()
+    };
+    let revoked = a
+        .create_key(&create("Revoked While Away"))
+        .await
+        .unwrap()
+        .value;
+    remember_secret(&revoked.key);
+    // B loads here, and does not follow yet.
+    let b_state = loaded(&url).await;
+    a.revoke_key(&revoked.record.id, &RevokeKeyRequest::default())
+        .await
+        .unwrap();
+    let created = a
+        .create_key(&create("Created While Away"))
+        .await
+        .unwrap()
+        .value;
+    remember_secret(&created.key);
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let far = chrono::Utc::now() + chrono::Duration::days(1);
+    assert!(
+        store.prune_changes(far).await.unwrap() > 0,
+        "the log was pruned"
+    );
+    store.close().await;
+
+    let b = serve(b_state).await;
+    let b = Client::new(&b.address, root()).unwrap();
+    let code = |key: String| {
+        let b = b.clone();
+        async move {
+            let request = VerifyRequest {
+                key,
+                ..Default::default()
+            };
+            b.verify(&request).await.unwrap().value.code
+        }
+    };
+    let started = std::time::Instant::now();
+    while code(created.key.clone()).await != VerifyCode::Valid {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "B never reloaded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(code(revoked.key.clone()).await, VerifyCode::Revoked);
 }
