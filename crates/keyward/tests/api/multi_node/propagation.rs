@@ -5,10 +5,10 @@
 
 use crate::helpers::remember_secret;
 use keyward_api::{
-    CreateKeyRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
+    CreateKeyRequest, CreateRootKeyRequest, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
     UpdateWorkspaceSettings, VerificationAudit, VerifyCode, VerifyRequest,
 };
-use keyward_client::Client;
+use keyward_client::{Client, SecretString, StatusCode};
 use std::time::{Duration, Instant};
 
 /// How long B may take to show one change before the test fails: far beyond any poll
@@ -50,8 +50,8 @@ async fn until_seen(b: &Client, since: Instant, what: &str, expect: Expect<'_>) 
     }
 }
 
-/// Runs `cycles` cycles of eight changes each through `a`, timing how long `b` takes to
-/// show each one. Returns every time measured.
+/// Runs `cycles` cycles of eight changes each through `a`, then a root key's revocation,
+/// timing how long `b` takes to show each one. Returns every time measured.
 pub async fn run(a: &Client, b: &Client, cycles: usize) -> Vec<Duration> {
     // Verifications answer without an audit write, so asking B in a loop measures the feed,
     // not the audit path (and the workspace change itself must reach B).
@@ -153,7 +153,51 @@ pub async fn run(a: &Client, b: &Client, cycles: usize) -> Vec<Duration> {
         };
         times.push(until_seen(b, since, "a revocation", revoked).await);
     }
+    times.push(root_key_revocation(a, b).await);
     times
+}
+
+/// A root key made on A and then revoked there: how long B keeps accepting it afterwards.
+async fn root_key_revocation(a: &Client, b: &Client) -> Duration {
+    let deputy = a
+        .create_root_key(&CreateRootKeyRequest {
+            name: "Propagation Deputy".into(),
+            permissions: vec!["keys:verify".into()],
+        })
+        .await
+        .expect("a root key made on A")
+        .value;
+    remember_secret(&deputy.key);
+    let as_deputy = b
+        .with_root_key(SecretString::from(deputy.key.clone()))
+        .expect("a client for the deputy");
+    let request = VerifyRequest {
+        key: "bos_not_a_key".into(),
+        ..Default::default()
+    };
+    // Known to B (at once, or by the reload an unknown root key triggers).
+    let started = Instant::now();
+    while as_deputy.verify(&request).await.is_err() {
+        assert!(
+            started.elapsed() < SEEN_WITHIN,
+            "B never accepted the new root key"
+        );
+        tokio::time::sleep(ASK_EVERY).await;
+    }
+    a.revoke_root_key(&deputy.record.id)
+        .await
+        .expect("revoke the root key on A");
+    let since = Instant::now();
+    loop {
+        match as_deputy.verify(&request).await {
+            Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return since.elapsed(),
+            _ => assert!(
+                since.elapsed() < SEEN_WITHIN,
+                "node B still accepts a root key revoked on A {SEEN_WITHIN:?} ago"
+            ),
+        }
+        tokio::time::sleep(ASK_EVERY).await;
+    }
 }
 
 /// Prints the median, p99 and worst of `times` under `label`.
