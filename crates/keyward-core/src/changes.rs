@@ -57,6 +57,26 @@ pub struct Change {
     pub id: String,
 }
 
+impl Change {
+    /// A change as an engine stored it: `object` is [`ChangedObject::as_str`]; any other text
+    /// is [`StoreError::Corrupt`].
+    pub fn from_stored(
+        seq: i64,
+        workspace_id: String,
+        object: &str,
+        id: String,
+    ) -> Result<Self, StoreError> {
+        let object = ChangedObject::parse(object)
+            .ok_or_else(|| StoreError::Corrupt(format!("change {seq} names no object kind")))?;
+        Ok(Self {
+            seq,
+            workspace_id,
+            object,
+            id,
+        })
+    }
+}
+
 /// A push channel from the database: it announces that changes were committed, so a
 /// follower reads them at once instead of at its next poll. Announcements carry at most a
 /// sequence number and may be lost (PostgreSQL's `NOTIFY` has no replay), so a follower still

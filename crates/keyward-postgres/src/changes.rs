@@ -63,16 +63,7 @@ pub(crate) async fn since(
     .await
     .map_err(store_error)?;
     rows.into_iter()
-        .map(|(seq, workspace_id, object, id)| {
-            let object = ChangedObject::parse(&object)
-                .ok_or_else(|| StoreError::Corrupt(format!("change {seq} names no object kind")))?;
-            Ok(Change {
-                seq,
-                workspace_id,
-                object,
-                id,
-            })
-        })
+        .map(|(seq, workspace_id, object, id)| Change::from_stored(seq, workspace_id, &object, id))
         .collect()
 }
 
