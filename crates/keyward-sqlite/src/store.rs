@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError,
-    Workspace, WorkspacePolicy, WorkspaceSettings,
+    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
+    StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -366,5 +366,41 @@ impl Store for SqliteStore {
         let deleted = changes::prune(&mut *tx, before).await?;
         commit(tx).await?;
         Ok(deleted)
+    }
+
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for workspace in &records.workspaces {
+            workspaces::insert(&mut *tx, workspace).await?;
+        }
+        for workspace_settings in &records.settings {
+            settings::put(&mut *tx, workspace_settings).await?;
+        }
+        // A policy's own time is not a record's field: it is stamped with the copy's.
+        let now = Utc::now();
+        for (workspace_id, policy) in &records.policies {
+            restrictions::set_policy(&mut *tx, workspace_id, policy, now).await?;
+        }
+        for root_key in &records.root_keys {
+            workspaces::insert_root_key(&mut *tx, root_key).await?;
+        }
+        for key in &records.keys {
+            keys::insert(&mut *tx, key).await?;
+        }
+        settings::record_usage(&mut tx, &records.usage).await?;
+        commit(tx).await
+    }
+
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let learned = audit::import(&mut tx, &self.names, workspace_id, events, head).await?;
+        commit(tx).await?;
+        self.names.learn(learned);
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, Workspace,
     WorkspacePolicy, WorkspaceSettings,
 };
 use keyward_journal::Options;
@@ -292,5 +292,19 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
 
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.prune_changes(before).await
+    }
+
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        self.inner.import_records(records).await
+    }
+
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.import_events(workspace_id, events, head).await
     }
 }

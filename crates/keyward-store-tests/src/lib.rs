@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in six chapters:
+//! paths but those the engine hands out), in seven chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -16,6 +16,8 @@
 //! 6. [`changes`]: the change log other nodes follow — one change per object a write changed,
 //!    none for a failed write or a verification's writes, gap-free numbers in commit order,
 //!    pruning that keeps the newest.
+//! 7. [`copy`]: a database copied into an empty one (`import_records`, `import_events`) reads
+//!    back identical, and its chains verify and continue.
 //!
 //! # Adopting the suite
 //!
@@ -33,7 +35,7 @@
 //! names its test (`keys::a_revoked_key_gives_up_its_name`). The engine expression is
 //! evaluated for each test, inside the chapter modules, which import everything of the module
 //! the macro is called in. An engine whose store the journal cannot feed says so, and runs
-//! the other five chapters:
+//! the other chapters:
 //!
 //! ```ignore
 //! keyward_store_tests::conformance!(SqliteInMemory; without journal);
@@ -53,6 +55,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod copy;
 mod engine;
 pub mod fixtures;
 pub mod journal;
@@ -173,6 +176,9 @@ macro_rules! __chapters_without_journal {
                 (flavor = "multi_thread", worker_threads = 4),
             pruning_keeps_the_newest_change_and_the_numbers_survive_a_reopen,
         ]);
+        $crate::__chapter!($engine, copy: [
+            a_copy_reads_back_identical_and_its_chains_verify_and_continue,
+        ]);
     };
 }
 
@@ -211,6 +217,7 @@ mod tests {
             ("journal", include_str!("journal.rs")),
             ("tenancy", include_str!("tenancy.rs")),
             ("changes", include_str!("changes.rs")),
+            ("copy", include_str!("copy.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];
