@@ -26,12 +26,12 @@
 //! time can run that way.
 
 mod audit;
-mod columns;
+// The stored forms and rows both SQL engines share, under the names the modules use.
+use keyward_sql::{columns, rows};
 mod error;
 mod ingest;
 mod keys;
 mod restrictions;
-mod rows;
 pub mod scratch;
 mod settings;
 mod spends;
