@@ -1,5 +1,5 @@
 //! SQL for key restrictions and limits: the credit columns and the atomic spend, and the
-//! workspace policy table (the columns' stored forms are `keyward_sql::limits`) (see `migrations/0003_restrictions.sql`).
+//! workspace policy table (`migrations/0003_restrictions.sql`); the columns' stored forms are `keyward_sql::limits`.
 
 use crate::columns::{millis, to_i64, to_u64};
 use crate::error::store_error;
