@@ -169,33 +169,28 @@ async fn catch_up(app: &Keyward, seq: &mut i64) -> Result<(), StoreError> {
 }
 
 /// Re-reads every object `changes` name and replaces its entries in the index, under the
-/// write lock. Keys are applied in log order (a rotated key before its replacement), each
-/// once; root keys and workspaces, few, are re-read whole once.
+/// write lock. Workspaces and root keys, few, are re-read whole first (so a key found in the
+/// index never has older workspace settings than the log had when it changed); then keys
+/// in log order (a rotated key before its replacement), each once.
 async fn apply(app: &Keyward, changes: &[Change]) -> Result<(), StoreError> {
     let _writes = app.writes.lock().await;
     let store = app.store.as_ref();
-    let (mut root_keys, mut workspaces) = (false, false);
-    let mut seen = HashSet::new();
-    for change in changes {
-        match change.object {
-            ChangedObject::Key => {
-                if !seen.insert((&change.workspace_id, &change.id)) {
-                    continue;
-                }
-                // Keys are never deleted; a missing one was never committed here.
-                if let Some(key) = store.key(&change.workspace_id, &change.id).await? {
-                    app.index.put_key(key);
-                }
-            }
-            ChangedObject::RootKey => root_keys = true,
-            ChangedObject::Workspace => workspaces = true,
-        }
-    }
-    if workspaces {
+    let changed = |kind| changes.iter().any(|c| c.object == kind);
+    if changed(ChangedObject::Workspace) {
         app.index.reload_workspaces(store).await?;
     }
-    if root_keys {
+    if changed(ChangedObject::RootKey) {
         app.index.reload_root_keys(store).await?;
+    }
+    let mut seen = HashSet::new();
+    for change in changes.iter().filter(|c| c.object == ChangedObject::Key) {
+        if !seen.insert((&change.workspace_id, &change.id)) {
+            continue;
+        }
+        // Keys are never deleted; a missing one was never committed here.
+        if let Some(key) = store.key(&change.workspace_id, &change.id).await? {
+            app.index.put_key(key);
+        }
     }
     Ok(())
 }

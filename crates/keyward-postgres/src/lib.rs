@@ -32,13 +32,13 @@
 
 mod audit;
 mod changes;
-mod columns;
+// The stored forms and rows both SQL engines share, under the names the modules use.
+use keyward_sql::{columns, rows};
 mod error;
 mod feed;
 mod ingest;
 mod keys;
 mod restrictions;
-mod rows;
 pub mod scratch;
 mod settings;
 mod spends;

@@ -9,14 +9,14 @@
 
 mod audit;
 mod changes;
-mod columns;
+// The stored forms and rows both SQL engines share, under the names the modules use.
+use keyward_sql::{columns, rows};
 mod error;
 mod ingest;
 mod keys;
 mod names;
 mod private_file;
 mod restrictions;
-mod rows;
 mod settings;
 mod spends;
 mod sql;

@@ -4,15 +4,19 @@
 
 use crate::error::store_error;
 use keyward_core::StoreError;
+use keyward_sql::IntoRecord;
 use sqlx::query::{Query, QueryAs};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
-/// A row type that converts into its domain record, checking everything it read.
-pub(crate) trait Row: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin {
-    type Record;
-    fn into_record(self) -> Result<Self::Record, StoreError>;
+/// A row type this driver reads that converts into its domain record
+/// (`keyward_sql::rows`).
+pub(crate) trait Row:
+    IntoRecord + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin
+{
 }
+
+impl<R: IntoRecord + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin> Row for R {}
 
 /// Every row of `query`, each converted to its record.
 pub(crate) async fn fetch_all<'q, R: Row>(

@@ -96,6 +96,7 @@ async fn a_server_on_postgres_keeps_keys_and_acknowledged_events_across_a_kill()
 /// second root key and verifications, copied by `keyward migrate-db` to PostgreSQL while
 /// stopped: a server on the copy verifies the old keys as before, with the same balance,
 /// accepts the old root key, and its audit chain verifies with every event of the original.
+/// Copied back to a new SQLite file, it verifies the same again.
 #[tokio::test]
 async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() {
     let Some(db) =
@@ -201,5 +202,33 @@ async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() 
         after["events"].as_u64(),
         original["events"].as_u64().map(|n| n + 2),
         "the chain continues with the two verifications since: {after}"
+    );
+
+    // And back: the PostgreSQL database copied into a new SQLite file verifies the same.
+    let back_dir = tempfile::tempdir().unwrap();
+    let back = format!("sqlite://{}", back_dir.path().join("back.db").display());
+    let out = keyward()
+        .args(["migrate-db", "--from", db.url(), "--to", &back])
+        .output()
+        .expect("running keyward migrate-db");
+    assert!(
+        out.status.success(),
+        "migrate-db back failed: {}",
+        describe(&out)
+    );
+    let sqlite_again = serve_process_app_at(&back, sqlite.workspaces.clone());
+    let back_chain: Value = sqlite_again
+        .api()
+        .get("/v1/audit/verify")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        back_chain, after,
+        "the chain copied back verifies, every event there"
+    );
+    assert_eq!(
+        sqlite_again.api().verify_code(&leaked.key, None).await,
+        "REVOKED"
     );
 }

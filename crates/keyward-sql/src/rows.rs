@@ -1,22 +1,28 @@
-//! Rows as SQLite returns them and their conversion to domain records (the values' stored
-//! forms are in `columns.rs`); anything read back that does not convert is reported as
+//! Rows as every engine reads them back (the derived `FromRow` is generic over the driver's
+//! row type) and their conversion to domain records (the values' stored forms are in
+//! `columns.rs`); anything read back that does not convert is reported as
 //! [`StoreError::Corrupt`], whose message names the record and column but never quotes the
 //! stored value.
 
 use crate::columns::{hash, metadata, optional_time, permissions, time};
-use crate::restrictions::{self, CreditColumns};
-use crate::sql::Row;
+use crate::limits::{self, CreditColumns};
 use keyward_core::{AuditEvent, KeyRecord, NewEvent, Restrictions, RootKey, StoreError, Workspace};
 
+/// A row that converts into its domain record, checking everything it read.
+pub trait IntoRecord {
+    type Record;
+    fn into_record(self) -> Result<Self::Record, StoreError>;
+}
+
 #[derive(sqlx::FromRow)]
-pub(crate) struct WorkspaceRow {
+pub struct WorkspaceRow {
     id: String,
     name: String,
     prefix: String,
     created_at: i64,
 }
 
-impl Row for WorkspaceRow {
+impl IntoRecord for WorkspaceRow {
     type Record = Workspace;
 
     fn into_record(self) -> Result<Workspace, StoreError> {
@@ -34,7 +40,7 @@ impl Row for WorkspaceRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct RootKeyRow {
+pub struct RootKeyRow {
     id: String,
     workspace_id: String,
     name: String,
@@ -45,7 +51,7 @@ pub(crate) struct RootKeyRow {
     revoked_at: Option<i64>,
 }
 
-impl Row for RootKeyRow {
+impl IntoRecord for RootKeyRow {
     type Record = RootKey;
 
     fn into_record(self) -> Result<RootKey, StoreError> {
@@ -64,7 +70,7 @@ impl Row for RootKeyRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct KeyRow {
+pub struct KeyRow {
     id: String,
     workspace_id: String,
     name: String,
@@ -89,19 +95,19 @@ pub(crate) struct KeyRow {
     rate_limit_window_seconds: Option<i64>,
 }
 
-impl Row for KeyRow {
+impl IntoRecord for KeyRow {
     type Record = KeyRecord;
 
     fn into_record(self) -> Result<KeyRecord, StoreError> {
         let what = |column: &str| format!("key {} {column}", self.id);
         let restrictions = Restrictions {
-            ip_allowlist: restrictions::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
-            origin_allowlist: restrictions::origin_list(
+            ip_allowlist: limits::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
+            origin_allowlist: limits::origin_list(
                 &self.origin_allowlist,
                 &what("origin_allowlist"),
             )?,
             credits: self.credits.into_credits(&what("credits"))?,
-            rate_limit: restrictions::rate_limit(
+            rate_limit: limits::rate_limit(
                 self.rate_limit,
                 self.rate_limit_window_seconds,
                 &what("rate_limit"),
@@ -130,7 +136,7 @@ impl Row for KeyRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct EventRow {
+pub struct EventRow {
     workspace_id: String,
     seq: i64,
     id: String,
@@ -151,7 +157,7 @@ pub(crate) struct EventRow {
     hash: String,
 }
 
-impl Row for EventRow {
+impl IntoRecord for EventRow {
     type Record = AuditEvent;
 
     fn into_record(self) -> Result<AuditEvent, StoreError> {
