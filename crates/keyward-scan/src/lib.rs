@@ -26,7 +26,7 @@ pub mod fixtures;
 mod names;
 mod xml;
 
-use keyward_core::redact::valid_key_spans;
+use keyward_core::redact::{valid_keys, FoundKey};
 use keyward_core::ApiKey;
 use std::fmt;
 use std::io::{Cursor, Read};
@@ -195,17 +195,21 @@ impl Scanner {
     /// else, exposed for tests and benchmarks.
     ///
     /// Byte-oriented, so it runs over any ASCII-compatible text without decoding it first:
-    /// every word the published pattern matches whose checksum holds, and also a key glued
-    /// to other letters or digits (`api_key%3D<key>`, `token=x<key>`, `<key>abc`), found by
-    /// its checksum ([`keyward_core::redact::valid_key_spans`]), which the pattern's word
-    /// boundaries miss.
+    /// every word the published pattern matches whose checksum holds, a key glued to other
+    /// letters or digits (`api_key%3D<key>`, `\n<key>`, `token<key>`, `<key>abc`), found by
+    /// its checksum, which the pattern's word boundaries miss, and a key with its own
+    /// characters escaped (`bos%5F…`, `bos\u005f…`) or split by a quoted-printable soft line
+    /// break ([`keyward_core::redact::valid_keys`]).
     pub fn keys_in(&self, text: &[u8]) -> Vec<(usize, ApiKey)> {
-        valid_key_spans(text)
-            .filter_map(|(start, end)| {
-                let candidate = std::str::from_utf8(&text[start..end]).ok()?;
-                ApiKey::parse(candidate).ok().map(|key| (start, key))
-            })
+        valid_keys(text)
+            .into_iter()
+            .map(|found| (found.start, found.key))
             .collect()
+    }
+
+    /// [`Scanner::keys_in`] with where each key ends: an escaped key is longer than the key.
+    pub fn key_spans(&self, text: &[u8]) -> Vec<FoundKey> {
+        valid_keys(text)
     }
 
     /// Scans a file or, recursively, a folder (symbolic links inside folders and `.git`

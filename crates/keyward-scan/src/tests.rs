@@ -197,6 +197,38 @@ fn keys_glued_to_url_encoding_or_letters_are_found() {
 }
 
 #[test]
+fn keys_after_escapes_or_with_escaped_characters_are_found_once_each() {
+    let keys: Vec<ApiKey> = (0..8).map(|_| key("bos_live")).collect();
+    let k: Vec<&str> = keys.iter().map(|k| k.expose()).collect();
+    let underscores = |key: &str, escape: &str| key.replace('_', escape);
+    let text = format!(
+        "{{\"a\":\"\\n{}\",\"b\":\"\\u0022{}\",\"c\":\"{}\"}}\n\
+         GET /?t={} HTTP/1.1\n\
+         Subject: =?UTF-8?Q?key=3D{}?=\n\
+         body: {}=\r\n{}\n\
+         <a href=\"x?k={}\">\n",
+        k[0],
+        k[1],
+        underscores(k[2], "\\u005f"),
+        underscores(k[3], "%5F"),
+        underscores(k[4], "=5F"),
+        &k[5][..20],
+        &k[5][20..],
+        underscores(k[6], "&#95;"),
+    );
+    let report = scan(text.as_bytes());
+    let expected: Vec<String> = k[..7].iter().map(|s| s.to_string()).collect();
+    assert_eq!(found(&report), expected, "{text}");
+    let places: Vec<_> = report.findings.iter().map(|f| f.location()).collect();
+    assert_eq!(places[3], "2:9");
+    assert_eq!(places[5], "4:7");
+    // A name with an escaped key shows it by its start, escapes and all.
+    let name = format!("backup-{}.json", underscores(k[7], "%5F"));
+    let shown = scanner().redact_name(&name);
+    assert_eq!(shown, format!("backup-{}….json", keys[7].start()));
+}
+
+#[test]
 fn look_alikes_with_bad_checksums_are_rejected() {
     let k = key("bos");
     let text = k.expose();
