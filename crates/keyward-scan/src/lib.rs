@@ -23,7 +23,10 @@
 
 mod decode;
 pub mod fixtures;
+mod git;
+pub use git::GitError;
 mod names;
+mod stream;
 mod xml;
 
 use keyward_core::redact::{valid_keys, FoundKey};
@@ -35,7 +38,8 @@ use std::path::Path;
 /// Bounds on what one scan reads and unpacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Files larger than this are skipped with a note.
+    /// Files larger than this are streamed if they are text, and otherwise not read (with a
+    /// note).
     pub max_file_bytes: u64,
     /// How many archives deep to open (a `.docx` is depth 1; a `.docx` in a `.zip` is 2).
     pub max_depth: usize,
@@ -82,12 +86,23 @@ pub struct Finding {
     pub column: Option<usize>,
     /// The key. Only [`ApiKey::start`] and [`ApiKey::prefix`] may be shown.
     pub key: ApiKey,
+    /// In git history (`keyward scan --git`): the commit that added the key, in full.
+    pub commit: Option<String>,
 }
 
 impl Finding {
     /// The key's visible start, e.g. `bos_5Qm2`: the same text the server stores and shows.
     pub fn start(&self) -> String {
         self.key.start()
+    }
+
+    /// The file, and in git history the commit as git names a file in it:
+    /// `3f2a1b9c0d1e:config/app.env`.
+    pub fn source(&self) -> String {
+        match &self.commit {
+            Some(commit) => format!("{}:{}", short_commit(commit), self.file),
+            None => self.file.clone(),
+        }
     }
 
     /// Where in `file` the key is: `12:5`, `word/document.xml`, `a.zip!b.txt:3:1`, or
@@ -114,7 +129,7 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} {}…", self.file, self.location(), self.start())
+        write!(f, "{}:{} {}…", self.source(), self.location(), self.start())
     }
 }
 
@@ -151,13 +166,34 @@ pub struct ScanReport {
     pub notes: Vec<Note>,
     /// Top-level files read (not counting archive entries).
     pub files_scanned: u64,
-    /// Bytes read from disk or stdin.
+    /// Bytes read from disk or stdin (or of `git log` output).
     pub bytes_scanned: u64,
+    /// Commits read from git history.
+    pub commits_scanned: u64,
+    /// `.git` folders met in folders and not looked into (their history is scanned by
+    /// `keyward scan --git`).
+    pub git_folders: Vec<String>,
 }
 
 impl ScanReport {
     pub fn has_errors(&self) -> bool {
         self.notes.iter().any(|n| n.kind == NoteKind::Error)
+    }
+
+    /// Whether something was not read, or not wholly: an error, or content passed over (a
+    /// binary, something that is not a regular file, an archive too large to open).
+    pub fn has_unread(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
+    /// The paths not read, or not wholly, each once, in the order first noted.
+    pub fn unread_paths(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.notes
+            .iter()
+            .map(|n| n.path.as_str())
+            .filter(|path| seen.insert(*path))
+            .collect()
     }
 
     fn note(&mut self, path: &str, kind: NoteKind, message: impl Into<String>) {
@@ -262,7 +298,10 @@ impl Scanner {
             match entry.file_type() {
                 Ok(t) if t.is_symlink() => {}
                 Ok(t) if t.is_dir() => {
-                    if entry.file_name() != ".git" {
+                    if entry.file_name() == ".git" {
+                        // History is for `keyward scan --git`; say so rather than pass over it.
+                        report.git_folders.push(shown);
+                    } else {
                         self.scan_dir(&path, report);
                     }
                 }
@@ -279,14 +318,10 @@ impl Scanner {
     fn scan_file(&self, path: &Path, len: u64, report: &mut ScanReport) {
         let shown = self.redact_name(&path.display().to_string());
         if len > self.limits.max_file_bytes {
-            report.note(
-                &shown,
-                NoteKind::Skipped,
-                format!(
-                    "larger than {} MiB",
-                    self.limits.max_file_bytes / (1024 * 1024)
-                ),
-            );
+            match std::fs::File::open(path) {
+                Ok(file) => self.scan_large(&shown, file, report),
+                Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
+            }
             return;
         }
         match std::fs::read(path) {
@@ -295,19 +330,49 @@ impl Scanner {
         }
     }
 
-    /// Reads `reader` to its end (at most the file size limit) and scans it as `name`.
-    pub fn scan_reader(&self, name: &str, reader: impl Read, report: &mut ScanReport) {
+    /// Reads `reader` to its end and scans it as `name`: whole, as a file, up to the file
+    /// size limit; streamed as text beyond it.
+    pub fn scan_reader(&self, name: &str, mut reader: impl Read, report: &mut ScanReport) {
         let name = &self.redact_name(name);
         let mut bytes = Vec::new();
         let limit = self.limits.max_file_bytes;
-        match reader.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
-            Ok(_) if bytes.len() as u64 > limit => report.note(
-                name,
-                NoteKind::Error,
-                format!("more than {} MiB: not scanned", limit / (1024 * 1024)),
-            ),
+        match (&mut reader)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+        {
+            Ok(_) if bytes.len() as u64 > limit => {
+                self.scan_large(name, Cursor::new(bytes).chain(reader), report)
+            }
             Ok(_) => self.scan_bytes(name, &bytes, report),
             Err(e) => report.note(name, NoteKind::Error, format!("cannot read: {e}")),
+        }
+    }
+
+    /// Content over the file size limit: streamed if it is text (see `stream`); anything
+    /// else (an archive, a binary) is not read, with a note.
+    fn scan_large(&self, name: &str, mut reader: impl Read, report: &mut ScanReport) {
+        let mut head = Vec::new();
+        if let Err(e) = (&mut reader)
+            .take(decode::SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+        {
+            report.note(name, NoteKind::Error, format!("cannot read: {e}"));
+            return;
+        }
+        let container = head.starts_with(ZIP_MAGIC) || head.starts_with(EMPTY_ZIP_MAGIC);
+        match decode::stream_encoding(&head).filter(|_| !container) {
+            Some((encoding, bom_len)) => {
+                report.bytes_scanned += bom_len as u64;
+                self.scan_text_stream(name, &head[bom_len..], reader, encoding, report);
+            }
+            None => report.note(
+                name,
+                NoteKind::Skipped,
+                format!(
+                    "larger than {} MiB and not plain text: not read",
+                    self.limits.max_file_bytes / (1024 * 1024)
+                ),
+            ),
         }
     }
 
@@ -361,6 +426,7 @@ impl Scanner {
                     line: None,
                     column: None,
                     in_name: false,
+                    commit: None,
                     key,
                 });
             }
@@ -375,6 +441,7 @@ impl Scanner {
                 line: Some(line),
                 column: Some(column),
                 in_name: false,
+                commit: None,
                 key,
             });
         }
@@ -515,6 +582,11 @@ impl Scanner {
     }
 }
 
+/// A commit's first 12 hexadecimal digits, as findings and notes show it.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
 /// `file` or `file!part`, for notes.
 fn shown(file: &str, part: Option<&str>) -> String {
     match part {
@@ -532,12 +604,14 @@ fn is_xml_part(part: &str) -> bool {
 }
 
 /// Turns ascending byte offsets into 1-based line and character column, counting each
-/// newline once.
-#[derive(Default)]
+/// newline once. For a window of a stream, it starts where the text before it left off.
+#[derive(Default, Clone)]
 struct LineCounter {
     offset: usize,
     line: usize,
     line_start: usize,
+    /// Characters of the first line that came before the text (in earlier windows).
+    carried_column: usize,
 }
 
 impl LineCounter {
@@ -545,14 +619,30 @@ impl LineCounter {
         for nl in memchr::memchr_iter(b'\n', &text[self.offset..offset]) {
             self.line += 1;
             self.line_start = self.offset + nl + 1;
+            self.carried_column = 0;
         }
         self.offset = offset;
-        let column = text[self.line_start..offset]
-            .iter()
-            .filter(|&&b| b & 0xC0 != 0x80)
-            .count();
+        let column = self.carried_column + characters(&text[self.line_start..offset]);
         (self.line + 1, column + 1)
     }
+
+    /// The counter for the text that follows `consumed` (which this counter's text starts
+    /// with).
+    fn after(&self, consumed: &[u8]) -> Self {
+        let mut next = self.clone();
+        next.position(consumed, consumed.len());
+        Self {
+            offset: 0,
+            line: next.line,
+            line_start: 0,
+            carried_column: next.carried_column + characters(&consumed[next.line_start..]),
+        }
+    }
+}
+
+/// UTF-8 characters in `bytes` (continuation bytes are not counted).
+fn characters(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 #[cfg(test)]

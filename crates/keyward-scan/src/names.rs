@@ -50,6 +50,7 @@ impl Scanner {
                 line: None,
                 column: None,
                 in_name: true,
+                commit: None,
                 key,
             });
         }
