@@ -165,6 +165,54 @@ mod tests {
             .to_owned()
     }
 
+    /// `log` read into the types generated from the SARIF 2.1.0 schema and written back
+    /// unchanged: every property is one the schema defines, of the type it defines, and
+    /// every property the schema requires is there.
+    fn assert_schema_valid(log: &Value) {
+        assert_eq!(&through_schema_types(log).unwrap(), log);
+    }
+
+    fn through_schema_types(log: &Value) -> Result<Value, serde_json::Error> {
+        let typed: serde_sarif::sarif::Sarif = serde_json::from_value(log.clone())?;
+        serde_json::to_value(&typed)
+    }
+
+    #[test]
+    fn every_kind_of_finding_and_note_is_valid_sarif_2_1_0() {
+        let scanner = Scanner::new(Limits::default()).unwrap();
+        let mut report = ScanReport::default();
+        let (a, b, c) = (key(), key(), key());
+        scanner.scan_bytes("app.log", format!("x {a}\n").as_bytes(), &mut report);
+        let doc = fixtures::docx(&[vec!["key: ", &b]]).unwrap();
+        scanner.scan_bytes("handover.docx", &doc, &mut report);
+        scanner.scan_bytes("logo.png", b"\x89PNG\r\n\x1a\n\0\0", &mut report);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{c}.txt")), "x").unwrap();
+        scanner.scan_path(dir.path(), &mut report);
+        report.findings[0].commit = Some("0123456789abcdef0123456789abcdef01234567".into());
+        assert_eq!(report.findings.len(), 3);
+        assert_eq!(report.notes.len(), 1);
+        for allow_skipped in [false, true] {
+            assert_schema_valid(&sarif(&report, allow_skipped));
+        }
+        assert_schema_valid(&sarif(&ScanReport::default(), false));
+        // The check catches a property out of place, a wrong type and a missing one.
+        let log = sarif(&report, false);
+        let mut misplaced = log.clone();
+        misplaced["runs"][0]["results"][0]["region"] = json!({"startLine": 1});
+        assert_ne!(through_schema_types(&misplaced).unwrap(), misplaced);
+        let mut mistyped = log.clone();
+        mistyped["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
+            ["startLine"] = json!("1");
+        assert!(through_schema_types(&mistyped).is_err());
+        let mut incomplete = log;
+        incomplete["runs"][0]["tool"]["driver"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        assert!(through_schema_types(&incomplete).is_err());
+    }
+
     #[test]
     fn uris_are_percent_encoded() {
         assert_eq!(uri("docs/hand over#1.docx"), "docs/hand%20over%231.docx");
