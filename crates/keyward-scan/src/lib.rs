@@ -2,12 +2,15 @@
 //! Office documents and zip archives, keeping only matches whose checksum is valid.
 //!
 //! - **Matching**: the words the published pattern
-//!   [`KEY_REGEX`](keyward_core::key_format::KEY_REGEX) matches, and keys glued to other
-//!   letters or digits (`%3D<key>`, `x<key>`), are candidates; only those whose CRC-32
-//!   checksum holds are kept, so look-alike strings are not reported and no server is asked.
+//!   [`KEY_REGEX`](keyward_core::key_format::KEY_REGEX) matches, keys glued to other
+//!   letters or digits (`%3D<key>`, `\n<key>`, `x<key>`), and keys with escaped characters
+//!   (`bos%5F…`, `bos\u005f…`, split by a soft line break) are candidates; only those whose
+//!   CRC-32 checksum holds are kept, so look-alike strings are not reported and no server is
+//!   asked.
 //! - **Text**: UTF-8 and other ASCII-compatible encodings are scanned as they are; UTF-16
 //!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
-//!   binary and skipped with a note.
+//!   binary and not read, with a note. Text over the size limit is streamed in overlapping
+//!   windows (`stream`), so memory stays bounded and a key across a boundary is found once.
 //! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
 //!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
 //!   text runs so a key split across them is still found. Nesting depth, each entry's size
@@ -15,6 +18,10 @@
 //!   far as it was unpacked, and once a file's budget is spent the note names every entry
 //!   left unscanned. A corrupt archive is a note.
 //! - **Names**: a key in a file, folder or entry name is a finding (see `names`).
+//! - **Git history** (`git`): every line a commit added, through `git log -p`, with the
+//!   commit on each finding; `.git` folders met while walking are listed, not looked into.
+//! - **What was not read** is a [`Note`]; the caller decides whether that fails a gate
+//!   ([`ScanReport::has_unread`]).
 //!
 //! **Invariant:** nothing this crate returns prints a whole key: a [`Finding`] shows only the
 //! key's [`Finding::start`], and every file, folder and entry name in findings and notes has
