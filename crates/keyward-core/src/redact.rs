@@ -108,7 +108,7 @@ pub fn valid_keys(bytes: &[u8]) -> Vec<FoundKey> {
         let Some(unescaped) = Unescaped::decode(bytes, family) else {
             continue;
         };
-        for mut key in keys_in_text(&unescaped.text) {
+        for mut key in keys_around_escapes(&unescaped) {
             (key.start, key.end) = unescaped.original_span(key.start, key.end);
             decoded.push(key);
         }
@@ -125,6 +125,47 @@ pub fn valid_keys(bytes: &[u8]) -> Vec<FoundKey> {
         }
     }
     found.sort_by_key(|f| f.start);
+    found
+}
+
+/// The keys in decoded text that hold a decoded escape: only the word runs around escapes
+/// are searched (a key without one was found in the text as it is), and only those long
+/// enough for a key, so `count=42` in every line of a log costs a copy, not a second search.
+fn keys_around_escapes(unescaped: &Unescaped) -> Vec<FoundKey> {
+    let text = &unescaped.text;
+    let mut found = Vec::new();
+    // Where the last run searched ended: later escapes inside it were covered.
+    let mut searched_to = 0;
+    for at in unescaped.decoded_at() {
+        if at < searched_to {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && is_word_byte(text[start - 1]) {
+            start -= 1;
+        }
+        let mut end = at;
+        while end < text.len() && is_word_byte(text[end]) {
+            end += 1;
+        }
+        searched_to = end.max(at + 1);
+        if end - start < MIN_KEY_SHAPED_LEN {
+            continue;
+        }
+        for (key_start, key_end) in keys_in_run(text, start, end) {
+            let Some(key) = std::str::from_utf8(&text[key_start..key_end])
+                .ok()
+                .and_then(|k| ApiKey::parse(k).ok())
+            else {
+                continue;
+            };
+            found.push(FoundKey {
+                start: key_start,
+                end: key_end,
+                key,
+            });
+        }
+    }
     found
 }
 

@@ -71,6 +71,10 @@ impl Unescaped {
     /// none (the common case, which costs one pass and no allocation).
     pub(crate) fn decode(original: &[u8], family: Family) -> Option<Self> {
         let introducer = family.introducer();
+        // Most text has no introducer at all: one fast search rules it out.
+        if !original.contains(&introducer) {
+            return None;
+        }
         let first = (0..original.len())
             .filter(|&at| original[at] == introducer)
             .find(|&at| escape_at(original, at, family).is_some())?;
@@ -97,6 +101,12 @@ impl Unescaped {
             }
         }
         Some(Self { text, escapes })
+    }
+
+    /// Where in the decoded text each escape was decoded (the byte it became, or for a soft
+    /// line break the byte after it), in order.
+    pub(crate) fn decoded_at(&self) -> impl Iterator<Item = usize> + '_ {
+        self.escapes.iter().map(|e| e.decoded)
     }
 
     /// The original byte range of the decoded range `start..end` (not empty).

@@ -421,35 +421,12 @@ mod tests {
         ApiKey::generate(&KeyPrefix::parse(prefix).unwrap()).unwrap()
     }
 
-    /// Runs git in `dir` with a fixed identity and no user configuration; its output.
     fn run(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-            .args([
-                "-c",
-                "commit.gpgsign=false",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .args(args)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        crate::git_fixture::git(dir, args).unwrap()
     }
 
     fn commit(dir: &Path, message: &str) -> String {
-        run(dir, &["add", "-A"]);
-        run(dir, &["commit", "-q", "--allow-empty", "-m", message]);
-        run(dir, &["rev-parse", "HEAD"])
+        crate::git_fixture::commit_all(dir, message).unwrap()
     }
 
     fn scan(dir: &Path, range: Option<&str>) -> Result<ScanReport, GitError> {

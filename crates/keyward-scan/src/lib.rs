@@ -31,6 +31,7 @@
 mod decode;
 pub mod fixtures;
 mod git;
+pub mod git_fixture;
 pub use git::GitError;
 mod names;
 mod stream;

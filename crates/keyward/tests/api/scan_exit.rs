@@ -9,11 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 fn scan(dir: &Path) -> Output {
-    keyward()
-        .arg("scan")
-        .arg(dir)
-        .output()
-        .expect("running keyward scan")
+    scan_with(&[&dir.display().to_string()], dir)
 }
 
 #[test]
@@ -143,24 +139,8 @@ fn a_log_over_the_size_limit_is_streamed_with_keys_across_a_window_and_at_the_en
     assert_eq!(report["notes"], serde_json::json!([]));
 }
 
-/// Runs git in `dir` with a fixed identity and none of the user's configuration.
 fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("running git");
-    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+    keyward_scan::git_fixture::git(dir, args).expect("running git");
 }
 
 #[test]
