@@ -30,11 +30,7 @@ use crate::exit::{fail, EXIT_ERROR, EXIT_NOT_VALID};
 use crate::output::{emit, one_line, stderr_line, table};
 use crate::sarif::sarif;
 
-/// Find keys in files, folders, Office documents and git history.
-///
-/// Exit status: 1 keys found; 0 none found and everything read; 2 something not read (a
-/// binary, an unreadable file, a corrupt archive, a limit reached), an error, or keys not
-/// reported.
+/// `keyward scan`'s options (the exit status is in the module documentation).
 #[derive(clap::Args, Debug)]
 pub struct ScanArgs {
     /// Files and folders to scan; "-" reads standard input
