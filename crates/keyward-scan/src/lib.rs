@@ -21,10 +21,17 @@
 //! its keys replaced by their start; the plaintext stays wrapped in an [`ApiKey`] (whose
 //! `Debug` redacts it) for the caller that reports it for revocation.
 
+mod compressed;
+mod containers;
 mod decode;
+mod email;
 pub mod fixtures;
 mod names;
+mod ole;
+mod pdf;
 mod xml;
+
+use containers::Container;
 
 use keyward_core::redact::valid_key_spans;
 use keyward_core::ApiKey;
@@ -326,7 +333,8 @@ impl Scanner {
         budget: &mut Budget,
         report: &mut ScanReport,
     ) {
-        if bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(EMPTY_ZIP_MAGIC) {
+        let name = part.map_or(file, |p| p.rsplit('!').next().unwrap_or(p));
+        if let Some(container) = Container::sniff(name, bytes) {
             if depth >= self.limits.max_depth {
                 report.note(
                     &shown(file, part),
@@ -337,7 +345,7 @@ impl Scanner {
                     ),
                 );
             } else {
-                self.scan_zip(file, part, bytes, depth, budget, report);
+                self.open_container(container, file, part, bytes, depth, budget, report);
             }
             return;
         }
@@ -553,3 +561,5 @@ impl LineCounter {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
