@@ -672,3 +672,49 @@ proptest! {
         let _ = scan("mutated.eml", &doc);
     }
 }
+
+// ---- documents written by LibreOffice (tests/documents/make-documents) ----
+
+fn document(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/documents")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixed(label: &str) -> String {
+    formats::fixed_key("fixture", label)
+}
+
+#[test]
+fn real_legacy_office_and_pdf_documents_give_up_every_key() {
+    for (name, labels) in [
+        ("keys.doc", &["WriterBody", "WriterComment", "WriterLink"][..]),
+        ("keys.pdf", &["WriterBody", "WriterLink"][..]),
+        ("keys.xls", &["CalcCell", "CalcNote"][..]),
+        ("keys.ppt", &["ImpressSlide", "ImpressComment"][..]),
+    ] {
+        let report = scan(name, &document(name));
+        let mut got: Vec<String> = found(&report).into_iter().map(|(k, _)| k).collect();
+        got.sort();
+        got.dedup();
+        let mut expected: Vec<String> = labels.iter().map(|l| fixed(l)).collect();
+        expected.sort();
+        assert_eq!(got, expected, "{name}: {:?} {}", found(&report), notes(&report));
+        assert!(report.notes.is_empty(), "{name}: {}", notes(&report));
+    }
+}
+
+#[test]
+fn real_documents_with_look_alikes_report_nothing() {
+    for name in [
+        "look-alikes.doc",
+        "look-alikes.pdf",
+        "look-alikes.xls",
+        "look-alikes.ppt",
+    ] {
+        let report = scan(name, &document(name));
+        assert!(report.findings.is_empty(), "{name}: {:?}", found(&report));
+        assert!(report.notes.is_empty(), "{name}: {}", notes(&report));
+    }
+}
