@@ -8,12 +8,14 @@
 //! - **Text**: UTF-8 and other ASCII-compatible encodings are scanned as they are; UTF-16
 //!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
 //!   binary and skipped with a note.
-//! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
-//!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
-//!   text runs so a key split across them is still found. Nesting depth, each entry's size
-//!   and the total unpacked per file are bounded (zip bombs): an entry cut short is scanned as
-//!   far as it was unpacked, and once a file's budget is spent the note names every entry
-//!   left unscanned. A corrupt archive is a note.
+//! - **Containers**, recognised by their first bytes (`containers`): anything that starts
+//!   like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`, `.zip`, `.jar`, …), whose XML parts
+//!   are reduced to their text, joining Word's text runs so a key split across them is still
+//!   found; legacy Office `.doc`/`.xls`/`.ppt` and `.msg` (`ole`); PDF (`pdf`); email and mbox
+//!   (`email`); `.gz`, `.tar`, `.tar.gz` (`compressed`). Nesting depth, each entry's size and
+//!   the total unpacked per file are bounded (bombs): an entry cut short is scanned as far as
+//!   it was unpacked, and once a file's budget is spent the note names what was left
+//!   unscanned. A corrupt container is a note.
 //! - **Names**: a key in a file, folder or entry name is a finding (see `names`).
 //!
 //! **Invariant:** nothing this crate returns prints a whole key: a [`Finding`] shows only the

@@ -689,7 +689,10 @@ fn fixed(label: &str) -> String {
 #[test]
 fn real_legacy_office_and_pdf_documents_give_up_every_key() {
     for (name, labels) in [
-        ("keys.doc", &["WriterBody", "WriterComment", "WriterLink"][..]),
+        (
+            "keys.doc",
+            &["WriterBody", "WriterComment", "WriterLink"][..],
+        ),
         ("keys.pdf", &["WriterBody", "WriterLink"][..]),
         ("keys.xls", &["CalcCell", "CalcNote"][..]),
         ("keys.ppt", &["ImpressSlide", "ImpressComment"][..]),
@@ -700,7 +703,13 @@ fn real_legacy_office_and_pdf_documents_give_up_every_key() {
         got.dedup();
         let mut expected: Vec<String> = labels.iter().map(|l| fixed(l)).collect();
         expected.sort();
-        assert_eq!(got, expected, "{name}: {:?} {}", found(&report), notes(&report));
+        assert_eq!(
+            got,
+            expected,
+            "{name}: {:?} {}",
+            found(&report),
+            notes(&report)
+        );
         assert!(report.notes.is_empty(), "{name}: {}", notes(&report));
     }
 }
