@@ -33,7 +33,7 @@ mod ole;
 mod pdf;
 mod xml;
 
-use containers::Container;
+use containers::{Container, Unpacked};
 
 use keyward_core::redact::valid_key_spans;
 use keyward_core::ApiKey;
@@ -359,17 +359,7 @@ impl Scanner {
             return;
         };
         if part.is_some_and(is_xml_part) {
-            let extracted = xml::extract_text(&text);
-            for (_, key) in self.keys_in(&extracted) {
-                report.findings.push(Finding {
-                    file: file.to_owned(),
-                    part: part.map(str::to_owned),
-                    line: None,
-                    column: None,
-                    in_name: false,
-                    key,
-                });
-            }
+            self.report_keys(file, part, &xml::extract_text(&text), report);
             return;
         }
         let mut lines = LineCounter::default();
@@ -452,31 +442,13 @@ impl Scanner {
             if entry.is_dir() {
                 continue;
             }
-            let allowance = remaining.min(self.limits.max_entry_bytes);
-            let mut content = Vec::new();
-            let read = (&mut entry)
-                .take(allowance.saturating_add(1))
-                .read_to_end(&mut content);
-            drop(entry);
-            if let Err(e) = read {
-                budget.unpacked += content.len() as u64;
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    format!("corrupt archive entry: {e}"),
-                );
+            // What was unpacked is scanned: a key near the start of a bomb is still found.
+            let place = shown(file, Some(&inner));
+            let Unpacked::Content(content) = self.unpack(&mut entry, &place, budget, report) else {
+                skipped.push(inner);
                 continue;
-            }
-            if content.len() as u64 > allowance {
-                // What was unpacked is scanned: a key near the start of a bomb is still found.
-                content.truncate(usize::try_from(allowance).unwrap_or(usize::MAX));
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    self.cut_short(allowance < remaining, allowance),
-                );
-            }
-            budget.unpacked += content.len() as u64;
+            };
+            drop(entry);
             self.scan_blob(file, Some(&inner), &content, depth + 1, budget, report);
         }
         if !skipped.is_empty() {
