@@ -27,8 +27,11 @@ pub(crate) enum Container {
 
 const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 const GZIP_MAGIC: &[u8] = b"\x1F\x8B\x08";
-/// Readers accept `%PDF-` anywhere in the first KiB (some writers put junk before it).
+/// Readers accept `%PDF-` anywhere in the first KiB (some writers put junk before it); away
+/// from the start it counts only with the `%%EOF` marker in the last KiB, so a text file
+/// that merely mentions `%PDF-` (a script testing for it) stays text.
 const PDF_MAGIC: &[u8] = b"%PDF-";
+const PDF_END: &[u8] = b"%%EOF";
 const PDF_SNIFF_BYTES: usize = 1024;
 
 impl Container {
@@ -44,7 +47,7 @@ impl Container {
         if bytes.starts_with(GZIP_MAGIC) {
             return Some(Self::Gzip);
         }
-        if memchr::memmem::find(&bytes[..bytes.len().min(PDF_SNIFF_BYTES)], PDF_MAGIC).is_some() {
+        if is_pdf(bytes) {
             return Some(Self::Pdf);
         }
         if is_tar(bytes) {
@@ -52,6 +55,15 @@ impl Container {
         }
         crate::email::sniff(name, bytes)
     }
+}
+
+fn is_pdf(bytes: &[u8]) -> bool {
+    if bytes.starts_with(PDF_MAGIC) {
+        return true;
+    }
+    let head = &bytes[..bytes.len().min(PDF_SNIFF_BYTES)];
+    let tail = &bytes[bytes.len().saturating_sub(PDF_SNIFF_BYTES)..];
+    memchr::memmem::find(head, PDF_MAGIC).is_some() && memchr::memmem::find(tail, PDF_END).is_some()
 }
 
 /// A POSIX (ustar) or GNU tar header: its magic is at offset 257 of the first block.

@@ -37,6 +37,21 @@ fn found(report: &ScanReport) -> Vec<(String, String)> {
         .collect()
 }
 
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+/// The findings as (key, location), sorted.
+fn found_sorted(report: &ScanReport) -> Vec<(String, String)> {
+    sorted(found(report))
+}
+
+/// The keys found, sorted.
+fn keys_found(report: &ScanReport) -> Vec<String> {
+    sorted(found(report).into_iter().map(|(k, _)| k).collect())
+}
+
 fn notes(report: &ScanReport) -> String {
     report
         .notes
@@ -94,22 +109,23 @@ fn legacy_office_streams_are_searched_as_single_bytes_and_utf16() {
     ])
     .unwrap();
     let report = scan("handover.doc", &doc);
-    let mut got = found(&report);
-    got.sort();
-    let mut expected = vec![
-        (in_doc.expose().to_owned(), "WordDocument".to_owned()),
-        (in_xls.expose().to_owned(), "Workbook".to_owned()),
-        (
-            in_ppt_comment.expose().to_owned(),
-            "PowerPoint Document".to_owned(),
-        ),
-        (
-            odd_aligned.expose().to_owned(),
-            "ObjectPool/_1/Data".to_owned(),
-        ),
-    ];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (in_doc.expose().to_owned(), "WordDocument".to_owned()),
+            (in_xls.expose().to_owned(), "Workbook".to_owned()),
+            (
+                in_ppt_comment.expose().to_owned(),
+                "PowerPoint Document".to_owned(),
+            ),
+            (
+                odd_aligned.expose().to_owned(),
+                "ObjectPool/_1/Data".to_owned(),
+            ),
+        ]),
+        "{}",
+        notes(&report)
+    );
     assert!(report.notes.is_empty(), "{}", notes(&report));
 }
 
@@ -185,11 +201,12 @@ fn a_huge_ole_stream_is_cut_at_the_entry_limit_and_the_rest_still_scanned() {
     ])
     .unwrap();
     let report = scan_named(&small_limits(), "big.doc", &doc);
-    let mut got: Vec<String> = found(&report).into_iter().map(|(k, _)| k).collect();
-    got.sort();
-    let mut expected = vec![early.expose().to_owned(), after.expose().to_owned()];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        keys_found(&report),
+        sorted(vec![early.expose().to_owned(), after.expose().to_owned()]),
+        "{}",
+        notes(&report)
+    );
     assert!(
         notes(&report).contains("big.doc!A Huge Stream error unpacks to more than 2 MiB"),
         "{}",
@@ -221,14 +238,15 @@ fn pdf_text_split_by_kerning_and_link_targets_are_found() {
     // The content streams are compressed: the key is not in the file's bytes.
     assert!(memchr::memmem::find(&pdf, in_text.expose().as_bytes()).is_none());
     let report = scan("handover.pdf", &pdf);
-    let mut got = found(&report);
-    got.sort();
-    let mut expected = vec![
-        (in_text.expose().to_owned(), "page 2".to_owned()),
-        (in_link.expose().to_owned(), "strings".to_owned()),
-    ];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (in_text.expose().to_owned(), "page 2".to_owned()),
+            (in_link.expose().to_owned(), "strings".to_owned()),
+        ]),
+        "{}",
+        notes(&report)
+    );
     assert!(report.notes.is_empty(), "{}", notes(&report));
 }
 
@@ -307,6 +325,34 @@ fn an_unreadable_pdf_is_noted_and_searched_as_bytes() {
     assert_eq!(found(&report).len(), 1, "{}", notes(&report));
 }
 
+#[test]
+fn text_that_mentions_the_pdf_magic_stays_text() {
+    let k = key("bos");
+    let text = format!(
+        "if head.starts_with(b\"%PDF-\") {{ open() }}\nkey = {}\n",
+        k.expose()
+    );
+    let report = scan("sniff.rs", text.as_bytes());
+    assert_eq!(
+        found(&report),
+        vec![(k.expose().to_owned(), "2:7".to_owned())]
+    );
+    assert!(report.notes.is_empty(), "{}", notes(&report));
+    // With junk before the header and the end marker, it is a PDF.
+    let mut pdf = b"junk\n".to_vec();
+    pdf.extend(
+        formats::pdf(&[PdfPage {
+            lines: vec![vec![k.expose()]],
+            links: vec![],
+        }])
+        .unwrap(),
+    );
+    assert_eq!(
+        found(&scan("x.pdf", &pdf)),
+        vec![(k.expose().to_owned(), "page 1".to_owned())]
+    );
+}
+
 // ---- email ----
 
 #[test]
@@ -342,18 +388,19 @@ fn quoted_printable_bodies_and_attached_documents_are_decoded() {
         "the fixture must split the key"
     );
     let report = scan("mail.eml", &mail);
-    let mut got = found(&report);
-    got.sort();
-    let mut expected = vec![
-        (in_body.expose().to_owned(), "body.txt:3:64".to_owned()),
-        (
-            in_docx.expose().to_owned(),
-            "report.docx!word/document.xml".to_owned(),
-        ),
-        (in_log.expose().to_owned(), "app.log.gz:1:7".to_owned()),
-    ];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (in_body.expose().to_owned(), "body.txt:3:64".to_owned()),
+            (
+                in_docx.expose().to_owned(),
+                "report.docx!word/document.xml".to_owned(),
+            ),
+            (in_log.expose().to_owned(), "app.log.gz:1:7".to_owned()),
+        ]),
+        "{}",
+        notes(&report)
+    );
     assert!(report.notes.is_empty(), "{}", notes(&report));
 }
 
@@ -386,20 +433,21 @@ fn every_message_of_an_mbox_is_read() {
         }],
     );
     let report = scan("Inbox", &formats::mbox(&[one, two]));
-    let mut got = found(&report);
-    got.sort();
-    let mut expected = vec![
-        (
-            first.expose().to_owned(),
-            "message 1!body.txt:1:3".to_owned(),
-        ),
-        (
-            second.expose().to_owned(),
-            "message 2!creds.txt:1:5".to_owned(),
-        ),
-    ];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (
+                first.expose().to_owned(),
+                "message 1!body.txt:1:3".to_owned(),
+            ),
+            (
+                second.expose().to_owned(),
+                "message 2!creds.txt:1:5".to_owned(),
+            ),
+        ]),
+        "{}",
+        notes(&report)
+    );
 }
 
 #[test]
@@ -443,11 +491,12 @@ fn a_huge_base64_part_is_cut_and_the_next_attachment_still_scanned() {
         ],
     );
     let report = scan_named(&small_limits(), "big.eml", &mail);
-    let mut got: Vec<String> = found(&report).into_iter().map(|(k, _)| k).collect();
-    got.sort();
-    let mut expected = vec![early.expose().to_owned(), after.expose().to_owned()];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        keys_found(&report),
+        sorted(vec![early.expose().to_owned(), after.expose().to_owned()]),
+        "{}",
+        notes(&report)
+    );
     assert!(
         notes(&report).contains("big.eml!dump.txt error unpacks to more than 2 MiB"),
         "{}",
@@ -485,22 +534,24 @@ fn tar_and_tar_gz_entries_are_read_with_their_paths() {
         ("backup/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0"),
     ])
     .unwrap();
-    let mut expected = vec![
+    let expected = sorted(vec![
         (in_env.expose().to_owned(), "backup/app/.env:1:5".to_owned()),
         (
             in_docx.expose().to_owned(),
             "backup/docs/handover.docx!word/document.xml".to_owned(),
         ),
-    ];
-    expected.sort();
+    ]);
     for (name, bytes) in [
         ("backup.tar", tar.clone()),
         ("backup.tgz", formats::gzip("backup.tar", &tar).unwrap()),
     ] {
         let report = scan(name, &bytes);
-        let mut got = found(&report);
-        got.sort();
-        assert_eq!(got, expected, "{name}: {}", notes(&report));
+        assert_eq!(
+            found_sorted(&report),
+            expected,
+            "{name}: {}",
+            notes(&report)
+        );
         assert!(report.notes.is_empty(), "{name}: {}", notes(&report));
     }
 }
@@ -547,11 +598,12 @@ fn a_huge_tar_entry_is_cut_and_the_entries_after_it_read_within_the_budget() {
     let tgz = formats::gzip("backup.tar", &tar).unwrap();
     // 5 MiB skipped fits the 8 MiB budget: the entry after is read.
     let report = scan_named(&small_limits(), "backup.tgz", &tgz);
-    let mut got: Vec<String> = found(&report).into_iter().map(|(k, _)| k).collect();
-    got.sort();
-    let mut expected = vec![early.expose().to_owned(), after.expose().to_owned()];
-    expected.sort();
-    assert_eq!(got, expected, "{}", notes(&report));
+    assert_eq!(
+        keys_found(&report),
+        sorted(vec![early.expose().to_owned(), after.expose().to_owned()]),
+        "{}",
+        notes(&report)
+    );
     assert!(notes(&report).contains("backup.tgz!huge.log error unpacks to more than 2 MiB"));
     // With a 4 MiB budget, skipping the rest of the entry would spend more: reading stops
     // there, with a note, having pulled no more than the budget through the decompressor.
@@ -698,14 +750,11 @@ fn real_legacy_office_and_pdf_documents_give_up_every_key() {
         ("keys.ppt", &["ImpressSlide", "ImpressComment"][..]),
     ] {
         let report = scan(name, &document(name));
-        let mut got: Vec<String> = found(&report).into_iter().map(|(k, _)| k).collect();
-        got.sort();
+        let mut got = keys_found(&report);
         got.dedup();
-        let mut expected: Vec<String> = labels.iter().map(|l| fixed(l)).collect();
-        expected.sort();
         assert_eq!(
             got,
-            expected,
+            sorted(labels.iter().map(|l| fixed(l)).collect()),
             "{name}: {:?} {}",
             found(&report),
             notes(&report)
