@@ -174,7 +174,8 @@ impl Scanner {
                     .map_or_else(|| format!("part {index}"), str::to_owned),
             };
             let inner = self.inner_name(part, &name);
-            self.name_findings(file, Some(&inner), &name, seen, report);
+            // `seen` is settled once all parts are read (a name finding is kept as any other).
+            self.name_findings(file, Some(&inner), &name, &mut Vec::new(), report);
             if let PartType::Message(attached) = &mime.body {
                 if depth + 1 >= self.limits.max_depth {
                     report.note(

@@ -420,6 +420,34 @@ fn keys_in_encoded_headers_are_found_once() {
 }
 
 #[test]
+fn a_key_in_an_attachments_name_is_one_finding() {
+    let k = key("bos");
+    let name = format!("{}.txt", k.expose());
+    let mail = formats::email(
+        "s",
+        "see attached",
+        &[Attachment {
+            name: &name,
+            mime: "text/plain",
+            content: b"nothing here",
+        }],
+    );
+    let report = scan("named.eml", &mail);
+    assert_eq!(
+        keys_found(&report),
+        vec![k.expose().to_owned()],
+        "{}",
+        notes(&report)
+    );
+    let shown = format!(
+        "{:?} {}",
+        found(&report).iter().map(|(_, l)| l).collect::<Vec<_>>(),
+        notes(&report)
+    );
+    assert!(!shown.contains(k.expose()), "{shown}");
+}
+
+#[test]
 fn every_message_of_an_mbox_is_read() {
     let (first, second) = (key("bos"), key("bos"));
     let one = formats::email("one", &format!("a={}", first.expose()), &[]);
