@@ -92,7 +92,10 @@ impl Scanner {
         budget: &mut Budget,
         report: &mut ScanReport,
     ) {
-        match container {
+        // The parsers are third-party code fed hostile input: should one panic, the rest of
+        // the scan goes on, and this file says it was not fully read. What was found before
+        // stays found; the budget stays charged.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match container {
             Container::Zip => self.scan_zip(file, part, bytes, depth, budget, report),
             Container::Ole => self.scan_ole(file, part, bytes, depth, budget, report),
             Container::Pdf => self.scan_pdf(file, part, bytes, budget, report),
@@ -100,6 +103,13 @@ impl Scanner {
             Container::Tar => self.scan_tar(file, part, bytes, depth, budget, report),
             Container::Email => self.scan_email(file, part, bytes, depth, budget, report),
             Container::Mbox => self.scan_mbox(file, part, bytes, depth, budget, report),
+        }));
+        if read.is_err() {
+            report.note(
+                &shown(file, part),
+                NoteKind::Error,
+                format!("the {container:?} reader failed on this content: not fully scanned"),
+            );
         }
     }
 
