@@ -174,16 +174,27 @@ impl Scanner {
         report: &mut ScanReport,
     ) {
         for (_, key) in self.keys_in(text) {
-            report.findings.push(Finding {
-                file: file.to_owned(),
-                part: part.map(str::to_owned),
-                line: None,
-                column: None,
-                in_name: false,
-                key,
-            });
+            push_finding(report, file, part, None, key);
         }
     }
+}
+
+/// Records a key found in the content of `part` (at `line` and column, if known).
+pub(crate) fn push_finding(
+    report: &mut ScanReport,
+    file: &str,
+    part: Option<&str>,
+    position: Option<(usize, usize)>,
+    key: ApiKey,
+) {
+    report.findings.push(Finding {
+        file: file.to_owned(),
+        part: part.map(str::to_owned),
+        line: position.map(|(line, _)| line),
+        column: position.map(|(_, column)| column),
+        in_name: false,
+        key,
+    });
 }
 
 /// Keeps, of the findings from index `from` on, only the first of each key not yet in

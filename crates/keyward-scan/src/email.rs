@@ -6,8 +6,8 @@
 //! The raw message is searched too, so a key the decoding somehow lost is still reported,
 //! at its line in the file.
 
-use crate::containers::{drop_repeats, entry_place, Container, Unpacked};
-use crate::{shown, Budget, Finding, LineCounter, NoteKind, ScanReport, Scanner};
+use crate::containers::{drop_repeats, entry_place, push_finding, Container, Unpacked};
+use crate::{shown, Budget, LineCounter, NoteKind, ScanReport, Scanner};
 use keyward_core::ApiKey;
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use std::io::Cursor;
@@ -231,15 +231,8 @@ impl Scanner {
             if seen.iter().any(|s| s.expose() == key.expose()) {
                 continue;
             }
-            let (line, column) = lines.position(bytes, offset);
-            report.findings.push(Finding {
-                file: file.to_owned(),
-                part: part.map(str::to_owned),
-                line: Some(line),
-                column: Some(column),
-                in_name: false,
-                key,
-            });
+            let position = lines.position(bytes, offset);
+            push_finding(report, file, part, Some(position), key);
         }
     }
 }
