@@ -11,12 +11,14 @@
 //!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
 //!   binary and not read, with a note. Text over the size limit is streamed in overlapping
 //!   windows (`stream`), so memory stays bounded and a key across a boundary is found once.
-//! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
-//!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
-//!   text runs so a key split across them is still found. Nesting depth, each entry's size
-//!   and the total unpacked per file are bounded (zip bombs): an entry cut short is scanned as
-//!   far as it was unpacked, and once a file's budget is spent the note names every entry
-//!   left unscanned. A corrupt archive is a note.
+//! - **Containers**, recognised by their first bytes (`containers`): anything that starts
+//!   like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`, `.zip`, `.jar`, …), whose XML parts
+//!   are reduced to their text, joining Word's text runs so a key split across them is still
+//!   found; legacy Office `.doc`/`.xls`/`.ppt` and `.msg` (`ole`); PDF (`pdf`); email and mbox
+//!   (`email`); `.gz`, `.tar`, `.tar.gz` (`compressed`). Nesting depth, each entry's size and
+//!   the total unpacked per file are bounded (bombs): an entry cut short is scanned as far as
+//!   it was unpacked, and once a file's budget is spent the note names what was left
+//!   unscanned. A corrupt container is a note.
 //! - **Names**: a key in a file, folder or entry name is a finding (see `names`).
 //! - **Git history** (`git`): every line a commit added, through `git log -p`, with the
 //!   commit on each finding; `.git` folders met while walking are listed, not looked into.
@@ -28,14 +30,21 @@
 //! its keys replaced by their start; the plaintext stays wrapped in an [`ApiKey`] (whose
 //! `Debug` redacts it) for the caller that reports it for revocation.
 
+mod compressed;
+mod containers;
 mod decode;
+mod email;
 pub mod fixtures;
 mod git;
 pub mod git_fixture;
 pub use git::GitError;
 mod names;
+mod ole;
+mod pdf;
 mod stream;
 mod xml;
+
+use containers::{Container, Unpacked};
 
 use keyward_core::redact::{valid_keys, FoundKey};
 use keyward_core::ApiKey;
@@ -367,7 +376,9 @@ impl Scanner {
             report.note(name, NoteKind::Error, format!("cannot read: {e}"));
             return;
         }
-        let container = head.starts_with(ZIP_MAGIC) || head.starts_with(EMPTY_ZIP_MAGIC);
+        // Messages are text: a mailbox that large is still read, line by line.
+        let container = Container::sniff(name, &head)
+            .is_some_and(|c| !matches!(c, Container::Email | Container::Mbox));
         match decode::stream_encoding(&head).filter(|_| !container) {
             Some((encoding, bom_len)) => {
                 report.bytes_scanned += bom_len as u64;
@@ -403,7 +414,8 @@ impl Scanner {
         budget: &mut Budget,
         report: &mut ScanReport,
     ) {
-        if bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(EMPTY_ZIP_MAGIC) {
+        let name = part.map_or(file, |p| p.rsplit('!').next().unwrap_or(p));
+        if let Some(container) = Container::sniff(name, bytes) {
             if depth >= self.limits.max_depth {
                 report.note(
                     &shown(file, part),
@@ -414,7 +426,7 @@ impl Scanner {
                     ),
                 );
             } else {
-                self.scan_zip(file, part, bytes, depth, budget, report);
+                self.open_container(container, file, part, bytes, depth, budget, report);
             }
             return;
         }
@@ -426,18 +438,7 @@ impl Scanner {
             return;
         };
         if part.is_some_and(is_xml_part) {
-            let extracted = xml::extract_text(&text);
-            for (_, key) in self.keys_in(&extracted) {
-                report.findings.push(Finding {
-                    file: file.to_owned(),
-                    part: part.map(str::to_owned),
-                    line: None,
-                    column: None,
-                    in_name: false,
-                    commit: None,
-                    key,
-                });
-            }
+            self.report_keys(file, part, &xml::extract_text(&text), report);
             return;
         }
         let mut lines = LineCounter::default();
@@ -521,31 +522,13 @@ impl Scanner {
             if entry.is_dir() {
                 continue;
             }
-            let allowance = remaining.min(self.limits.max_entry_bytes);
-            let mut content = Vec::new();
-            let read = (&mut entry)
-                .take(allowance.saturating_add(1))
-                .read_to_end(&mut content);
-            drop(entry);
-            if let Err(e) = read {
-                budget.unpacked += content.len() as u64;
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    format!("corrupt archive entry: {e}"),
-                );
+            // What was unpacked is scanned: a key near the start of a bomb is still found.
+            let place = shown(file, Some(&inner));
+            let Unpacked::Content(content) = self.unpack(&mut entry, &place, budget, report) else {
+                skipped.push(inner);
                 continue;
-            }
-            if content.len() as u64 > allowance {
-                // What was unpacked is scanned: a key near the start of a bomb is still found.
-                content.truncate(usize::try_from(allowance).unwrap_or(usize::MAX));
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    self.cut_short(allowance < remaining, allowance),
-                );
-            }
-            budget.unpacked += content.len() as u64;
+            };
+            drop(entry);
             self.scan_blob(file, Some(&inner), &content, depth + 1, budget, report);
         }
         if !skipped.is_empty() {
@@ -655,3 +638,5 @@ fn characters(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;
