@@ -28,13 +28,6 @@ pub trait Engine: Send + Sync + 'static {
     /// Closes a store: work in flight finishes and everything it holds is released (files,
     /// locks, connections), so the same database can be opened again at once.
     async fn close(&self, store: Self::Store) -> Result<()>;
-
-    /// Whether this engine's stores append through an audit journal: an append is then
-    /// answered once the journal holds it, and the database sees the events only when it takes
-    /// them in, so a test of what the database refuses in an append does not apply.
-    fn appends_through_a_journal(&self) -> bool {
-        false
-    }
 }
 
 /// An engine whose store the audit journal can feed (it implements [`IngestTarget`]): the
@@ -83,9 +76,5 @@ impl<E: JournalEngine> Engine for ThroughTheJournal<E> {
 
     async fn close(&self, store: Self::Store) -> Result<()> {
         close_journaled(store).await
-    }
-
-    fn appends_through_a_journal(&self) -> bool {
-        true
     }
 }
