@@ -75,31 +75,38 @@ impl Unescaped {
         if !original.contains(&introducer) {
             return None;
         }
-        let first = (0..original.len())
-            .filter(|&at| original[at] == introducer)
-            .find(|&at| escape_at(original, at, family).is_some())?;
+        let next = |from: usize| {
+            original[from..]
+                .iter()
+                .position(|&b| b == introducer)
+                .map(|offset| from + offset)
+        };
+        // Only an introducer can start an escape: the text between them is copied whole.
+        let mut at = next(0)?;
+        while escape_at(original, at, family).is_none() {
+            at = next(at + 1)?;
+        }
         let mut text = Vec::with_capacity(original.len());
-        text.extend_from_slice(&original[..first]);
         let mut escapes = Vec::new();
-        let mut at = first;
-        while at < original.len() {
-            match escape_at(original, at, family) {
-                Some((len, decoded)) => {
-                    escapes.push(Escape {
-                        decoded: text.len(),
-                        original: at,
-                        original_len: len,
-                        decoded_len: usize::from(decoded.is_some()),
-                    });
-                    text.extend(decoded);
-                    at += len;
-                }
-                None => {
-                    text.push(original[at]);
-                    at += 1;
-                }
+        let mut copied = 0;
+        loop {
+            if let Some((len, decoded)) = escape_at(original, at, family) {
+                text.extend_from_slice(&original[copied..at]);
+                escapes.push(Escape {
+                    decoded: text.len(),
+                    original: at,
+                    original_len: len,
+                    decoded_len: usize::from(decoded.is_some()),
+                });
+                text.extend(decoded);
+                copied = at + len;
+            }
+            match next((at + 1).max(copied)) {
+                Some(found) => at = found,
+                None => break,
             }
         }
+        text.extend_from_slice(&original[copied..]);
         Some(Self { text, escapes })
     }
 
