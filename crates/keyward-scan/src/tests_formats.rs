@@ -550,6 +550,37 @@ fn a_rotated_log_is_found_at_its_line() {
 }
 
 #[test]
+fn a_truncated_gzip_is_noted_and_scanned_as_far_as_it_goes() {
+    let k = key("bos");
+    let mut log = format!("token={}\n", k.expose()).into_bytes();
+    // Incompressible filler, so that cutting the file cuts the content, not the header.
+    let mut state = 0x2545_F491_u32;
+    log.extend((0..256 * 1024).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        b'a' + (state % 26) as u8
+    }));
+    let gz = formats::gzip("app.log", &log).unwrap();
+    let cut = &gz[..gz.len() / 2];
+    let report = scan("app.log.gz", cut);
+    assert_eq!(
+        found(&report),
+        vec![(k.expose().to_owned(), "1:7".to_owned())]
+    );
+    assert!(report.has_errors());
+    assert!(
+        notes(&report).contains("app.log.gz error corrupt or truncated"),
+        "{}",
+        notes(&report)
+    );
+    // Cut inside the header: nothing to scan, one note.
+    let report = scan("app.log.gz", &gz[..12]);
+    assert!(report.findings.is_empty());
+    assert_eq!(report.notes.len(), 1, "{}", notes(&report));
+}
+
+#[test]
 fn tar_and_tar_gz_entries_are_read_with_their_paths() {
     let (in_env, in_docx) = (key("bos"), key("acme"));
     let docx = fixtures::docx(&[vec![in_docx.expose()]]).unwrap();
