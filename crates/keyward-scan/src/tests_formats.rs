@@ -157,6 +157,42 @@ fn a_document_embedded_in_a_legacy_file_is_opened() {
 }
 
 #[test]
+fn an_outlook_message_body_and_attachment_are_read() {
+    let (in_body, in_attachment) = (key("bos"), key("bos"));
+    let docx = fixtures::docx(&[vec![in_attachment.expose()]]).unwrap();
+    // Outlook's .msg: properties as streams, the body UTF-16LE, attachments in storages.
+    let msg = formats::ole(&[
+        ("__substg1.0_0037001F", &formats::utf16le("Handover")),
+        (
+            "__substg1.0_1000001F",
+            &formats::utf16le(&format!("Hi,\r\nthe key is {}\r\n", in_body.expose())),
+        ),
+        (
+            "__attach_version1.0_#00000000/__substg1.0_3707001F",
+            &formats::utf16le("notes.docx"),
+        ),
+        ("__attach_version1.0_#00000000/__substg1.0_37010102", &docx),
+    ])
+    .unwrap();
+    let report = scan("handover.msg", &msg);
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (
+                in_body.expose().to_owned(),
+                "__substg1.0_1000001F".to_owned()
+            ),
+            (
+                in_attachment.expose().to_owned(),
+                "__attach_version1.0_#00000000/__substg1.0_37010102!word/document.xml".to_owned()
+            ),
+        ]),
+        "{}",
+        notes(&report)
+    );
+}
+
+#[test]
 fn legacy_office_look_alikes_and_plain_documents_report_nothing() {
     let k = key("bos");
     let fake = look_alike(&k);
