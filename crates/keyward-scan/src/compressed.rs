@@ -32,9 +32,10 @@ impl Scanner {
         let mut head = Vec::new();
         if let Err(e) = (&mut decoder).take(TAR_SNIFF_BYTES).read_to_end(&mut head) {
             report.note(&here, NoteKind::Error, format!("corrupt gzip: {e}"));
-            if head.is_empty() {
-                return;
-            }
+            // What came out before the damage is still scanned.
+            budget.unpacked += head.len() as u64;
+            self.scan_blob(file, part, &head, depth + 1, budget, report);
+            return;
         }
         let stream = Cursor::new(head).chain(decoder);
         if is_tar(stream.get_ref().0.get_ref()) {

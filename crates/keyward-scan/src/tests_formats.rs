@@ -42,6 +42,15 @@ fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
+/// Fails, showing every note, unless one of them contains `text`.
+fn assert_noted(report: &ScanReport, text: &str) {
+    assert!(
+        notes(report).contains(text),
+        "no note contains {text:?}: {}",
+        notes(report)
+    );
+}
+
 /// The findings as (key, location), sorted.
 fn found_sorted(report: &ScanReport) -> Vec<(String, String)> {
     sorted(found(report))
@@ -157,6 +166,42 @@ fn a_document_embedded_in_a_legacy_file_is_opened() {
 }
 
 #[test]
+fn an_outlook_message_body_and_attachment_are_read() {
+    let (in_body, in_attachment) = (key("bos"), key("bos"));
+    let docx = fixtures::docx(&[vec![in_attachment.expose()]]).unwrap();
+    // Outlook's .msg: properties as streams, the body UTF-16LE, attachments in storages.
+    let msg = formats::ole(&[
+        ("__substg1.0_0037001F", &formats::utf16le("Handover")),
+        (
+            "__substg1.0_1000001F",
+            &formats::utf16le(&format!("Hi,\r\nthe key is {}\r\n", in_body.expose())),
+        ),
+        (
+            "__attach_version1.0_#00000000/__substg1.0_3707001F",
+            &formats::utf16le("notes.docx"),
+        ),
+        ("__attach_version1.0_#00000000/__substg1.0_37010102", &docx),
+    ])
+    .unwrap();
+    let report = scan("handover.msg", &msg);
+    assert_eq!(
+        found_sorted(&report),
+        sorted(vec![
+            (
+                in_body.expose().to_owned(),
+                "__substg1.0_1000001F".to_owned()
+            ),
+            (
+                in_attachment.expose().to_owned(),
+                "__attach_version1.0_#00000000/__substg1.0_37010102!word/document.xml".to_owned()
+            ),
+        ]),
+        "{}",
+        notes(&report)
+    );
+}
+
+#[test]
 fn legacy_office_look_alikes_and_plain_documents_report_nothing() {
     let k = key("bos");
     let fake = look_alike(&k);
@@ -183,11 +228,7 @@ fn a_corrupt_compound_file_is_noted_and_still_searched() {
     let report = scan("broken.doc", &doc);
     assert_eq!(found(&report), vec![(k.expose().to_owned(), String::new())]);
     assert!(report.has_errors());
-    assert!(
-        notes(&report).contains("corrupt compound file"),
-        "{}",
-        notes(&report)
-    );
+    assert_noted(&report, "corrupt compound file");
 }
 
 #[test]
@@ -207,10 +248,9 @@ fn a_huge_ole_stream_is_cut_at_the_entry_limit_and_the_rest_still_scanned() {
         "{}",
         notes(&report)
     );
-    assert!(
-        notes(&report).contains("big.doc!A Huge Stream error unpacks to more than 2 MiB"),
-        "{}",
-        notes(&report)
+    assert_noted(
+        &report,
+        "big.doc!A Huge Stream error unpacks to more than 2 MiB",
     );
 }
 
@@ -285,10 +325,9 @@ fn a_pdf_decompression_bomb_stops_at_the_entry_limit() {
         found(&report),
         vec![(k.expose().to_owned(), "page 2".to_owned())]
     );
-    assert!(
-        notes(&report).contains("bomb.pdf!page 1 error content unpacks to more than 2 MiB"),
-        "{}",
-        notes(&report)
+    assert_noted(
+        &report,
+        "bomb.pdf!page 1 error content unpacks to more than 2 MiB",
     );
 }
 
@@ -304,12 +343,9 @@ fn a_huge_page_tree_stops_at_the_files_budget() {
         .collect();
     let pdf = formats::pdf(&pages).unwrap();
     let report = scan_named(&small_limits(), "pages.pdf", &pdf);
-    assert!(
-        notes(&report).contains(
-            "more than 8 MiB unpacked from this file (a decompression bomb?): pages from"
-        ),
-        "{}",
-        notes(&report)
+    assert_noted(
+        &report,
+        "more than 8 MiB unpacked from this file (a decompression bomb?): pages from",
     );
     assert_eq!(report.notes.len(), 1, "{}", notes(&report));
 }
@@ -525,11 +561,7 @@ fn a_huge_base64_part_is_cut_and_the_next_attachment_still_scanned() {
         "{}",
         notes(&report)
     );
-    assert!(
-        notes(&report).contains("big.eml!dump.txt error unpacks to more than 2 MiB"),
-        "{}",
-        notes(&report)
-    );
+    assert_noted(&report, "big.eml!dump.txt error unpacks to more than 2 MiB");
 }
 
 // ---- gzip and tar ----
@@ -547,6 +579,33 @@ fn a_rotated_log_is_found_at_its_line() {
         vec![(k.expose().to_owned(), "2:22".to_owned())]
     );
     assert!(report.notes.is_empty(), "{}", notes(&report));
+}
+
+#[test]
+fn a_truncated_gzip_is_noted_and_scanned_as_far_as_it_goes() {
+    let k = key("bos");
+    let mut log = format!("token={}\n", k.expose()).into_bytes();
+    // Incompressible filler, so that cutting the file cuts the content, not the header.
+    let mut state = 0x2545_F491_u32;
+    log.extend((0..256 * 1024).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        b'a' + (state % 26) as u8
+    }));
+    let gz = formats::gzip("app.log", &log).unwrap();
+    let cut = &gz[..gz.len() / 2];
+    let report = scan("app.log.gz", cut);
+    assert_eq!(
+        found(&report),
+        vec![(k.expose().to_owned(), "1:7".to_owned())]
+    );
+    assert!(report.has_errors());
+    assert_noted(&report, "app.log.gz error corrupt or truncated");
+    // Cut inside the header: nothing to scan, one note.
+    let report = scan("app.log.gz", &gz[..12]);
+    assert!(report.findings.is_empty());
+    assert_eq!(report.notes.len(), 1, "{}", notes(&report));
 }
 
 #[test]
@@ -606,11 +665,7 @@ fn a_gzip_bomb_is_cut_at_the_entry_limit() {
         found(&report),
         vec![(k.expose().to_owned(), "1:1".to_owned())]
     );
-    assert!(
-        notes(&report).contains("huge.log.gz error unpacks to more than 2 MiB"),
-        "{}",
-        notes(&report)
-    );
+    assert_noted(&report, "huge.log.gz error unpacks to more than 2 MiB");
 }
 
 #[test]
@@ -649,11 +704,7 @@ fn a_huge_tar_entry_is_cut_and_the_entries_after_it_read_within_the_budget() {
             .collect::<Vec<_>>(),
         vec![early.expose().to_owned()]
     );
-    assert!(
-        notes(&report).contains("entries after the first 1 not scanned"),
-        "{}",
-        notes(&report)
-    );
+    assert_noted(&report, "entries after the first 1 not scanned");
 }
 
 #[test]
@@ -665,11 +716,7 @@ fn a_gzip_nested_past_the_depth_limit_is_not_opened() {
     }
     let report = scan("deep.gz", &blob);
     assert!(report.findings.is_empty());
-    assert!(
-        notes(&report).contains("nested more than 4 deep"),
-        "{}",
-        notes(&report)
-    );
+    assert_noted(&report, "nested more than 4 deep");
 }
 
 // ---- spreadsheet comments ----
