@@ -22,6 +22,7 @@ mod exit;
 mod keys;
 mod output;
 mod parse;
+mod sarif;
 mod scan;
 mod verify;
 

@@ -2,15 +2,19 @@
 //! documents; print them as a table, `--json` or `--sarif` (SARIF 2.1.0); with `--report`,
 //! send them to `POST /v1/leaks` so they are revoked at once.
 //!
+//! `--git [RANGE]` scans a repository's history instead: the lines every commit added.
+//!
 //! Exit status: `1` when keys were found (and, with `--report`, all reported); `0` when none
-//! were found and everything could be read; `2` on errors (a path that cannot be read, a
-//! corrupt archive, a limit reached, or keys the server did not accept: the output says which
-//! were reported and which not). So it works as a pre-commit hook or CI step.
+//! were found and everything was read; `2` otherwise: something was not read, or not wholly
+//! (a binary, a path that cannot be read, a corrupt archive, a limit reached; with
+//! `--allow-skipped`, content passed over on purpose no longer counts, errors still do), the
+//! history could not be walked, or keys the server did not accept (the output says which
+//! were reported and which not). So a CI gate cannot pass by not reading a file.
 //!
 //! **Invariant:** output shows a key's visible start (`bos_5Qm2…`), never the whole key; the
 //! plaintext is only sent to the server, with `--report`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
@@ -18,19 +22,31 @@ use keyward_api::leaks::{
     LeakReport, LeakReportAccepted, LeakedKey, LocatedKey, MAX_LEAK_KEYS, MAX_LEAK_LOCATION_CHARS,
     MAX_LEAK_SOURCE_CHARS,
 };
-use keyward_scan::{Finding, Limits, NoteKind, ScanReport, Scanner};
+use keyward_scan::{Finding, Limits, ScanReport, Scanner};
 use serde_json::{json, Value};
 
 use crate::connect::{self, Explained};
 use crate::exit::{fail, EXIT_ERROR, EXIT_NOT_VALID};
 use crate::output::{emit, one_line, stderr_line, table};
+use crate::sarif::sarif;
 
-/// Find keys in files, folders and Office documents.
+/// `keyward scan`'s options (the exit status is in the module documentation).
 #[derive(clap::Args, Debug)]
 pub struct ScanArgs {
     /// Files and folders to scan; "-" reads standard input
-    #[arg(required = true)]
+    #[arg(required_unless_present = "git", conflicts_with = "git")]
     pub paths: Vec<String>,
+    /// Scan git history instead: the lines every commit in RANGE added (e.g. main..HEAD;
+    /// default: every commit of every branch and tag)
+    #[arg(long, value_name = "RANGE", num_args = 0..=1)]
+    pub git: Option<Option<String>>,
+    /// The repository for --git (default: the current folder)
+    #[arg(long, value_name = "DIR", requires = "git")]
+    pub repo: Option<PathBuf>,
+    /// Exit 0, not 2, when no key was found and only content passed over on purpose was not
+    /// read (binaries, files too large that are not text); errors still exit 2
+    #[arg(long)]
+    pub allow_skipped: bool,
     /// Machine-readable JSON output
     #[arg(long, conflicts_with = "sarif")]
     pub json: bool,
@@ -55,9 +71,17 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
         Err(err) => return fail(&err.into()),
     };
     let paths = args.paths.clone();
+    let git = args.git.clone().map(|range| {
+        let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+        (repo, range)
+    });
     // Reading and unpacking is blocking work: keep it off the async runtime's threads.
     let scanned = tokio::task::spawn_blocking(move || {
         let mut report = ScanReport::default();
+        if let Some((repo, range)) = git {
+            scanner.scan_git(&repo, range.as_deref(), &mut report)?;
+            return Ok(report);
+        }
         for path in &paths {
             if path == "-" {
                 scanner.scan_reader("-", std::io::stdin().lock(), &mut report);
@@ -65,11 +89,12 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
                 scanner.scan_path(Path::new(path), &mut report);
             }
         }
-        report
+        Ok::<_, keyward_scan::GitError>(report)
     })
     .await;
     let report = match scanned {
-        Ok(report) => report,
+        Ok(Ok(report)) => report,
+        Ok(Err(err)) => return fail(&err.into()),
         Err(err) => return fail(&anyhow!("the scan failed: {err}")),
     };
     for note in &report.notes {
@@ -102,12 +127,18 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
             if n - accepted == 1 { " was" } else { "s were" }
         ));
     }
+    ExitCode::from(exit_status(&report, args.allow_skipped))
+}
+
+/// Found keys win; then anything not read fails the gate, except content passed over on
+/// purpose with `--allow-skipped`.
+pub(crate) fn exit_status(report: &ScanReport, allow_skipped: bool) -> u8 {
     if !report.findings.is_empty() {
-        ExitCode::from(EXIT_NOT_VALID)
-    } else if report.has_errors() {
-        ExitCode::from(EXIT_ERROR)
+        EXIT_NOT_VALID
+    } else if report.has_errors() || (report.has_unread() && !allow_skipped) {
+        EXIT_ERROR
     } else {
-        ExitCode::SUCCESS
+        0
     }
 }
 
@@ -115,7 +146,7 @@ pub async fn run_scan(args: ScanArgs) -> ExitCode {
 /// [`MAX_LEAK_KEYS`]; the first `accepted` were accepted (the server answers `202` only once
 /// it has revoked the valid ones), and `refused` says why the rest were not sent or not
 /// accepted.
-struct Reported {
+pub(crate) struct Reported {
     server: String,
     accepted: usize,
     refused: Option<anyhow::Error>,
@@ -124,7 +155,10 @@ struct Reported {
 /// Prints the findings; `reported` says what the server accepted, if they were reported.
 fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> Result<()> {
     if args.sarif {
-        return emit(&serde_json::to_string_pretty(&sarif(report))?);
+        return emit(&serde_json::to_string_pretty(&sarif(
+            report,
+            args.allow_skipped,
+        ))?);
     }
     if args.json {
         return emit(&serde_json::to_string_pretty(&json_report(
@@ -132,33 +166,34 @@ fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> R
         ))?);
     }
     let n = report.findings.len();
+    let scanned = if args.git.is_some() {
+        format!("{} commits scanned", report.commits_scanned)
+    } else {
+        format!("{} files scanned", report.files_scanned)
+    };
     let summary = match (n, reported) {
-        (0, _) => format!("no keys found ({} files scanned)", report.files_scanned),
+        (0, _) => format!("no keys found ({scanned})"),
         (_, None) => format!(
-            "{n} key{} found ({} files scanned): revoke or rotate them, or run again with --report",
+            "{n} key{} found ({scanned}): revoke or rotate them, or run again with --report",
             plural(n),
-            report.files_scanned
         ),
         (_, Some(reported)) if reported.accepted == n => format!(
-            "{n} key{} found ({} files scanned) and reported to {}, which revoked the valid ones",
+            "{n} key{} found ({scanned}) and reported to {}, which revoked the valid ones",
             plural(n),
-            report.files_scanned,
             reported.server,
         ),
-        (_, Some(reported)) if reported.accepted == 0 => format!(
-            "{n} key{} found ({} files scanned); none reported",
-            plural(n),
-            report.files_scanned,
-        ),
+        (_, Some(reported)) if reported.accepted == 0 => {
+            format!("{n} key{} found ({scanned}); none reported", plural(n))
+        }
         (_, Some(reported)) => format!(
-            "{n} keys found ({} files scanned); {} of them (REPORTED yes) reported to {}, which revoked the valid ones among them; the rest (REPORTED no) were not",
-            report.files_scanned, reported.accepted, reported.server,
+            "{n} keys found ({scanned}); {} of them (REPORTED yes) reported to {}, which revoked the valid ones among them; the rest (REPORTED no) were not",
+            reported.accepted, reported.server,
         ),
     };
     if n > 0 {
         let cells = |f: &Finding| {
             [
-                one_line(&f.file),
+                one_line(&f.source()),
                 one_line(&f.location()),
                 format!("{}…", f.start()),
             ]
@@ -180,7 +215,49 @@ fn print(args: &ScanArgs, report: &ScanReport, reported: Option<&Reported>) -> R
         emit(&out)?;
     }
     stderr_line(&summary);
+    if let Some(unread) = unread_summary(report, args.allow_skipped) {
+        stderr_line(&unread);
+    }
+    if let Some(first) = report.git_folders.first() {
+        let n = report.git_folders.len();
+        stderr_line(&format!(
+            "{n} .git folder{} not looked into ({}{}): scan history with keyward scan --git --repo <its repository>",
+            plural(n),
+            one_line(first),
+            if n > 1 { ", …" } else { "" },
+        ));
+    }
     Ok(())
+}
+
+/// How many paths were not read (or not wholly), named, and what that does to the exit
+/// status; `None` when everything was read.
+fn unread_summary(report: &ScanReport, allow_skipped: bool) -> Option<String> {
+    const NAMED: usize = 10;
+    let unread = report.unread_paths();
+    if unread.is_empty() {
+        return None;
+    }
+    let mut names = unread
+        .iter()
+        .take(NAMED)
+        .map(|p| one_line(p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unread.len() > NAMED {
+        names.push_str(&format!(" and {} more", unread.len() - NAMED));
+    }
+    let consequence = match exit_status(report, allow_skipped) {
+        EXIT_NOT_VALID => "",
+        0 => " (accepted: --allow-skipped)",
+        _ if report.has_errors() => " (exit status 2)",
+        _ => " (exit status 2; --allow-skipped accepts what was passed over on purpose)",
+    };
+    Some(format!(
+        "{} path{} not read, or not wholly: {names}{consequence}",
+        unread.len(),
+        plural(unread.len()),
+    ))
 }
 
 fn plural(n: usize) -> &'static str {
@@ -191,9 +268,10 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn finding_json(f: &Finding) -> Value {
+pub(crate) fn finding_json(f: &Finding) -> Value {
     json!({
         "file": f.file,
+        "commit": f.commit,
         "part": f.part,
         "line": f.line,
         "column": f.column,
@@ -206,7 +284,7 @@ fn finding_json(f: &Finding) -> Value {
 /// `reported` (with `--report`): whether every key was reported; each finding's `reported`:
 /// whether the server accepted the report that held it; `report_error`: why the others were
 /// not.
-fn json_report(report: &ScanReport, reported: Option<&Reported>) -> Value {
+pub(crate) fn json_report(report: &ScanReport, reported: Option<&Reported>) -> Value {
     let findings = report.findings.iter().enumerate().map(|(i, f)| {
         let mut finding = finding_json(f);
         if let Some(reported) = reported {
@@ -221,99 +299,24 @@ fn json_report(report: &ScanReport, reported: Option<&Reported>) -> Value {
         })).collect::<Vec<_>>(),
         "files_scanned": report.files_scanned,
         "bytes_scanned": report.bytes_scanned,
+        "commits_scanned": report.commits_scanned,
+        "not_read": report.unread_paths(),
+        "git_folders": report.git_folders,
+        "complete": !report.has_unread(),
         "reported": reported.is_some_and(|r| r.refused.is_none()),
         "reported_keys": reported.map_or(0, |r| r.accepted),
         "report_error": reported.and_then(|r| r.refused.as_ref()).map(|e| one_line(&format!("{e:#}"))),
     })
 }
 
-const RULE_ID: &str = "keyward/api-key";
-
-/// The report as a SARIF 2.1.0 log: one rule, one result per finding, and notes as tool
-/// execution notifications.
-fn sarif(report: &ScanReport) -> Value {
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let mut physical = json!({"artifactLocation": {"uri": uri(&f.file)}});
-            if let (None, Some(line), Some(column)) = (&f.part, f.line, f.column) {
-                physical["region"] = json!({"startLine": line, "startColumn": column});
-            }
-            let mut result = json!({
-                "ruleId": RULE_ID,
-                "level": "error",
-                "message": {"text": format!(
-                    "keyward API key {}… found{}: revoke it (keyward keys revoke, or keyward scan --report) and issue a new one",
-                    f.start(),
-                    f.part.as_ref().map(|_| format!(" in {}", f.location())).unwrap_or_default()
-                )},
-                "locations": [{"physicalLocation": physical}],
-            });
-            if let Some(part) = &f.part {
-                result["locations"][0]["logicalLocations"] =
-                    json!([{"name": part, "kind": "member"}]);
-            }
-            result
-        })
-        .collect();
-    let notifications: Vec<Value> = report
-        .notes
-        .iter()
-        .map(|n| {
-            json!({
-                "level": if n.kind == NoteKind::Error { "error" } else { "note" },
-                "message": {"text": format!("{}: {}", n.path, n.message)},
-            })
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "keyward scan",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/keyward/keyward/blob/main/docs/leaks.md",
-                "rules": [{
-                    "id": RULE_ID,
-                    "name": "KeywardApiKey",
-                    "shortDescription": {"text": "A keyward API key with a valid checksum"},
-                    "fullDescription": {"text": "A key in keyward's format (<prefix>_<body><checksum>) whose CRC-32 checksum is valid: a real key, stored where it should not be."},
-                    "help": {"text": "Revoke the key (or report it with keyward scan --report), issue a new one, and keep keys in a secret manager rather than in files."},
-                    "defaultConfiguration": {"level": "error"},
-                }],
-            }},
-            "invocations": [{
-                "executionSuccessful": !report.has_errors(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }],
-    })
-}
-
-/// A path as a relative URI reference: `/` separators, everything but unreserved
-/// characters percent-encoded.
-fn uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.replace('\\', "/").bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// Where a finding is, as the server records it: `file: location`, within the length limit.
+/// Where a finding is, as the server records it: `file: location` (`commit:file: location`
+/// in git history), within the length limit.
 fn reported_location(f: &Finding) -> String {
     let location = f.location();
     let text = if location.is_empty() {
-        f.file.clone()
+        f.source()
     } else {
-        format!("{}: {location}", f.file)
+        format!("{}: {location}", f.source())
     };
     clip(&one_line(&text), MAX_LEAK_LOCATION_CHARS)
 }
@@ -371,39 +374,5 @@ async fn send_report(args: &ScanArgs, findings: &[Finding]) -> Reported {
         server,
         accepted,
         refused: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris_are_percent_encoded() {
-        assert_eq!(uri("docs/hand over#1.docx"), "docs/hand%20over%231.docx");
-        assert_eq!(uri(r"a\b.txt"), "a/b.txt");
-    }
-
-    #[test]
-    fn sarif_has_the_required_shape_and_no_whole_key() {
-        let scanner = Scanner::new(Limits::default()).unwrap();
-        let mut report = ScanReport::default();
-        let key = keyward_core::ApiKey::generate(&keyward_core::KeyPrefix::parse("bos").unwrap())
-            .unwrap()
-            .expose()
-            .to_owned();
-        scanner.scan_bytes("notes.txt", format!("x {key}\n").as_bytes(), &mut report);
-        assert_eq!(report.findings.len(), 1);
-        let log = sarif(&report);
-        assert_eq!(log["version"], "2.1.0");
-        let result = &log["runs"][0]["results"][0];
-        assert_eq!(result["ruleId"], RULE_ID);
-        assert_eq!(
-            result["locations"][0]["physicalLocation"]["region"]["startLine"],
-            1
-        );
-        let text = serde_json::to_string(&log).unwrap() + &json_report(&report, None).to_string();
-        assert!(!text.contains(&key), "{text}");
-        assert!(text.contains(&key[..8]));
     }
 }

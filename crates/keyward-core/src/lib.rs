@@ -23,6 +23,7 @@ pub mod restrictions;
 pub mod root_keys;
 pub mod store;
 pub mod text;
+mod unescape;
 pub mod verify;
 
 pub use audit::{

@@ -9,15 +9,21 @@
 //! lets verification skip the work for text that cannot hold a key.
 //!
 //! A key can also sit inside a longer run: after `%3D` (URL-encoded `=`), `x` or `0`, or
-//! before more letters. Those are found by checksum ([`valid_key_spans`]): every place in a
+//! before more letters. Those are found by checksum ([`valid_keys`]): every place in a
 //! run where a prefix and `_` begin is a candidate start, and every end within the longest
 //! tail the pattern allows (200 characters) whose last 6 characters are the checksum of what
 //! precedes them is a key. Starts are bounded by the prefix length (16, or two parts of 16)
 //! around each `_`, and each candidate's CRC-32 is computed incrementally over at most 234
 //! bytes, so the work is linear in the run with a small constant; a random 6 characters
 //! pass the checksum with odds of 1 in 62⁶.
+//!
+//! A key can also be written with some of its own characters escaped (`bos%5F…` in a URL,
+//! `=5F` in a mail header, `\u005f` in JSON, `&#95;` in HTML) or be split by a
+//! quoted-printable soft line break: the text is searched a second time with those escapes
+//! decoded (`unescape`), and such a key is reported, and redacted, over the escaped bytes.
 
-use crate::key_format::{checksum, checksum_digits, ApiKey, BODY_LEN, CHECKSUM_LEN};
+use crate::key_format::{checksum_digits, ApiKey, BODY_LEN, CHECKSUM_LEN};
+use crate::unescape::{Family, Unescaped};
 use std::borrow::Cow;
 
 /// Shortest text the key pattern matches: a 2-character prefix, `_`, 38 characters.
@@ -40,51 +46,142 @@ pub enum Redaction {
 /// `text` with the words `mode` selects replaced; borrowed, with no allocation, when nothing
 /// needs replacing (the common case: most text is shorter than a key or has no `_`).
 pub fn redact(text: &str, mode: Redaction) -> Cow<'_, str> {
-    if !could_hold_key(text) {
+    let bytes = text.as_bytes();
+    if bytes.len() < MIN_KEY_SHAPED_LEN {
         return Cow::Borrowed(text);
     }
-    let mut out: Option<String> = None;
+    let mut replacements: Vec<(usize, usize, String)> = valid_keys(bytes)
+        .into_iter()
+        .map(|found| (found.start, found.end, format!("{}…", found.key.start())))
+        .collect();
+    if mode == Redaction::KeyShaped && could_hold_key_bytes(bytes) {
+        // Whole words with the key's shape and a bad checksum: a key with a typo.
+        let kept = replacements.len();
+        for (start, end) in word_runs(bytes) {
+            let inside_key = replacements[..kept]
+                .iter()
+                .any(|&(s, e, _)| s < end && start < e);
+            if inside_key || !key_shaped(&text[start..end]) {
+                continue;
+            }
+            let prefix = text[start..end].rsplit_once('_').map_or("", |(p, _)| p);
+            replacements.push((start, end, format!("{prefix}_…")));
+        }
+        replacements.sort_by_key(|&(start, _, _)| start);
+    }
+    if replacements.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
     // Where the text not yet copied to `out` starts.
     let mut copied = 0;
-    for (start, end) in word_runs(text.as_bytes()) {
-        let word = &text[start..end];
-        if let Some(replacement) = replacement(word, mode) {
-            let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            buffer.push_str(&text[copied..start]);
-            buffer.push_str(&replacement);
-            copied = end;
-            continue;
-        }
-        // Not a whole key: a valid key may still be glued inside the run.
-        for (key_start, key_end) in keys_in_run(text.as_bytes(), start, end) {
-            let Ok(key) = ApiKey::parse(&text[key_start..key_end]) else {
-                continue;
-            };
-            let buffer = out.get_or_insert_with(|| String::with_capacity(text.len()));
-            buffer.push_str(&text[copied..key_start]);
-            buffer.push_str(&key.start());
-            buffer.push('…');
-            copied = key_end;
-        }
+    for (start, end, replacement) in replacements {
+        out.push_str(&text[copied..start]);
+        out.push_str(&replacement);
+        copied = end;
     }
-    match out {
-        Some(mut buffer) => {
-            buffer.push_str(&text[copied..]);
-            Cow::Owned(buffer)
-        }
-        None => Cow::Borrowed(text),
-    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
-/// The byte ranges, in order and not overlapping, of the checksum-valid keys in `bytes`
-/// (ASCII-compatible text): whole words the published pattern matches, and keys glued to
-/// other word characters before or after them (`%3Dbos_…`, `xbos_…`, `bos_…abc`). Each range
-/// is a key [`ApiKey::parse`] accepts. Allocates only when a key is found.
-pub fn valid_key_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let runs = could_hold_key_bytes(bytes).then(|| word_runs(bytes));
-    runs.into_iter()
-        .flatten()
-        .flat_map(move |(start, end)| keys_in_run(bytes, start, end))
+/// A checksum-valid key in text, and where: `start..end` are byte offsets in the text as it
+/// was given, so a key written with escapes (`bos%5F…`) spans its escapes.
+#[derive(Debug, Clone)]
+pub struct FoundKey {
+    pub start: usize,
+    pub end: usize,
+    pub key: ApiKey,
+}
+
+/// The checksum-valid keys in `bytes` (ASCII-compatible text), in order and not overlapping:
+/// whole words the published pattern matches, keys glued to other word characters before or
+/// after them (`%3Dbos_…`, `xbos_…`, `\nbos_…`, `bos_…abc`), and keys with some of their
+/// characters escaped or split by a quoted-printable soft line break (`bos%5F…`, see
+/// [`Unescaped`]). Allocates only when a key is found or the text has such escapes.
+pub fn valid_keys(bytes: &[u8]) -> Vec<FoundKey> {
+    if bytes.len() < MIN_KEY_SHAPED_LEN {
+        return Vec::new();
+    }
+    let mut found = keys_in_text(bytes);
+    let mut decoded = Vec::new();
+    for family in Family::ALL {
+        let Some(unescaped) = Unescaped::decode(bytes, family) else {
+            continue;
+        };
+        for mut key in keys_around_escapes(&unescaped) {
+            (key.start, key.end) = unescaped.original_span(key.start, key.end);
+            decoded.push(key);
+        }
+    }
+    if decoded.is_empty() {
+        return found;
+    }
+    // A key the escapes hid, unless it overlaps one found as written (`%30a_…` is the key
+    // `0a_…` glued to `%3`, not `0` escaped), or one found already in another family.
+    decoded.sort_by_key(|f| (f.start, f.end));
+    for key in decoded {
+        if !found.iter().any(|f| f.start < key.end && key.start < f.end) {
+            found.push(key);
+        }
+    }
+    found.sort_by_key(|f| f.start);
+    found
+}
+
+/// The keys in decoded text that hold a decoded escape: only the word runs around escapes
+/// are searched (a key without one was found in the text as it is), and only those long
+/// enough for a key, so `count=42` in every line of a log costs a copy, not a second search.
+fn keys_around_escapes(unescaped: &Unescaped) -> Vec<FoundKey> {
+    let text = &unescaped.text;
+    let mut found = Vec::new();
+    // Where the last run searched ended: later escapes inside it were covered.
+    let mut searched_to = 0;
+    for at in unescaped.decoded_at() {
+        if at < searched_to {
+            continue;
+        }
+        let mut start = at;
+        while start > 0 && is_word_byte(text[start - 1]) {
+            start -= 1;
+        }
+        let mut end = at;
+        while end < text.len() && is_word_byte(text[end]) {
+            end += 1;
+        }
+        searched_to = end.max(at + 1);
+        if end - start < MIN_KEY_SHAPED_LEN {
+            continue;
+        }
+        for (key_start, key_end) in keys_in_run(text, start, end) {
+            let Some(key) = std::str::from_utf8(&text[key_start..key_end])
+                .ok()
+                .and_then(|k| ApiKey::parse(k).ok())
+            else {
+                continue;
+            };
+            found.push(FoundKey {
+                start: key_start,
+                end: key_end,
+                key,
+            });
+        }
+    }
+    found
+}
+
+/// The keys in text as it is, with no escape decoded.
+fn keys_in_text(bytes: &[u8]) -> Vec<FoundKey> {
+    if !could_hold_key_bytes(bytes) {
+        return Vec::new();
+    }
+    word_runs(bytes)
+        .flat_map(|(start, end)| keys_in_run(bytes, start, end))
+        .filter_map(|(start, end)| {
+            let text = std::str::from_utf8(&bytes[start..end]).ok()?;
+            let key = ApiKey::parse(text).ok()?;
+            Some(FoundKey { start, end, key })
+        })
+        .collect()
 }
 
 /// The checksum-valid keys inside the word run `bytes[run_start..run_end]`, leftmost first.
@@ -175,37 +272,13 @@ fn checksum_end(bytes: &[u8], start: usize, tail: usize, limit: usize) -> Option
 
 /// Whether `text` holds any word the key pattern matches.
 pub fn has_key_shaped(text: &str) -> bool {
-    could_hold_key(text)
+    could_hold_key_bytes(text.as_bytes())
         && word_runs(text.as_bytes()).any(|(start, end)| key_shaped(&text[start..end]))
 }
 
 /// The cheap test that rules out almost all text before any word is looked at.
-fn could_hold_key(text: &str) -> bool {
-    could_hold_key_bytes(text.as_bytes())
-}
-
 fn could_hold_key_bytes(bytes: &[u8]) -> bool {
     bytes.len() >= MIN_KEY_SHAPED_LEN && bytes.contains(&b'_')
-}
-
-fn replacement(word: &str, mode: Redaction) -> Option<String> {
-    if !key_shaped(word) {
-        return None;
-    }
-    // The checksum first: a look-alike (an id that happens to have the shape) is then
-    // passed over without the copy `ApiKey::parse` makes of a key it accepts.
-    let (signed, sum) = word.split_at(word.len() - CHECKSUM_LEN);
-    let key = (checksum(signed) == sum.as_bytes())
-        .then(|| ApiKey::parse(word).ok())
-        .flatten();
-    match key {
-        Some(key) => Some(format!("{}…", key.start())),
-        None if mode == Redaction::KeyShaped => {
-            let prefix = word.rsplit_once('_').map_or("", |(prefix, _)| prefix);
-            Some(format!("{prefix}_…"))
-        }
-        None => None,
-    }
 }
 
 /// `[A-Za-z0-9_]`, by table: the scan looks at every byte of text that passed the cheap test.
@@ -303,6 +376,13 @@ mod tests {
         ApiKey::generate(&KeyPrefix::parse(prefix).unwrap()).unwrap()
     }
 
+    fn spans(text: &str) -> Vec<(usize, usize)> {
+        valid_keys(text.as_bytes())
+            .into_iter()
+            .map(|f| (f.start, f.end))
+            .collect()
+    }
+
     #[test]
     fn text_without_keys_is_borrowed_unchanged() {
         for text in [
@@ -376,10 +456,7 @@ mod tests {
                     "{before:?} {after:?}"
                 );
                 let start = "GET /x?api_key".len() + before.len();
-                assert_eq!(
-                    valid_key_spans(text.as_bytes()).collect::<Vec<_>>(),
-                    vec![(start, start + secret.len())]
-                );
+                assert_eq!(spans(&text), vec![(start, start + secret.len())]);
             }
             // Two glued keys in one run are both found.
             let other = key("bos");
@@ -408,7 +485,7 @@ mod tests {
                 matches!(redact(&text, Redaction::ValidKeys), Cow::Borrowed(t) if t == text),
                 "{text}"
             );
-            assert_eq!(valid_key_spans(text.as_bytes()).count(), 0, "{text}");
+            assert_eq!(spans(&text).len(), 0, "{text}");
         }
     }
 
@@ -446,6 +523,126 @@ mod tests {
         runs
     }
 
+    /// Text that can sit right before a key: escapes, glued letters, encodings of `=`.
+    const BEFORE: &[&str] = &[
+        "",
+        " ",
+        "=",
+        "=3D",
+        "%3D",
+        "%253D",
+        "\\n",
+        "\\t",
+        "\\r",
+        "\\\"",
+        "\\u0022",
+        "\\u003d",
+        "\\x3d",
+        "&quot;",
+        "&#34;",
+        "x",
+        "_",
+        "x_",
+        "token",
+        "api_key",
+        "API_KEY=",
+        "0",
+        "9_",
+        "abcdefghijklmnopqrstuvwxyz",
+        "=\r\n",
+        "=\n",
+        "%5F",
+        "\\u005f",
+        "é",
+        "\"",
+    ];
+    /// Text that can follow a key.
+    const AFTER: &[&str] = &[
+        "", " ", "abc", "_x", "%26", "\\n", "\\u0022", "=\r\n", "&amp;", "\"", "é",
+    ];
+
+    /// How a key's own characters can be written: as they are, or escaped.
+    fn escaped(c: char, style: usize) -> String {
+        let b = c as u32;
+        match style {
+            0 => format!("%{b:02X}"),
+            1 => format!("={b:02X}"),
+            2 => format!("\\u{b:04x}"),
+            3 => format!("\\x{b:02x}"),
+            4 => format!("&#{b};"),
+            5 => format!("&#x{b:X};"),
+            _ => c.to_string(),
+        }
+    }
+
+    /// `secret` with the characters at `escapes` (positions) escaped in `style`, and with
+    /// a quoted-printable soft line break before the character at `soft_break`, if any.
+    fn written(secret: &str, escapes: &[usize], style: usize, soft_break: Option<usize>) -> String {
+        let mut out = String::new();
+        for (i, c) in secret.chars().enumerate() {
+            if soft_break == Some(i) {
+                out.push_str("=\r\n");
+            }
+            let escape = escapes.contains(&i) || (style < 7 && escapes.is_empty() && c == '_');
+            out.push_str(&if escape {
+                escaped(c, style)
+            } else {
+                c.to_string()
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn each_listed_escape_or_glued_text_before_a_key_hides_nothing() {
+        let real = key("bos_live");
+        let secret = real.expose();
+        for before in BEFORE {
+            let text = format!("{{\"k\":\"{before}{secret}\"}}");
+            let start = 6 + before.len();
+            assert_eq!(
+                spans(&text),
+                vec![(start, start + secret.len())],
+                "{before:?}"
+            );
+            assert!(!redact(&text, Redaction::ValidKeys).contains(&secret[10..]));
+        }
+    }
+
+    #[test]
+    fn keys_with_escaped_characters_are_found_and_redacted_over_their_escapes() {
+        let real = key("bos");
+        let secret = real.expose();
+        for (style, underscore) in [
+            (0, "%5F"),
+            (1, "=5F"),
+            (2, "\\u005f"),
+            (3, "\\x5f"),
+            (4, "&#95;"),
+            (5, "&#x5F;"),
+        ] {
+            let hidden = secret.replacen('_', underscore, 1);
+            assert_eq!(written(secret, &[], style, None), hidden);
+            let text = format!("GET /?api_key={hidden}&x=1");
+            assert_eq!(spans(&text), vec![(14, 14 + hidden.len())], "{hidden}");
+            assert_eq!(
+                redact(&text, Redaction::ValidKeys),
+                format!("GET /?api_key={}…&x=1", real.start())
+            );
+        }
+        // Split by a quoted-printable soft line break, as a mail body wraps a long line.
+        let (a, b) = secret.split_at(30);
+        let text = format!("key=3D{a}=\r\n{b}\r\n");
+        assert_eq!(spans(&text), vec![(6, 6 + secret.len() + 3)]);
+        // Escaped look-alikes stay.
+        let typo = look_alike(&real).replacen('_', "%5F", 1);
+        assert!(spans(&typo).is_empty());
+        assert!(matches!(
+            redact(&typo, Redaction::ValidKeys),
+            Cow::Borrowed(_)
+        ));
+    }
+
     proptest! {
         #[test]
         fn probing_finds_exactly_the_long_runs(text in "([a-z_]{0,50}[ /;.é]{0,3}){0,12}") {
@@ -468,9 +665,46 @@ mod tests {
             // Echoed text may lose more (a glued run can be key-shaped as a whole), never less.
             prop_assert!(!echoed.contains(&k.expose()[k.start().len()..]), "{}", echoed);
             prop_assert_eq!(
-                valid_key_spans(text.as_bytes()).collect::<Vec<_>>(),
+                spans(&text),
                 vec![(before.len(), before.len() + k.expose().len())]
             );
+        }
+
+        #[test]
+        fn a_key_after_any_listed_prefix_with_any_escapes_is_found_exactly_once(
+            before in proptest::sample::select(BEFORE),
+            after in proptest::sample::select(AFTER),
+            filler in "[ a-z]{0,20}",
+            prefix in "[a-z0-9]{2,16}(_[a-z0-9]{2,16})?",
+            style in 0usize..8,
+            escapes in proptest::collection::vec(0usize..60, 0..4),
+            soft_break in proptest::option::of(1usize..40),
+        ) {
+            // Real text uses one family of escapes: no bare `=` before quoted-printable, and
+            // soft line breaks only in quoted-printable or unescaped text.
+            let soft_break = soft_break.filter(|_| [1, 6, 7].contains(&style));
+            let quoted_printable = style == 1 || soft_break.is_some();
+            prop_assume!(!(quoted_printable && before.ends_with('=')));
+            let k = key(&prefix);
+            let secret = k.expose();
+            let escapes: Vec<usize> = escapes.into_iter().filter(|&i| i < secret.len()).collect();
+            let hidden = written(secret, &escapes, style, soft_break);
+            let text = format!("{filler}{before}{hidden}{after}");
+            let start = filler.len() + before.len();
+            let found = valid_keys(text.as_bytes());
+            prop_assert_eq!(found.len(), 1, "{}", text);
+            prop_assert_eq!(found[0].key.expose(), secret);
+            // The span is the written key; when its first characters are escaped digits that
+            // also spell the key as written (`\u00300_…` holds `00_…` literally), the key as
+            // written wins and the span starts inside the escape.
+            let end = start + hidden.len();
+            prop_assert_eq!(found[0].end, end, "{}", text);
+            prop_assert!((start..start + 8).contains(&found[0].start), "{}", text);
+            let redacted = redact(&text, Redaction::ValidKeys);
+            prop_assert!(redacted.starts_with(&format!("{filler}{before}")), "{}", redacted);
+            prop_assert!(redacted.ends_with(&format!("{}…{after}", k.start())), "{}", redacted);
+            prop_assert!(!redacted.contains(&secret[k.start().len()..]), "{}", redacted);
+            prop_assert!(redacted.len() <= text.len() - hidden.len() + k.start().len() + 3 + 7);
         }
 
         #[test]

@@ -5,7 +5,8 @@ use crate::error::store_error;
 use crate::restrictions::{self, credit_columns, CreditColumns};
 use crate::rows::KeyRow;
 use crate::sql::{and_where, fetch_all, fetch_optional, update_one};
-use keyward_core::{KeyFilter, KeyRecord, KeyStatus, StoreError};
+use keyward_core::{KeyFilter, KeyRecord, StoreError};
+use keyward_sql::keys::push_status;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
@@ -127,42 +128,6 @@ pub(crate) async fn list(
     sql.push(" ORDER BY id DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
     fetch_all(db, sql.build_query_as::<KeyRow>()).await
-}
-
-/// The SQL form of [`KeyRecord::status`] at `now`: revocation wins over expiry, expiry over
-/// disabling.
-fn push_status(sql: &mut QueryBuilder<'_, Postgres>, status: KeyStatus, now: i64) {
-    let not_revoked = |sql: &mut QueryBuilder<'_, Postgres>| {
-        sql.push(" AND (revoked_at IS NULL OR revoked_at > ")
-            .push_bind(now)
-            .push(")");
-    };
-    let not_expired = |sql: &mut QueryBuilder<'_, Postgres>| {
-        sql.push(" AND (expires_at IS NULL OR expires_at > ")
-            .push_bind(now)
-            .push(")");
-    };
-    match status {
-        KeyStatus::Revoked => {
-            sql.push(" AND revoked_at IS NOT NULL AND revoked_at <= ")
-                .push_bind(now);
-        }
-        KeyStatus::Expired => {
-            not_revoked(sql);
-            sql.push(" AND expires_at IS NOT NULL AND expires_at <= ")
-                .push_bind(now);
-        }
-        KeyStatus::Disabled => {
-            not_revoked(sql);
-            not_expired(sql);
-            sql.push(" AND NOT enabled");
-        }
-        KeyStatus::Active => {
-            not_revoked(sql);
-            not_expired(sql);
-            sql.push(" AND enabled");
-        }
-    }
 }
 
 /// Every key of every workspace.

@@ -1,32 +1,17 @@
 //! SQL for workspace settings and key usage facts.
 
-use crate::columns::{millis, optional_time, to_u64};
+use crate::columns::millis;
 use crate::error::store_error;
-use keyward_core::{KeyUsage, StoreError, VerificationAudit, WorkspaceSettings};
+use crate::rows::{SettingsRow, UsageRow};
+use crate::sql::fetch_all;
+use keyward_core::{KeyUsage, StoreError, WorkspaceSettings};
 use sqlx::{PgConnection, PgExecutor};
 
 pub(crate) async fn all(db: impl PgExecutor<'_>) -> Result<Vec<WorkspaceSettings>, StoreError> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+    let query = sqlx::query_as::<_, SettingsRow>(
         "SELECT workspace_id, verification_audit, audit_retention_days FROM workspace_settings",
-    )
-    .fetch_all(db)
-    .await
-    .map_err(store_error)?;
-    rows.into_iter()
-        .map(|(workspace_id, audit, days)| {
-            let verification_audit = VerificationAudit::parse(&audit).ok_or_else(|| {
-                StoreError::Corrupt(format!("settings of {workspace_id}: verification_audit"))
-            })?;
-            let audit_retention_days = u32::try_from(days).map_err(|_| {
-                StoreError::Corrupt(format!("settings of {workspace_id}: retention"))
-            })?;
-            Ok(WorkspaceSettings {
-                workspace_id,
-                verification_audit,
-                audit_retention_days,
-            })
-        })
-        .collect()
+    );
+    fetch_all(db, query).await
 }
 
 pub(crate) async fn put(
@@ -49,22 +34,10 @@ pub(crate) async fn put(
 }
 
 pub(crate) async fn usage(db: impl PgExecutor<'_>) -> Result<Vec<KeyUsage>, StoreError> {
-    let rows: Vec<(String, String, Option<i64>, i64)> =
-        sqlx::query_as("SELECT key_id, workspace_id, last_used_at, verifications FROM key_usage")
-            .fetch_all(db)
-            .await
-            .map_err(store_error)?;
-    rows.into_iter()
-        .map(|(key_id, workspace_id, last_used_at, verifications)| {
-            let what = |column: &str| format!("usage of {key_id}: {column}");
-            Ok(KeyUsage {
-                last_used_at: optional_time(last_used_at, &what("last_used_at"))?,
-                verifications: to_u64(verifications, &what("verifications"))?,
-                key_id,
-                workspace_id,
-            })
-        })
-        .collect()
+    let query = sqlx::query_as::<_, UsageRow>(
+        "SELECT key_id, workspace_id, last_used_at, verifications FROM key_usage",
+    );
+    fetch_all(db, query).await
 }
 
 /// Writes every row in one statement (arrays unnested), in key order so that two nodes

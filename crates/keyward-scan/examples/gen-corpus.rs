@@ -1,10 +1,12 @@
 //! Generates the benchmark corpus for `scripts/bench-scan`: plain-text files (code, config,
-//! notes) and Office documents, with a few real keys and many look-alikes.
+//! notes), Office documents, and other formats (legacy Office, PDF, email, gzip logs, tar.gz
+//! backups), with a few real keys and many look-alikes.
 //!
-//! `cargo run --release -p keyward-scan --example gen-corpus -- DIR TEXT_FILES OFFICE_FILES`
+//! `cargo run --release -p keyward-scan --example gen-corpus -- DIR TEXT_FILES OFFICE_FILES [OTHER_FILES]`
 
 use keyward_core::{ApiKey, KeyPrefix};
 use keyward_scan::fixtures;
+use keyward_scan::fixtures::formats::{self, Attachment, PdfPage};
 use std::path::PathBuf;
 
 /// xorshift64*: deterministic, so every run scans the same kind of text.
@@ -78,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.next().ok_or("usage: gen-corpus DIR TEXT OFFICE")?);
     let text_files: usize = args.next().ok_or("TEXT missing")?.parse()?;
     let office_files: usize = args.next().ok_or("OFFICE missing")?.parse()?;
+    let other_files: usize = args.next().map_or(Ok(0), |n| n.parse())?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let keys: Vec<String> = (0..20)
         .map(|i| {
@@ -87,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, keyward_core::KeyFormatError>>()?;
     std::fs::create_dir_all(dir.join("text"))?;
     std::fs::create_dir_all(dir.join("office"))?;
+    std::fs::create_dir_all(dir.join("other"))?;
     for i in 0..text_files {
         let mut text = String::new();
         while text.len() < 128 * 1024 {
@@ -117,5 +121,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
     }
+    for i in 0..other_files {
+        let lines: Vec<String> = (0..600).map(|_| line(&mut rng, &keys)).collect();
+        let (name, bytes) = other_file(i, &lines)?;
+        std::fs::write(dir.join("other").join(name), bytes)?;
+    }
     Ok(())
+}
+
+/// The `i`th file of the other formats, in turn, holding `lines`.
+fn other_file(i: usize, lines: &[String]) -> Result<(String, Vec<u8>), Box<dyn std::error::Error>> {
+    let text = lines.join("\n");
+    Ok(match i % 5 {
+        0 => {
+            // Word 97 stores text as UTF-16LE with carriage returns between paragraphs.
+            let body = formats::utf16le(&lines.join("\r"));
+            (
+                format!("doc{i:05}.doc"),
+                formats::ole(&[("WordDocument", &body)])?,
+            )
+        }
+        1 => {
+            let pages: Vec<PdfPage> = lines
+                .chunks(50)
+                .map(|chunk| PdfPage {
+                    lines: chunk
+                        .iter()
+                        .map(|l| {
+                            let (a, b) = l.split_at(l.len() / 2);
+                            vec![a, b]
+                        })
+                        .collect(),
+                    links: vec![],
+                })
+                .collect();
+            (format!("pdf{i:05}.pdf"), formats::pdf(&pages)?)
+        }
+        2 => {
+            let (body, attached) = lines.split_at(lines.len() / 2);
+            let attached = attached.join("\n");
+            let mail = formats::email(
+                "handover",
+                &body.join("\n"),
+                &[Attachment {
+                    name: "notes.txt",
+                    mime: "text/plain",
+                    content: attached.as_bytes(),
+                }],
+            );
+            (format!("mail{i:05}.eml"), mail)
+        }
+        3 => (
+            format!("app{i:05}.log.1.gz"),
+            formats::gzip("app.log.1", text.as_bytes())?,
+        ),
+        _ => {
+            let (a, b) = lines.split_at(lines.len() / 2);
+            let tar = formats::tar(&[
+                ("backup/app.env", a.join("\n").as_bytes()),
+                ("backup/notes.txt", b.join("\n").as_bytes()),
+            ])?;
+            (
+                format!("backup{i:05}.tgz"),
+                formats::gzip("backup.tar", &tar)?,
+            )
+        }
+    })
 }

@@ -6,7 +6,7 @@ use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 use std::borrow::Cow;
 
 /// How much of the start of a file is sniffed for NUL bytes and UTF-16.
-const SNIFF_BYTES: usize = 8 * 1024;
+pub(crate) const SNIFF_BYTES: usize = 8 * 1024;
 
 /// Text bytes ready for matching (UTF-8 or another ASCII-compatible encoding), or `None`
 /// for binary content.
@@ -26,6 +26,37 @@ pub(crate) fn text_bytes(bytes: &[u8]) -> Option<Cow<'_, [u8]>> {
         return None;
     }
     Some(Cow::Borrowed(bytes))
+}
+
+/// How to stream a file whose first bytes are `head`: the encoding to transcode from
+/// (`None`: ASCII-compatible, scanned as it is) and the length of its byte-order mark, or
+/// `None` for binary content.
+pub(crate) fn stream_encoding(head: &[u8]) -> Option<(Option<&'static Encoding>, usize)> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(head) {
+        return Some(((encoding != UTF_8).then_some(encoding), bom_len));
+    }
+    let head = &head[..head.len().min(SNIFF_BYTES)];
+    if let Some(encoding) = sniff_utf16(head) {
+        return Some((Some(encoding), 0));
+    }
+    memchr::memchr(0, head).is_none().then_some((None, 0))
+}
+
+/// Appends `bytes`, transcoded to UTF-8, to `out`; `last` when no more bytes follow (a
+/// trailing half character is then replaced, not kept for the next call).
+pub(crate) fn transcode_into(
+    decoder: &mut encoding_rs::Decoder,
+    bytes: &[u8],
+    last: bool,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let room = decoder
+        .max_utf8_buffer_length(bytes.len())
+        .unwrap_or(bytes.len().saturating_mul(3).saturating_add(16));
+    out.resize(start + room, 0);
+    let (_, _, written, _) = decoder.decode_to_utf8(bytes, &mut out[start..], last);
+    out.truncate(start + written);
 }
 
 fn transcode(encoding: &'static Encoding, bytes: &[u8]) -> Cow<'static, [u8]> {

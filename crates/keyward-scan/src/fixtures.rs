@@ -1,6 +1,8 @@
 //! Minimal but real Office documents, for tests, the end-to-end test and the benchmark
 //! corpus: a `.docx` whose text may be split across runs, and an `.xlsx` with shared strings.
-//! Word and LibreOffice open both.
+//! Word and LibreOffice open both. [`formats`] writes the other formats the scanner reads.
+
+pub mod formats;
 
 use std::io::{Cursor, Write};
 use zip::result::ZipResult;

@@ -2,31 +2,51 @@
 //! Office documents and zip archives, keeping only matches whose checksum is valid.
 //!
 //! - **Matching**: the words the published pattern
-//!   [`KEY_REGEX`](keyward_core::key_format::KEY_REGEX) matches, and keys glued to other
-//!   letters or digits (`%3D<key>`, `x<key>`), are candidates; only those whose CRC-32
-//!   checksum holds are kept, so look-alike strings are not reported and no server is asked.
+//!   [`KEY_REGEX`](keyward_core::key_format::KEY_REGEX) matches, keys glued to other
+//!   letters or digits (`%3D<key>`, `\n<key>`, `x<key>`), and keys with escaped characters
+//!   (`bos%5F…`, `bos\u005f…`, split by a soft line break) are candidates; only those whose
+//!   CRC-32 checksum holds are kept, so look-alike strings are not reported and no server is
+//!   asked.
 //! - **Text**: UTF-8 and other ASCII-compatible encodings are scanned as they are; UTF-16
 //!   (with or without a byte-order mark) is transcoded first; content with NUL bytes is
-//!   binary and skipped with a note.
-//! - **Archives**: anything that starts like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`,
-//!   `.zip`, `.jar`, …) is opened; its XML parts are reduced to their text, joining Word's
-//!   text runs so a key split across them is still found. Nesting depth, each entry's size
-//!   and the total unpacked per file are bounded (zip bombs): an entry cut short is scanned as
-//!   far as it was unpacked, and once a file's budget is spent the note names every entry
-//!   left unscanned. A corrupt archive is a note.
+//!   binary and not read, with a note. Text over the size limit is streamed in overlapping
+//!   windows (`stream`), so memory stays bounded and a key across a boundary is found once.
+//! - **Containers**, recognised by their first bytes (`containers`): anything that starts
+//!   like a zip (`.docx`, `.xlsx`, `.pptx`, `.odt`, `.ods`, `.zip`, `.jar`, …), whose XML parts
+//!   are reduced to their text, joining Word's text runs so a key split across them is still
+//!   found; legacy Office `.doc`/`.xls`/`.ppt` and `.msg` (`ole`); PDF (`pdf`); email and mbox
+//!   (`email`); `.gz`, `.tar`, `.tar.gz` (`compressed`). Nesting depth, each entry's size and
+//!   the total unpacked per file are bounded (bombs): an entry cut short is scanned as far as
+//!   it was unpacked, and once a file's budget is spent the note names what was left
+//!   unscanned. A corrupt container is a note.
 //! - **Names**: a key in a file, folder or entry name is a finding (see `names`).
+//! - **Git history** (`git`): every line a commit added, through `git log -p`, with the
+//!   commit on each finding; `.git` folders met while walking are listed, not looked into.
+//! - **What was not read** is a [`Note`]; the caller decides whether that fails a gate
+//!   ([`ScanReport::has_unread`]).
 //!
 //! **Invariant:** nothing this crate returns prints a whole key: a [`Finding`] shows only the
 //! key's [`Finding::start`], and every file, folder and entry name in findings and notes has
 //! its keys replaced by their start; the plaintext stays wrapped in an [`ApiKey`] (whose
 //! `Debug` redacts it) for the caller that reports it for revocation.
 
+mod compressed;
+mod containers;
 mod decode;
+mod email;
 pub mod fixtures;
+mod git;
+pub mod git_fixture;
+pub use git::GitError;
 mod names;
+mod ole;
+mod pdf;
+mod stream;
 mod xml;
 
-use keyward_core::redact::valid_key_spans;
+use containers::{Container, Unpacked};
+
+use keyward_core::redact::{valid_keys, FoundKey};
 use keyward_core::ApiKey;
 use std::fmt;
 use std::io::{Cursor, Read};
@@ -35,7 +55,8 @@ use std::path::Path;
 /// Bounds on what one scan reads and unpacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Files larger than this are skipped with a note.
+    /// Files larger than this are streamed if they are text, and otherwise not read (with a
+    /// note).
     pub max_file_bytes: u64,
     /// How many archives deep to open (a `.docx` is depth 1; a `.docx` in a `.zip` is 2).
     pub max_depth: usize,
@@ -82,12 +103,23 @@ pub struct Finding {
     pub column: Option<usize>,
     /// The key. Only [`ApiKey::start`] and [`ApiKey::prefix`] may be shown.
     pub key: ApiKey,
+    /// In git history (`keyward scan --git`): the commit that added the key, in full.
+    pub commit: Option<String>,
 }
 
 impl Finding {
     /// The key's visible start, e.g. `bos_5Qm2`: the same text the server stores and shows.
     pub fn start(&self) -> String {
         self.key.start()
+    }
+
+    /// The file, and in git history the commit as git names a file in it:
+    /// `3f2a1b9c0d1e:config/app.env`.
+    pub fn source(&self) -> String {
+        match &self.commit {
+            Some(commit) => format!("{}:{}", short_commit(commit), self.file),
+            None => self.file.clone(),
+        }
     }
 
     /// Where in `file` the key is: `12:5`, `word/document.xml`, `a.zip!b.txt:3:1`, or
@@ -114,7 +146,7 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} {}…", self.file, self.location(), self.start())
+        write!(f, "{}:{} {}…", self.source(), self.location(), self.start())
     }
 }
 
@@ -151,13 +183,34 @@ pub struct ScanReport {
     pub notes: Vec<Note>,
     /// Top-level files read (not counting archive entries).
     pub files_scanned: u64,
-    /// Bytes read from disk or stdin.
+    /// Bytes read from disk or stdin (or of `git log` output).
     pub bytes_scanned: u64,
+    /// Commits read from git history.
+    pub commits_scanned: u64,
+    /// `.git` folders met in folders and not looked into (their history is scanned by
+    /// `keyward scan --git`).
+    pub git_folders: Vec<String>,
 }
 
 impl ScanReport {
     pub fn has_errors(&self) -> bool {
         self.notes.iter().any(|n| n.kind == NoteKind::Error)
+    }
+
+    /// Whether something was not read, or not wholly: an error, or content passed over (a
+    /// binary, something that is not a regular file, an archive too large to open).
+    pub fn has_unread(&self) -> bool {
+        !self.notes.is_empty()
+    }
+
+    /// The paths not read, or not wholly, each once, in the order first noted.
+    pub fn unread_paths(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.notes
+            .iter()
+            .map(|n| n.path.as_str())
+            .filter(|path| seen.insert(*path))
+            .collect()
     }
 
     fn note(&mut self, path: &str, kind: NoteKind, message: impl Into<String>) {
@@ -195,17 +248,21 @@ impl Scanner {
     /// else, exposed for tests and benchmarks.
     ///
     /// Byte-oriented, so it runs over any ASCII-compatible text without decoding it first:
-    /// every word the published pattern matches whose checksum holds, and also a key glued
-    /// to other letters or digits (`api_key%3D<key>`, `token=x<key>`, `<key>abc`), found by
-    /// its checksum ([`keyward_core::redact::valid_key_spans`]), which the pattern's word
-    /// boundaries miss.
+    /// every word the published pattern matches whose checksum holds, a key glued to other
+    /// letters or digits (`api_key%3D<key>`, `\n<key>`, `token<key>`, `<key>abc`), found by
+    /// its checksum, which the pattern's word boundaries miss, and a key with its own
+    /// characters escaped (`bos%5F…`, `bos\u005f…`) or split by a quoted-printable soft line
+    /// break ([`keyward_core::redact::valid_keys`]).
     pub fn keys_in(&self, text: &[u8]) -> Vec<(usize, ApiKey)> {
-        valid_key_spans(text)
-            .filter_map(|(start, end)| {
-                let candidate = std::str::from_utf8(&text[start..end]).ok()?;
-                ApiKey::parse(candidate).ok().map(|key| (start, key))
-            })
+        valid_keys(text)
+            .into_iter()
+            .map(|found| (found.start, found.key))
             .collect()
+    }
+
+    /// [`Scanner::keys_in`] with where each key ends: an escaped key is longer than the key.
+    pub fn key_spans(&self, text: &[u8]) -> Vec<FoundKey> {
+        valid_keys(text)
     }
 
     /// Scans a file or, recursively, a folder (symbolic links inside folders and `.git`
@@ -258,7 +315,10 @@ impl Scanner {
             match entry.file_type() {
                 Ok(t) if t.is_symlink() => {}
                 Ok(t) if t.is_dir() => {
-                    if entry.file_name() != ".git" {
+                    if entry.file_name() == ".git" {
+                        // History is for `keyward scan --git`; say so rather than pass over it.
+                        report.git_folders.push(shown);
+                    } else {
                         self.scan_dir(&path, report);
                     }
                 }
@@ -275,14 +335,10 @@ impl Scanner {
     fn scan_file(&self, path: &Path, len: u64, report: &mut ScanReport) {
         let shown = self.redact_name(&path.display().to_string());
         if len > self.limits.max_file_bytes {
-            report.note(
-                &shown,
-                NoteKind::Skipped,
-                format!(
-                    "larger than {} MiB",
-                    self.limits.max_file_bytes / (1024 * 1024)
-                ),
-            );
+            match std::fs::File::open(path) {
+                Ok(file) => self.scan_large(&shown, file, report),
+                Err(e) => report.note(&shown, NoteKind::Error, format!("cannot read: {e}")),
+            }
             return;
         }
         match std::fs::read(path) {
@@ -291,19 +347,51 @@ impl Scanner {
         }
     }
 
-    /// Reads `reader` to its end (at most the file size limit) and scans it as `name`.
-    pub fn scan_reader(&self, name: &str, reader: impl Read, report: &mut ScanReport) {
+    /// Reads `reader` to its end and scans it as `name`: whole, as a file, up to the file
+    /// size limit; streamed as text beyond it.
+    pub fn scan_reader(&self, name: &str, mut reader: impl Read, report: &mut ScanReport) {
         let name = &self.redact_name(name);
         let mut bytes = Vec::new();
         let limit = self.limits.max_file_bytes;
-        match reader.take(limit.saturating_add(1)).read_to_end(&mut bytes) {
-            Ok(_) if bytes.len() as u64 > limit => report.note(
-                name,
-                NoteKind::Error,
-                format!("more than {} MiB: not scanned", limit / (1024 * 1024)),
-            ),
+        match (&mut reader)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+        {
+            Ok(_) if bytes.len() as u64 > limit => {
+                self.scan_large(name, Cursor::new(bytes).chain(reader), report)
+            }
             Ok(_) => self.scan_bytes(name, &bytes, report),
             Err(e) => report.note(name, NoteKind::Error, format!("cannot read: {e}")),
+        }
+    }
+
+    /// Content over the file size limit: streamed if it is text (see `stream`); anything
+    /// else (an archive, a binary) is not read, with a note.
+    fn scan_large(&self, name: &str, mut reader: impl Read, report: &mut ScanReport) {
+        let mut head = Vec::new();
+        if let Err(e) = (&mut reader)
+            .take(decode::SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+        {
+            report.note(name, NoteKind::Error, format!("cannot read: {e}"));
+            return;
+        }
+        // Messages are text: a mailbox that large is still read, line by line.
+        let container = Container::sniff(name, &head)
+            .is_some_and(|c| !matches!(c, Container::Email | Container::Mbox));
+        match decode::stream_encoding(&head).filter(|_| !container) {
+            Some((encoding, bom_len)) => {
+                report.bytes_scanned += bom_len as u64;
+                self.scan_text_stream(name, &head[bom_len..], reader, encoding, report);
+            }
+            None => report.note(
+                name,
+                NoteKind::Skipped,
+                format!(
+                    "larger than {} MiB and not plain text: not read",
+                    self.limits.max_file_bytes / (1024 * 1024)
+                ),
+            ),
         }
     }
 
@@ -326,7 +414,8 @@ impl Scanner {
         budget: &mut Budget,
         report: &mut ScanReport,
     ) {
-        if bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(EMPTY_ZIP_MAGIC) {
+        let name = part.map_or(file, |p| p.rsplit('!').next().unwrap_or(p));
+        if let Some(container) = Container::sniff(name, bytes) {
             if depth >= self.limits.max_depth {
                 report.note(
                     &shown(file, part),
@@ -337,7 +426,7 @@ impl Scanner {
                     ),
                 );
             } else {
-                self.scan_zip(file, part, bytes, depth, budget, report);
+                self.open_container(container, file, part, bytes, depth, budget, report);
             }
             return;
         }
@@ -349,17 +438,7 @@ impl Scanner {
             return;
         };
         if part.is_some_and(is_xml_part) {
-            let extracted = xml::extract_text(&text);
-            for (_, key) in self.keys_in(&extracted) {
-                report.findings.push(Finding {
-                    file: file.to_owned(),
-                    part: part.map(str::to_owned),
-                    line: None,
-                    column: None,
-                    in_name: false,
-                    key,
-                });
-            }
+            self.report_keys(file, part, &xml::extract_text(&text), report);
             return;
         }
         let mut lines = LineCounter::default();
@@ -371,6 +450,7 @@ impl Scanner {
                 line: Some(line),
                 column: Some(column),
                 in_name: false,
+                commit: None,
                 key,
             });
         }
@@ -442,31 +522,13 @@ impl Scanner {
             if entry.is_dir() {
                 continue;
             }
-            let allowance = remaining.min(self.limits.max_entry_bytes);
-            let mut content = Vec::new();
-            let read = (&mut entry)
-                .take(allowance.saturating_add(1))
-                .read_to_end(&mut content);
-            drop(entry);
-            if let Err(e) = read {
-                budget.unpacked += content.len() as u64;
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    format!("corrupt archive entry: {e}"),
-                );
+            // What was unpacked is scanned: a key near the start of a bomb is still found.
+            let place = shown(file, Some(&inner));
+            let Unpacked::Content(content) = self.unpack(&mut entry, &place, budget, report) else {
+                skipped.push(inner);
                 continue;
-            }
-            if content.len() as u64 > allowance {
-                // What was unpacked is scanned: a key near the start of a bomb is still found.
-                content.truncate(usize::try_from(allowance).unwrap_or(usize::MAX));
-                report.note(
-                    &shown(file, Some(&inner)),
-                    NoteKind::Error,
-                    self.cut_short(allowance < remaining, allowance),
-                );
-            }
-            budget.unpacked += content.len() as u64;
+            };
+            drop(entry);
             self.scan_blob(file, Some(&inner), &content, depth + 1, budget, report);
         }
         if !skipped.is_empty() {
@@ -511,6 +573,11 @@ impl Scanner {
     }
 }
 
+/// A commit's first 12 hexadecimal digits, as findings and notes show it.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
 /// `file` or `file!part`, for notes.
 fn shown(file: &str, part: Option<&str>) -> String {
     match part {
@@ -528,12 +595,14 @@ fn is_xml_part(part: &str) -> bool {
 }
 
 /// Turns ascending byte offsets into 1-based line and character column, counting each
-/// newline once.
-#[derive(Default)]
+/// newline once. For a window of a stream, it starts where the text before it left off.
+#[derive(Default, Clone)]
 struct LineCounter {
     offset: usize,
     line: usize,
     line_start: usize,
+    /// Characters of the first line that came before the text (in earlier windows).
+    carried_column: usize,
 }
 
 impl LineCounter {
@@ -541,15 +610,33 @@ impl LineCounter {
         for nl in memchr::memchr_iter(b'\n', &text[self.offset..offset]) {
             self.line += 1;
             self.line_start = self.offset + nl + 1;
+            self.carried_column = 0;
         }
         self.offset = offset;
-        let column = text[self.line_start..offset]
-            .iter()
-            .filter(|&&b| b & 0xC0 != 0x80)
-            .count();
+        let column = self.carried_column + characters(&text[self.line_start..offset]);
         (self.line + 1, column + 1)
     }
+
+    /// The counter for the text that follows `consumed` (which this counter's text starts
+    /// with).
+    fn after(&self, consumed: &[u8]) -> Self {
+        let mut next = self.clone();
+        next.position(consumed, consumed.len());
+        Self {
+            offset: 0,
+            line: next.line,
+            line_start: 0,
+            carried_column: next.carried_column + characters(&consumed[next.line_start..]),
+        }
+    }
+}
+
+/// UTF-8 characters in `bytes` (continuation bytes are not counted).
+fn characters(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_formats;

@@ -17,13 +17,12 @@ impl Scanner {
     pub fn redact_name(&self, name: &str) -> String {
         let mut out = String::with_capacity(name.len());
         let mut copied = 0;
-        for (offset, key) in self.keys_in(name.as_bytes()) {
-            // Matches are ASCII and start at a word boundary, so both ends are `str`
-            // boundaries.
-            push_escaped(&mut out, &name[copied..offset]);
-            out.push_str(&key.start());
+        for found in self.key_spans(name.as_bytes()) {
+            // A key and its escapes are ASCII, so both ends are `str` boundaries.
+            push_escaped(&mut out, &name[copied..found.start]);
+            out.push_str(&found.key.start());
             out.push('…');
-            copied = offset + key.expose().len();
+            copied = found.end;
         }
         push_escaped(&mut out, &name[copied..]);
         out
@@ -51,6 +50,7 @@ impl Scanner {
                 line: None,
                 column: None,
                 in_name: true,
+                commit: None,
                 key,
             });
         }

@@ -197,6 +197,38 @@ fn keys_glued_to_url_encoding_or_letters_are_found() {
 }
 
 #[test]
+fn keys_after_escapes_or_with_escaped_characters_are_found_once_each() {
+    let keys: Vec<ApiKey> = (0..8).map(|_| key("bos_live")).collect();
+    let k: Vec<&str> = keys.iter().map(|k| k.expose()).collect();
+    let underscores = |key: &str, escape: &str| key.replace('_', escape);
+    let text = format!(
+        "{{\"a\":\"\\n{}\",\"b\":\"\\u0022{}\",\"c\":\"{}\"}}\n\
+         GET /?t={} HTTP/1.1\n\
+         Subject: =?UTF-8?Q?key=3D{}?=\n\
+         body: {}=\r\n{}\n\
+         <a href=\"x?k={}\">\n",
+        k[0],
+        k[1],
+        underscores(k[2], "\\u005f"),
+        underscores(k[3], "%5F"),
+        underscores(k[4], "=5F"),
+        &k[5][..20],
+        &k[5][20..],
+        underscores(k[6], "&#95;"),
+    );
+    let report = scan(text.as_bytes());
+    let expected: Vec<String> = k[..7].iter().map(|s| s.to_string()).collect();
+    assert_eq!(found(&report), expected, "{text}");
+    let places: Vec<_> = report.findings.iter().map(|f| f.location()).collect();
+    assert_eq!(places[3], "2:9");
+    assert_eq!(places[5], "4:7");
+    // A name with an escaped key shows it by its start, escapes and all.
+    let name = format!("backup-{}.json", underscores(k[7], "%5F"));
+    let shown = scanner().redact_name(&name);
+    assert_eq!(shown, format!("backup-{}….json", keys[7].start()));
+}
+
+#[test]
 fn look_alikes_with_bad_checksums_are_rejected() {
     let k = key("bos");
     let text = k.expose();
@@ -223,14 +255,121 @@ fn binaries_are_skipped_with_a_note() {
     assert!(!report.has_errors());
 }
 
+/// `len` bytes of log lines with each key of `keys` written at its offset, a line break
+/// after it.
+fn log_with_keys_at(len: usize, keys: &[(usize, String)]) -> Vec<u8> {
+    let line = b"2026-12-03T12:00:00Z GET /invoices?id=12345&page=2 200 0.003 \xc3\xa9\n";
+    let mut bytes: Vec<u8> = line.iter().copied().cycle().take(len).collect();
+    for (at, key) in keys {
+        bytes[*at..*at + key.len()].copy_from_slice(key.as_bytes());
+    }
+    bytes
+}
+
+/// (key, line, column) of every finding.
+fn places(report: &ScanReport) -> Vec<(String, Option<usize>, Option<usize>)> {
+    report
+        .findings
+        .iter()
+        .map(|f| (f.key.expose().to_owned(), f.line, f.column))
+        .collect()
+}
+
+/// A scanner that streams everything over 1 KiB.
+fn streaming() -> Scanner {
+    Scanner::new(Limits {
+        max_file_bytes: 1024,
+        ..Limits::default()
+    })
+    .unwrap()
+}
+
 #[test]
-fn folders_are_walked_and_oversized_files_skipped() {
+fn text_over_the_size_limit_is_streamed_and_a_key_across_a_window_boundary_found_once() {
+    use crate::stream::{OVERLAP, WINDOW};
+    let keys: Vec<ApiKey> = (0..5).map(|_| key("bos_live")).collect();
+    let len = 2 * WINDOW + 5000;
+    let escaped = keys[3].expose().replace('_', "%5F");
+    let data = log_with_keys_at(
+        len,
+        &[
+            (100, keys[0].expose().to_owned()),
+            // Across the first window's end.
+            (WINDOW - 20, keys[1].expose().to_owned()),
+            // Across the start of the overlap carried into the third window.
+            (2 * WINDOW - OVERLAP - 10, keys[2].expose().to_owned()),
+            // Escaped, across the second window's end.
+            (2 * WINDOW - 7, escaped.clone()),
+            // The very end.
+            (len - keys[4].expose().len(), keys[4].expose().to_owned()),
+        ],
+    );
+    let whole = scan(&data);
+    assert_eq!(whole.findings.len(), 5, "{}", printed(&whole));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, &data).unwrap();
+    let mut streamed = ScanReport::default();
+    streaming().scan_path(&path, &mut streamed);
+    assert_eq!(places(&streamed), places(&whole));
+    assert_eq!(streamed.bytes_scanned, len as u64);
+    assert_eq!((streamed.files_scanned, streamed.notes.len()), (1, 0));
+    // Standard input over the limit is streamed too.
+    let mut piped = ScanReport::default();
+    streaming().scan_reader("-", &data[..], &mut piped);
+    assert_eq!(places(&piped), places(&whole));
+}
+
+#[test]
+fn utf16_over_the_size_limit_is_transcoded_as_it_streams() {
+    use crate::stream::WINDOW;
+    let keys: Vec<ApiKey> = (0..2).map(|_| key("acme")).collect();
+    // Characters, so the UTF-16 text is a little over one window of bytes.
+    let len = WINDOW / 2 + 3000;
+    let text = log_with_keys_at(
+        len,
+        &[
+            (WINDOW / 2 - 15, keys[0].expose().to_owned()),
+            (len - 50, keys[1].expose().to_owned()),
+        ],
+    );
+    let text = String::from_utf8_lossy(&text);
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let whole = scan(&utf16);
+    assert_eq!(whole.findings.len(), 2);
+    let mut streamed = ScanReport::default();
+    streaming().scan_reader("log.txt", &utf16[..], &mut streamed);
+    assert_eq!(places(&streamed), places(&whole));
+}
+
+#[test]
+fn binaries_and_archives_over_the_size_limit_are_not_read_and_say_so() {
+    let mut archive = fixtures::docx(&[vec![key("bos").expose()]]).unwrap();
+    archive.resize(4096, 0);
+    for content in [vec![0u8; 4096], archive] {
+        let mut report = ScanReport::default();
+        streaming().scan_reader("big.bin", &content[..], &mut report);
+        assert!(report.findings.is_empty());
+        assert_eq!(report.notes.len(), 1);
+        assert_eq!(report.notes[0].kind, NoteKind::Skipped);
+        assert_eq!(
+            report.notes[0].message,
+            "larger than 0 MiB and not plain text: not read"
+        );
+        assert!(report.has_unread() && !report.has_errors());
+        assert_eq!(report.unread_paths(), vec!["big.bin"]);
+    }
+}
+
+#[test]
+fn folders_are_walked_and_oversized_binaries_and_git_folders_noted() {
     let dir = tempfile::tempdir().unwrap();
     let k = key("bos");
     std::fs::create_dir_all(dir.path().join("sub/.git")).unwrap();
     std::fs::write(dir.path().join("sub/notes.txt"), k.expose()).unwrap();
     std::fs::write(dir.path().join("sub/.git/config"), key("bos").expose()).unwrap();
-    std::fs::write(dir.path().join("big.txt"), "y".repeat(2048)).unwrap();
+    std::fs::write(dir.path().join("big.bin"), vec![0u8; 2048]).unwrap();
     let small = Scanner::new(Limits {
         max_file_bytes: 1024,
         ..Limits::default()
@@ -244,7 +383,9 @@ fn folders_are_walked_and_oversized_files_skipped() {
     assert!(report
         .notes
         .iter()
-        .any(|n| n.kind == NoteKind::Skipped && n.path.ends_with("big.txt")));
+        .any(|n| n.kind == NoteKind::Skipped && n.path.ends_with("big.bin")));
+    assert_eq!(report.git_folders.len(), 1);
+    assert!(report.git_folders[0].ends_with(".git"));
     assert!(report
         .notes
         .iter()

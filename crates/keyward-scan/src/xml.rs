@@ -32,6 +32,29 @@ const SEPARATING: &[&[u8]] = &[
     b"comment",
     b"footnote",
     b"endnote",
+    // Comments and their anchors: spreadsheet comments and threaded comments (`text`,
+    // `threadedComment`, `author`), drawing anchors (`from`, `to`, `col`, `colOff`,
+    // `rowOff`), VML notes (`div`, `textbox`, `ClientData`, `Anchor`, `Row`, `Column`) and
+    // PowerPoint comments (`cm`, `pos`, `text`), so a key is never glued to the numbers
+    // that follow it.
+    b"text",
+    b"threadedComment",
+    b"mention",
+    b"author",
+    b"person",
+    b"from",
+    b"to",
+    b"col",
+    b"colOff",
+    b"rowOff",
+    b"div",
+    b"textbox",
+    b"ClientData",
+    b"Anchor",
+    b"Row",
+    b"Column",
+    b"cm",
+    b"pos",
 ];
 
 /// The text of an XML document (given as UTF-8 or another ASCII-compatible encoding).
@@ -194,6 +217,51 @@ mod tests {
         let t = text(r#"<a href="x&amp;y">1 &lt; 2 &#65;&#x42; &bogus; <![CDATA[raw<>]]></a>"#);
         assert!(t.contains("x&y"), "{t:?}");
         assert!(t.contains("1 < 2 AB &bogus; raw<>"), "{t:?}");
+    }
+
+    #[test]
+    fn comment_text_is_separated_from_its_anchor() {
+        let anchor = text(
+            r#"<xdr:sp><xdr:txBody><a:p><a:r><a:t>k1</a:t></a:r></a:p></xdr:txBody></xdr:sp><xdr:from><xdr:col>1</xdr:col><xdr:colOff>0</xdr:colOff><xdr:row>2</xdr:row><xdr:rowOff>5</xdr:rowOff></xdr:from>"#,
+        );
+        assert!(
+            anchor.contains(
+                "k1
+"
+            ),
+            "{anchor:?}"
+        );
+        assert!(!anchor.contains("10"), "{anchor:?}");
+        let threaded = text(
+            r#"<threadedComment ref="A1"><text>k2</text><mentions/></threadedComment><threadedComment ref="B1"><text>next</text></threadedComment>"#,
+        );
+        assert!(
+            threaded.contains(
+                "k2
+"
+            ),
+            "{threaded:?}"
+        );
+        let vml = text(
+            r#"<v:textbox><div><font>k3</font></div></v:textbox><x:ClientData ObjectType="Note"><x:Anchor>1, 15, 0, 2</x:Anchor><x:Row>0</x:Row><x:Column>0</x:Column></x:ClientData>"#,
+        );
+        assert!(
+            vml.contains(
+                "k3
+"
+            ),
+            "{vml:?}"
+        );
+        let slide = text(
+            r#"<p:cm authorId="0" idx="1"><p:pos x="10" y="10"/><p:text>k4</p:text></p:cm><p:cm><p:text>k5</p:text></p:cm>"#,
+        );
+        assert!(
+            slide.contains(
+                "k4
+"
+            ),
+            "{slide:?}"
+        );
     }
 
     #[test]

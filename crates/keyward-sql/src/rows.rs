@@ -4,9 +4,13 @@
 //! [`StoreError::Corrupt`], whose message names the record and column but never quotes the
 //! stored value.
 
+use crate::columns::to_u64;
 use crate::columns::{hash, metadata, optional_time, permissions, time};
 use crate::limits::{self, CreditColumns};
-use keyward_core::{AuditEvent, KeyRecord, NewEvent, Restrictions, RootKey, StoreError, Workspace};
+use keyward_core::{
+    AuditEvent, KeyRecord, KeyUsage, NewEvent, Restrictions, RootKey, StoreError,
+    VerificationAudit, Workspace, WorkspaceSettings,
+};
 
 /// A row that converts into its domain record, checking everything it read.
 pub trait IntoRecord {
@@ -183,6 +187,52 @@ impl IntoRecord for EventRow {
             seq: self.seq,
             prev_hash: self.prev_hash,
             hash: self.hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SettingsRow {
+    workspace_id: String,
+    verification_audit: String,
+    audit_retention_days: i64,
+}
+
+impl IntoRecord for SettingsRow {
+    type Record = WorkspaceSettings;
+
+    fn into_record(self) -> Result<WorkspaceSettings, StoreError> {
+        let what = |column: &str| format!("settings of {} {column}", self.workspace_id);
+        let verification_audit = VerificationAudit::parse(&self.verification_audit)
+            .ok_or_else(|| StoreError::Corrupt(what("verification_audit")))?;
+        let audit_retention_days = u32::try_from(self.audit_retention_days)
+            .map_err(|_| StoreError::Corrupt(what("audit_retention_days")))?;
+        Ok(WorkspaceSettings {
+            workspace_id: self.workspace_id,
+            verification_audit,
+            audit_retention_days,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UsageRow {
+    key_id: String,
+    workspace_id: String,
+    last_used_at: Option<i64>,
+    verifications: i64,
+}
+
+impl IntoRecord for UsageRow {
+    type Record = KeyUsage;
+
+    fn into_record(self) -> Result<KeyUsage, StoreError> {
+        let what = |column: &str| format!("usage of {}: {column}", self.key_id);
+        Ok(KeyUsage {
+            last_used_at: optional_time(self.last_used_at, &what("last_used_at"))?,
+            verifications: to_u64(self.verifications, &what("verifications"))?,
+            key_id: self.key_id,
+            workspace_id: self.workspace_id,
         })
     }
 }

@@ -64,7 +64,12 @@ enum Command {
         #[command(flatten)]
         args: AuditArgs,
     },
-    /// Find keys in files, folders and Office documents (exit 1 when found); --report revokes them
+    /// Find keys in files, folders, documents and git history; --report revokes them
+    ///
+    /// Exit status: 1 keys found; 0 none found and everything read; 2 something not read or
+    /// not wholly (a binary, an unreadable file, a corrupt archive, a limit reached;
+    /// --allow-skipped accepts what was passed over on purpose), history that cannot be
+    /// walked, or keys the server did not accept.
     Scan(keyward_cli::ScanArgs),
 }
 

@@ -21,6 +21,14 @@ pub async fn scratch_database(test: &str) -> Option<ScratchDatabase> {
     )
 }
 
+/// `keyward migrate-db --from <from> --to <to>`, run to its end.
+fn migrate_db(from: &str, to: &str) -> std::process::Output {
+    keyward()
+        .args(["migrate-db", "--from", from, "--to", to])
+        .output()
+        .expect("running keyward migrate-db")
+}
+
 /// How many `key.verified` events the audit trail holds.
 async fn verifications(api: &Api<'_>) -> usize {
     let page = api.get("/v1/audit?kind=key.verified&limit=100").await;
@@ -143,10 +151,7 @@ async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() 
     assert!(sqlite.terminate(), "the SQLite server stopped cleanly");
 
     let from = format!("sqlite://{}", sqlite.db_path.display());
-    let out = keyward()
-        .args(["migrate-db", "--from", &from, "--to", db.url()])
-        .output()
-        .expect("running keyward migrate-db");
+    let out = migrate_db(&from, db.url());
     assert!(
         out.status.success(),
         "migrate-db failed: {}",
@@ -158,10 +163,7 @@ async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() 
     assert_no_secret_in("migrate-db's output", &progress);
 
     // Into a database that holds data: refused, and nothing is changed.
-    let again = keyward()
-        .args(["migrate-db", "--from", &from, "--to", db.url()])
-        .output()
-        .expect("running keyward migrate-db");
+    let again = migrate_db(&from, db.url());
     assert!(!again.status.success(), "{}", describe(&again));
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already holds data"),
@@ -207,10 +209,7 @@ async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() 
     // And back: the PostgreSQL database copied into a new SQLite file verifies the same.
     let back_dir = tempfile::tempdir().unwrap();
     let back = format!("sqlite://{}", back_dir.path().join("back.db").display());
-    let out = keyward()
-        .args(["migrate-db", "--from", db.url(), "--to", &back])
-        .output()
-        .expect("running keyward migrate-db");
+    let out = migrate_db(db.url(), &back);
     assert!(
         out.status.success(),
         "migrate-db back failed: {}",
