@@ -12,6 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// Why `/readyz` fails when the store's ping does.
+pub const STORAGE_NOT_READY: &str = "the database does not answer, or the audit journal does \
+     not accept events or cannot be taken into the database (the server log says which)";
+
 /// How often an unknown root key may trigger a reload of root keys from storage.
 const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -108,9 +112,13 @@ impl Keyward {
         self.index.key_count()
     }
 
-    /// Whether the store can be reached (readiness).
+    /// Whether the store can be reached and takes writes (readiness). The reason given is a
+    /// fixed phrase; the store's own error, which may name hosts or paths, goes to the log.
     pub async fn ready(&self) -> Result<(), AppError> {
-        Ok(self.store.ping().await?)
+        self.store.ping().await.map_err(|e| {
+            tracing::warn!(error = %e, "not ready: storage");
+            AppError::NotReady(STORAGE_NOT_READY)
+        })
     }
 
     /// The principal whose root key has this hash, unless it is unknown or revoked. A miss

@@ -8,5 +8,6 @@
 pub mod commands;
 pub mod recovery;
 pub mod secret_file;
+pub mod startup;
 
 pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig};
