@@ -345,6 +345,7 @@ mod tests {
                 "too_many_connections",
                 "rate_limited",
                 "unavailable",
+                "not_ready",
                 "internal",
             ],
         );
