@@ -35,6 +35,13 @@ pub trait Engine: Send + Sync + 'static {
     fn appends_through_a_journal(&self) -> bool {
         false
     }
+
+    /// Why this engine cannot run here (its database server is not configured), if it
+    /// cannot: each test then says it was skipped and passes, unless
+    /// `KEYWARD_REQUIRE_SERVICES=1`, which makes it fail (see [`crate::skip`]).
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An engine whose store the audit journal can feed (it implements [`IngestTarget`]): the
@@ -87,5 +94,9 @@ impl<E: JournalEngine> Engine for ThroughTheJournal<E> {
 
     fn appends_through_a_journal(&self) -> bool {
         true
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.0.unavailable()
     }
 }

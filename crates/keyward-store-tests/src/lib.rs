@@ -40,6 +40,10 @@
 //! store appending through its audit journal, as a server does (without the journal
 //! chapter, which the engine's own run covers).
 //!
+//! An engine whose database server is not configured (PostgreSQL without
+//! `KEYWARD_TEST_POSTGRES_URL`) says why in [`Engine::unavailable`]: each test then prints a
+//! `SKIPPED` line and passes, or fails under `KEYWARD_REQUIRE_SERVICES=1`.
+//!
 //! Each test asks the engine for its own database, so tests share nothing and run in
 //! parallel. The helpers in [`fixtures`] (a chain check, record builders) are public for an
 //! engine's own tests.
@@ -56,6 +60,21 @@ pub use engine::{close_journaled, open_journaled, Engine, JournalEngine, Through
 
 #[doc(hidden)]
 pub use anyhow as __anyhow;
+
+/// Announces that `test` is skipped because its engine is `unavailable` (the line goes
+/// straight to stderr, which libtest does not capture, so it shows beside the test's `ok`),
+/// or fails with that reason when `KEYWARD_REQUIRE_SERVICES=1` forbids skipping.
+pub fn skip(test: &str, unavailable: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let line = format!("SKIPPED {test}: {unavailable}");
+    if std::env::var("KEYWARD_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        anyhow::bail!("{line} (KEYWARD_REQUIRE_SERVICES=1 forbids skipping)");
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(format!("\n{line}\n").as_bytes());
+    let _ = stderr.flush();
+    Ok(())
+}
 
 /// Runs the whole conformance suite on an engine: one `#[tokio::test]` per test, in one
 /// module per chapter; `conformance!(engine; without journal)` leaves out the journal chapter
@@ -156,7 +175,11 @@ macro_rules! __chapter {
             $(
                 #[tokio::test $(($($runtime)*))?]
                 async fn $test() -> $crate::__anyhow::Result<()> {
-                    $crate::$chapter::$test(&$engine).await
+                    let engine = $engine;
+                    if let Some(why) = $crate::Engine::unavailable(&engine) {
+                        return $crate::skip(stringify!($test), &why);
+                    }
+                    $crate::$chapter::$test(&engine).await
                 }
             )*
         }

@@ -1,0 +1,366 @@
+//! The audit chain in SQL: appending events inside a caller's transaction under each
+//! workspace's head lock (the linking itself is `keyward_core::chain`), reading events back,
+//! and retention.
+//!
+//! Appending locks the workspace's row of `audit_heads` before reading it, so appends from any
+//! number of nodes (each its own pool) queue on that row and form one gap-free chain; the lock
+//! is held until the caller's transaction ends. A batch locks its workspaces' heads in id
+//! order, so two batches can never wait for each other's heads. Rows go in with one
+//! `INSERT … SELECT FROM UNNEST(arrays)` per batch: one statement (prepared once, whatever the
+//! batch size) instead of one per event.
+//!
+//! Events are stored with their fields as hashed (times in unix milliseconds, hashes as the
+//! lowercase hex the chain computes), so a chain copied from another engine verifies here.
+
+use crate::columns::{millis, to_u64};
+use crate::error::store_error;
+use crate::rows::EventRow;
+use crate::sql::{and_where, fetch_all};
+use keyward_core::audit::GENESIS_HASH;
+use keyward_core::{
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, EventOutcome,
+    KeptDigest, NewEvent, StoreError,
+};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use std::collections::BTreeMap;
+
+/// The columns every event query selects, in [`EventRow`]'s shape.
+macro_rules! event_columns {
+    () => {
+        "workspace_id, seq, id, time, kind, actor_id, actor_name, key_id, key_name, action, \
+         resource, outcome, ip, origin, user_agent, detail, prev_hash, hash"
+    };
+}
+
+/// Locks the workspace's chain head until the transaction ends and returns where its next
+/// event goes: after the head, checked against the events themselves (see
+/// [`ChainHead::resume`] for a head only tampering makes). A workspace without a head gets one
+/// at the genesis, locked like any other (the insert's row lock).
+pub(crate) async fn lock_head(
+    conn: &mut PgConnection,
+    workspace_id: &str,
+) -> Result<ChainHead, StoreError> {
+    // `DO UPDATE` (a no-op) rather than `DO NOTHING`: it locks the existing row and returns it.
+    let (seq, hash): (i64, String) = sqlx::query_as(
+        "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES ($1, 0, $2) \
+         ON CONFLICT (workspace_id) DO UPDATE SET seq = audit_heads.seq RETURNING seq, hash",
+    )
+    .bind(workspace_id)
+    .bind(GENESIS_HASH)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let (newest,): (Option<i64>,) =
+        sqlx::query_as("SELECT max(seq) FROM audit_events WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    let (head, tampered) = ChainHead::resume(Some(ChainHead { seq, hash }), newest);
+    if let Some(tampered) = tampered {
+        tracing::warn!(workspace_id, "{}", tampered.describe());
+    }
+    Ok(head)
+}
+
+/// Appends `events` in order, each after its workspace's current head, and advances the heads,
+/// inside the caller's transaction.
+pub(crate) async fn append<'e>(
+    conn: &mut PgConnection,
+    events: impl IntoIterator<Item = &'e NewEvent>,
+) -> Result<(), StoreError> {
+    let events: Vec<&NewEvent> = events.into_iter().collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Every head this batch touches, locked in id order (a BTreeMap iterates sorted).
+    let mut heads: BTreeMap<&str, ChainHead> = events
+        .iter()
+        .map(|e| (e.workspace_id.as_str(), ChainHead::genesis()))
+        .collect();
+    for (workspace_id, head) in heads.iter_mut() {
+        *head = lock_head(&mut *conn, workspace_id).await?;
+    }
+    let mut rows = Columns::with_capacity(events.len());
+    for event in events {
+        let head = heads
+            .get_mut(event.workspace_id.as_str())
+            .ok_or_else(|| StoreError::Corrupt("an event's chain head was not locked".into()))?;
+        head.link_with(event, |seq, prev_hash, hash| {
+            rows.push(event, seq, prev_hash, hash)
+        });
+    }
+    rows.insert(&mut *conn).await?;
+    for (workspace_id, head) in heads {
+        sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE workspace_id = $3")
+            .bind(head.seq)
+            .bind(head.hash)
+            .bind(workspace_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// Chained events as one array per column, for `UNNEST`.
+#[derive(Default)]
+struct Columns<'e> {
+    workspace_id: Vec<&'e str>,
+    seq: Vec<i64>,
+    id: Vec<&'e str>,
+    time: Vec<i64>,
+    kind: Vec<&'e str>,
+    actor_id: Vec<Option<&'e str>>,
+    actor_name: Vec<Option<&'e str>>,
+    key_id: Vec<Option<&'e str>>,
+    key_name: Vec<Option<&'e str>>,
+    action: Vec<Option<&'e str>>,
+    resource: Vec<Option<&'e str>>,
+    outcome: Vec<&'e str>,
+    ip: Vec<Option<&'e str>>,
+    origin: Vec<Option<&'e str>>,
+    user_agent: Vec<Option<&'e str>>,
+    detail: Vec<Option<&'e str>>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl<'e> Columns<'e> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            seq: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    fn push(&mut self, e: &'e NewEvent, seq: i64, prev_hash: &str, hash: &str) {
+        self.workspace_id.push(&e.workspace_id);
+        self.seq.push(seq);
+        self.id.push(&e.id);
+        self.time.push(millis(e.time));
+        self.kind.push(&e.kind);
+        self.actor_id.push(e.actor_id.as_deref());
+        self.actor_name.push(e.actor_name.as_deref());
+        self.key_id.push(e.key_id.as_deref());
+        self.key_name.push(e.key_name.as_deref());
+        self.action.push(e.action.as_deref());
+        self.resource.push(e.resource.as_deref());
+        self.outcome.push(&e.outcome);
+        self.ip.push(e.ip.as_deref());
+        self.origin.push(e.origin.as_deref());
+        self.user_agent.push(e.user_agent.as_deref());
+        self.detail.push(e.detail.as_deref());
+        self.prev_hash.push(prev_hash.to_owned());
+        self.hash.push(hash.to_owned());
+    }
+
+    async fn insert(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO audit_events (",
+            event_columns!(),
+            ") SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+             $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], \
+             $17::text[], $18::text[])"
+        ))
+        .bind(self.workspace_id)
+        .bind(self.seq)
+        .bind(self.id)
+        .bind(self.time)
+        .bind(self.kind)
+        .bind(self.actor_id)
+        .bind(self.actor_name)
+        .bind(self.key_id)
+        .bind(self.key_name)
+        .bind(self.action)
+        .bind(self.resource)
+        .bind(self.outcome)
+        .bind(self.ip)
+        .bind(self.origin)
+        .bind(self.user_agent)
+        .bind(self.detail)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(conn)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+/// The last `seq` and `hash` of a workspace's chain (None before its first event).
+pub(crate) async fn head(
+    db: impl PgExecutor<'_>,
+    workspace_id: &str,
+) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_optional(db)
+            .await
+            .map_err(store_error)?;
+    Ok(row.map(|(seq, hash)| ChainHead { seq, hash }))
+}
+
+/// A workspace's events matching `filter`, newest first.
+pub(crate) async fn newest_first(
+    db: impl PgExecutor<'_>,
+    workspace_id: &str,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut sql = QueryBuilder::<Postgres>::new(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM audit_events WHERE workspace_id = "
+    ));
+    sql.push_bind(workspace_id);
+    and_where(&mut sql, "key_id = ", filter.key_id.as_deref());
+    and_where(&mut sql, "kind = ", filter.kind.map(EventKind::as_str));
+    and_where(&mut sql, "action = ", filter.action.as_deref());
+    and_where(
+        &mut sql,
+        "outcome = ",
+        filter.outcome.map(EventOutcome::as_str),
+    );
+    and_where(&mut sql, "time >= ", filter.since.map(millis));
+    and_where(&mut sql, "time < ", filter.until.map(millis));
+    and_where(&mut sql, "seq < ", filter.before_seq);
+    sql.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(i64::from(filter.limit));
+    fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
+/// At most `limit` events after `after_seq`, in chain order.
+pub(crate) async fn ascending(
+    db: impl PgExecutor<'_>,
+    workspace_id: &str,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let query = sqlx::query_as::<_, EventRow>(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM audit_events WHERE workspace_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+    ))
+    .bind(workspace_id)
+    .bind(after_seq)
+    .bind(i64::from(limit));
+    fetch_all(db, query).await
+}
+
+/// Where retention last cut a workspace's chain: the newest `audit.checkpoint` event's
+/// checkpoint. One whose detail does not parse (only tampering makes one) reads as none; the
+/// chain check reports that event.
+pub(crate) async fn checkpoint(
+    db: impl PgExecutor<'_>,
+    workspace_id: &str,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE workspace_id = $1 AND kind = $2 \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(workspace_id)
+    .bind(EventKind::AuditCheckpoint.as_str())
+    .fetch_optional(db)
+    .await
+    .map_err(store_error)?;
+    Ok(row
+        .and_then(|(detail,)| detail)
+        .and_then(|detail| serde_json::from_str(&detail).ok()))
+}
+
+/// The head of a workspace's chain as an anchor signs it: its seq and hash, and the events
+/// at or before it that retention never deletes (every kind but `key.verified`), counted and
+/// digested in seq order.
+pub(crate) async fn anchor_point(
+    db: &sqlx::PgPool,
+    workspace_id: &str,
+) -> Result<Option<AnchorPoint>, StoreError> {
+    let Some(ChainHead { seq, hash }) = head(db, workspace_id).await? else {
+        return Ok(None);
+    };
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT hash FROM audit_events WHERE workspace_id = $1 AND kind <> $2 AND seq <= $3 \
+         ORDER BY seq",
+    )
+    .bind(workspace_id)
+    .bind(EventKind::KeyVerified.as_str())
+    .bind(seq)
+    .fetch_all(db)
+    .await
+    .map_err(store_error)?;
+    let mut digest = KeptDigest::default();
+    rows.iter().for_each(|(hash,)| digest.push_kept(hash));
+    Ok(Some(AnchorPoint {
+        seq,
+        hash,
+        kept: rows.len() as u64,
+        kept_digest: Some(digest.hex().to_owned()),
+    }))
+}
+
+/// Deletes `kind` events older than `before_ms` and returns how many, with the new checkpoint
+/// at the newest event (of any kind) older than the cut, which the caller appends to the chain
+/// as an `audit.checkpoint` event in the same transaction. `None` when the cut has not moved.
+/// Holds the workspace's head lock from the start, so retention on two nodes at once runs one
+/// after the other.
+///
+/// The chain stays verifiable: nothing after the checkpoint is deleted, so the chain resumes
+/// from the checkpoint's hash; at or before it the kept events still hash as stored, and
+/// `retained` says how many must be there.
+pub(crate) async fn prune(
+    conn: &mut PgConnection,
+    workspace_id: &str,
+    kind: EventKind,
+    before_ms: i64,
+) -> Result<Option<(u64, Checkpoint)>, StoreError> {
+    lock_head(&mut *conn, workspace_id).await?;
+    // The cut: the newest event (of any kind) older than `before`. Events are appended in
+    // about time order, so an event after the cut may be older than `before` too; it stays
+    // until the next run. Its hash is read before anything is deleted, because it may be one
+    // of the deleted events.
+    let cut: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE workspace_id = $1 AND time < $2 \
+         ORDER BY time DESC, seq DESC LIMIT 1",
+    )
+    .bind(workspace_id)
+    .bind(before_ms)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let Some((cut_seq, cut_hash)) = cut else {
+        return Ok(None);
+    };
+    let previous = checkpoint(&mut *conn, workspace_id).await?;
+    if previous.as_ref().is_some_and(|p| p.seq >= cut_seq) {
+        return Ok(None);
+    }
+    // An event before the cut may be newer than `before` (a verification is stamped before
+    // its batch commits): it stays.
+    let deleted = sqlx::query(
+        "DELETE FROM audit_events WHERE workspace_id = $1 AND kind = $2 AND seq <= $3 \
+         AND time < $4",
+    )
+    .bind(workspace_id)
+    .bind(kind.as_str())
+    .bind(cut_seq)
+    .bind(before_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?
+    .rows_affected();
+    let (retained,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND seq <= $2")
+            .bind(workspace_id)
+            .bind(cut_seq)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+    let checkpoint = Checkpoint {
+        seq: cut_seq,
+        hash: cut_hash,
+        retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
+    };
+    Ok(Some((deleted, checkpoint)))
+}

@@ -1,0 +1,102 @@
+//! SQL for workspace settings and key usage facts.
+
+use crate::columns::{millis, optional_time, to_u64};
+use crate::error::store_error;
+use keyward_core::{KeyUsage, StoreError, VerificationAudit, WorkspaceSettings};
+use sqlx::{PgConnection, PgExecutor};
+
+pub(crate) async fn all(db: impl PgExecutor<'_>) -> Result<Vec<WorkspaceSettings>, StoreError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT workspace_id, verification_audit, audit_retention_days FROM workspace_settings",
+    )
+    .fetch_all(db)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter()
+        .map(|(workspace_id, audit, days)| {
+            let verification_audit = VerificationAudit::parse(&audit).ok_or_else(|| {
+                StoreError::Corrupt(format!("settings of {workspace_id}: verification_audit"))
+            })?;
+            let audit_retention_days = u32::try_from(days).map_err(|_| {
+                StoreError::Corrupt(format!("settings of {workspace_id}: retention"))
+            })?;
+            Ok(WorkspaceSettings {
+                workspace_id,
+                verification_audit,
+                audit_retention_days,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn put(
+    db: impl PgExecutor<'_>,
+    settings: &WorkspaceSettings,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO workspace_settings (workspace_id, verification_audit, audit_retention_days) \
+         VALUES ($1, $2, $3) ON CONFLICT (workspace_id) DO UPDATE SET \
+         verification_audit = excluded.verification_audit, \
+         audit_retention_days = excluded.audit_retention_days",
+    )
+    .bind(&settings.workspace_id)
+    .bind(settings.verification_audit.as_str())
+    .bind(i64::from(settings.audit_retention_days))
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+pub(crate) async fn usage(db: impl PgExecutor<'_>) -> Result<Vec<KeyUsage>, StoreError> {
+    let rows: Vec<(String, String, Option<i64>, i64)> =
+        sqlx::query_as("SELECT key_id, workspace_id, last_used_at, verifications FROM key_usage")
+            .fetch_all(db)
+            .await
+            .map_err(store_error)?;
+    rows.into_iter()
+        .map(|(key_id, workspace_id, last_used_at, verifications)| {
+            let what = |column: &str| format!("usage of {key_id}: {column}");
+            Ok(KeyUsage {
+                last_used_at: optional_time(last_used_at, &what("last_used_at"))?,
+                verifications: to_u64(verifications, &what("verifications"))?,
+                key_id,
+                workspace_id,
+            })
+        })
+        .collect()
+}
+
+/// Writes every row in one statement (arrays unnested), in key order so that two nodes
+/// writing overlapping rows lock them in the same order.
+pub(crate) async fn record_usage(
+    conn: &mut PgConnection,
+    usage: &[KeyUsage],
+) -> Result<(), StoreError> {
+    // The last write of a key wins, as written one by one: reversed, a stable sort puts it
+    // first among its equals, and `dedup_by` keeps the first.
+    let mut sorted: Vec<&KeyUsage> = usage.iter().rev().collect();
+    sorted.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    sorted.dedup_by(|a, b| a.key_id == b.key_id);
+    let key_ids: Vec<&str> = sorted.iter().map(|u| u.key_id.as_str()).collect();
+    let workspace_ids: Vec<&str> = sorted.iter().map(|u| u.workspace_id.as_str()).collect();
+    let last_used: Vec<Option<i64>> = sorted.iter().map(|u| u.last_used_at.map(millis)).collect();
+    let counts: Vec<i64> = sorted
+        .iter()
+        .map(|u| i64::try_from(u.verifications).unwrap_or(i64::MAX))
+        .collect();
+    sqlx::query(
+        "INSERT INTO key_usage (key_id, workspace_id, last_used_at, verifications) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
+         ON CONFLICT (key_id) DO UPDATE SET last_used_at = excluded.last_used_at, \
+         verifications = excluded.verifications",
+    )
+    .bind(key_ids)
+    .bind(workspace_ids)
+    .bind(last_used)
+    .bind(counts)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}

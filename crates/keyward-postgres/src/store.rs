@@ -1,0 +1,375 @@
+//! [`Store`] for [`PostgresStore`]: each mutation writes its records and audit events in one
+//! transaction (PostgreSQL's default, read committed: what needs to be serialised is locked
+//! row by row, see the crate docs); every call is bounded by [`Timeouts`](crate::Timeouts).
+
+use crate::error::store_error;
+use crate::{audit, bounded, keys, restrictions, settings, workspaces, PostgresStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyward_core::{
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::future::Future;
+
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+type Tx = Transaction<'static, Postgres>;
+
+impl PostgresStore {
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        self.pool.begin().await.map_err(store_error)
+    }
+
+    /// `call` bounded by the call timeout.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        bounded(self.timeouts.call, call).await
+    }
+
+    /// A read of every row of a table (loading the index at startup: a million keys take
+    /// seconds), in a transaction whose statements may take the bulk timeout.
+    async fn bulk<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+            ) -> std::pin::Pin<
+                Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>,
+            > + Send,
+    {
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin().await?;
+            sqlx::query(&format!(
+                "SET LOCAL statement_timeout = {}",
+                self.timeouts.bulk.as_millis()
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            let rows = read(&mut tx).await?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Appends `events` to their chains inside `tx` and commits it.
+    async fn append_and_commit<'e>(
+        mut tx: Tx,
+        events: impl IntoIterator<Item = &'e NewEvent>,
+    ) -> Result<(), StoreError> {
+        audit::append(&mut tx, events).await?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    /// Inserts many keys, each with its `key.created` event, in one transaction: a bulk
+    /// import (benchmarks fill a store with a million keys this way). Not on the [`Store`]
+    /// trait: the server creates keys one at a time. Bounded by the bulk timeout.
+    pub async fn import_keys(
+        &self,
+        keys: &[KeyRecord],
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin().await?;
+            sqlx::query(&format!(
+                "SET LOCAL statement_timeout = {}",
+                self.timeouts.bulk.as_millis()
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            for key in keys {
+                keys::insert(&mut *tx, key).await?;
+            }
+            Self::append_and_commit(tx, &events).await
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    /// On a connection of its own, with the bulk timeout as its statement timeout: sqlx takes
+    /// an advisory lock for the run, so nodes starting together migrate one after another.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        bounded(self.timeouts.bulk, async {
+            let options = self.options.clone().options([(
+                "statement_timeout",
+                self.timeouts.bulk.as_millis().to_string(),
+            )]);
+            // A pool of one (sqlx's migrator takes a pool more readily than a connection).
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(self.timeouts.acquire)
+                .connect_with(options)
+                .await
+                .map_err(store_error)?;
+            let run = MIGRATOR
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")));
+            pool.close().await;
+            run
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(async {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_workspace(
+        &self,
+        workspace: &Workspace,
+        root_key: &RootKey,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            workspaces::insert(&mut *tx, workspace).await?;
+            workspaces::insert_root_key(&mut *tx, root_key).await?;
+            Self::append_and_commit(tx, &events).await
+        })
+        .await
+    }
+
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.call(workspaces::all(&self.pool)).await
+    }
+
+    async fn workspace_settings(&self) -> Result<Vec<WorkspaceSettings>, StoreError> {
+        self.call(settings::all(&self.pool)).await
+    }
+
+    async fn put_workspace_settings(
+        &self,
+        workspace_settings: &WorkspaceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            settings::put(&mut *tx, workspace_settings).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
+        self.bulk(|conn| Box::pin(settings::usage(conn))).await
+    }
+
+    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        self.call(async {
+            let mut tx = self.begin().await?;
+            settings::record_usage(&mut tx, &usage).await?;
+            tx.commit().await.map_err(store_error)
+        })
+        .await
+    }
+
+    async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            workspaces::insert_root_key(&mut *tx, root_key).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            workspaces::update_root_key(&mut *tx, root_key).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn root_keys(&self) -> Result<Vec<RootKey>, StoreError> {
+        self.call(workspaces::all_root_keys(&self.pool)).await
+    }
+
+    async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            keys::insert(&mut *tx, key).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            keys::update(&mut *tx, key).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        new: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            // The old key gives up its name (replaced_by is set) before the new one takes it;
+            // the update locks the old key's row, so a spend on it waits for the rotation and
+            // then follows it to the new key.
+            keys::update(&mut *tx, old).await?;
+            keys::insert(&mut *tx, new).await?;
+            // The balance as of this statement, not as `old` was read: spends may have been
+            // committed since.
+            restrictions::copy_credits(&mut tx, &old.workspace_id, &old.id, &new.id).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.call(keys::get(&self.pool, workspace_id, id)).await
+    }
+
+    async fn list_keys(
+        &self,
+        workspace_id: &str,
+        filter: &KeyFilter,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.call(keys::list(&self.pool, workspace_id, filter))
+            .await
+    }
+
+    async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.bulk(|conn| Box::pin(keys::all(conn))).await
+    }
+
+    async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.call(async {
+            let tx = self.begin().await?;
+            Self::append_and_commit(tx, &events).await
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        workspace_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.call(audit::newest_first(&self.pool, workspace_id, filter))
+            .await
+    }
+
+    async fn events_ascending(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.call(audit::ascending(&self.pool, workspace_id, after_seq, limit))
+            .await
+    }
+
+    async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        self.call(audit::head(&self.pool, workspace_id)).await
+    }
+
+    async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.call(audit::checkpoint(&self.pool, workspace_id)).await
+    }
+
+    async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
+        self.call(audit::anchor_point(&self.pool, workspace_id))
+            .await
+    }
+
+    async fn prune_events(
+        &self,
+        workspace_id: &str,
+        kind: EventKind,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            match audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await? {
+                Some((deleted, checkpoint)) => {
+                    let event = checkpoint.event(workspace_id, now);
+                    Self::append_and_commit(tx, [&event]).await?;
+                    Ok(deleted)
+                }
+                // Rolled back: nothing to keep (not even the head that locking may have made).
+                None => Ok(0),
+            }
+        })
+        .await
+    }
+
+    async fn update_key_and_credits(
+        &self,
+        key: &KeyRecord,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            keys::update(&mut *tx, key).await?;
+            restrictions::update_credits(&mut *tx, key).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+        cost: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        // Group-committed with every other spend waiting (`keyward_storage::Spender`); the
+        // batch itself is bounded by the call timeout.
+        self.call(self.spender.spend(workspace_id, key_id, cost, now))
+            .await
+    }
+
+    async fn workspace_policy(&self, workspace_id: &str) -> Result<WorkspacePolicy, StoreError> {
+        self.call(restrictions::policy(&self.pool, workspace_id))
+            .await
+    }
+
+    async fn set_workspace_policy(
+        &self,
+        workspace_id: &str,
+        policy: &WorkspacePolicy,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+}
