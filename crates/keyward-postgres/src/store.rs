@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, Workspace,
-    WorkspacePolicy, WorkspaceSettings,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, UsageIncrement,
+    Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -172,7 +172,7 @@ impl Store for PostgresStore {
         self.bulk(|conn| Box::pin(settings::usage(conn))).await
     }
 
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
         if usage.is_empty() {
             return Ok(());
         }
