@@ -21,6 +21,7 @@ mod http_hygiene;
 mod leaks;
 mod lifecycle;
 mod load;
+mod nodes;
 mod pagination;
 mod raw_http;
 mod restrictions;
