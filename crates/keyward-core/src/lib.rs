@@ -43,5 +43,5 @@ pub use policy::WorkspacePolicy;
 pub use query::{PermissionQuery, QueryError};
 pub use rate_limit::{RateLimit, RateLimitDecision};
 pub use restrictions::{IpRange, Origin};
-pub use store::{KeyFilter, Store, StoreError};
+pub use store::{KeyFilter, Records, Store, StoreError};
 pub use verify::{decide, Presented, VerifyCode};

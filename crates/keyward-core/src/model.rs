@@ -103,6 +103,18 @@ pub struct UsageIncrement {
     pub verifications_added: u64,
 }
 
+impl KeyUsage {
+    /// The whole count as one increment from zero (copying usage into an empty database).
+    pub fn as_increment(&self) -> UsageIncrement {
+        UsageIncrement {
+            key_id: self.key_id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            last_used_at: self.last_used_at,
+            verifications_added: self.verifications,
+        }
+    }
+}
+
 /// A workspace administrator's credential. Kept apart from customer keys (its own table and
 /// index), so no customer key can ever act as a root key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,22 @@ pub struct KeyFilter {
     pub limit: u32,
 }
 
+/// Every record a database holds besides its audit trail, as stored: what copying a database
+/// (`keyward migrate-db`) reads from one store and hands to [`Store::import_records`] of
+/// another.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    pub workspaces: Vec<Workspace>,
+    /// Settings of the workspaces that changed them from the defaults.
+    pub settings: Vec<WorkspaceSettings>,
+    /// Each workspace's policy (workspace id, policy).
+    pub policies: Vec<(String, WorkspacePolicy)>,
+    pub root_keys: Vec<RootKey>,
+    /// With their credit balances as stored.
+    pub keys: Vec<KeyRecord>,
+    pub usage: Vec<KeyUsage>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Bring the schema up to date (idempotent).
@@ -189,5 +205,22 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: &str,
         policy: &WorkspacePolicy,
         event: NewEvent,
+    ) -> Result<(), StoreError>;
+
+    // Copying a database into an empty one (`keyward migrate-db`).
+
+    /// Writes `records` exactly as given (credit balances included), in one transaction,
+    /// recording no event: they are copies, and the events that recorded them are copied with
+    /// [`Store::import_events`]. Fails if any of them exists already.
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError>;
+    /// Writes stored events of `workspace_id` exactly as given (their `seq`, `prev_hash` and
+    /// `hash` kept, not linked anew) and sets the workspace's chain head to `head`, in one
+    /// transaction. Fails if an event of another workspace is among them, or an event with
+    /// one of their `seq`s exists already.
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
     ) -> Result<(), StoreError>;
 }

@@ -103,6 +103,36 @@ pub(crate) async fn append<'e>(
     Ok(())
 }
 
+/// Writes stored events of `workspace_id` as they are (seq and hashes kept) and sets the
+/// workspace's head to `head`, inside the caller's transaction: copying a chain from another
+/// database.
+pub(crate) async fn import(
+    conn: &mut PgConnection,
+    workspace_id: &str,
+    events: &[AuditEvent],
+    head: &ChainHead,
+) -> Result<(), StoreError> {
+    if events.iter().any(|e| e.event.workspace_id != workspace_id) {
+        return Err(StoreError::Corrupt(
+            "an imported event belongs to another workspace".into(),
+        ));
+    }
+    lock_head(&mut *conn, workspace_id).await?;
+    let mut rows = Columns::with_capacity(events.len());
+    for e in events {
+        rows.push(&e.event, e.seq, &e.prev_hash, &e.hash);
+    }
+    rows.insert(&mut *conn).await?;
+    sqlx::query("UPDATE audit_heads SET seq = $1, hash = $2 WHERE workspace_id = $3")
+        .bind(head.seq)
+        .bind(&head.hash)
+        .bind(workspace_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    Ok(())
+}
+
 /// Chained events as one array per column, for `UNNEST`.
 #[derive(Default)]
 struct Columns<'e> {

@@ -44,6 +44,7 @@ use keyward_storage::Spender;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long each kind of database call may take before it fails with
@@ -91,7 +92,7 @@ const MAX_CONNECTIONS: u32 = 10;
 pub struct PostgresStore {
     pool: PgPool,
     /// The connection options, for migrations on a connection of their own.
-    options: PgConnectOptions,
+    options: Arc<PgConnectOptions>,
     timeouts: Timeouts,
     /// Group-commits credit spends.
     spender: Spender,
@@ -132,7 +133,7 @@ impl PostgresStore {
                 timeouts,
             }),
             pool,
-            options,
+            options: Arc::new(options),
             timeouts,
         })
     }

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, UsageIncrement,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
     Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::future::Future;
 
 static MIGRATOR: Migrator = sqlx::migrate!();
@@ -33,30 +33,19 @@ impl PostgresStore {
         bounded(self.timeouts.call, call).await
     }
 
-    /// A read of every row of a table (loading the index at startup: a million keys take
-    /// seconds), in a transaction whose statements may take the bulk timeout.
-    async fn bulk<T, F>(&self, read: F) -> Result<T, StoreError>
-    where
-        F: for<'c> FnOnce(
-                &'c mut PgConnection,
-            ) -> std::pin::Pin<
-                Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>,
-            > + Send,
-    {
-        bounded(self.timeouts.bulk, async {
-            let mut tx = self.begin().await?;
-            sqlx::query(&format!(
-                "SET LOCAL statement_timeout = {}",
-                self.timeouts.bulk.as_millis()
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-            let rows = read(&mut tx).await?;
-            tx.commit().await.map_err(store_error)?;
-            Ok(rows)
-        })
+    /// A transaction whose statements may take the bulk timeout instead of the statement
+    /// timeout: reading every key at startup (a million keys take seconds), copying a
+    /// database. Callers bound the whole call by the bulk timeout.
+    async fn begin_bulk(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(&format!(
+            "SET LOCAL statement_timeout = {}",
+            self.timeouts.bulk.as_millis()
+        ))
+        .execute(&mut *tx)
         .await
+        .map_err(store_error)?;
+        Ok(tx)
     }
 
     /// Appends `events` to their chains inside `tx` and commits it.
@@ -77,14 +66,7 @@ impl PostgresStore {
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
         bounded(self.timeouts.bulk, async {
-            let mut tx = self.begin().await?;
-            sqlx::query(&format!(
-                "SET LOCAL statement_timeout = {}",
-                self.timeouts.bulk.as_millis()
-            ))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+            let mut tx = self.begin_bulk().await?;
             for key in keys {
                 keys::insert(&mut *tx, key).await?;
             }
@@ -100,7 +82,7 @@ impl Store for PostgresStore {
     /// an advisory lock for the run, so nodes starting together migrate one after another.
     async fn migrate(&self) -> Result<(), StoreError> {
         bounded(self.timeouts.bulk, async {
-            let options = self.options.clone().options([(
+            let options = (*self.options).clone().options([(
                 "statement_timeout",
                 self.timeouts.bulk.as_millis().to_string(),
             )]);
@@ -169,7 +151,13 @@ impl Store for PostgresStore {
     }
 
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
-        self.bulk(|conn| Box::pin(settings::usage(conn))).await
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin_bulk().await?;
+            let usage = settings::usage(&mut *tx).await?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(usage)
+        })
+        .await
     }
 
     async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
@@ -259,7 +247,13 @@ impl Store for PostgresStore {
     }
 
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        self.bulk(|conn| Box::pin(keys::all(conn))).await
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin_bulk().await?;
+            let keys = keys::all(&mut *tx).await?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(keys)
+        })
+        .await
     }
 
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
@@ -369,6 +363,51 @@ impl Store for PostgresStore {
             let mut tx = self.begin().await?;
             restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
             Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    /// Bounded by the bulk timeout: a copy writes every key in one call.
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin_bulk().await?;
+            for workspace in &records.workspaces {
+                workspaces::insert(&mut *tx, workspace).await?;
+            }
+            for workspace_settings in &records.settings {
+                settings::put(&mut *tx, workspace_settings).await?;
+            }
+            // A policy's own time is not a record's field: it is stamped with the copy's.
+            let now = Utc::now();
+            for (workspace_id, policy) in &records.policies {
+                restrictions::set_policy(&mut *tx, workspace_id, policy, now).await?;
+            }
+            for root_key in &records.root_keys {
+                workspaces::insert_root_key(&mut *tx, root_key).await?;
+            }
+            for key in &records.keys {
+                keys::insert(&mut *tx, key).await?;
+            }
+            if !records.usage.is_empty() {
+                let usage: Vec<UsageIncrement> =
+                    records.usage.iter().map(KeyUsage::as_increment).collect();
+                settings::record_usage(&mut tx, &usage).await?;
+            }
+            tx.commit().await.map_err(store_error)
+        })
+        .await
+    }
+
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin_bulk().await?;
+            audit::import(&mut tx, workspace_id, events, head).await?;
+            tx.commit().await.map_err(store_error)
         })
         .await
     }

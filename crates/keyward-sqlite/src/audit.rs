@@ -152,6 +152,47 @@ pub(crate) async fn append<'e>(
     Ok(learned)
 }
 
+/// Writes stored events of `workspace_id` as they are (seq and hashes kept) and sets the
+/// workspace's head to `head`, inside the caller's write transaction: copying a chain from
+/// another database. What it returns is for [`Names::learn`] once that transaction has
+/// committed.
+pub(crate) async fn import(
+    conn: &mut SqliteConnection,
+    names: &Names,
+    workspace_id: &str,
+    events: &[AuditEvent],
+    head: &ChainHead,
+) -> Result<Learned, StoreError> {
+    if events.iter().any(|e| e.event.workspace_id != workspace_id) {
+        return Err(StoreError::Corrupt(
+            "an imported event belongs to another workspace".into(),
+        ));
+    }
+    let values = events
+        .iter()
+        .flat_map(|e| interned(&e.event))
+        .chain([workspace_id]);
+    let (ids, learned) = names.resolve(&mut *conn, values).await?;
+    let rows = events
+        .iter()
+        .map(|e| Row::new(&e.event, e.seq, &e.prev_hash, &e.hash, &ids))
+        .collect::<Result<Vec<_>, _>>()?;
+    for run in statement_runs(&rows) {
+        insert(&mut *conn, run).await?;
+    }
+    sqlx::query(
+        "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?) \
+         ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(workspace_id)
+    .bind(head.seq)
+    .bind(&head.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(learned)
+}
+
 /// Where a workspace's next event goes: after its head, checked against the events
 /// themselves (one seek down the primary key); see [`ChainHead::resume`] for a head that
 /// only tampering makes.

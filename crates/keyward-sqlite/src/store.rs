@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, UsageIncrement,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
     Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
@@ -313,5 +313,42 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
         self.append_and_commit(tx, [&event]).await
+    }
+
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for workspace in &records.workspaces {
+            workspaces::insert(&mut *tx, workspace).await?;
+        }
+        for workspace_settings in &records.settings {
+            settings::put(&mut *tx, workspace_settings).await?;
+        }
+        // A policy's own time is not a record's field: it is stamped with the copy's.
+        let now = Utc::now();
+        for (workspace_id, policy) in &records.policies {
+            restrictions::set_policy(&mut *tx, workspace_id, policy, now).await?;
+        }
+        for root_key in &records.root_keys {
+            workspaces::insert_root_key(&mut *tx, root_key).await?;
+        }
+        for key in &records.keys {
+            keys::insert(&mut *tx, key).await?;
+        }
+        let usage: Vec<UsageIncrement> = records.usage.iter().map(KeyUsage::as_increment).collect();
+        settings::record_usage(&mut tx, &usage).await?;
+        commit(tx).await
+    }
+
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let learned = audit::import(&mut tx, &self.names, workspace_id, events, head).await?;
+        commit(tx).await?;
+        self.names.learn(learned);
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, RootKey, Store, StoreError, UsageIncrement,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
     Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use std::future::Future;
@@ -268,5 +268,18 @@ impl<S: Store> Store for Grouped<S> {
         self.inner
             .set_workspace_policy(workspace_id, policy, event)
             .await
+    }
+
+    async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        self.inner.import_records(records).await
+    }
+
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[AuditEvent],
+        head: &ChainHead,
+    ) -> Result<(), StoreError> {
+        self.inner.import_events(workspace_id, events, head).await
     }
 }

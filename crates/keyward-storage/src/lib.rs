@@ -18,18 +18,22 @@
 //!   journal (one transaction for every append waiting).
 //! - [`Spender`]: credit spends group-committed, applied by the engine ([`SpendBatch`]) in
 //!   order in one transaction.
+//! - [`copy_database`]: every record and the audit trail of one store copied into another,
+//!   empty one, of any engine (`keyward migrate-db`).
 //!
 //! An engine opens itself, migrates, and is wrapped: `Journaled::open(engine, dir, options)`
 //! for a database with a journal beside it, `Grouped::new(engine)` otherwise; the server holds
 //! the wrapper as an `Arc<dyn Store>`, and its owner calls `Journaled::shut_down` after the
 //! last request.
 
+pub mod copy;
 mod group_commit;
 mod grouped;
 pub mod journal;
 mod journaled;
 mod spends;
 
+pub use copy::{copy_database, read_records, Copied, CopyError, Progress};
 pub use group_commit::{Answers, Batch, Commit, CommitOnThread, GroupCommit, Stopped, Waiting};
 pub use grouped::Grouped;
 pub use journal::{unseen, IngestTarget, JournalPosition};

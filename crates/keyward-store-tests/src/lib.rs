@@ -13,6 +13,8 @@
 //!    order; a journal that does not continue the database, or is in use, refused.
 //! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
 //!    as missing ones.
+//! 6. [`copy`]: a database copied into an empty one (`import_records`, `import_events`) reads
+//!    back identical, and its chains verify and continue.
 //!
 //! # Adopting the suite
 //!
@@ -30,7 +32,7 @@
 //! names its test (`keys::a_revoked_key_gives_up_its_name`). The engine expression is
 //! evaluated for each test, inside the chapter modules, which import everything of the module
 //! the macro is called in. An engine whose store the journal cannot feed says so, and runs
-//! the other four chapters:
+//! the other chapters:
 //!
 //! ```ignore
 //! keyward_store_tests::conformance!(SqliteInMemory; without journal);
@@ -49,6 +51,7 @@
 //! engine's own tests.
 
 pub mod audit;
+pub mod copy;
 mod engine;
 pub mod fixtures;
 pub mod journal;
@@ -99,7 +102,7 @@ macro_rules! conformance {
     };
 }
 
-/// The four chapters every engine runs.
+/// The chapters every engine runs.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __chapters_without_journal {
@@ -161,6 +164,9 @@ macro_rules! __chapters_without_journal {
             a_policy_applies_to_its_own_workspace_only,
             pruning_one_workspace_leaves_anothers_events,
         ]);
+        $crate::__chapter!($engine, copy: [
+            a_copy_reads_back_identical_and_its_chains_verify_and_continue,
+        ]);
     };
 }
 
@@ -198,6 +204,7 @@ mod tests {
             ("audit", include_str!("audit.rs")),
             ("journal", include_str!("journal.rs")),
             ("tenancy", include_str!("tenancy.rs")),
+            ("copy", include_str!("copy.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];

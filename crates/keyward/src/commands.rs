@@ -3,6 +3,7 @@
 //! bind, serve until shutdown, then leave the database complete), `init` (a workspace and its
 //! first root key) and `root-key create` (operator recovery, in [`crate::recovery`]).
 
+use crate::database::{self, Purpose};
 use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
 use crate::startup;
@@ -11,9 +12,8 @@ use keyward_app::bootstrap::{self, NewWorkspace};
 use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
+use keyward_postgres::PostgresStore;
 use keyward_server::{serve_with, ServeLimits};
-use keyward_sqlite::{JournalOptions, SqliteStore};
-use keyward_storage::{Grouped, Journaled};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -94,7 +94,7 @@ pub async fn serve(
         &mut stopped,
     )
     .await?;
-    let Some((state, journaled)) = opened else {
+    let Some((state, database)) = opened else {
         tracing::info!("keyward stopped before its database answered");
         return Ok(());
     };
@@ -111,25 +111,27 @@ pub async fn serve(
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.
-    if let Some(journaled) = journaled {
-        if let Err(e) = journaled.shut_down().await {
-            tracing::error!(error = %e, "the audit journal was not fully taken in; the next start will");
-        }
-    }
+    database.close().await;
     tracing::info!("keyward stopped");
     Ok(())
 }
 
 /// A database reached over the network, which may come back by itself (SQLite files do not).
 fn is_database_server(url: &str) -> bool {
-    !url.starts_with("sqlite:")
+    PostgresStore::is_postgres_url(url)
 }
 
 /// Everything `serve` needs from the database before it answers: the store (with its audit
 /// journal), the first workspace of an empty database, and the loaded state.
-async fn start(config: &ServeConfig) -> anyhow::Result<(Keyward, Option<Journaled<SqliteStore>>)> {
-    let (store, journaled, database_file) =
-        open_journaled_store(&config.database_url, config.audit_journal.clone()).await?;
+async fn start(config: &ServeConfig) -> anyhow::Result<(Keyward, database::Database)> {
+    let database = database::open(
+        &config.database_url,
+        Purpose::Serve {
+            audit_journal: config.audit_journal.clone(),
+        },
+    )
+    .await?;
+    let (store, database_file) = (database.store.clone(), database.file.clone());
     let anchorer = anchors::configure(
         database_file.as_deref(),
         config.anchor_key.clone(),
@@ -158,7 +160,7 @@ async fn start(config: &ServeConfig) -> anyhow::Result<(Keyward, Option<Journale
     if let Some(anchorer) = anchorer {
         state = state.with_anchorer(anchorer);
     }
-    Ok((state, journaled))
+    Ok((state, database))
 }
 
 /// `<file><suffix>`, beside the database file.
@@ -166,46 +168,6 @@ fn beside(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::connect(url)
-        .await
-        .context("opening the database")?;
-    store.migrate().await.context("migrating the database")?;
-    Ok(store)
-}
-
-/// The database with its audit journal (none for an in-memory database without
-/// `--audit-journal`, whose appends are group-committed instead), after taking in what the
-/// journal held from before; the journal's wrapper, to shut down after the last request; and
-/// the database file (`None` in memory).
-async fn open_journaled_store(
-    url: &str,
-    journal: Option<PathBuf>,
-) -> anyhow::Result<(
-    Arc<dyn Store>,
-    Option<Journaled<SqliteStore>>,
-    Option<PathBuf>,
-)> {
-    let store = open_store(url).await?;
-    let file = store.database_file().map(Path::to_path_buf);
-    if journal.is_some() && store.database_file().is_none() {
-        anyhow::bail!(
-            "--audit-journal needs a database file: an in-memory database is gone at exit, and \
-             a journal outliving it would not continue it"
-        );
-    }
-    let dir = journal.or_else(|| store.database_file().map(SqliteStore::default_journal_dir));
-    let Some(dir) = dir else {
-        return Ok((Arc::new(Grouped::new(store)), None, file));
-    };
-    let store = store
-        .with_audit_journal(&dir, JournalOptions::default())
-        .await
-        .with_context(|| format!("opening the audit journal at {}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), "audit journal");
-    Ok((Arc::new(store.clone()), Some(store), file))
 }
 
 /// The first `keyward serve` on an empty database: a workspace whose root key is written to
@@ -255,19 +217,23 @@ pub async fn init(config: InitConfig) -> anyhow::Result<()> {
              for a script that captures it",
         )?),
     };
-    let store = open_store(&config.database_url).await?;
-    let created =
-        match bootstrap::create_workspace(&store, &SystemClock, &config.workspace, &config.prefix)
-            .await
-        {
-            Ok(created) => created,
-            Err(error) => {
-                if let Some(destination) = destination {
-                    destination.abandon();
-                }
-                return Err(error.into());
+    let database = database::open(&config.database_url, Purpose::Command).await?;
+    let created = match bootstrap::create_workspace(
+        database.store.as_ref(),
+        &SystemClock,
+        &config.workspace,
+        &config.prefix,
+    )
+    .await
+    {
+        Ok(created) => created,
+        Err(error) => {
+            if let Some(destination) = destination {
+                destination.abandon();
             }
-        };
+            return Err(error.into());
+        }
+    };
     let Some(destination) = destination else {
         let out = keyward_api::InitOutput {
             workspace_id: created.workspace.id.clone(),
@@ -292,13 +258,18 @@ pub async fn create_workspace(
     name: &str,
     prefix: &str,
 ) -> anyhow::Result<NewWorkspace> {
-    let store = open_store(database_url).await?;
-    Ok(bootstrap::create_workspace(&store, &SystemClock, name, prefix).await?)
+    let database = database::open(database_url, Purpose::Command).await?;
+    let created =
+        bootstrap::create_workspace(database.store.as_ref(), &SystemClock, name, prefix).await;
+    database.close().await;
+    Ok(created?)
 }
 
 /// `keyward root-key create`: a root key straight in the database; says where it went.
 pub async fn root_key(command: RootKeyCommand) -> anyhow::Result<String> {
     let RootKeyCommand::Create(args) = command;
-    let store = open_store(&args.database_url).await?;
-    recovery::create(&store, &SystemClock, &args).await
+    let database = database::open(&args.database_url, Purpose::Command).await?;
+    let said = recovery::create(database.store.as_ref(), &SystemClock, &args).await;
+    database.close().await;
+    said
 }

@@ -6,6 +6,7 @@
 //! `audit`, `scan`) come from `keyward-cli`, which only this crate links.
 
 pub mod commands;
+pub mod database;
 pub mod recovery;
 pub mod secret_file;
 pub mod startup;

@@ -23,6 +23,7 @@ mod lifecycle;
 mod load;
 mod nodes;
 mod pagination;
+mod postgres;
 mod raw_http;
 mod restrictions;
 mod root_key_delivery;

@@ -128,6 +128,19 @@ impl Store for FaultyStore {
             .set_workspace_policy(workspace_id, policy, event)
             .await
     }
+    async fn import_records(&self, records: &keyward_core::Records) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.import_records(records).await
+    }
+    async fn import_events(
+        &self,
+        workspace_id: &str,
+        events: &[keyward_core::AuditEvent],
+        head: &keyward_core::ChainHead,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.import_events(workspace_id, events, head).await
+    }
     async fn rotate_key(
         &self,
         old: &KeyRecord,

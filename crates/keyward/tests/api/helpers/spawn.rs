@@ -126,10 +126,26 @@ pub fn spawn_process_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp
     spawn(workspaces, env, false)
 }
 
+/// One workspace (made by `keyward init --database-url <db_url>`), `keyward serve` running
+/// as a child process on the database at `db_url` (a PostgreSQL database the test made).
+pub fn spawn_process_app_at(db_url: &str) -> TestApp {
+    spawn_at(Some(db_url), 1, &[], false)
+}
+
 fn spawn(workspaces: usize, env: &[(&str, &str)], in_process: bool) -> TestApp {
+    spawn_at(None, workspaces, env, in_process)
+}
+
+/// On the database at `db_url`, or on a new SQLite file in the app's temporary directory.
+fn spawn_at(
+    db_url: Option<&str>,
+    workspaces: usize,
+    env: &[(&str, &str)],
+    in_process: bool,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let db_path = dir.path().join("keyward.db");
-    let db_url = format!("sqlite://{}", db_path.display());
+    let db_url = db_url.map_or_else(|| format!("sqlite://{}", db_path.display()), str::to_owned);
     let names = (0..workspaces).map(|i| format!("Test workspace {i}"));
     let workspaces = if in_process {
         names.map(|name| create_workspace(&db_url, &name)).collect()
