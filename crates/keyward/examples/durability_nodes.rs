@@ -9,10 +9,12 @@
 //!     durability_nodes <postgres server url> <work dir>
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "support/generated_key.rs"]
+mod generated_key;
+
+use generated_key::generated_key;
 use keyward_app::{bootstrap, Keyward, SystemClock};
-use keyward_core::{
-    ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
-};
+use keyward_core::{Clock, KeyPrefix, Permission, Store};
 use keyward_postgres::scratch::ScratchDatabase;
 use keyward_postgres::PostgresStore;
 use keyward_server::{serve_with, ServeLimits};
@@ -35,34 +37,14 @@ async fn fill(store: &PostgresStore, work: &Path, design: &str) -> anyhow::Resul
     let prefix = KeyPrefix::parse("bench")?;
     let now = SystemClock.now();
     let mut keys_file = std::fs::File::create(work.join(format!("{design}.valid")))?;
+    let permissions = [Permission::parse("invoices:read")?];
     let (mut keys, mut events) = (Vec::new(), Vec::new());
     for i in 0..KEYS {
-        let secret = ApiKey::generate(&prefix)?;
+        let (secret, key, event) =
+            generated_key(&created.workspace.id, &prefix, &permissions, i, now)?;
         writeln!(keys_file, "{}", secret.expose())?;
-        let key = KeyRecord {
-            id: ids::new_id(ids::KEY),
-            workspace_id: created.workspace.id.clone(),
-            name: format!("Durability Benchmark Integration {i:03}"),
-            description: None,
-            owner_id: None,
-            hash: KeyHash::of(secret.expose()),
-            start: secret.start(),
-            permissions: vec![Permission::parse("invoices:read")?],
-            enabled: true,
-            expires_at: None,
-            metadata: Default::default(),
-            created_at: now,
-            updated_at: now,
-            revoked_at: None,
-            revoked_reason: None,
-            replaced_by: None,
-            restrictions: Default::default(),
-        };
-        events.push(
-            NewEvent::new(&created.workspace.id, now, EventKind::KeyCreated)
-                .subject(&key.id, &key.name),
-        );
         keys.push(key);
+        events.push(event);
     }
     store.import_keys(&keys, events).await?;
     Ok(())

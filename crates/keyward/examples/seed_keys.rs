@@ -9,9 +9,11 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use keyward_app::SystemClock;
-use keyward_core::{
-    ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
-};
+#[path = "support/generated_key.rs"]
+mod generated_key;
+
+use generated_key::generated_key;
+use keyward_core::{ApiKey, Clock, KeyPrefix, KeyRecord, NewEvent, Permission, Store};
 use keyward_postgres::PostgresStore;
 use keyward_sqlite::SqliteStore;
 use std::io::Write;
@@ -89,35 +91,12 @@ async fn main() -> anyhow::Result<()> {
         let mut keys = Vec::with_capacity(n);
         let mut events = Vec::with_capacity(n);
         for i in seeded..seeded + n {
-            let secret = ApiKey::generate(&prefix)?;
+            let (secret, key, event) = generated_key(&workspace.id, &prefix, &permissions, i, now)?;
             if i < PRINT {
                 writeln!(valid, "{}", secret.expose())?;
             }
-            let key = KeyRecord {
-                id: ids::new_id(ids::KEY),
-                workspace_id: workspace.id.clone(),
-                name: format!("Benchmark Invoice Integration {i:07}"),
-                description: None,
-                owner_id: Some(format!("customer-{}", i % 1000)),
-                hash: KeyHash::of(secret.expose()),
-                start: secret.start(),
-                permissions: permissions.clone(),
-                enabled: true,
-                expires_at: None,
-                metadata: Default::default(),
-                created_at: now,
-                updated_at: now,
-                revoked_at: None,
-                revoked_reason: None,
-                replaced_by: None,
-                restrictions: Default::default(),
-            };
-            events.push(
-                NewEvent::new(&workspace.id, now, EventKind::KeyCreated)
-                    .subject(&key.id, &key.name)
-                    .detail("bulk import"),
-            );
             keys.push(key);
+            events.push(event);
         }
         store.import_keys(&keys, events).await?;
         seeded += n;
