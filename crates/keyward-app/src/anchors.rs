@@ -51,9 +51,10 @@ pub struct Anchorer {
     pub interval: Duration,
     /// The anchor log (none: anchors are only answered, not written).
     log: Option<PathBuf>,
-    /// The head (seq, hash) last signed per workspace, so an idle chain is not signed again
-    /// and again, nor its anchor appended to the log again.
-    last: tokio::sync::Mutex<HashMap<String, (i64, String)>>,
+    /// The anchor last signed (and logged) per workspace, so an idle chain is not signed
+    /// again and again, nor its anchor appended to the log again, and asking again answers
+    /// the anchor the log holds.
+    last: tokio::sync::Mutex<HashMap<String, SignedAnchor>>,
 }
 
 impl Anchorer {
@@ -71,8 +72,9 @@ impl Anchorer {
     }
 
     /// Signs the workspace's current head and appends it to the anchor log, unless that head
-    /// is the one last signed (then the log already holds an anchor of it, and a caller
-    /// asking again and again cannot grow the file); `None` for a chain without events.
+    /// is the one last signed: then the anchor the log already holds is answered, so a caller
+    /// asking again and again cannot grow the file and every anchor answered is one the log
+    /// has; `None` for a chain without events.
     pub async fn sign(
         &self,
         store: &dyn Store,
@@ -83,13 +85,14 @@ impl Anchorer {
         let Some(head) = store.anchor_point(workspace_id).await? else {
             return Ok(None);
         };
-        let anchor = self.key.sign(workspace_id, &head, clock.now());
-        let signed = (head.seq, head.hash.clone());
-        if last.get(workspace_id) == Some(&signed) {
-            return Ok(Some(anchor));
+        if let Some(logged) = last.get(workspace_id) {
+            if logged.seq == head.seq && logged.hash == head.hash {
+                return Ok(Some(logged.clone()));
+            }
         }
+        let anchor = self.key.sign(workspace_id, &head, clock.now());
         self.append(&anchor)?;
-        last.insert(workspace_id.to_owned(), signed);
+        last.insert(workspace_id.to_owned(), anchor.clone());
         tracing::info!(workspace_id, seq = head.seq, "signed an audit anchor");
         Ok(Some(anchor))
     }
@@ -98,9 +101,12 @@ impl Anchorer {
     pub async fn sign_moved(&self, store: &dyn Store, clock: &dyn Clock) -> Result<(), StoreError> {
         for workspace in store.workspaces().await? {
             let moved = match store.anchor_point(&workspace.id).await? {
-                Some(head) => {
-                    self.last.lock().await.get(&workspace.id) != Some(&(head.seq, head.hash))
-                }
+                Some(head) => self
+                    .last
+                    .lock()
+                    .await
+                    .get(&workspace.id)
+                    .is_none_or(|logged| logged.seq != head.seq || logged.hash != head.hash),
                 None => false,
             };
             if moved {

@@ -128,6 +128,14 @@ impl NewEvent {
         self.detail = Some(detail.into());
         self
     }
+
+    /// Why every engine refuses this event, if it does (an event without an id). A store
+    /// that holds events before its database takes them in (the audit journal) checks this
+    /// first, so an event the database would refuse is refused at once instead of waiting in
+    /// the journal forever.
+    pub fn refusal(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("an audit event without an id")
+    }
 }
 
 /// An event as stored: placed at `seq` in its workspace's chain.

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// A stored row could not be read back into a record.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// What was asked to be written breaks a rule every engine keeps (see
+    /// [`NewEvent::refusal`](crate::NewEvent::refusal)); nothing of the write was kept.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// Which keys a list wants, newest first; `before_id` is the cursor.

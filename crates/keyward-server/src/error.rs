@@ -127,7 +127,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::NotFound => Self::NotFound,
             StoreError::Unavailable(m) => Self::Unavailable(m),
-            StoreError::Corrupt(m) => Self::Internal(m),
+            StoreError::Corrupt(m) | StoreError::Refused(m) => Self::Internal(m),
         }
     }
 }

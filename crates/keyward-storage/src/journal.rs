@@ -220,6 +220,10 @@ impl AuditJournal {
         if events.is_empty() {
             return Ok(());
         }
+        // All or nothing, as in the database: one event it would refuse refuses the batch.
+        if let Some(refusal) = events.iter().find_map(NewEvent::refusal) {
+            return Err(StoreError::Refused(refusal.to_owned()));
+        }
         let payloads = events
             .iter()
             .map(serde_json::to_vec)

@@ -29,13 +29,6 @@ pub trait Engine: Send + Sync + 'static {
     /// locks, connections), so the same database can be opened again at once.
     async fn close(&self, store: Self::Store) -> Result<()>;
 
-    /// Whether this engine's stores append through an audit journal: an append is then
-    /// answered once the journal holds it, and the database sees the events only when it takes
-    /// them in, so a test of what the database refuses in an append does not apply.
-    fn appends_through_a_journal(&self) -> bool {
-        false
-    }
-
     /// Why this engine cannot run here (its database server is not configured), if it
     /// cannot: each test then says it was skipped and passes, unless
     /// `KEYWARD_REQUIRE_SERVICES=1`, which makes it fail (see [`crate::skip`]).
@@ -90,10 +83,6 @@ impl<E: JournalEngine> Engine for ThroughTheJournal<E> {
 
     async fn close(&self, store: Self::Store) -> Result<()> {
         close_journaled(store).await
-    }
-
-    fn appends_through_a_journal(&self) -> bool {
-        true
     }
 
     fn unavailable(&self) -> Option<String> {

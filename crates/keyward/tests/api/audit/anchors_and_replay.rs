@@ -685,8 +685,9 @@ async fn renaming_a_root_key_or_widening_recovered_rights_is_found() {
     );
 }
 
-/// `POST /v1/audit/anchor` on a head already signed still answers an anchor, but does not
-/// append it to the anchor log again: a caller cannot grow the file by asking repeatedly.
+/// `POST /v1/audit/anchor` on a head already signed answers the anchor the log already holds
+/// and does not append it again: a caller cannot grow the file by asking repeatedly, and every
+/// anchor answered is one the log keeps.
 #[tokio::test]
 async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
     let app = spawn_process_app();
@@ -700,12 +701,23 @@ async fn anchoring_an_unmoved_head_does_not_grow_the_anchor_log() {
             .lines()
             .count()
     };
+    let logged = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .expect("the anchor log")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("an anchor line"))
+            .collect()
+    };
     let first = anchor(&api).await;
     let before = lines();
     for _ in 0..5 {
         let again = anchor(&api).await;
         assert_eq!(again["seq"], first["seq"], "{again}");
         assert_eq!(again["hash"], first["hash"], "{again}");
+        assert!(
+            logged().contains(&again),
+            "an anchor answered for an unmoved head is not the one in the log: {again}"
+        );
         assert_eq!(chain_from(&api, &again).await["valid"], json!(true));
     }
     assert_eq!(lines(), before, "the log grew for an unmoved head");
