@@ -2,7 +2,9 @@
 //!
 //! On one node every write goes through this process, so the index is complete and exact:
 //! an unknown key is answered `NOT_FOUND` without a database round-trip, and a revocation
-//! replaces the entry before the revoke call answers (revocation beats the cache). Lookups
+//! replaces the entry before the revoke call answers (revocation beats the cache). With
+//! several nodes on one database, `follow.rs` puts what the other nodes wrote (read back from
+//! the store through the change log) into the index the same way. Lookups
 //! are by SHA-256 digest of the presented key, which an attacker cannot steer toward a stored
 //! digest, so the map's lookup time reveals nothing useful; the final comparison of digests
 //! is constant-time (`KeyHash: PartialEq`).
@@ -35,28 +37,42 @@ const MAX_CHAIN: usize = 1024;
 
 impl KeyIndex {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let index = Self::default();
+        index.refill(store).await?;
+        Ok(index)
+    }
+
+    /// Reads every key, root key, workspace and settings from storage into the index. Nothing
+    /// is ever deleted from storage (keys and root keys are revoked, not removed), so putting
+    /// everything again brings an index that missed changes up to date.
+    pub async fn refill(&self, store: &dyn Store) -> Result<(), StoreError> {
         let keys = store.all_keys().await?;
         let roots = store.root_keys().await?;
-        let workspaces = store.workspaces().await?;
-        let settings = store.workspace_settings().await?;
-        let index = Self::default();
-        for s in settings {
-            index.put_settings(s);
-        }
-        for workspace in workspaces {
-            index.put_workspace(&workspace);
-        }
+        self.reload_workspaces(store).await?;
         // Every replacement is known as one before its record is placed, whatever the order.
         for key in &keys {
-            index.note_replacement(key);
+            self.note_replacement(key);
         }
         for key in keys {
-            index.put_key(key);
+            self.put_key(key);
         }
         for root in roots {
-            index.put_root_key(root);
+            self.put_root_key(root);
         }
-        Ok(index)
+        Ok(())
+    }
+
+    /// Re-reads every workspace's prefix and settings.
+    pub async fn reload_workspaces(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let workspaces = store.workspaces().await?;
+        let settings = store.workspace_settings().await?;
+        for s in settings {
+            self.put_settings(s);
+        }
+        for workspace in workspaces {
+            self.put_workspace(&workspace);
+        }
+        Ok(())
     }
 
     /// Re-reads root keys and workspaces (created by another process, e.g. `keyward init`).

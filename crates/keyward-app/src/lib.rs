@@ -24,6 +24,7 @@ mod enforce;
 mod error;
 mod events;
 pub mod fields;
+pub mod follow;
 pub mod index;
 mod keys;
 pub mod leaks;

@@ -1,8 +1,8 @@
 //! Background work of a running server: writing usage counters every few seconds, pruning
-//! old verification events every hour, and signing audit chain heads that moved.
+//! old verification events and old changes every hour, and signing audit chain heads that moved.
 
-use crate::retention;
 use crate::service::Keyward;
+use crate::{follow, retention};
 use std::time::Duration;
 
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
@@ -41,8 +41,20 @@ pub fn spawn(state: Keyward) {
                 Ok(deleted) => tracing::info!(deleted, "pruned verification events past retention"),
                 Err(e) => tracing::warn!(error = %e, "pruning audit events failed; will retry"),
             }
+            prune_changes(&state).await;
         }
     });
+}
+
+/// Deletes changes older than [`follow::CHANGE_RETENTION`] from the change log (a node
+/// further behind refills its index).
+async fn prune_changes(state: &Keyward) {
+    let retention = chrono::Duration::from_std(follow::CHANGE_RETENTION).unwrap_or_default();
+    match state.store.prune_changes(state.now() - retention).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::debug!(deleted, "pruned the change log"),
+        Err(e) => tracing::warn!(error = %e, "pruning the change log failed; will retry"),
+    }
 }
 
 /// Writes usage counters that changed; called periodically and once at shutdown.

@@ -2,6 +2,7 @@
 
 use crate::anchors::Anchorer;
 use crate::error::AppError;
+use crate::follow::Freshness;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
 use crate::rights::Principal;
@@ -15,6 +16,10 @@ use tokio::sync::Mutex;
 /// Why `/readyz` fails when the store's ping does.
 pub const STORAGE_NOT_READY: &str = "the database does not answer, or the audit journal does \
      not accept events or cannot be taken into the database (the server log says which)";
+
+/// Why `/readyz` fails when the node follows the change log and is behind it.
+pub const FEED_NOT_READY: &str = "the change feed is behind: this node has not confirmed \
+     within the last second that it has seen every change";
 
 /// How often an unknown root key may trigger a reload of root keys from storage.
 const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -54,11 +59,21 @@ pub struct Inner {
     pub(crate) limiter: Arc<RateLimiter>,
     /// Signs chain heads (none: anchoring is off, e.g. an in-memory database).
     pub(crate) anchors: Option<Arc<Anchorer>>,
+    /// The change log's position read just before the index was loaded, and when: where a
+    /// follower starts (`follow.rs`).
+    pub(crate) loaded_seq: i64,
+    pub(crate) loaded_at: Instant,
+    /// How fresh the index is, when it follows the change log (several nodes on one
+    /// database); `None` on a single node, whose index every write goes through.
+    pub(crate) freshness: Option<Arc<Freshness>>,
 }
 
 impl Keyward {
     /// Loads every key and root key into the index.
     pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let loaded_at = Instant::now();
+        // Read before the index: a change committed in between is applied again, never missed.
+        let loaded_seq = store.last_change_seq().await?;
         let index = KeyIndex::load(store.as_ref()).await?;
         let usage = UsageTracker::load(store.as_ref()).await?;
         Ok(Self(Arc::new(Inner {
@@ -71,6 +86,9 @@ impl Keyward {
             last_root_reload: Arc::new(std::sync::Mutex::new(None)),
             limiter: Arc::new(RateLimiter::Memory(Default::default())),
             anchors: None,
+            loaded_seq,
+            loaded_at,
+            freshness: None,
         })))
     }
 
@@ -83,6 +101,12 @@ impl Keyward {
     /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).
     pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
         Arc::make_mut(&mut self.0).limiter = Arc::new(limiter);
+        self
+    }
+
+    /// Answers verifications only while `freshness` says the index is fresh.
+    pub(crate) fn with_freshness(mut self, freshness: Arc<Freshness>) -> Self {
+        Arc::make_mut(&mut self.0).freshness = Some(freshness);
         self
     }
 
@@ -112,13 +136,30 @@ impl Keyward {
         self.index.key_count()
     }
 
-    /// Whether the store can be reached and takes writes (readiness). The reason given is a
-    /// fixed phrase; the store's own error, which may name hosts or paths, goes to the log.
+    /// Whether the store can be reached and takes writes and, on a node that follows the
+    /// change log, the index is fresh (readiness). The reason given is a fixed phrase; the
+    /// store's own error, which may name hosts or paths, goes to the log.
     pub async fn ready(&self) -> Result<(), AppError> {
         self.store.ping().await.map_err(|e| {
             tracing::warn!(error = %e, "not ready: storage");
             AppError::NotReady(STORAGE_NOT_READY)
+        })?;
+        self.fresh().map_err(|e| {
+            tracing::warn!(error = %e, "not ready: change feed");
+            AppError::NotReady(FEED_NOT_READY)
         })
+    }
+
+    /// Fails closed when the index follows the change log and has not been confirmed
+    /// complete within the freshness bound (`follow.rs`).
+    pub(crate) fn fresh(&self) -> Result<(), AppError> {
+        match &self.freshness {
+            Some(freshness) if !freshness.is_fresh() => Err(AppError::Unavailable(format!(
+                "the change feed is behind: the index was last confirmed complete {} ms ago",
+                freshness.age().as_millis()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The principal whose root key has this hash, unless it is unknown or revoked. A miss

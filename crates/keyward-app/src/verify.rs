@@ -69,6 +69,8 @@ impl Keyward {
         caller: &Caller<'_, KeysVerify>,
         input: VerifyInput,
     ) -> AppResult<Verification> {
+        // Never an answer from an index that may miss another node's revocation.
+        self.fresh()?;
         let principal = caller.principal();
         let workspace_id = principal.workspace_id();
         let VerifyInput {

@@ -6,6 +6,7 @@ pub mod anchor;
 pub mod audit;
 pub mod audit_replay;
 pub mod chain;
+pub mod changes;
 pub mod clock;
 pub mod credits;
 pub mod hashing;
@@ -29,6 +30,7 @@ pub use audit::{
     EventOutcome, KeptDigest, NewEvent,
 };
 pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
+pub use changes::{Change, ChangeFeed, ChangeSubscription, ChangedObject};
 pub use clock::{Clock, ManualClock};
 pub use credits::{CreditOutcome, Credits, Refill};
 pub use hashing::KeyHash;

@@ -5,6 +5,7 @@
 
 use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent};
 use crate::chain::ChainHead;
+use crate::changes::Change;
 use crate::credits::CreditOutcome;
 use crate::model::{
     KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
@@ -210,6 +211,18 @@ pub trait Store: Send + Sync + 'static {
         policy: &WorkspacePolicy,
         event: NewEvent,
     ) -> Result<(), StoreError>;
+
+    // The change log (see `crate::changes`): every method above that changes a key, a root
+    // key or a workspace records one change per object it changed, in its own transaction.
+
+    /// Changes with `seq > after_seq`, oldest first, at most `limit`. The first one's `seq`
+    /// is `after_seq + 1` unless the changes between were pruned.
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError>;
+    /// The newest change's `seq` (0 before the first).
+    async fn last_change_seq(&self) -> Result<i64, StoreError>;
+    /// Deletes changes recorded before `before`, always keeping the newest one. Returns how
+    /// many were deleted.
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     // Copying a database into an empty one (`keyward migrate-db`).
 

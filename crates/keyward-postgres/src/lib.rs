@@ -18,6 +18,11 @@
 //! - **Bounded calls.** See [`Timeouts`]: every call gives up with
 //!   [`StoreError::Unavailable`](keyward_core::StoreError) within seconds when the database is
 //!   down, unreachable or stuck behind a lock, instead of hanging a request.
+//! - **A change log other nodes follow.** A write that changes a key, root key or workspace
+//!   numbers its changes from the one row of `change_counter`, which it locks until it
+//!   commits (numbers gap-free and visible in commit order; the lock is taken after the
+//!   write's own rows and before any chain head, so it adds no deadlock), and announces the
+//!   last number with `pg_notify` at commit; [`PostgresChangeFeed`] listens for it.
 //!
 //! Wrap it in `keyward_storage::Grouped` to group-commit verification events into the
 //! database (what `keyward serve` does: an acknowledged verification is then durable in the
@@ -26,8 +31,10 @@
 //! time can run that way.
 
 mod audit;
+mod changes;
 mod columns;
 mod error;
+mod feed;
 mod ingest;
 mod keys;
 mod restrictions;
@@ -39,6 +46,7 @@ mod sql;
 mod store;
 mod workspaces;
 
+pub use feed::PostgresChangeFeed;
 use keyward_core::StoreError;
 use keyward_storage::Spender;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

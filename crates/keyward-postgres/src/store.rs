@@ -3,13 +3,13 @@
 //! row by row, see the crate docs); every call is bounded by [`Timeouts`](crate::Timeouts).
 
 use crate::error::store_error;
-use crate::{audit, bounded, keys, restrictions, settings, workspaces, PostgresStore};
+use crate::{audit, bounded, changes, keys, restrictions, settings, workspaces, PostgresStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
-    Workspace, WorkspacePolicy, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
+    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
+    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -70,10 +70,39 @@ impl PostgresStore {
             for key in keys {
                 keys::insert(&mut *tx, key).await?;
             }
+            let changed: Vec<_> = keys
+                .iter()
+                .map(|k| (k.workspace_id.as_str(), ChangedObject::Key, k.id.as_str()))
+                .collect();
+            let at = events.first().map_or_else(Utc::now, |e| e.time);
+            changes::record(&mut tx, &changed, at).await?;
             Self::append_and_commit(tx, &events).await
         })
         .await
     }
+}
+
+/// Records the change of each of `keys` in the write's transaction `tx`.
+async fn record_keys(tx: &mut Tx, keys: &[&KeyRecord], event: &NewEvent) -> Result<(), StoreError> {
+    let changed: Vec<_> = keys
+        .iter()
+        .map(|k| (k.workspace_id.as_str(), ChangedObject::Key, k.id.as_str()))
+        .collect();
+    changes::record(tx, &changed, event.time).await
+}
+
+/// Records the change of `root_key` in the write's transaction `tx`.
+async fn record_root_key(
+    tx: &mut Tx,
+    root_key: &RootKey,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let changed = [(
+        root_key.workspace_id.as_str(),
+        ChangedObject::RootKey,
+        root_key.id.as_str(),
+    )];
+    changes::record(tx, &changed, event.time).await
 }
 
 #[async_trait]
@@ -124,6 +153,13 @@ impl Store for PostgresStore {
             let mut tx = self.begin().await?;
             workspaces::insert(&mut *tx, workspace).await?;
             workspaces::insert_root_key(&mut *tx, root_key).await?;
+            let id = workspace.id.as_str();
+            let changed = [
+                (id, ChangedObject::Workspace, id),
+                (id, ChangedObject::RootKey, root_key.id.as_str()),
+            ];
+            let at = events.first().map_or(workspace.created_at, |e| e.time);
+            changes::record(&mut tx, &changed, at).await?;
             Self::append_and_commit(tx, &events).await
         })
         .await
@@ -145,6 +181,8 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             settings::put(&mut *tx, workspace_settings).await?;
+            let id = workspace_settings.workspace_id.as_str();
+            changes::record(&mut tx, &[(id, ChangedObject::Workspace, id)], event.time).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -176,6 +214,7 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             workspaces::insert_root_key(&mut *tx, root_key).await?;
+            record_root_key(&mut tx, root_key, &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -185,6 +224,7 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             workspaces::update_root_key(&mut *tx, root_key).await?;
+            record_root_key(&mut tx, root_key, &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -198,6 +238,7 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             keys::insert(&mut *tx, key).await?;
+            record_keys(&mut tx, &[key], &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -207,6 +248,7 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             keys::update(&mut *tx, key).await?;
+            record_keys(&mut tx, &[key], &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -228,6 +270,8 @@ impl Store for PostgresStore {
             // The balance as of this statement, not as `old` was read: spends may have been
             // committed since.
             restrictions::copy_credits(&mut tx, &old.workspace_id, &old.id, &new.id).await?;
+            // The old key first: a follower learns it was replaced before it places the new one.
+            record_keys(&mut tx, &[old, new], &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -330,6 +374,7 @@ impl Store for PostgresStore {
             let mut tx = self.begin().await?;
             keys::update(&mut *tx, key).await?;
             restrictions::update_credits(&mut *tx, key).await?;
+            record_keys(&mut tx, &[key], &event).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
@@ -362,9 +407,24 @@ impl Store for PostgresStore {
         self.call(async {
             let mut tx = self.begin().await?;
             restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
+            let id = workspace_id;
+            changes::record(&mut tx, &[(id, ChangedObject::Workspace, id)], event.time).await?;
             Self::append_and_commit(tx, [&event]).await
         })
         .await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        self.call(changes::since(&self.pool, after_seq, limit))
+            .await
+    }
+
+    async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        self.call(changes::last(&self.pool)).await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(changes::prune(&self.pool, before)).await
     }
 
     /// Bounded by the bulk timeout: a copy writes every key in one call.

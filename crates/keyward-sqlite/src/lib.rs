@@ -8,6 +8,7 @@
 //! `keyward-core`.
 
 mod audit;
+mod changes;
 mod columns;
 mod error;
 mod ingest;

@@ -2,13 +2,13 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, keys, restrictions, settings, workspaces, SqliteStore};
+use crate::{audit, changes, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
-    Workspace, WorkspacePolicy, WorkspaceSettings,
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
+    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
+    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -57,11 +57,33 @@ impl SqliteStore {
         events: Vec<NewEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        let at = events.first().map_or_else(Utc::now, |e| e.time);
         for key in keys {
             keys::insert(&mut *tx, key).await?;
+            changes::record(&mut *tx, &key.workspace_id, ChangedObject::Key, &key.id, at).await?;
         }
         self.append_and_commit(tx, &events).await
     }
+}
+
+/// Records the change of `key` in the write's transaction `tx`.
+async fn record_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: &KeyRecord,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let (workspace, id) = (&key.workspace_id, &key.id);
+    changes::record(&mut **tx, workspace, ChangedObject::Key, id, event.time).await
+}
+
+/// Records the change of `root_key` in the write's transaction `tx`.
+async fn record_root_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    root_key: &RootKey,
+    event: &NewEvent,
+) -> Result<(), StoreError> {
+    let (workspace, id) = (&root_key.workspace_id, &root_key.id);
+    changes::record(&mut **tx, workspace, ChangedObject::RootKey, id, event.time).await
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
@@ -126,6 +148,10 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         workspaces::insert(&mut *tx, workspace).await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
+        let at = events.first().map_or(workspace.created_at, |e| e.time);
+        let id = &workspace.id;
+        changes::record(&mut *tx, id, ChangedObject::Workspace, id, at).await?;
+        changes::record(&mut *tx, id, ChangedObject::RootKey, &root_key.id, at).await?;
         self.append_and_commit(tx, &events).await
     }
 
@@ -144,6 +170,8 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         settings::put(&mut *tx, workspace_settings).await?;
+        let id = &workspace_settings.workspace_id;
+        changes::record(&mut *tx, id, ChangedObject::Workspace, id, event.time).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
@@ -163,12 +191,14 @@ impl Store for SqliteStore {
     async fn insert_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         workspaces::insert_root_key(&mut *tx, root_key).await?;
+        record_root_key(&mut tx, root_key, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_root_key(&self, root_key: &RootKey, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         workspaces::update_root_key(&mut *tx, root_key).await?;
+        record_root_key(&mut tx, root_key, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
@@ -179,12 +209,14 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         keys::insert(&mut *tx, key).await?;
+        record_key(&mut tx, key, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
     async fn update_key(&self, key: &KeyRecord, event: NewEvent) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         keys::update(&mut *tx, key).await?;
+        record_key(&mut tx, key, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
@@ -201,6 +233,9 @@ impl Store for SqliteStore {
         // The balance as of this transaction, not as `old` was read: spends may have been
         // committed since.
         restrictions::copy_credits(&mut tx, &old.workspace_id, &old.id, &new.id).await?;
+        // The old key first: a follower learns it was replaced before it places the new one.
+        record_key(&mut tx, old, &event).await?;
+        record_key(&mut tx, new, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
@@ -286,6 +321,7 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         keys::update(&mut *tx, key).await?;
         restrictions::update_credits(&mut *tx, key).await?;
+        record_key(&mut tx, key, &event).await?;
         self.append_and_commit(tx, [&event]).await
     }
 
@@ -312,7 +348,24 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         restrictions::set_policy(&mut *tx, workspace_id, policy, event.time).await?;
+        let id = workspace_id;
+        changes::record(&mut *tx, id, ChangedObject::Workspace, id, event.time).await?;
         self.append_and_commit(tx, [&event]).await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        changes::since(&self.reader, after_seq, limit).await
+    }
+
+    async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        changes::last(&self.reader).await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = changes::prune(&mut *tx, before).await?;
+        commit(tx).await?;
+        Ok(deleted)
     }
 
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use crate::journal::{AuditJournal, IngestTarget};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
-    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Checkpoint, CreditOutcome, EventKind,
+    AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
     KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
     Workspace, WorkspacePolicy, WorkspaceSettings,
 };
@@ -280,6 +280,18 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner
             .set_workspace_policy(workspace_id, policy, event)
             .await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+
+    async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        self.inner.last_change_seq().await
+    }
+
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_changes(before).await
     }
 
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in five chapters:
+//! paths but those the engine hands out), in seven chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -13,7 +13,10 @@
 //!    order; a journal that does not continue the database, or is in use, refused.
 //! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
 //!    as missing ones.
-//! 6. [`copy`]: a database copied into an empty one (`import_records`, `import_events`) reads
+//! 6. [`changes`]: the change log other nodes follow — one change per object a write changed,
+//!    none for a failed write or a verification's writes, gap-free numbers in commit order,
+//!    pruning that keeps the newest.
+//! 7. [`copy`]: a database copied into an empty one (`import_records`, `import_events`) reads
 //!    back identical, and its chains verify and continue.
 //!
 //! # Adopting the suite
@@ -51,6 +54,7 @@
 //! engine's own tests.
 
 pub mod audit;
+pub mod changes;
 pub mod copy;
 mod engine;
 pub mod fixtures;
@@ -164,6 +168,14 @@ macro_rules! __chapters_without_journal {
             a_policy_applies_to_its_own_workspace_only,
             pruning_one_workspace_leaves_anothers_events,
         ]);
+        $crate::__chapter!($engine, changes: [
+            every_write_records_one_change_per_object_it_changed,
+            writes_verification_does_not_read_record_no_change,
+            a_failed_write_records_no_change_and_leaves_no_gap,
+            concurrent_writers_get_gap_free_numbers_in_commit_order
+                (flavor = "multi_thread", worker_threads = 4),
+            pruning_keeps_the_newest_change_and_the_numbers_survive_a_reopen,
+        ]);
         $crate::__chapter!($engine, copy: [
             a_copy_reads_back_identical_and_its_chains_verify_and_continue,
         ]);
@@ -204,6 +216,7 @@ mod tests {
             ("audit", include_str!("audit.rs")),
             ("journal", include_str!("journal.rs")),
             ("tenancy", include_str!("tenancy.rs")),
+            ("changes", include_str!("changes.rs")),
             ("copy", include_str!("copy.rs")),
         ];
         let lib = include_str!("lib.rs");

@@ -9,6 +9,7 @@ use crate::secret_file::Destination;
 use crate::startup;
 use anyhow::Context;
 use keyward_app::bootstrap::{self, NewWorkspace};
+use keyward_app::follow::Following;
 use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
@@ -94,7 +95,12 @@ pub async fn serve(
         &mut stopped,
     )
     .await?;
-    let Some((state, database)) = opened else {
+    let Some(Started {
+        state,
+        database,
+        _following,
+    }) = opened
+    else {
         tracing::info!("keyward stopped before its database answered");
         return Ok(());
     };
@@ -123,7 +129,15 @@ fn is_database_server(url: &str) -> bool {
 
 /// Everything `serve` needs from the database before it answers: the store (with its audit
 /// journal), the first workspace of an empty database, and the loaded state.
-async fn start(config: &ServeConfig) -> anyhow::Result<(Keyward, database::Database)> {
+/// What [`start`] opened, kept until the server stops.
+struct Started {
+    state: Keyward,
+    database: database::Database,
+    /// The change-log follower, stopped when dropped (none on a single node).
+    _following: Option<Following>,
+}
+
+async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
     let database = database::open(
         &config.database_url,
         Purpose::Serve {
@@ -160,7 +174,22 @@ async fn start(config: &ServeConfig) -> anyhow::Result<(Keyward, database::Datab
     if let Some(anchorer) = anchorer {
         state = state.with_anchorer(anchorer);
     }
-    Ok((state, database))
+    // Several nodes on one database: the index follows the others' writes, and verification
+    // fails closed while it cannot (`keyward_app::follow`). Stopped when dropped, after serving.
+    let following = match database.shared_with_other_nodes() {
+        Some(feed) => {
+            let (follows, handle) = state.follow_changes(Some(feed));
+            state = follows;
+            tracing::info!("following the change log (LISTEN/NOTIFY, and polling)");
+            Some(handle)
+        }
+        None => None,
+    };
+    Ok(Started {
+        state,
+        database,
+        _following: following,
+    })
 }
 
 /// `<file><suffix>`, beside the database file.

@@ -9,7 +9,7 @@
 //! not on the node's disk.
 
 use anyhow::Context;
-use keyward_core::Store;
+use keyward_core::{ChangeFeed, Store};
 use keyward_postgres::PostgresStore;
 use keyward_sqlite::{JournalOptions, SqliteStore};
 use keyward_storage::{Grouped, Journaled};
@@ -54,6 +54,16 @@ impl Database {
             }
             Engine::Sqlite(store) => store.close().await,
             Engine::Postgres(store) => store.close().await,
+        }
+    }
+
+    /// How a server on this database learns of other servers' writes: on PostgreSQL, which
+    /// several nodes share, by following the change log woken by its `LISTEN/NOTIFY` feed;
+    /// `None` on SQLite, whose one server (its audit journal's lock) sees every write itself.
+    pub fn shared_with_other_nodes(&self) -> Option<Arc<dyn ChangeFeed>> {
+        match &self.engine {
+            Engine::Postgres(store) => Some(Arc::new(store.change_feed())),
+            Engine::Sqlite(_) | Engine::Journaled(_) => None,
         }
     }
 

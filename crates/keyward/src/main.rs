@@ -1,4 +1,4 @@
-//! The `keyward` binary: `serve`, `init`, `root-key create` (operator recovery), and the client
+//! The `keyward` binary: `serve`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +35,9 @@ enum Command {
     Serve(ServeArgs),
     /// Create the schema if needed and a new workspace with its first root key
     Init(InitArgs),
+    /// Copy a whole database (keys, root keys, settings, the audit trail with its chain)
+    /// into an empty one, e.g. from SQLite to PostgreSQL
+    MigrateDb(MigrateDbArgs),
     /// Operator recovery: create a root key straight in the database
     RootKey {
         #[command(subcommand)]
@@ -127,6 +130,16 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct MigrateDbArgs {
+    /// The database to copy (stop its servers first), e.g. sqlite://keyward.db
+    #[arg(long)]
+    from: String,
+    /// The empty database to copy into, e.g. postgres://user@host/keyward
+    #[arg(long)]
+    to: String,
+}
+
+#[derive(Args)]
 struct InitArgs {
     #[command(flatten)]
     database: DatabaseArgs,
@@ -159,6 +172,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => report(run_serve(args).await),
             Command::Init(args) => report(keyward::init(args.into()).await),
+            Command::MigrateDb(args) => report(
+                keyward::migrate_db::migrate_db(&args.from, &args.to)
+                    .await
+                    .map(|_| ()),
+            ),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,

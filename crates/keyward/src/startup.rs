@@ -4,7 +4,6 @@
 //! `/healthz`, `503 not_ready` everywhere else) and tries again every second until the
 //! database answers, then hands the same socket to the real server.
 
-use anyhow::Context;
 use keyward_core::StoreError;
 use keyward_server::starting::starting_router;
 use keyward_server::{serve_router, ServeLimits};
@@ -13,11 +12,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
-/// Time between attempts to reach the database.
+/// Time between attempts to reach the database. An attempt itself is bounded by the store:
+/// every PostgreSQL call gives up within its `keyward_postgres::Timeouts` (3 s to connect,
+/// 120 s to read every key), so a black-holed connection cannot hold the start forever, and
+/// a large index is not cut short.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// An attempt that has not finished by then counts as unreachable (a black-holed connection
-/// must not hold the start forever).
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Whether starting failed because the database could not be reached (worth retrying), as
 /// opposed to a refusal that retrying cannot change (a journal in use, a bad file).
@@ -47,15 +46,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let attempt = |open: &mut F| {
-        let fut = open();
-        async move {
-            tokio::time::timeout(ATTEMPT_TIMEOUT, fut)
-                .await
-                .context("the database did not answer in time")?
-        }
-    };
-    match attempt(&mut open).await {
+    match open().await {
         Ok(opened) => return Ok(Some(opened)),
         Err(e) if wait && is_unreachable(&e) => {
             tracing::warn!(error = %format!("{e:#}"), "cannot reach the database; not ready, retrying every second");
@@ -83,7 +74,7 @@ where
             () = tokio::time::sleep(RETRY_INTERVAL) => {}
             _ = stop.wait_for(|stopped| *stopped) => break Ok(None),
         }
-        match attempt(&mut open).await {
+        match open().await {
             Ok(opened) => {
                 tracing::info!("the database answers; starting");
                 break Ok(Some(opened));

@@ -5,6 +5,7 @@
 //! `KEYWARD_TEST_POSTGRES_URL` names a server (its databases are created and dropped there)
 //! and otherwise prints that it was skipped.
 
+mod feed;
 mod nodes;
 
 use anyhow::{Context, Result};

@@ -21,7 +21,7 @@ mod http_hygiene;
 mod leaks;
 mod lifecycle;
 mod load;
-mod nodes;
+mod multi_node;
 mod pagination;
 mod postgres;
 mod raw_http;

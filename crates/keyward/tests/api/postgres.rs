@@ -1,6 +1,7 @@
 //! `keyward` on PostgreSQL, end to end: the real binary with `--database-url postgres://…`
-//! on a scratch database (`keyward_postgres::scratch`), run when `KEYWARD_TEST_POSTGRES_URL`
-//! names a server (`skip::service_url`).
+//! on a scratch database (`keyward_postgres::scratch`), and `keyward migrate-db` from a SQLite
+//! file to PostgreSQL; run when `KEYWARD_TEST_POSTGRES_URL` names a server
+//! (`skip::service_url`).
 
 use crate::helpers::*;
 use keyward_postgres::scratch::ScratchDatabase;
@@ -88,5 +89,117 @@ async fn a_server_on_postgres_keeps_keys_and_acknowledged_events_across_a_kill()
     assert!(
         !log.contains("audit journal"),
         "no journal on PostgreSQL:\n{log}"
+    );
+}
+
+/// A SQLite server's database, with keys (one credited and partly spent, one revoked), a
+/// second root key and verifications, copied by `keyward migrate-db` to PostgreSQL while
+/// stopped: a server on the copy verifies the old keys as before, with the same balance,
+/// accepts the old root key, and its audit chain verifies with every event of the original.
+#[tokio::test]
+async fn migrate_db_moves_a_sqlite_database_to_postgres_with_its_chain_intact() {
+    let Some(db) =
+        scratch_database("postgres::migrate_db_moves_a_sqlite_database_to_postgres").await
+    else {
+        return;
+    };
+    let mut sqlite = spawn_process_app();
+    let metered = NewKey::from(
+        &sqlite
+            .api()
+            .create_key_ok(&serde_json::json!({
+                "name": "Metered Invoice Export",
+                "permissions": ["invoices:read"],
+                "credits": {"remaining": 5},
+            }))
+            .await,
+    );
+    let leaked = sqlite
+        .api()
+        .new_key("Leaked Payroll Integration", &[])
+        .await;
+    sqlite
+        .api()
+        .revoke_key(&leaked.id, Some("leaked"))
+        .await
+        .expect(200);
+    for _ in 0..2 {
+        assert_eq!(sqlite.api().verify_code(&metered.key, None).await, "VALID");
+    }
+    assert_eq!(sqlite.api().verify_code(&leaked.key, None).await, "REVOKED");
+    sqlite
+        .api()
+        .create_root_key("Read Only Dashboard", &["keys:read"])
+        .await
+        .expect(201);
+    let original: Value = sqlite
+        .api()
+        .get("/v1/audit/verify")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(original["valid"], true, "{original}");
+    assert!(sqlite.terminate(), "the SQLite server stopped cleanly");
+
+    let from = format!("sqlite://{}", sqlite.db_path.display());
+    let out = keyward()
+        .args(["migrate-db", "--from", &from, "--to", db.url()])
+        .output()
+        .expect("running keyward migrate-db");
+    assert!(
+        out.status.success(),
+        "migrate-db failed: {}",
+        describe(&out)
+    );
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(progress.contains("events copied"), "{progress}");
+    assert!(progress.contains("2 root keys, 2 keys"), "{progress}");
+    assert_no_secret_in("migrate-db's output", &progress);
+
+    // Into a database that holds data: refused, and nothing is changed.
+    let again = keyward()
+        .args(["migrate-db", "--from", &from, "--to", db.url()])
+        .output()
+        .expect("running keyward migrate-db");
+    assert!(!again.status.success(), "{}", describe(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds data"),
+        "{}",
+        describe(&again)
+    );
+
+    let postgres = serve_process_app_at(db.url(), sqlite.workspaces.clone());
+    let copied: Value = postgres
+        .api()
+        .get("/v1/audit/verify")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        copied, original,
+        "the copied chain verifies, every event there"
+    );
+    let answer = postgres.api().verify(&metered.key, None).await;
+    let body = answer.expect(200);
+    assert_eq!(body["code"], "VALID", "{body}");
+    assert_eq!(
+        body["credits"], 2,
+        "the balance as the SQLite server left it: {body}"
+    );
+    assert_eq!(
+        postgres.api().verify_code(&leaked.key, None).await,
+        "REVOKED"
+    );
+    let after: Value = postgres
+        .api()
+        .get("/v1/audit/verify")
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(after["valid"], true, "{after}");
+    assert_eq!(
+        after["events"].as_u64(),
+        original["events"].as_u64().map(|n| n + 2),
+        "the chain continues with the two verifications since: {after}"
     );
 }

@@ -128,6 +128,20 @@ impl Store for FaultyStore {
             .set_workspace_policy(workspace_id, policy, event)
             .await
     }
+    async fn changes_since(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<keyward_core::Change>, StoreError> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+    async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        self.inner.last_change_seq().await
+    }
+    async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.writable()?;
+        self.inner.prune_changes(before).await
+    }
     async fn import_records(&self, records: &keyward_core::Records) -> Result<(), StoreError> {
         self.writable()?;
         self.inner.import_records(records).await

@@ -129,28 +129,47 @@ pub fn spawn_process_app_env(workspaces: usize, env: &[(&str, &str)]) -> TestApp
 /// One workspace (made by `keyward init --database-url <db_url>`), `keyward serve` running
 /// as a child process on the database at `db_url` (a PostgreSQL database the test made).
 pub fn spawn_process_app_at(db_url: &str) -> TestApp {
-    spawn_at(Some(db_url), 1, &[], false)
+    spawn_at(Some(db_url), Workspaces::Make(1), &[], false)
+}
+
+/// `keyward serve` running as a child process on the database at `db_url`, whose
+/// `workspaces` exist already (a database copied by `keyward migrate-db`).
+pub fn serve_process_app_at(db_url: &str, workspaces: Vec<Workspace>) -> TestApp {
+    spawn_at(Some(db_url), Workspaces::Existing(workspaces), &[], false)
 }
 
 fn spawn(workspaces: usize, env: &[(&str, &str)], in_process: bool) -> TestApp {
-    spawn_at(None, workspaces, env, in_process)
+    spawn_at(None, Workspaces::Make(workspaces), env, in_process)
+}
+
+/// The workspaces of a new app.
+enum Workspaces {
+    /// This many, made before the server starts.
+    Make(usize),
+    /// In the database already.
+    Existing(Vec<Workspace>),
 }
 
 /// On the database at `db_url`, or on a new SQLite file in the app's temporary directory.
 fn spawn_at(
     db_url: Option<&str>,
-    workspaces: usize,
+    workspaces: Workspaces,
     env: &[(&str, &str)],
     in_process: bool,
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("creating a temporary directory");
     let db_path = dir.path().join("keyward.db");
     let db_url = db_url.map_or_else(|| format!("sqlite://{}", db_path.display()), str::to_owned);
-    let names = (0..workspaces).map(|i| format!("Test workspace {i}"));
-    let workspaces = if in_process {
-        names.map(|name| create_workspace(&db_url, &name)).collect()
-    } else {
-        names.map(|name| init_workspace(&db_url, &name)).collect()
+    let workspaces = match workspaces {
+        Workspaces::Existing(workspaces) => workspaces,
+        Workspaces::Make(n) => {
+            let names = (0..n).map(|i| format!("Test workspace {i}"));
+            if in_process {
+                names.map(|name| create_workspace(&db_url, &name)).collect()
+            } else {
+                names.map(|name| init_workspace(&db_url, &name)).collect()
+            }
+        }
     };
     let (in_process, log) = if in_process {
         let (id, log) = log_capture::register();

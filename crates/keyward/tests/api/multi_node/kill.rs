@@ -76,7 +76,8 @@ async fn load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_chain_survives_a_node_killed_mid_load_and_its_directory_deleted() {
-    let test = "nodes::kill::one_chain_survives_a_node_killed_mid_load_and_its_directory_deleted";
+    let test =
+        "multi_node::kill::one_chain_survives_a_node_killed_mid_load_and_its_directory_deleted";
     let Some(server) = postgres(test) else {
         return;
     };

@@ -24,9 +24,9 @@ async fn fire(nodes: &[&Node], root_key: &str, key: &str, count: usize) -> BTree
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_spends_through_two_nodes_grant_exactly_the_balance() {
-    let Some(server) =
-        postgres("nodes::counters::concurrent_spends_through_two_nodes_grant_exactly_the_balance")
-    else {
+    let Some(server) = postgres(
+        "multi_node::counters::concurrent_spends_through_two_nodes_grant_exactly_the_balance",
+    ) else {
         return;
     };
     let shared = Shared::create(&server).await;
@@ -50,7 +50,7 @@ async fn concurrent_spends_through_two_nodes_grant_exactly_the_balance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn usage_counted_on_two_nodes_adds_up_in_the_database() {
     let Some(server) =
-        postgres("nodes::counters::usage_counted_on_two_nodes_adds_up_in_the_database")
+        postgres("multi_node::counters::usage_counted_on_two_nodes_adds_up_in_the_database")
     else {
         return;
     };
@@ -82,7 +82,7 @@ async fn usage_counted_on_two_nodes_adds_up_in_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limit_in_redis_holds_for_two_nodes_together() {
-    let test = "nodes::counters::a_rate_limit_in_redis_holds_for_two_nodes_together";
+    let test = "multi_node::counters::a_rate_limit_in_redis_holds_for_two_nodes_together";
     let Some(server) = postgres(test) else {
         return;
     };

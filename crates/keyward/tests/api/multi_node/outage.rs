@@ -46,7 +46,7 @@ async fn verify_with_action(api: &Api<'_>, key: &str, action: &str) -> crate::he
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_cut_off_its_database_refuses_with_503_and_recovers_by_itself() {
     let Some(server) = postgres(
-        "nodes::outage::a_node_cut_off_its_database_refuses_with_503_and_recovers_by_itself",
+        "multi_node::outage::a_node_cut_off_its_database_refuses_with_503_and_recovers_by_itself",
     ) else {
         return;
     };
@@ -134,7 +134,7 @@ async fn a_node_cut_off_its_database_refuses_with_503_and_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_started_while_its_database_is_unreachable_starts_when_it_returns() {
     let Some(server) = postgres(
-        "nodes::outage::a_node_started_while_its_database_is_unreachable_starts_when_it_returns",
+        "multi_node::outage::a_node_started_while_its_database_is_unreachable_starts_when_it_returns",
     ) else {
         return;
     };
