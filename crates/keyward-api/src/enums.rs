@@ -162,6 +162,9 @@ wire_enum! {
         RateLimited => "rate_limited",
         /// Storage could not be written or read; nothing was changed.
         Unavailable => "unavailable",
+        /// `/readyz`, and every call while the server starts without its database: the
+        /// message says what it waits for.
+        NotReady => "not_ready",
         Internal => "internal",
     }
 }
@@ -342,6 +345,7 @@ mod tests {
                 "too_many_connections",
                 "rate_limited",
                 "unavailable",
+                "not_ready",
                 "internal",
             ],
         );

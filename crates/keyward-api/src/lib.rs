@@ -434,7 +434,7 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// `/healthz` (`ok`) and `/readyz` (`ready`; a `503` error when storage is unreachable).
+/// `/healthz` (`ok`) and `/readyz` (`ready`; a `503` `not_ready` error that says why otherwise).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     pub status: ProbeStatus,

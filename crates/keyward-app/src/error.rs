@@ -24,6 +24,10 @@ pub enum AppError {
     /// A dependency (rate-limit counters, the audit path) cannot be reached: fail closed.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The service cannot serve now; the message says why, in words fit for any caller
+    /// (fixed phrases, never an underlying error's text).
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal: {0}")]

@@ -13,6 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// Why `/readyz` fails when the store's ping does.
+pub const STORAGE_NOT_READY: &str = "the database does not answer, or the audit journal does \
+     not accept events or cannot be taken into the database (the server log says which)";
+
+/// Why `/readyz` fails when the node follows the change log and is behind it.
+pub const FEED_NOT_READY: &str = "the change feed is behind: this node has not confirmed \
+     within the last second that it has seen every change";
+
 /// How often an unknown root key may trigger a reload of root keys from storage.
 const ROOT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -128,11 +136,18 @@ impl Keyward {
         self.index.key_count()
     }
 
-    /// Whether the store can be reached and, on a node that follows the change log, the
-    /// index is fresh (readiness).
+    /// Whether the store can be reached and takes writes and, on a node that follows the
+    /// change log, the index is fresh (readiness). The reason given is a fixed phrase; the
+    /// store's own error, which may name hosts or paths, goes to the log.
     pub async fn ready(&self) -> Result<(), AppError> {
-        self.store.ping().await?;
-        self.fresh()
+        self.store.ping().await.map_err(|e| {
+            tracing::warn!(error = %e, "not ready: storage");
+            AppError::NotReady(STORAGE_NOT_READY)
+        })?;
+        self.fresh().map_err(|e| {
+            tracing::warn!(error = %e, "not ready: change feed");
+            AppError::NotReady(FEED_NOT_READY)
+        })
     }
 
     /// Fails closed when the index follows the change log and has not been confirmed

@@ -37,8 +37,8 @@ pub use credits::{CreditOutcome, Credits, Refill};
 pub use hashing::KeyHash;
 pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};
 pub use model::{
-    KeyRecord, KeyStatus, KeyUsage, Restrictions, RootKey, VerificationAudit, Workspace,
-    WorkspaceSettings,
+    KeyRecord, KeyStatus, KeyUsage, Restrictions, RootKey, UsageIncrement, VerificationAudit,
+    Workspace, WorkspaceSettings,
 };
 pub use name::{KeyName, NameError};
 pub use permission::{Permission, PermissionError};

@@ -89,6 +89,32 @@ pub struct KeyUsage {
     pub verifications: u64,
 }
 
+/// What one node saw of a key since it last wrote its usage: several nodes write these for
+/// the same key, so a store adds them up instead of overwriting one node's count with
+/// another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageIncrement {
+    pub key_id: String,
+    pub workspace_id: String,
+    /// The node's latest `VALID` verification of the key; the store keeps the later of this
+    /// and what it holds, so an older one never moves `last_used_at` back.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Verifications the node counted since its last successful write, added to the total.
+    pub verifications_added: u64,
+}
+
+impl KeyUsage {
+    /// The whole count as one increment from zero (copying usage into an empty database).
+    pub fn as_increment(&self) -> UsageIncrement {
+        UsageIncrement {
+            key_id: self.key_id.clone(),
+            workspace_id: self.workspace_id.clone(),
+            last_used_at: self.last_used_at,
+            verifications_added: self.verifications,
+        }
+    }
+}
+
 /// A workspace administrator's credential. Kept apart from customer keys (its own table and
 /// index), so no customer key can ever act as a root key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, 
 use crate::chain::ChainHead;
 use crate::changes::Change;
 use crate::credits::CreditOutcome;
-use crate::model::{KeyRecord, KeyStatus, KeyUsage, RootKey, Workspace, WorkspaceSettings};
+use crate::model::{
+    KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
+};
 use crate::policy::WorkspacePolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -112,10 +114,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every key of every workspace, for the in-memory verification index.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
 
-    /// Every key's usage as last written.
+    /// Every key's usage: the sum of every increment recorded for it.
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError>;
-    /// Write usage facts (absolute values, so writing twice is harmless).
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError>;
+    /// Add usage increments, all or none: `verifications += verifications_added`,
+    /// `last_used_at = max(stored, given)`. Several nodes record for the same key, so no
+    /// increment may overwrite another.
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError>;
 
     /// Append events that record no state change (verifications), durable before it returns.
     /// Every event appended before a chained write or an event read is placed in its chain

@@ -4,8 +4,9 @@ use crate::columns::millis;
 use crate::error::store_error;
 use crate::rows::{SettingsRow, UsageRow};
 use crate::sql::fetch_all;
-use keyward_core::{KeyUsage, StoreError, WorkspaceSettings};
+use keyward_core::{KeyUsage, StoreError, UsageIncrement, WorkspaceSettings};
 use sqlx::{PgConnection, PgExecutor};
+use std::collections::BTreeMap;
 
 pub(crate) async fn all(db: impl PgExecutor<'_>) -> Result<Vec<WorkspaceSettings>, StoreError> {
     let query = sqlx::query_as::<_, SettingsRow>(
@@ -40,29 +41,34 @@ pub(crate) async fn usage(db: impl PgExecutor<'_>) -> Result<Vec<KeyUsage>, Stor
     fetch_all(db, query).await
 }
 
-/// Writes every row in one statement (arrays unnested), in key order so that two nodes
-/// writing overlapping rows lock them in the same order.
+/// Adds every increment in one statement (arrays unnested; see `Store::record_usage`):
+/// increments of one key are summed first, since one statement may not touch a row twice, and
+/// rows are written in key order, so two nodes writing overlapping keys lock them in the same
+/// order. `GREATEST` ignores NULLs, so an increment without a last use keeps the stored one.
 pub(crate) async fn record_usage(
     conn: &mut PgConnection,
-    usage: &[KeyUsage],
+    usage: &[UsageIncrement],
 ) -> Result<(), StoreError> {
-    // The last write of a key wins, as written one by one: reversed, a stable sort puts it
-    // first among its equals, and `dedup_by` keeps the first.
-    let mut sorted: Vec<&KeyUsage> = usage.iter().rev().collect();
-    sorted.sort_by(|a, b| a.key_id.cmp(&b.key_id));
-    sorted.dedup_by(|a, b| a.key_id == b.key_id);
-    let key_ids: Vec<&str> = sorted.iter().map(|u| u.key_id.as_str()).collect();
-    let workspace_ids: Vec<&str> = sorted.iter().map(|u| u.workspace_id.as_str()).collect();
-    let last_used: Vec<Option<i64>> = sorted.iter().map(|u| u.last_used_at.map(millis)).collect();
-    let counts: Vec<i64> = sorted
-        .iter()
-        .map(|u| i64::try_from(u.verifications).unwrap_or(i64::MAX))
-        .collect();
+    let mut summed: BTreeMap<&str, (&str, Option<i64>, i64)> = BTreeMap::new();
+    for u in usage {
+        let added = i64::try_from(u.verifications_added).unwrap_or(i64::MAX);
+        let last_used = u.last_used_at.map(millis);
+        let entry = summed
+            .entry(u.key_id.as_str())
+            .or_insert((u.workspace_id.as_str(), None, 0));
+        entry.1 = entry.1.max(last_used);
+        entry.2 = entry.2.saturating_add(added);
+    }
+    let key_ids: Vec<&str> = summed.keys().copied().collect();
+    let workspace_ids: Vec<&str> = summed.values().map(|v| v.0).collect();
+    let last_used: Vec<Option<i64>> = summed.values().map(|v| v.1).collect();
+    let counts: Vec<i64> = summed.values().map(|v| v.2).collect();
     sqlx::query(
         "INSERT INTO key_usage (key_id, workspace_id, last_used_at, verifications) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
-         ON CONFLICT (key_id) DO UPDATE SET last_used_at = excluded.last_used_at, \
-         verifications = excluded.verifications",
+         ON CONFLICT (key_id) DO UPDATE SET \
+         last_used_at = GREATEST(key_usage.last_used_at, excluded.last_used_at), \
+         verifications = key_usage.verifications + excluded.verifications",
     )
     .bind(key_ids)
     .bind(workspace_ids)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
-    StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
+    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -198,7 +198,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
         if usage.is_empty() {
             return Ok(());
         }
@@ -449,7 +449,9 @@ impl Store for PostgresStore {
                 keys::insert(&mut *tx, key).await?;
             }
             if !records.usage.is_empty() {
-                settings::record_usage(&mut tx, &records.usage).await?;
+                let usage: Vec<UsageIncrement> =
+                    records.usage.iter().map(KeyUsage::as_increment).collect();
+                settings::record_usage(&mut tx, &usage).await?;
             }
             tx.commit().await.map_err(store_error)
         })

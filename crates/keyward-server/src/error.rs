@@ -30,6 +30,8 @@ pub enum ApiError {
     TooManyConnections,
     /// Storage could not be written or read; the client is told to retry.
     Unavailable(String),
+    /// Not serving now, for the reason given (a fixed phrase, safe to send).
+    NotReady(&'static str),
     Internal(String),
 }
 
@@ -89,6 +91,11 @@ impl ApiError {
                 "unavailable",
                 "storage is unavailable; nothing was changed, try again".into(),
             ),
+            Self::NotReady(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                format!("not ready: {reason}; nothing was changed, try again"),
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -135,6 +142,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound => Self::NotFound,
             AppError::Conflict(m) => Self::Conflict(m),
             AppError::Unavailable(m) => Self::Unavailable(m),
+            AppError::NotReady(reason) => Self::NotReady(reason),
             AppError::Store(e) => e.into(),
             AppError::Internal(m) => Self::Internal(m),
         }

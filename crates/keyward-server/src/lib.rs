@@ -16,6 +16,7 @@ pub mod handlers;
 pub mod headers;
 pub mod requests;
 pub mod server;
+pub mod starting;
 pub mod views;
 
-pub use server::{router, serve, serve_with, ServeLimits};
+pub use server::{router, serve, serve_router, serve_with, ServeLimits};

@@ -54,13 +54,20 @@ pub fn router(state: Keyward) -> Router {
         .route("/audit/anchor", post(audit::anchor))
         .route("/workspace", get(workspace::show).patch(workspace::update))
         .route("/policy", get(policy::show).put(policy::update));
-    let mut router = Router::new()
+    let router = Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state)
+        .with_state(state);
+    with_common_layers(router)
+}
+
+/// What every answer gets, whichever router gives it: the body limit, the request log, the
+/// time limit and the security headers.
+pub(crate) fn with_common_layers(router: Router) -> Router {
+    let mut router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
         .layer(middleware::from_fn(limit_time));
@@ -191,7 +198,17 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServeLimits,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    serve_router(listener, router(state), shutdown, limits).await
+}
+
+/// [`serve_with`] for any router (the [`crate::starting`] one while the database cannot be
+/// reached yet).
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_ANSWERED));
     let connections = Connections::new(limits.max_connections_per_address);

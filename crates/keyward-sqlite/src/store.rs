@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
-    StoreError, Workspace, WorkspacePolicy, WorkspaceSettings,
+    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -179,7 +179,7 @@ impl Store for SqliteStore {
         settings::usage(&self.reader).await
     }
 
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
         if usage.is_empty() {
             return Ok(());
         }
@@ -387,7 +387,8 @@ impl Store for SqliteStore {
         for key in &records.keys {
             keys::insert(&mut *tx, key).await?;
         }
-        settings::record_usage(&mut tx, &records.usage).await?;
+        let usage: Vec<UsageIncrement> = records.usage.iter().map(KeyUsage::as_increment).collect();
+        settings::record_usage(&mut tx, &usage).await?;
         commit(tx).await
     }
 

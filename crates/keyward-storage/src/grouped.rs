@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, Workspace,
-    WorkspacePolicy, WorkspaceSettings,
+    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
+    Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -200,7 +200,7 @@ impl<S: Store> Store for Grouped<S> {
         self.inner.key_usage().await
     }
 
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
         self.inner.record_usage(usage).await
     }
 

@@ -10,7 +10,7 @@ use crate::Engine;
 use anyhow::Result;
 use chrono::Duration;
 use keyward_core::{
-    Change, ChangedObject, EventKind, KeyUsage, Store, StoreError, VerificationAudit,
+    Change, ChangedObject, EventKind, Store, StoreError, UsageIncrement, VerificationAudit,
     WorkspacePolicy, WorkspaceSettings,
 };
 use std::collections::BTreeSet;
@@ -122,11 +122,11 @@ pub async fn writes_verification_does_not_read_record_no_change<E: Engine>(
     let spent = store.spend_credits(&acme.id, &key.id, 3, now).await?;
     assert!(spent.is_some(), "the key has credits");
     store
-        .record_usage(vec![KeyUsage {
+        .record_usage(vec![UsageIncrement {
             key_id: key.id.clone(),
             workspace_id: acme.id.clone(),
             last_used_at: Some(now),
-            verifications: 1,
+            verifications_added: 1,
         }])
         .await?;
     store

@@ -10,7 +10,8 @@ use crate::Engine;
 use anyhow::{ensure, Result};
 use chrono::Duration;
 use keyward_core::{
-    EventKind, KeyUsage, Store, VerificationAudit, Workspace, WorkspacePolicy, WorkspaceSettings,
+    EventKind, Store, UsageIncrement, VerificationAudit, Workspace, WorkspacePolicy,
+    WorkspaceSettings,
 };
 use keyward_storage::{copy_database, read_records, CopyError};
 
@@ -47,11 +48,11 @@ async fn populated(story: &mut Story) -> Result<Vec<Workspace>> {
         .set_workspace_policy(&globex.id, &policy, event)
         .await?;
     store
-        .record_usage(vec![KeyUsage {
+        .record_usage(vec![UsageIncrement {
             key_id: metered.id.clone(),
             workspace_id: acme.id.clone(),
             last_used_at: Some(story.now),
-            verifications: 12,
+            verifications_added: 12,
         }])
         .await?;
     let old = story.now;

@@ -9,7 +9,7 @@ use chrono::Duration;
 use keyward_core::ids::{self, new_id};
 use keyward_core::{
     EventKind, KeyFilter, KeyRecord, KeyStatus, KeyUsage, NewEvent, Store, StoreError,
-    VerificationAudit, Workspace, WorkspaceSettings,
+    UsageIncrement, VerificationAudit, Workspace, WorkspaceSettings,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -325,20 +325,48 @@ pub async fn workspace_settings_read_back_as_written<E: Engine>(engine: &E) -> R
     Ok(())
 }
 
-/// Usage facts are absolute values: writing the same twice leaves them as written once.
-pub async fn usage_written_twice_reads_back_once<E: Engine>(engine: &E) -> Result<()> {
+/// Usage is recorded as increments, as several nodes write it for one key: two writes add up
+/// (also two for one key in one call, and two written at once by two writers), and an older
+/// `last_used_at` never moves the stored one back, nor does an increment without one.
+pub async fn usage_increments_add_up_and_last_use_never_moves_back<E: Engine>(
+    engine: &E,
+) -> Result<()> {
     let (_db, store) = fresh(engine).await?;
     let mut story = Story::new(store.clone())?;
     let (acme, _) = story.create_workspace("acme").await?;
-    let usage = KeyUsage {
-        key_id: new_id(ids::KEY),
+    let key_id = new_id(ids::KEY);
+    let older = story.tick();
+    let newer = story.tick();
+    let increment = |verifications_added, last_used_at| UsageIncrement {
+        key_id: key_id.clone(),
         workspace_id: acme.id.clone(),
-        last_used_at: Some(story.tick()),
-        verifications: 42,
+        last_used_at,
+        verifications_added,
     };
-    store.record_usage(vec![usage.clone()]).await?;
-    store.record_usage(vec![usage.clone()]).await?;
-    assert_eq!(store.key_usage().await?, vec![usage]);
+    store.record_usage(vec![increment(40, Some(newer))]).await?;
+    store
+        .record_usage(vec![increment(2, Some(older)), increment(3, None)])
+        .await?;
+    let (a, b) = (store.clone(), store.clone());
+    let (first, second) = tokio::join!(
+        a.record_usage(vec![increment(5, None)]),
+        b.record_usage(vec![increment(7, Some(older))]),
+    );
+    first?;
+    second?;
+    let expected = KeyUsage {
+        key_id: key_id.clone(),
+        workspace_id: acme.id.clone(),
+        last_used_at: Some(newer),
+        verifications: 57,
+    };
+    assert_eq!(store.key_usage().await?, vec![expected]);
+
+    let later = story.tick();
+    store.record_usage(vec![increment(1, Some(later))]).await?;
+    let usage = store.key_usage().await?;
+    assert_eq!(usage[0].last_used_at, Some(later));
+    assert_eq!(usage[0].verifications, 58);
     Ok(())
 }
 

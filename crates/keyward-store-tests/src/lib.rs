@@ -127,7 +127,7 @@ macro_rules! __chapters_without_journal {
             every_status_filter_agrees_with_the_key_status_at_two_instants,
             cursor_pages_skip_and_repeat_no_key,
             workspace_settings_read_back_as_written,
-            usage_written_twice_reads_back_once,
+            usage_increments_add_up_and_last_use_never_moves_back,
             everything_written_survives_a_reopen,
         ]);
         $crate::__chapter!($engine, restrictions: [

@@ -1,6 +1,7 @@
-//! Fills a keyward SQLite database with many keys at once, for `scripts/bench`: generated
-//! keys (hash and display start only, as the server stores them), each with its `key.created`
-//! event, in transactions of 100,000. Writes the plaintext of the first 100 keys to
+//! Fills a keyward database (SQLite, or PostgreSQL for a `postgres://` URL) with many keys at
+//! once, for the benchmarks: generated keys (hash and display start only, as the server
+//! stores them), each with its `key.created` event, in transactions of 100,000 (the engines'
+//! bulk `import_keys`). Writes the plaintext of the first 100 keys to
 //! `<valid file>` and 10,000 well-formed keys that were never stored to `<unknown file>`, one
 //! a line, so the load generator has keys to present.
 //!
@@ -8,11 +9,54 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use keyward_app::SystemClock;
-use keyward_core::{
-    ids, ApiKey, Clock, EventKind, KeyHash, KeyPrefix, KeyRecord, NewEvent, Permission, Store,
-};
+#[path = "support/generated_key.rs"]
+mod generated_key;
+
+use generated_key::generated_key;
+use keyward_core::{ApiKey, Clock, KeyPrefix, KeyRecord, NewEvent, Permission, Store};
+use keyward_postgres::PostgresStore;
 use keyward_sqlite::SqliteStore;
 use std::io::Write;
+
+/// The database being filled.
+enum Target {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Target {
+    async fn open(url: &str) -> anyhow::Result<Self> {
+        let target = if PostgresStore::is_postgres_url(url) {
+            Self::Postgres(PostgresStore::connect(url)?)
+        } else {
+            Self::Sqlite(SqliteStore::connect(url).await?)
+        };
+        target.store().migrate().await?;
+        Ok(target)
+    }
+
+    fn store(&self) -> &dyn Store {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(store) => store,
+        }
+    }
+
+    async fn import_keys(&self, keys: &[KeyRecord], events: Vec<NewEvent>) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(store) => store.import_keys(keys, events).await?,
+            Self::Postgres(store) => store.import_keys(keys, events).await?,
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
 
 const CHUNK: usize = 100_000;
 const PRINT: usize = 100;
@@ -26,9 +70,9 @@ async fn main() -> anyhow::Result<()> {
     let count: usize = args.get(2).expect(usage).parse()?;
     let mut valid = std::io::BufWriter::new(std::fs::File::create(args.get(3).expect(usage))?);
     let mut unknown = std::io::BufWriter::new(std::fs::File::create(args.get(4).expect(usage))?);
-    let store = SqliteStore::connect(url).await?;
-    store.migrate().await?;
+    let store = Target::open(url).await?;
     let workspace = store
+        .store()
         .workspaces()
         .await?
         .into_iter()
@@ -47,35 +91,12 @@ async fn main() -> anyhow::Result<()> {
         let mut keys = Vec::with_capacity(n);
         let mut events = Vec::with_capacity(n);
         for i in seeded..seeded + n {
-            let secret = ApiKey::generate(&prefix)?;
+            let (secret, key, event) = generated_key(&workspace.id, &prefix, &permissions, i, now)?;
             if i < PRINT {
                 writeln!(valid, "{}", secret.expose())?;
             }
-            let key = KeyRecord {
-                id: ids::new_id(ids::KEY),
-                workspace_id: workspace.id.clone(),
-                name: format!("Benchmark Invoice Integration {i:07}"),
-                description: None,
-                owner_id: Some(format!("customer-{}", i % 1000)),
-                hash: KeyHash::of(secret.expose()),
-                start: secret.start(),
-                permissions: permissions.clone(),
-                enabled: true,
-                expires_at: None,
-                metadata: Default::default(),
-                created_at: now,
-                updated_at: now,
-                revoked_at: None,
-                revoked_reason: None,
-                replaced_by: None,
-                restrictions: Default::default(),
-            };
-            events.push(
-                NewEvent::new(&workspace.id, now, EventKind::KeyCreated)
-                    .subject(&key.id, &key.name)
-                    .detail("bulk import"),
-            );
             keys.push(key);
+            events.push(event);
         }
         store.import_keys(&keys, events).await?;
         seeded += n;

@@ -6,11 +6,14 @@
 use crate::database::{self, Purpose};
 use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
+use crate::startup;
 use anyhow::Context;
 use keyward_app::bootstrap::{self, NewWorkspace};
+use keyward_app::follow::Following;
 use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
+use keyward_postgres::PostgresStore;
 use keyward_server::{serve_with, ServeLimits};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -55,31 +58,98 @@ impl ServeConfig {
 /// Where `serve` listens.
 #[derive(Debug)]
 pub enum Listen {
-    /// Bound once the store is open and the state loaded, as `keyward serve --listen` does.
+    /// Bound first, before the database is opened, as `keyward serve --listen` does.
     Address(String),
     /// Already bound (port 0 in tests, so the address is known before the server starts).
     Bound(TcpListener),
 }
 
 /// `keyward serve`: runs until `shutdown` resolves, then lets requests in flight finish,
-/// flushes usage counters and takes every journaled event into the database.
+/// flushes usage counters and takes every journaled event into the database. A database
+/// server that cannot be reached at start is waited for ([`crate::startup`]), listening and
+/// answering `503 not_ready` meanwhile.
 pub async fn serve(
     config: ServeConfig,
     listen: Listen,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listener = match listen {
+        Listen::Bound(listener) => listener,
+        Listen::Address(address) => TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?,
+    };
+    // The shutdown signal is awaited in two places (while waiting for the database, then
+    // while serving), so it is turned into a value both can watch.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let wait = is_database_server(&config.database_url);
+    let opened = startup::open_or_wait(
+        &listener,
+        config.limits,
+        wait,
+        || start(&config),
+        &mut stopped,
+    )
+    .await?;
+    let Some(Started {
+        state,
+        database,
+        _following,
+    }) = opened
+    else {
+        tracing::info!("keyward stopped before its database answered");
+        return Ok(());
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        keys = state.key_count(),
+        "keyward listening on http://{addr}"
+    );
+    maintenance::spawn(state.clone());
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    };
+    serve_with(listener, state.clone(), shutdown, config.limits).await?;
+    // Counters gathered since the last periodic flush.
+    maintenance::flush_usage(&state).await;
+    // Leaves the database complete: every journaled event taken in, the journal detached.
+    database.close().await;
+    tracing::info!("keyward stopped");
+    Ok(())
+}
+
+/// A database reached over the network, which may come back by itself (SQLite files do not).
+fn is_database_server(url: &str) -> bool {
+    PostgresStore::is_postgres_url(url)
+}
+
+/// Everything `serve` needs from the database before it answers: the store (with its audit
+/// journal), the first workspace of an empty database, and the loaded state.
+/// What [`start`] opened, kept until the server stops.
+struct Started {
+    state: Keyward,
+    database: database::Database,
+    /// The change-log follower, stopped when dropped (none on a single node).
+    _following: Option<Following>,
+}
+
+async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
     let database = database::open(
         &config.database_url,
         Purpose::Serve {
-            audit_journal: config.audit_journal,
+            audit_journal: config.audit_journal.clone(),
         },
     )
     .await?;
     let (store, database_file) = (database.store.clone(), database.file.clone());
     let anchorer = anchors::configure(
         database_file.as_deref(),
-        config.anchor_key,
-        config.anchor_log,
+        config.anchor_key.clone(),
+        config.anchor_log.clone(),
         config.anchor_interval.max(Duration::from_secs(1)),
     )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -88,6 +158,7 @@ pub async fn serve(
         // can read (`secret_file`).
         let path = config
             .root_key_file
+            .clone()
             .or_else(|| database_file.map(|file| beside(&file, ".root-key")))
             .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
         let (workspace, said) = first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
@@ -104,35 +175,21 @@ pub async fn serve(
         state = state.with_anchorer(anchorer);
     }
     // Several nodes on one database: the index follows the others' writes, and verification
-    // fails closed while it cannot (`keyward_app::follow`). Stopped when dropped, at return.
-    let _following = match database.shared_with_other_nodes() {
+    // fails closed while it cannot (`keyward_app::follow`). Stopped when dropped, after serving.
+    let following = match database.shared_with_other_nodes() {
         Some(feed) => {
-            let (following, handle) = state.follow_changes(Some(feed));
-            state = following;
+            let (follows, handle) = state.follow_changes(Some(feed));
+            state = follows;
             tracing::info!("following the change log (LISTEN/NOTIFY, and polling)");
             Some(handle)
         }
         None => None,
     };
-    let listener = match listen {
-        Listen::Bound(listener) => listener,
-        Listen::Address(address) => TcpListener::bind(&address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))?,
-    };
-    let addr = listener.local_addr()?;
-    tracing::info!(
-        keys = state.key_count(),
-        "keyward listening on http://{addr}"
-    );
-    maintenance::spawn(state.clone());
-    serve_with(listener, state.clone(), shutdown, config.limits).await?;
-    // Counters gathered since the last periodic flush.
-    maintenance::flush_usage(&state).await;
-    // Leaves the database complete: every journaled event taken in, the journal detached.
-    database.close().await;
-    tracing::info!("keyward stopped");
-    Ok(())
+    Ok(Started {
+        state,
+        database,
+        _following: following,
+    })
 }
 
 /// `<file><suffix>`, beside the database file.

@@ -10,5 +10,6 @@ pub mod database;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;
+pub mod startup;
 
 pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig};

@@ -11,7 +11,8 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can reach its database (a `503` otherwise).
+/// The process can reach its database and record events (a `503` `not_ready` that says why
+/// otherwise).
 pub async fn readyz(State(app): State<Keyward>) -> ApiResult<Json<Value>> {
     app.ready().await?;
     Ok(Json(json!({"status": "ready"})))

@@ -33,6 +33,7 @@ mod scan_exit;
 mod secrets;
 mod server_errors;
 mod skip;
+mod starting;
 mod storage_failure;
 mod tenancy;
 mod verify;

@@ -3,7 +3,8 @@
 //! edits of the database the chain finds (`chain_edits`) and those only an anchor or a replay
 //! of key state finds (`anchors_and_replay`), the `keyward audit` commands (`commands`),
 //! retention and the export checker's gaps (`retention`), and nothing answered unrecorded
-//! when storage fails (`storage_failures`). Tests that move time or break the store drive
+//! when storage fails (`storage_failures`), and usage counters written as increments
+//! (`usage_increments`). Tests that move time or break the store drive
 //! the router in process (`router_harness`).
 
 mod anchors_and_replay;
@@ -16,3 +17,4 @@ mod retention;
 pub mod router_harness;
 mod storage_failures;
 pub mod support;
+mod usage_increments;

@@ -9,7 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::{bootstrap, retention, Keyward};
 use keyward_core::{
     AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, KeyFilter, KeyRecord, KeyUsage,
-    ManualClock, NewEvent, RootKey, Store, StoreError, Workspace, WorkspaceSettings,
+    ManualClock, NewEvent, RootKey, Store, StoreError, UsageIncrement, Workspace,
+    WorkspaceSettings,
 };
 use keyward_server::router;
 use keyward_sqlite::SqliteStore;
@@ -179,7 +180,7 @@ impl Store for FaultyStore {
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
         self.inner.key_usage().await
     }
-    async fn record_usage(&self, usage: Vec<KeyUsage>) -> Result<(), StoreError> {
+    async fn record_usage(&self, usage: Vec<UsageIncrement>) -> Result<(), StoreError> {
         self.writable()?;
         self.inner.record_usage(usage).await
     }

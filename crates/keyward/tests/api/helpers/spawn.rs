@@ -220,7 +220,7 @@ fn create_workspace(db_url: &str, name: &str) -> Workspace {
 }
 
 /// A workspace of the app: made by `keyward init --json`, or in process as it makes one.
-fn init_workspace(db_url: &str, name: &str) -> Workspace {
+pub fn init_workspace(db_url: &str, name: &str) -> Workspace {
     let out = keyward()
         .args([
             "init",
@@ -290,7 +290,7 @@ pub fn describe(out: &Output) -> String {
 }
 
 /// The address in a line such as `INFO keyward listening on http://127.0.0.1:41234 keys=0`.
-fn listening_address(line: &str) -> Option<String> {
+pub fn listening_address(line: &str) -> Option<String> {
     const MARK: &str = "listening on http://";
     let rest = &line[line.find(MARK)? + MARK.len()..];
     let addr: String = rest

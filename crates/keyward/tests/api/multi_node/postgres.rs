@@ -5,9 +5,9 @@
 //! rather than a stale `VALID` once the freshness bound has passed, then recovers by itself.
 
 use super::propagation;
-use super::proxy::Proxy;
 use super::serve_node::ServeNode;
 use crate::helpers::remember_secret;
+use crate::helpers::tcp_proxy::TcpProxy;
 use crate::skip::service_url;
 use keyward_api::{
     CreateKeyRequest, RevokeKeyRequest, UpdateWorkspaceSettings, VerificationAudit, VerifyCode,
@@ -91,9 +91,9 @@ async fn a_node_cut_from_the_database_answers_503_not_a_stale_valid_and_recovers
         return;
     };
     let (upstream, through) = host_port(db.url());
-    let proxy = Proxy::start(upstream).await;
+    let proxy = TcpProxy::start(upstream.parse().unwrap()).await;
     let a = ServeNode::start(db.url());
-    let b = ServeNode::start(&through(&proxy.address));
+    let b = ServeNode::start(&through(&proxy.address().to_string()));
     let (a_client, b_client) = (client(&a, &root), client(&b, &root));
     // Verifications write no event, so B's answers depend on its index alone: a 503 comes
     // from the freshness rule, not from an audit write that cannot reach the database.
