@@ -14,10 +14,11 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use keyward_core::Store;
 use keyward_postgres::scratch::ScratchDatabase;
-use keyward_postgres::PostgresStore;
+use keyward_postgres::{PostgresStore, Timeouts};
 use keyward_storage::Grouped;
 use keyward_store_tests::{Engine, JournalEngine, ThroughTheJournal};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where the tests find a PostgreSQL server.
 const SERVER_VAR: &str = "KEYWARD_TEST_POSTGRES_URL";
@@ -47,8 +48,21 @@ async fn create() -> Result<Database> {
     })
 }
 
+/// The suite judges behaviour, not speed: a machine busy with other tests must not turn a
+/// wait for a connection into a failure. The timeouts themselves are tested in `timeouts.rs`.
+fn patient() -> Timeouts {
+    let generous = Duration::from_secs(60);
+    Timeouts {
+        acquire: generous,
+        statement: generous,
+        idle_in_transaction: generous,
+        call: generous * 2,
+        ..Timeouts::default()
+    }
+}
+
 async fn open(db: &Database) -> Result<PostgresStore> {
-    let store = PostgresStore::connect(db.scratch.url())?;
+    let store = PostgresStore::connect_with(db.scratch.url(), patient())?;
     store.migrate().await?;
     Ok(store)
 }
