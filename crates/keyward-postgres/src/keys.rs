@@ -53,6 +53,118 @@ pub(crate) async fn insert(db: impl PgExecutor<'_>, key: &KeyRecord) -> Result<(
     Ok(())
 }
 
+/// Inserts `keys` with one statement, column by column (`UNNEST` of one array per column): a
+/// bulk import, where a statement per key would make a million keys a million round trips.
+pub(crate) async fn insert_many(
+    db: impl PgExecutor<'_>,
+    keys: &[KeyRecord],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut c = BulkColumns::default();
+    for key in keys {
+        c.push(key);
+    }
+    let [remaining, refill_amount, refill_interval, refilled_at] = c.credits;
+    sqlx::query(concat!(
+        "INSERT INTO keys (",
+        key_columns!(),
+        ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], \
+         $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], \
+         $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], \
+         $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], \
+         $23::bigint[], $24::bigint[])"
+    ))
+    .bind(c.id)
+    .bind(c.workspace_id)
+    .bind(c.hash)
+    .bind(c.start)
+    .bind(c.created_at)
+    .bind(c.name)
+    .bind(c.description)
+    .bind(c.owner_id)
+    .bind(c.permissions)
+    .bind(c.enabled)
+    .bind(c.expires_at)
+    .bind(c.metadata)
+    .bind(c.updated_at)
+    .bind(c.revoked_at)
+    .bind(c.revoked_reason)
+    .bind(c.replaced_by)
+    .bind(c.ip_allowlist)
+    .bind(c.origin_allowlist)
+    .bind(c.rate_limit)
+    .bind(c.rate_limit_window)
+    .bind(remaining)
+    .bind(refill_amount)
+    .bind(refill_interval)
+    .bind(refilled_at)
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// The values of many keys, one vector per column of [`key_columns!`] (in its order).
+#[derive(Default)]
+struct BulkColumns<'k> {
+    id: Vec<&'k str>,
+    workspace_id: Vec<&'k str>,
+    hash: Vec<&'k [u8]>,
+    start: Vec<&'k str>,
+    created_at: Vec<i64>,
+    name: Vec<&'k str>,
+    description: Vec<Option<&'k str>>,
+    owner_id: Vec<Option<&'k str>>,
+    permissions: Vec<String>,
+    enabled: Vec<bool>,
+    expires_at: Vec<Option<i64>>,
+    metadata: Vec<String>,
+    updated_at: Vec<i64>,
+    revoked_at: Vec<Option<i64>>,
+    revoked_reason: Vec<Option<&'k str>>,
+    replaced_by: Vec<Option<&'k str>>,
+    ip_allowlist: Vec<String>,
+    origin_allowlist: Vec<String>,
+    rate_limit: Vec<Option<i64>>,
+    rate_limit_window: Vec<Option<i64>>,
+    credits: [Vec<Option<i64>>; 4],
+}
+
+impl<'k> BulkColumns<'k> {
+    fn push(&mut self, key: &'k KeyRecord) {
+        let (rate_limit, rate_limit_window) =
+            restrictions::rate_limit_columns(key.restrictions.rate_limit.as_ref());
+        self.id.push(&key.id);
+        self.workspace_id.push(&key.workspace_id);
+        self.hash.push(key.hash.as_bytes().as_slice());
+        self.start.push(&key.start);
+        self.created_at.push(millis(key.created_at));
+        self.name.push(&key.name);
+        self.description.push(key.description.as_deref());
+        self.owner_id.push(key.owner_id.as_deref());
+        self.permissions.push(json_list(&key.permissions));
+        self.enabled.push(key.enabled);
+        self.expires_at.push(key.expires_at.map(millis));
+        self.metadata.push(metadata_json(&key.metadata));
+        self.updated_at.push(millis(key.updated_at));
+        self.revoked_at.push(key.revoked_at.map(millis));
+        self.revoked_reason.push(key.revoked_reason.as_deref());
+        self.replaced_by.push(key.replaced_by.as_deref());
+        self.ip_allowlist
+            .push(json_list(&key.restrictions.ip_allowlist));
+        self.origin_allowlist
+            .push(json_list(&key.restrictions.origin_allowlist));
+        self.rate_limit.push(rate_limit);
+        self.rate_limit_window.push(rate_limit_window);
+        let credits = CreditColumns::of(key.restrictions.credits.as_ref()).values();
+        for (column, value) in self.credits.iter_mut().zip(credits) {
+            column.push(value);
+        }
+    }
+}
+
 /// Replaces the [`mutable_columns!`] of the key with `key`'s workspace and id. The credit
 /// columns are left alone (see `restrictions::update_credits`).
 pub(crate) async fn update(db: impl PgExecutor<'_>, key: &KeyRecord) -> Result<(), StoreError> {

@@ -67,9 +67,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         bounded(self.timeouts.bulk, async {
             let mut tx = self.begin_bulk().await?;
-            for key in keys {
-                keys::insert(&mut *tx, key).await?;
-            }
+            keys::insert_many(&mut *tx, keys).await?;
             let changed: Vec<_> = keys
                 .iter()
                 .map(|k| (k.workspace_id.as_str(), ChangedObject::Key, k.id.as_str()))
@@ -445,9 +443,7 @@ impl Store for PostgresStore {
             for root_key in &records.root_keys {
                 workspaces::insert_root_key(&mut *tx, root_key).await?;
             }
-            for key in &records.keys {
-                keys::insert(&mut *tx, key).await?;
-            }
+            keys::insert_many(&mut *tx, &records.keys).await?;
             if !records.usage.is_empty() {
                 let usage: Vec<UsageIncrement> =
                     records.usage.iter().map(KeyUsage::as_increment).collect();

@@ -91,6 +91,16 @@ impl CreditColumns {
             .bind(self.credits_refilled_at)
     }
 
+    /// The four values, in [`credit_columns!`] order (for column-wise bulk inserts).
+    pub fn values(&self) -> [Option<i64>; 4] {
+        [
+            self.credits_remaining,
+            self.credits_refill_amount,
+            self.credits_refill_interval_seconds,
+            self.credits_refilled_at,
+        ]
+    }
+
     pub fn into_credits(self, what: &str) -> Result<Option<Credits>, StoreError> {
         let Some(remaining) = self.credits_remaining else {
             return Ok(None);

@@ -6,6 +6,7 @@
 //! `KEYWARD_TEST_POSTGRES_URL` names a server (its databases are created and dropped there)
 //! and otherwise prints that it was skipped.
 
+mod bulk;
 mod feed;
 mod nodes;
 mod timeouts;
