@@ -8,6 +8,7 @@ use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
 use crate::startup;
 use anyhow::Context;
+use ipnet::IpNet;
 use keyward_app::bootstrap::{self, NewWorkspace};
 use keyward_app::follow::Following;
 use keyward_app::SystemClock;
@@ -37,6 +38,18 @@ pub struct ServeConfig {
     pub anchor_log: Option<PathBuf>,
     /// Time between signing the chain heads that moved (at least a second).
     pub anchor_interval: Duration,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<TlsFiles>,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The PEM files of the server's certificate chain and private key, read at start and again
+/// on every SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeConfig {
@@ -51,6 +64,8 @@ impl ServeConfig {
             anchor_key: None,
             anchor_log: None,
             anchor_interval: anchors::DEFAULT_INTERVAL,
+            tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

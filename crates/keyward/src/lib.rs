@@ -6,10 +6,11 @@
 //! `audit`, `scan`) come from `keyward-cli`, which only this crate links.
 
 pub mod commands;
+pub mod config;
 pub mod database;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;
 pub mod startup;
 
-pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig};
+pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig, TlsFiles};

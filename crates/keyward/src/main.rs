@@ -2,14 +2,12 @@
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
 use clap::{Args, Parser, Subcommand};
+use keyward::config::{self, ConfigCommand, Settings};
 use keyward::recovery::RootKeyCommand;
-use keyward::{InitConfig, Listen, ServeConfig};
-use keyward_app::anchors::DEFAULT_INTERVAL;
+use keyward::{InitConfig, Listen};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
-use keyward_server::ServeLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
@@ -38,6 +36,11 @@ enum Command {
     /// Copy a whole database (keys, root keys, settings, the audit trail with its chain)
     /// into an empty one, e.g. from SQLite to PostgreSQL
     MigrateDb(MigrateDbArgs),
+    /// Check a configuration file and show the effective settings
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Operator recovery: create a root key straight in the database
     RootKey {
         #[command(subcommand)]
@@ -86,52 +89,11 @@ struct DatabaseArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// TOML file of settings (see docs/keyward.toml); flags and KEYWARD_* variables override it
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
-    database: DatabaseArgs,
-    /// Redis URL for rate-limit counters shared by every node (default: in memory)
-    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
-    redis_url: Option<String>,
-    /// Most client connections open at once
-    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections)]
-    max_connections: usize,
-    /// Most connections one client address (an IPv6 /64) holds at once; behind a proxy,
-    /// raise it to --max-connections [default: a quarter of --max-connections]
-    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS")]
-    max_connections_per_address: Option<usize>,
-    /// Seconds a client has to send a whole request head before it is disconnected
-    #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECS", default_value_t = ServeLimits::default().header_read_timeout.as_secs())]
-    header_timeout_secs: u64,
-    /// Seconds a connection may stay open with no request in progress
-    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT_SECS", default_value_t = ServeLimits::default().idle_timeout.as_secs())]
-    idle_timeout_secs: u64,
-    /// Seconds a request body has to arrive whole after its head (else 408)
-    #[arg(long, env = "KEYWARD_BODY_TIMEOUT_SECS", default_value_t = ServeLimits::default().body_read_timeout.as_secs())]
-    body_timeout_secs: u64,
-    /// Seconds after which a connection is closed, once its request in flight is answered
-    #[arg(long, env = "KEYWARD_MAX_CONNECTION_AGE_SECS", default_value_t = ServeLimits::default().max_connection_age.as_secs())]
-    max_connection_age_secs: u64,
-    /// Directory of the audit journal, where verification events are made durable before the
-    /// database takes them in [default: beside the database file, <file>.audit-journal]
-    #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
-    audit_journal: Option<PathBuf>,
-    /// New file (created readable by this user only) for the root key a first start on an
-    /// empty database creates [default: beside the database file, <file>.root-key]
-    #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
-    /// File of the Ed25519 key that signs audit chain heads, created with mode 0600 if missing
-    /// [default: beside the database file, <file>.anchor-key]
-    #[arg(long, env = "KEYWARD_ANCHOR_KEY")]
-    anchor_key: Option<PathBuf>,
-    /// File every signed chain head is appended to, one JSON object a line
-    /// [default: beside the database file, <file>.audit-anchors]
-    #[arg(long, env = "KEYWARD_ANCHOR_LOG")]
-    anchor_log: Option<PathBuf>,
-    /// Seconds between signing the audit chain heads that moved
-    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL.as_secs())]
-    anchor_interval_secs: u64,
+    settings: Settings,
 }
 
 #[derive(Args)]
@@ -182,6 +144,7 @@ fn main() -> ExitCode {
                     .await
                     .map(|_| ()),
             ),
+            Command::Config { command } => report(keyward::config::run(command)),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
@@ -227,27 +190,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = ServeConfig {
-        database_url: args.database.database_url,
-        redis_url: args.redis_url,
-        limits: ServeLimits {
-            max_connections: args.max_connections,
-            max_connections_per_address: args
-                .max_connections_per_address
-                .unwrap_or_else(|| ServeLimits::per_address_default(args.max_connections)),
-            header_read_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
-            body_read_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
-            max_connection_age: Duration::from_secs(args.max_connection_age_secs.max(1)),
-            ..ServeLimits::default()
-        },
-        audit_journal: args.audit_journal,
-        root_key_file: args.root_key_file,
-        anchor_key: args.anchor_key,
-        anchor_log: args.anchor_log,
-        anchor_interval: Duration::from_secs(args.anchor_interval_secs),
-    };
-    keyward::serve(config, Listen::Address(args.listen), shutdown_signal()).await
+    let settings = config::layered(args.settings, args.config.as_deref())?;
+    let (config, listen) = settings.serve_config()?;
+    keyward::serve(config, Listen::Address(listen), shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

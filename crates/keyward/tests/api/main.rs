@@ -11,6 +11,7 @@
 mod audit;
 mod bad_input;
 mod cli;
+mod config;
 mod connection_limits;
 mod crash_safety;
 #[cfg(unix)]
