@@ -37,4 +37,5 @@ mod skip;
 mod starting;
 mod storage_failure;
 mod tenancy;
+mod transport;
 mod verify;
