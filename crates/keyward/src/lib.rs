@@ -5,6 +5,7 @@
 //! The server crate stays free of the client side: the client commands (`keys`, `verify`,
 //! `audit`, `scan`) come from `keyward-cli`, which only this crate links.
 
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod database;

@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Copy a SQLite database and its audit journal, consistently, into a new directory,
+    /// while the server runs (PostgreSQL: use pg_dump or pg_basebackup)
+    Backup(BackupArgs),
+    /// Put a backup into a new or empty data directory
+    Restore(RestoreArgs),
     /// Operator recovery: create a root key straight in the database
     RootKey {
         #[command(subcommand)]
@@ -97,6 +102,32 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct BackupArgs {
+    /// The new (or empty) directory to write the backup into
+    #[arg(long)]
+    to: PathBuf,
+    /// The server's TOML settings file, for its database and audit journal
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL [default: sqlite://keyward.db]
+    #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The server's audit journal directory [default: beside the database file]
+    #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
+    audit_journal: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup's directory (written by keyward backup)
+    #[arg(long)]
+    from: PathBuf,
+    /// The new (or empty) data directory to restore into
+    #[arg(long)]
+    to: PathBuf,
+}
+
+#[derive(Args)]
 struct MigrateDbArgs {
     /// The database to copy (stop its servers first), e.g. sqlite://keyward.db
     #[arg(long)]
@@ -145,6 +176,8 @@ fn main() -> ExitCode {
                     .map(|_| ()),
             ),
             Command::Config { command } => report(keyward::config::run(command)),
+            Command::Backup(args) => report(run_backup(args).await),
+            Command::Restore(args) => report(run_restore(args).await),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
@@ -162,6 +195,34 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let given = Settings {
+        database_url: args.database_url,
+        audit_journal: args.audit_journal,
+        ..Settings::default()
+    };
+    let settings = config::layered(given, args.config.as_deref())?;
+    let source = keyward::backup::Source::from_settings(settings);
+    let manifest = keyward::backup::backup(&source, &args.to).await?;
+    eprintln!(
+        "Backed up to {} (audit journal position {}, {} events taken in from the journal).",
+        args.to.display(),
+        manifest.journal_position,
+        manifest.journal_events_taken_in
+    );
+    Ok(())
+}
+
+async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let file = keyward::backup::restore(&args.from, &args.to).await?;
+    eprintln!(
+        "Restored to {}.\nStart it with: keyward serve --database-url sqlite://{}",
+        file.display(),
+        file.display()
+    );
+    Ok(())
 }
 
 async fn run_root_key(command: RootKeyCommand) -> anyhow::Result<()> {
