@@ -1,7 +1,7 @@
 //! The `keyward` binary: `serve`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use keyward::config::{self, ConfigCommand, Settings};
 use keyward::recovery::RootKeyCommand;
 use keyward::{InitConfig, Listen};
@@ -16,10 +16,18 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `keyward --version`: the package version and the git revision it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KEYWARD_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "keyward",
-    version,
+    version = VERSION,
     about = "Issue, verify, restrict, rotate, revoke and audit API keys"
 )]
 struct Cli {
@@ -72,6 +80,13 @@ enum Command {
         #[command(flatten)]
         args: AuditArgs,
     },
+    /// Print a shell completion script: keyward completions bash > /etc/bash_completion.d/keyward
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): keyward man > /usr/share/man/man1/keyward.1
+    Man,
     /// Find keys in files, folders, documents and git history; --report revokes them
     ///
     /// Exit status: 1 keys found; 0 none found and everything read; 2 something not read or
@@ -183,6 +198,8 @@ fn main() -> ExitCode {
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
             Command::Scan(args) => keyward_cli::run_scan(args).await,
+            Command::Completions { shell } => report(print_completions(shell)),
+            Command::Man => report(print_man_page()),
         }
     })
 }
@@ -195,6 +212,29 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The completion script for `shell`, generated from the command line's definition. Written
+/// into memory first: `clap_complete` panics when its writer fails (a closed pipe).
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "keyward", &mut script);
+    print_bytes(&script)
+}
+
+/// The manual page (roff), generated from the command line's definition.
+fn print_man_page() -> anyhow::Result<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    print_bytes(&page)
+}
+
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }
 
 async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {

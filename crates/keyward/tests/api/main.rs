@@ -24,6 +24,7 @@ mod leaks;
 mod lifecycle;
 mod load;
 mod multi_node;
+mod packaging;
 mod pagination;
 mod postgres;
 mod raw_http;
