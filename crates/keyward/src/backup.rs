@@ -145,6 +145,7 @@ async fn copy_live(
     live.snapshot_into(&copy_path)
         .await
         .context("copying the database")?;
+    private(&copy_path)?;
 
     let copy = SqliteStore::connect(&sqlite_url(&copy_path))
         .await
@@ -208,6 +209,7 @@ pub async fn restore(from: &Path, to: &Path) -> anyhow::Result<PathBuf> {
     let target = to.join(DATABASE_FILE);
     let temporary = to.join(format!("{DATABASE_FILE}.restoring"));
     std::fs::copy(&source, &temporary).with_context(|| format!("copying {}", source.display()))?;
+    private(&temporary)?;
     std::fs::File::open(&temporary)?.sync_all()?;
     std::fs::rename(&temporary, &target)?;
     sync_dir(to)?;
@@ -260,6 +262,19 @@ fn empty_private_dir(dir: &Path) -> anyhow::Result<()> {
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.display())),
     }
+}
+
+/// Makes `file` readable by this user only: it holds key digests and the audit trail.
+fn private(file: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", file.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@
 //! in from the audit journal yet), and its audit chain checks.
 
 use crate::helpers::in_process::{self, InProcess};
-use crate::helpers::{describe, keyward, log_capture, spawn_app, Api};
+use crate::helpers::{describe, keyward, log_capture, spawn_app, spawn_process_app, Api};
 use keyward::backup::{self, Source};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,6 +124,55 @@ async fn a_backup_under_load_restores_every_acknowledged_key_and_verification() 
         let code = api.verify_code(key, Some("invoices:read")).await;
         assert_eq!(code, "VALID", "{key_id} does not verify after the restore");
     }
+    let chain = api.get("/v1/audit/verify").await.expect(200).clone();
+    assert_eq!(chain["valid"], true, "{chain}");
+    assert!(server.stop());
+}
+
+#[tokio::test]
+async fn a_backup_after_a_crash_holds_the_verifications_only_the_journal_had() {
+    let mut app = spawn_process_app();
+    let root_key = app.root_key().to_owned();
+    let key = app
+        .api()
+        .new_key("Payroll Export Integration", &["payroll:read"])
+        .await;
+    const VERIFICATIONS: usize = 40;
+    for _ in 0..VERIFICATIONS {
+        assert_eq!(app.api().verify_code(&key.key, None).await, "VALID");
+    }
+    // SIGKILL: whatever the database had not taken in yet is only in the journal.
+    app.kill();
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = Source {
+        database_url: format!("sqlite://{}", app.db_path.display()),
+        audit_journal: None,
+    };
+    let manifest = backup::backup(&source, &dir.path().join("backup"))
+        .await
+        .unwrap();
+    eprintln!(
+        "{} events taken in from the journal",
+        manifest.journal_events_taken_in
+    );
+    let restored = backup::restore(&dir.path().join("backup"), &dir.path().join("data"))
+        .await
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (id, _log) = log_capture::register();
+    let config = in_process::config(&format!("sqlite://{}", restored.display()), &[]);
+    let server = InProcess::start(id, config, listener);
+    let api = Api::at(&address, Some(&root_key));
+    let events = api
+        .get(&format!(
+            "/v1/audit?key_id={}&kind=key.verified&limit=100",
+            key.id
+        ))
+        .await;
+    let events = events.expect(200)["events"].as_array().unwrap().len();
+    assert_eq!(events, VERIFICATIONS, "verifications lost by the backup");
     let chain = api.get("/v1/audit/verify").await.expect(200).clone();
     assert_eq!(chain["valid"], true, "{chain}");
     assert!(server.stop());
