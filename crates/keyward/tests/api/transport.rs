@@ -1,7 +1,8 @@
 //! HTTPS and trusted proxies. A certificate from a CA generated here (rcgen) is served by
 //! `keyward serve --tls-cert/--tls-key`, and `keyward-client` trusting that CA creates and
 //! verifies a key over it; SIGHUP to the real binary makes new handshakes use a replaced
-//! certificate. Behind a proxy, `X-Forwarded-For` decides whose leak-report budget a report
+//! certificate; a client that never finishes the handshake is cut off by the header
+//! timeout. Behind a proxy, `X-Forwarded-For` decides whose leak-report budget a report
 //! spends only when the peer is a trusted proxy, and only its rightmost untrusted hop counts.
 
 use crate::helpers::in_process::{self, InProcess};
@@ -126,6 +127,45 @@ async fn a_key_is_created_and_verified_over_https_with_a_generated_certificate()
         .send_raw(untrusting.request(Method::GET, "/healthz"))
         .await
         .is_err());
+    assert!(server.stop());
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_the_tls_handshake_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let authority = Authority::new("keyward test CA");
+    let (cert, key) = authority.issue_into(dir.path());
+    let db_url = format!("sqlite://{}", dir.path().join("keyward.db").display());
+    let mut config = in_process::config(
+        &db_url,
+        &[("KEYWARD_HEADER_TIMEOUT_SECS".into(), "1".into())],
+    );
+    config.tls = Some(keyward::TlsFiles { cert, key });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (id, _log) = log_capture::register();
+    let server = InProcess::start(id, config, listener);
+
+    // Connected, silent: the handshake counts against the header timeout.
+    let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut buf = [0u8; 16];
+    // A safety net for a server that never closes it, not a timing threshold.
+    let closed = tokio::time::timeout(Duration::from_secs(60), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a silent TLS client kept its connection: {closed:?}"
+    );
+    let client = https_client(
+        &format!("https://127.0.0.1:{}", address.port()),
+        &authority,
+        None,
+    );
+    let healthz = client
+        .send_raw(client.request(Method::GET, "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status.as_u16(), 200);
     assert!(server.stop());
 }
 
