@@ -1,5 +1,6 @@
-//! The `keyward` binary: `serve`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
-//! commands (`keys`, `verify`, `audit`, `scan`).
+//! The `keyward` binary: `serve`, `init`, `config check`, `backup`, `restore`, `migrate-db`,
+//! `root-key create` (operator recovery), the client commands (`keys`, `verify`, `audit`,
+//! `scan`), and `completions` and `man` for packages.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use keyward::config::{self, ConfigCommand, Settings};
