@@ -49,6 +49,8 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     user_agent: String,
+    /// CA certificates trusted besides the usual roots (a private CA's `https://` server).
+    root_certificates: Vec<reqwest::Certificate>,
 }
 
 impl Client {
@@ -71,6 +73,7 @@ impl Client {
             connect_timeout: CONNECT_TIMEOUT,
             timeout: REQUEST_TIMEOUT,
             user_agent: concat!("keyward-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            root_certificates: Vec::new(),
         })
     }
 
@@ -434,12 +437,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the PEM CA certificate `pem` besides the usual roots, for a server whose
+    /// certificate a private CA issued. Fails if `pem` is not a PEM certificate.
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certificate = reqwest::Certificate::from_pem(pem).map_err(|err| {
+            Error::Setup(format!("not a PEM CA certificate: {}", root_cause(&err)))
+        })?;
+        self.root_certificates.push(certificate);
+        Ok(self)
+    }
+
     /// The client. Fails if the root key cannot be sent in a header.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(key) = &self.root_key {
             authorization(key)?;
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        for certificate in self.root_certificates {
+            http = http.add_root_certificate(certificate);
+        }
+        let http = http
             .user_agent(self.user_agent)
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)

@@ -84,6 +84,51 @@ fn identity(dir: &Path) -> Result<String, JournalError> {
     Ok(id)
 }
 
+/// What a journal held when [`read_snapshot`] read it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The journal's identity (`None`: a directory never used as a journal).
+    pub id: Option<String>,
+    /// Every record found after the position read from, in LSN order.
+    found: Vec<Record>,
+}
+
+impl Snapshot {
+    /// The records after `position` (at least the position the snapshot was read from), as
+    /// far as they continue it without a gap. A record missing from the run was written
+    /// after its segment was read, so it and everything after it came later than the read.
+    pub fn after(self, position: u64) -> Vec<Record> {
+        (position + 1..)
+            .zip(self.found.into_iter().filter(|r| r.lsn > position))
+            .take_while(|(expected, record)| record.lsn == *expected)
+            .map(|(_, record)| record)
+            .collect()
+    }
+}
+
+/// Reads the records after LSN `after` of the journal in `dir` without locking or changing
+/// it, so while the server that owns it keeps writing (a backup).
+///
+/// Every record made durable before the call is either read, or was released (taken in by
+/// the consumer) before its segment was read, since a segment is reused only once every
+/// record in it is released. So the consumer's position read *after* this call, with
+/// [`Snapshot::after`] that position, holds every record made durable before the call.
+pub fn read_snapshot(dir: &Path, after: u64) -> Result<Snapshot, JournalError> {
+    let id = match fs::read_to_string(dir.join("ID")) {
+        Ok(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+        Ok(_) => None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut found: Vec<Record> = segment::read_all(dir, after)?
+        .into_iter()
+        .map(|(lsn, payload)| Record { lsn, payload })
+        .collect();
+    found.sort_by_key(|r| r.lsn);
+    found.dedup_by_key(|r| r.lsn);
+    Ok(Snapshot { id, found })
+}
+
 /// Releases journal records: see [`Journal::release`].
 #[derive(Debug, Clone)]
 pub struct Releaser(Arc<AtomicU64>);

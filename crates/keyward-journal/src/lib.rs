@@ -53,5 +53,5 @@ mod private;
 mod record;
 mod segment;
 
-pub use journal::{Journal, JournalError, Options, Record, Releaser};
+pub use journal::{read_snapshot, Journal, JournalError, Options, Record, Releaser, Snapshot};
 pub use record::{HEADER_BYTES, MAX_PAYLOAD_BYTES};

@@ -104,19 +104,11 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
     no_readahead(&file);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut last: Option<u64> = None;
-    let mut at = 0;
-    while let Some((lsn, payload, used)) = record::decode(&bytes[at..]) {
-        if last.is_some_and(|last| lsn != last + 1) {
-            break;
-        }
-        if lsn > after {
-            records.push((lsn, payload.to_vec()));
-        }
-        last = Some(lsn);
-        at += used;
-    }
+    let Run {
+        records,
+        last,
+        end: at,
+    } = run(&bytes, after);
     if bytes[at..].iter().any(|&b| b != 0) {
         file.seek(SeekFrom::Start(at as u64))?;
         write_zeros(&mut file, (bytes.len() - at) as u64)?;
@@ -132,6 +124,60 @@ fn scan(path: PathBuf, after: u64) -> io::Result<Scanned> {
         },
         records,
     })
+}
+
+/// The consecutive records at the front of a segment's bytes.
+struct Run {
+    /// Those after the consumer's position.
+    records: Vec<(u64, Vec<u8>)>,
+    /// The last LSN of the run, if any.
+    last: Option<u64>,
+    /// Where the run ends.
+    end: usize,
+}
+
+fn run(bytes: &[u8], after: u64) -> Run {
+    let mut records: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut last: Option<u64> = None;
+    let mut at = 0;
+    while let Some((lsn, payload, used)) = record::decode(&bytes[at..]) {
+        if last.is_some_and(|last| lsn != last + 1) {
+            break;
+        }
+        if lsn > after {
+            records.push((lsn, payload.to_vec()));
+        }
+        last = Some(lsn);
+        at += used;
+    }
+    Run {
+        records,
+        last,
+        end: at,
+    }
+}
+
+/// The records after `after` of every segment in `dir`, read without writing anything:
+/// for a copy of a journal another process may be writing (see [`crate::read_snapshot`]).
+pub(crate) fn read_all(dir: &Path, after: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let mut records = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            continue;
+        }
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            // Removed since the listing: nothing in it was still wanted.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        no_readahead(&file);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        records.extend(run(&bytes, after).records);
+    }
+    Ok(records)
 }
 
 /// The segment's number, from its file name.

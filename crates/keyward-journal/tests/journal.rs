@@ -355,3 +355,59 @@ fn direct_writes_keep_every_record_across_blocks_segments_and_reopens() {
     let (_, pending) = Journal::open(dir.path(), options, taken_in).unwrap();
     assert_eq!(pending, expected, "after the last round");
 }
+
+#[test]
+fn a_snapshot_reads_what_the_open_journal_holds_past_the_consumer_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = (HEADER_BYTES + payloads(1, 1)[0].len()) as u64;
+    let options = small(4 * record, 4);
+    let (mut journal, _) = Journal::open(dir.path(), options, 0).unwrap();
+    let mut lsn = 1;
+    // Segments reused a few times over, so stale records lie beyond the live ones.
+    for _ in 0..10 {
+        journal.append(&payloads(lsn, 3)).unwrap();
+        lsn += 3;
+        journal.release(lsn - 1);
+    }
+    let taken_in = lsn - 1;
+    journal.append(&payloads(lsn, 3)).unwrap();
+    journal.append(&payloads(lsn + 3, 3)).unwrap();
+    let bytes_before: Vec<Vec<u8>> = segment_bytes(dir.path());
+
+    // Read while the journal is open and locked by its writer.
+    let snapshot = keyward_journal::read_snapshot(dir.path(), taken_in).unwrap();
+    assert_eq!(snapshot.id.as_deref(), Some(journal.id()));
+    assert_eq!(
+        segment_bytes(dir.path()),
+        bytes_before,
+        "the read changed a segment"
+    );
+    // From the consumer's position at the read, and from a later one.
+    let snapshot_again = keyward_journal::read_snapshot(dir.path(), taken_in).unwrap();
+    assert_eq!(snapshot.after(taken_in), records(lsn, 6));
+    assert_eq!(snapshot_again.after(taken_in + 4), records(lsn + 4, 2));
+    // The journal goes on as if nothing happened.
+    journal.append(&payloads(lsn + 6, 1)).unwrap();
+}
+
+#[test]
+fn a_snapshot_ends_at_the_first_missing_record() {
+    let snapshot_dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = Journal::open(snapshot_dir.path(), Options::default(), 0).unwrap();
+    journal.append(&payloads(1, 5)).unwrap();
+    drop(journal);
+    // Record 3 lost (as if its segment had been read before it was written).
+    corrupt(snapshot_dir.path(), b"event-00000003");
+    let snapshot = keyward_journal::read_snapshot(snapshot_dir.path(), 0).unwrap();
+    assert_eq!(snapshot.after(0), records(1, 2));
+}
+
+fn segment_bytes(dir: &Path) -> Vec<Vec<u8>> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}

@@ -6,23 +6,23 @@
 use crate::connections::Activity;
 use crate::error::ApiError;
 use crate::headers::SECURITY_HEADERS;
+use crate::tls::Stream;
 use axum::http::StatusCode;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 pub struct ConnIo {
-    inner: TcpStream,
+    inner: Stream,
     activity: Arc<Activity>,
     /// keyward's answer in place of hyper's, and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl ConnIo {
-    pub fn new(inner: TcpStream, activity: Arc<Activity>) -> Self {
+    pub fn new(inner: Stream, activity: Arc<Activity>) -> Self {
         Self {
             inner,
             activity,
@@ -38,7 +38,7 @@ impl ConnIo {
         cx: &mut Context<'_>,
         first: &[u8],
         len: usize,
-        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+        write: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
         if self.replacement.is_none() && self.activity.between_requests() {
             self.replacement = Some((replacement_for(first), 0));

@@ -7,6 +7,7 @@
 //! directly.
 
 pub mod auth;
+pub mod client_addr;
 pub mod conn_bodies;
 pub mod conn_io;
 pub mod connections;
@@ -17,6 +18,12 @@ pub mod headers;
 pub mod requests;
 pub mod server;
 pub mod starting;
+pub mod tls;
 pub mod views;
 
-pub use server::{router, serve, serve_router, serve_with, ServeLimits};
+pub use client_addr::TrustedProxies;
+pub use server::{
+    router, serve, serve_router, serve_router_over, serve_with, serve_with_transport, ServeLimits,
+    Transport,
+};
+pub use tls::Tls;

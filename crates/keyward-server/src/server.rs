@@ -2,6 +2,7 @@
 //! with `oneshot`; `serve` runs an already-bound listener until `shutdown` resolves, letting
 //! in-flight requests finish.
 
+use crate::client_addr::{ClientAddr, TrustedProxies};
 use crate::conn_bodies::{BodyDeadline, DeadlineBody, TrackedBody};
 use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
@@ -9,6 +10,7 @@ use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
+use crate::tls::{Stream, Tls};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -189,7 +192,8 @@ pub async fn serve(
 /// behind idle ones; with none idle, the busy connection open longest closes after its
 /// response. A connection closes after its response once `max_connection_age` old. HTTP/1 request heads must arrive within `header_read_timeout`, bodies
 /// within `body_read_timeout`, and an idle connection closes after `idle_timeout`. Handlers
-/// see the peer address as `ConnectInfo<SocketAddr>` (leak reports are limited per address).
+/// see the peer address as `ConnectInfo<SocketAddr>` and the client's as `ClientAddr` (the
+/// peer, or behind trusted proxies who they say it is; leak reports are limited per client).
 /// On `shutdown` the loop stops accepting, idle connections close, and requests in flight are
 /// answered before their connections close (up to `shutdown_grace`).
 pub async fn serve_with(
@@ -201,6 +205,27 @@ pub async fn serve_with(
     serve_router(listener, router(state), shutdown, limits).await
 }
 
+/// [`serve_with`] over `transport` (TLS, trusted proxies).
+pub async fn serve_with_transport(
+    listener: TcpListener,
+    state: Keyward,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+    transport: Transport,
+) -> std::io::Result<()> {
+    serve_router_over(listener, router(state), shutdown, limits, transport).await
+}
+
+/// How connections are spoken to and who their clients are; the default is plain HTTP
+/// with the peer as the client.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// HTTPS with this certificate (reloadable); `None`: plain HTTP.
+    pub tls: Option<Tls>,
+    /// Proxies whose `X-Forwarded-For` names the client (none: the peer is the client).
+    pub trusted_proxies: TrustedProxies,
+}
+
 /// [`serve_with`] for any router (the [`crate::starting`] one while the database cannot be
 /// reached yet).
 pub async fn serve_router(
@@ -208,6 +233,18 @@ pub async fn serve_router(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServeLimits,
+) -> std::io::Result<()> {
+    serve_router_over(listener, app, shutdown, limits, Transport::default()).await
+}
+
+/// [`serve_router`] over `transport`. With TLS, the handshake runs in the connection's own
+/// task, after it holds its slot, and must finish within the header timeout.
+pub async fn serve_router_over(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+    transport: Transport,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_ANSWERED));
@@ -234,7 +271,8 @@ pub async fn serve_router(
         };
         let Some(registration) = connections.admit(AddressBucket::of(peer.ip())) else {
             tracing::debug!("connection refused: its address holds its share, all busy");
-            refuse(stream, &refusals, &builder);
+            let tls = transport.tls.as_ref().map(Tls::acceptor);
+            refuse(stream, tls, &refusals, &builder, limits.header_read_timeout);
             continue;
         };
         let permit = match Arc::clone(&permits).try_acquire_owned() {
@@ -266,6 +304,7 @@ pub async fn serve_router(
         let activity = Arc::clone(&registration.activity);
         let response_activity = Arc::clone(&activity);
         let body_read_timeout = limits.body_read_timeout;
+        let proxies = transport.trusted_proxies.clone();
         let service = app
             .clone()
             .map_request(move |req: Request<Incoming>| {
@@ -274,18 +313,28 @@ pub async fn serve_router(
                 let until = tokio::time::Instant::now() + body_read_timeout;
                 let body_deadline = deadline.clone();
                 let mut req = req.map(|body| DeadlineBody::new(body, until, body_deadline));
+                let client = proxies.client(peer.ip(), req.headers());
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(ClientAddr(client));
                 req.extensions_mut().insert(deadline);
                 req
             })
             .map_response(move |res: Response| {
                 res.map(|body| TrackedBody::new(body, Arc::clone(&response_activity)))
             });
-        let io = TokioIo::new(ConnIo::new(stream, Arc::clone(&registration.activity)));
-        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
+        let tls = transport.tls.as_ref().map(Tls::acceptor);
+        let header_read_timeout = limits.header_read_timeout;
+        let builder = builder.clone();
         let idle_timeout = limits.idle_timeout;
         let too_old_at = tokio::time::Instant::now() + limits.max_connection_age;
         tokio::spawn(async move {
+            let Some(stream) = Stream::accept(stream, tls, header_read_timeout).await else {
+                drop(registration);
+                drop(permit);
+                return;
+            };
+            let io = TokioIo::new(ConnIo::new(stream, Arc::clone(&registration.activity)));
+            let connection = builder.serve_connection(io, TowerToHyperService::new(service));
             tokio::pin!(connection);
             let mut closing = false;
             loop {
@@ -349,7 +398,13 @@ fn idle_check_at(registration: &Registration, idle_timeout: Duration) -> tokio::
 
 /// Answers a connection over its address's limit with `503` and closes it; past
 /// [`MAX_REFUSALS_ANSWERED`] refusals in progress, closes it at once.
-fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, builder: &http1::Builder) {
+fn refuse(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    refusals: &Arc<Semaphore>,
+    builder: &http1::Builder,
+    handshake_timeout: Duration,
+) {
     let Ok(permit) = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };
@@ -361,9 +416,11 @@ fn refuse(stream: TcpStream, refusals: &Arc<Semaphore>, builder: &http1::Builder
         ))
     });
     tokio::spawn(async move {
-        let _ = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .await;
+        if let Some(stream) = Stream::accept(stream, tls, handshake_timeout).await {
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
         drop(permit);
     });
 }

@@ -166,6 +166,25 @@ impl SqliteStore {
         Journaled::open(self, dir, options).await
     }
 
+    /// Writes a consistent copy of the whole database, as of one moment, to the new file
+    /// `path` (`VACUUM INTO`, one read transaction: writers carry on meanwhile), then makes
+    /// the copy durable. The copy holds the audit events taken in by that moment; those
+    /// still only in the audit journal are the caller's to add (`keyward backup`).
+    pub async fn snapshot_into(&self, path: &Path) -> Result<(), StoreError> {
+        let target = path.to_str().ok_or_else(|| {
+            StoreError::Unavailable(format!("{} is not a UTF-8 path", path.display()))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.reader)
+            .await
+            .map_err(error::store_error)?;
+        let synced = std::fs::File::open(path).and_then(|file| file.sync_all());
+        synced.map_err(|e| {
+            StoreError::Unavailable(format!("cannot sync the copy {}: {e}", path.display()))
+        })
+    }
+
     /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
     /// last connection closes. (A [`Journaled`] store closes its journal first, with
     /// `Journaled::close`.)

@@ -381,6 +381,19 @@ impl Writer {
     }
 }
 
+/// Takes `records` (read from a journal, e.g. by `keyward_journal::read_snapshot`) into
+/// `target` as a start after a crash would, in chunks; records already taken in change
+/// nothing, and records that do not continue the target's position are refused.
+pub async fn take_in_records(
+    target: &dyn IngestTarget,
+    records: &[Record],
+) -> Result<(), StoreError> {
+    for chunk in records.chunks(REPLAY_CHUNK) {
+        target.take_in(&decode(chunk)?).await?;
+    }
+    Ok(())
+}
+
 fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
     records
         .iter()

@@ -36,7 +36,7 @@ mod spends;
 pub use copy::{copy_database, read_records, Copied, CopyError, Progress};
 pub use group_commit::{Answers, Batch, Commit, CommitOnThread, GroupCommit, Stopped, Waiting};
 pub use grouped::Grouped;
-pub use journal::{unseen, IngestTarget, JournalPosition};
+pub use journal::{take_in_records, unseen, IngestTarget, JournalPosition};
 pub use journaled::Journaled;
 pub use keyward_journal::Options as JournalOptions;
 pub use spends::{Spend, SpendAnswer, SpendBatch, Spender};

@@ -8,13 +8,14 @@ use crate::recovery::{self, RootKeyCommand};
 use crate::secret_file::Destination;
 use crate::startup;
 use anyhow::Context;
+use ipnet::IpNet;
 use keyward_app::bootstrap::{self, NewWorkspace};
 use keyward_app::follow::Following;
 use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
 use keyward_postgres::PostgresStore;
-use keyward_server::{serve_with, ServeLimits};
+use keyward_server::{serve_with_transport, ServeLimits, Tls, Transport, TrustedProxies};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +38,18 @@ pub struct ServeConfig {
     pub anchor_log: Option<PathBuf>,
     /// Time between signing the chain heads that moved (at least a second).
     pub anchor_interval: Duration,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<TlsFiles>,
+    /// Proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The PEM files of the server's certificate chain and private key, read at start and again
+/// on every SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeConfig {
@@ -51,6 +64,8 @@ impl ServeConfig {
             anchor_key: None,
             anchor_log: None,
             anchor_interval: anchors::DEFAULT_INTERVAL,
+            tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -86,10 +101,12 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
+    let transport = transport(&config)?;
     let wait = is_database_server(&config.database_url);
-    let opened = startup::open_or_wait(
+    let opened = startup::open_or_wait_over(
         &listener,
         config.limits,
+        transport.clone(),
         wait,
         || start(&config),
         &mut stopped,
@@ -105,21 +122,70 @@ pub async fn serve(
         return Ok(());
     };
     let addr = listener.local_addr()?;
+    let scheme = if transport.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(
         keys = state.key_count(),
-        "keyward listening on http://{addr}"
+        "keyward listening on {scheme}://{addr}"
     );
     maintenance::spawn(state.clone());
     let shutdown = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
-    serve_with(listener, state.clone(), shutdown, config.limits).await?;
+    serve_with_transport(listener, state.clone(), shutdown, config.limits, transport).await?;
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.
     database.close().await;
     tracing::info!("keyward stopped");
     Ok(())
+}
+
+/// TLS from the configured files (reloaded on every SIGHUP from now on) and the trusted
+/// proxies.
+fn transport(config: &ServeConfig) -> anyhow::Result<Transport> {
+    let tls = match &config.tls {
+        Some(files) => Some(Tls::load(&files.cert, &files.key)?),
+        None => None,
+    };
+    reload_on_sighup(tls.clone());
+    if !config.trusted_proxies.is_empty() {
+        tracing::info!(proxies = ?config.trusted_proxies, "X-Forwarded-For is believed from these proxies");
+    }
+    Ok(Transport {
+        tls,
+        trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+    })
+}
+
+/// Reads the TLS certificate and key again on each SIGHUP (`systemctl reload`): new
+/// handshakes get the new certificate; a reload that fails keeps the one in use. Without
+/// TLS, SIGHUP is only logged (its default action would stop the server).
+fn reload_on_sighup(tls: Option<Tls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            return;
+        };
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match tls.as_ref().map(Tls::reload) {
+                    None => tracing::info!("SIGHUP: nothing to reload (no TLS)"),
+                    Some(Ok(())) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "SIGHUP: TLS certificate not reloaded; keeping the one in use")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// A database reached over the network, which may come back by itself (SQLite files do not).

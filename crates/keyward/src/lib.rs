@@ -5,11 +5,13 @@
 //! The server crate stays free of the client side: the client commands (`keys`, `verify`,
 //! `audit`, `scan`) come from `keyward-cli`, which only this crate links.
 
+pub mod backup;
 pub mod commands;
+pub mod config;
 pub mod database;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;
 pub mod startup;
 
-pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig};
+pub use commands::{create_workspace, init, serve, InitConfig, Listen, ServeConfig, TlsFiles};

@@ -1,15 +1,14 @@
-//! The `keyward` binary: `serve`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
-//! commands (`keys`, `verify`, `audit`, `scan`).
+//! The `keyward` binary: `serve`, `init`, `config check`, `backup`, `restore`, `migrate-db`,
+//! `root-key create` (operator recovery), the client commands (`keys`, `verify`, `audit`,
+//! `scan`), and `completions` and `man` for packages.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use keyward::config::{self, ConfigCommand, Settings};
 use keyward::recovery::RootKeyCommand;
-use keyward::{InitConfig, Listen, ServeConfig};
-use keyward_app::anchors::DEFAULT_INTERVAL;
+use keyward::{InitConfig, Listen};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
-use keyward_server::ServeLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
@@ -18,10 +17,18 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `keyward --version`: the package version and the git revision it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KEYWARD_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "keyward",
-    version,
+    version = VERSION,
     about = "Issue, verify, restrict, rotate, revoke and audit API keys"
 )]
 struct Cli {
@@ -38,6 +45,16 @@ enum Command {
     /// Copy a whole database (keys, root keys, settings, the audit trail with its chain)
     /// into an empty one, e.g. from SQLite to PostgreSQL
     MigrateDb(MigrateDbArgs),
+    /// Check a configuration file and show the effective settings
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Copy a SQLite database and its audit journal, consistently, into a new directory,
+    /// while the server runs (PostgreSQL: use pg_dump or pg_basebackup)
+    Backup(BackupArgs),
+    /// Put a backup into a new or empty data directory
+    Restore(RestoreArgs),
     /// Operator recovery: create a root key straight in the database
     RootKey {
         #[command(subcommand)]
@@ -64,6 +81,13 @@ enum Command {
         #[command(flatten)]
         args: AuditArgs,
     },
+    /// Print a shell completion script: keyward completions bash > /etc/bash_completion.d/keyward
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): keyward man > /usr/share/man/man1/keyward.1
+    Man,
     /// Find keys in files, folders, documents and git history; --report revokes them
     ///
     /// Exit status: 1 keys found; 0 none found and everything read; 2 something not read or
@@ -86,52 +110,37 @@ struct DatabaseArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, env = "KEYWARD_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// TOML file of settings (see docs/keyward.toml); flags and KEYWARD_* variables override it
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
-    database: DatabaseArgs,
-    /// Redis URL for rate-limit counters shared by every node (default: in memory)
-    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
-    redis_url: Option<String>,
-    /// Most client connections open at once
-    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS", default_value_t = ServeLimits::default().max_connections)]
-    max_connections: usize,
-    /// Most connections one client address (an IPv6 /64) holds at once; behind a proxy,
-    /// raise it to --max-connections [default: a quarter of --max-connections]
-    #[arg(long, env = "KEYWARD_MAX_CONNECTIONS_PER_ADDRESS")]
-    max_connections_per_address: Option<usize>,
-    /// Seconds a client has to send a whole request head before it is disconnected
-    #[arg(long, env = "KEYWARD_HEADER_TIMEOUT_SECS", default_value_t = ServeLimits::default().header_read_timeout.as_secs())]
-    header_timeout_secs: u64,
-    /// Seconds a connection may stay open with no request in progress
-    #[arg(long, env = "KEYWARD_IDLE_TIMEOUT_SECS", default_value_t = ServeLimits::default().idle_timeout.as_secs())]
-    idle_timeout_secs: u64,
-    /// Seconds a request body has to arrive whole after its head (else 408)
-    #[arg(long, env = "KEYWARD_BODY_TIMEOUT_SECS", default_value_t = ServeLimits::default().body_read_timeout.as_secs())]
-    body_timeout_secs: u64,
-    /// Seconds after which a connection is closed, once its request in flight is answered
-    #[arg(long, env = "KEYWARD_MAX_CONNECTION_AGE_SECS", default_value_t = ServeLimits::default().max_connection_age.as_secs())]
-    max_connection_age_secs: u64,
-    /// Directory of the audit journal, where verification events are made durable before the
-    /// database takes them in [default: beside the database file, <file>.audit-journal]
+    settings: Settings,
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// The new (or empty) directory to write the backup into
+    #[arg(long)]
+    to: PathBuf,
+    /// The server's TOML settings file, for its database and audit journal
+    #[arg(long, env = "KEYWARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL [default: sqlite://keyward.db]
+    #[arg(long, env = "KEYWARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The server's audit journal directory [default: beside the database file]
     #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
     audit_journal: Option<PathBuf>,
-    /// New file (created readable by this user only) for the root key a first start on an
-    /// empty database creates [default: beside the database file, <file>.root-key]
-    #[arg(long, env = "KEYWARD_ROOT_KEY_FILE")]
-    root_key_file: Option<PathBuf>,
-    /// File of the Ed25519 key that signs audit chain heads, created with mode 0600 if missing
-    /// [default: beside the database file, <file>.anchor-key]
-    #[arg(long, env = "KEYWARD_ANCHOR_KEY")]
-    anchor_key: Option<PathBuf>,
-    /// File every signed chain head is appended to, one JSON object a line
-    /// [default: beside the database file, <file>.audit-anchors]
-    #[arg(long, env = "KEYWARD_ANCHOR_LOG")]
-    anchor_log: Option<PathBuf>,
-    /// Seconds between signing the audit chain heads that moved
-    #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL.as_secs())]
-    anchor_interval_secs: u64,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup's directory (written by keyward backup)
+    #[arg(long)]
+    from: PathBuf,
+    /// The new (or empty) data directory to restore into
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(Args)]
@@ -182,11 +191,16 @@ fn main() -> ExitCode {
                     .await
                     .map(|_| ()),
             ),
+            Command::Config { command } => report(keyward::config::run(command)),
+            Command::Backup(args) => report(run_backup(args).await),
+            Command::Restore(args) => report(run_restore(args).await),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
             Command::Scan(args) => keyward_cli::run_scan(args).await,
+            Command::Completions { shell } => report(print_completions(shell)),
+            Command::Man => report(print_man_page()),
         }
     })
 }
@@ -199,6 +213,57 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The completion script for `shell`, generated from the command line's definition. Written
+/// into memory first: `clap_complete` panics when its writer fails (a closed pipe).
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "keyward", &mut script);
+    print_bytes(&script)
+}
+
+/// The manual page (roff), generated from the command line's definition.
+fn print_man_page() -> anyhow::Result<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    print_bytes(&page)
+}
+
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let given = Settings {
+        database_url: args.database_url,
+        audit_journal: args.audit_journal,
+        ..Settings::default()
+    };
+    let settings = config::layered(given, args.config.as_deref())?;
+    let source = keyward::backup::Source::from_settings(settings);
+    let manifest = keyward::backup::backup(&source, &args.to).await?;
+    eprintln!(
+        "Backed up to {} (audit journal position {}, {} events taken in from the journal).",
+        args.to.display(),
+        manifest.journal_position,
+        manifest.journal_events_taken_in
+    );
+    Ok(())
+}
+
+async fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let file = keyward::backup::restore(&args.from, &args.to).await?;
+    eprintln!(
+        "Restored to {}.\nStart it with: keyward serve --database-url sqlite://{}",
+        file.display(),
+        file.display()
+    );
+    Ok(())
 }
 
 async fn run_root_key(command: RootKeyCommand) -> anyhow::Result<()> {
@@ -227,27 +292,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = ServeConfig {
-        database_url: args.database.database_url,
-        redis_url: args.redis_url,
-        limits: ServeLimits {
-            max_connections: args.max_connections,
-            max_connections_per_address: args
-                .max_connections_per_address
-                .unwrap_or_else(|| ServeLimits::per_address_default(args.max_connections)),
-            header_read_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
-            body_read_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
-            max_connection_age: Duration::from_secs(args.max_connection_age_secs.max(1)),
-            ..ServeLimits::default()
-        },
-        audit_journal: args.audit_journal,
-        root_key_file: args.root_key_file,
-        anchor_key: args.anchor_key,
-        anchor_log: args.anchor_log,
-        anchor_interval: Duration::from_secs(args.anchor_interval_secs),
-    };
-    keyward::serve(config, Listen::Address(args.listen), shutdown_signal()).await
+    let settings = config::layered(args.settings, args.config.as_deref())?;
+    let (config, listen) = settings.serve_config()?;
+    keyward::serve(config, Listen::Address(listen), shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -6,7 +6,7 @@
 
 use keyward_core::StoreError;
 use keyward_server::starting::starting_router;
-use keyward_server::{serve_router, ServeLimits};
+use keyward_server::{serve_router_over, ServeLimits, Transport};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -39,6 +39,23 @@ pub async fn open_or_wait<T, F, Fut>(
     listener: &TcpListener,
     limits: ServeLimits,
     wait: bool,
+    open: F,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    open_or_wait_over(listener, limits, Transport::default(), wait, open, stop).await
+}
+
+/// [`open_or_wait`], the `starting` router served over `transport` (HTTPS when the server
+/// will be).
+pub async fn open_or_wait_over<T, F, Fut>(
+    listener: &TcpListener,
+    limits: ServeLimits,
+    transport: Transport,
+    wait: bool,
     mut open: F,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<T>>
@@ -57,16 +74,22 @@ where
     // the socket stays open for the real server, and no connection attempt is refused.
     let copy = TcpListener::from_std(listener_copy(listener)?)?;
     let (done, done_signal) = oneshot::channel::<()>();
-    let starting = tokio::spawn(serve_router(
+    let scheme = if transport.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let starting = tokio::spawn(serve_router_over(
         copy,
         starting_router(),
         async move {
             let _ = done_signal.await;
         },
         limits,
+        transport,
     ));
     tracing::info!(
-        "keyward listening on http://{} (not ready: waiting for its database)",
+        "keyward listening on {scheme}://{} (not ready: waiting for its database)",
         listener.local_addr()?
     );
     let outcome = loop {

@@ -6,11 +6,10 @@
 //! much revoking there was to do: neither its body nor its timing can be used to test guessed
 //! or stolen keys. Reports are rate limited per client (an IPv4 address, an IPv6 /64).
 
+use crate::client_addr::ClientIp;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -23,9 +22,8 @@ use keyward_app::bootstrap::ROOT_KEY_PREFIX;
 use keyward_app::{fields, Keyward, LeakReport as Leaked, LeakedKey};
 use keyward_core::{ApiKey, KeyHash};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,23 +68,6 @@ fn client(ip: IpAddr) -> IpAddr {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
         },
-    }
-}
-
-/// The peer's address when the server runs with connect info (`serve`); `None` when a test
-/// drives the router directly.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
     }
 }
 

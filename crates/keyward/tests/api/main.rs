@@ -9,8 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod backup;
 mod bad_input;
 mod cli;
+mod config;
 mod connection_limits;
 mod crash_safety;
 #[cfg(unix)]
@@ -22,6 +24,7 @@ mod leaks;
 mod lifecycle;
 mod load;
 mod multi_node;
+mod packaging;
 mod pagination;
 mod postgres;
 mod raw_http;
@@ -36,4 +39,5 @@ mod skip;
 mod starting;
 mod storage_failure;
 mod tenancy;
+mod transport;
 mod verify;

@@ -33,6 +33,9 @@ pub fn config(db_url: &str, env: &[(String, String)]) -> ServeConfig {
             "KEYWARD_MAX_CONNECTION_AGE_SECS" => config.limits.max_connection_age = secs(value),
             "KEYWARD_ANCHOR_INTERVAL_SECS" => config.anchor_interval = secs(value),
             "KEYWARD_AUDIT_JOURNAL" => config.audit_journal = Some(value.into()),
+            "KEYWARD_TRUSTED_PROXIES" => {
+                config.trusted_proxies = value.split(',').map(|n| n.parse().unwrap()).collect();
+            }
             other => panic!("the in-process harness does not know {other}; add it here"),
         }
     }
