@@ -121,16 +121,9 @@ mod tests {
     use super::*;
 
     fn verified(name: &str) -> VerifiedKey {
-        VerifiedKey {
-            id: format!("key_{name}"),
-            name: name.to_owned(),
-            owner_id: None,
-            permissions: vec!["invoices:read".into()],
-            metadata: serde_json::Map::new(),
-            expires_at: None,
-            credits: None,
-            cached: false,
-        }
+        let mut key = VerifiedKey::new(format!("key_{name}"), name);
+        key.permissions = vec!["invoices:read".into()];
+        key
     }
 
     fn secret(text: &str) -> SecretString {

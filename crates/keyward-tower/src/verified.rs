@@ -29,6 +29,21 @@ pub struct VerifiedKey {
 }
 
 impl VerifiedKey {
+    /// A key with this id and name and nothing else: for a handler's own tests, which put it
+    /// in the request's extensions as the layer would (the other fields are public to set).
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            owner_id: None,
+            permissions: Vec::new(),
+            metadata: Map::new(),
+            expires_at: None,
+            credits: None,
+            cached: false,
+        }
+    }
+
     /// The key described by a `VALID` answer; `None` if the answer lacks the key's id or name,
     /// which keyward always sends with `VALID` (so the layer fails closed).
     pub(crate) fn from_answer(answer: VerifyResponse) -> Option<Self> {
