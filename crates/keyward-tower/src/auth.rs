@@ -16,6 +16,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a request waits for keyward's answer by default before it is refused.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
 type ClientIp = dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync;
 type Describe = dyn Fn(&Parts) -> AuditContext + Send + Sync;
 
@@ -33,6 +36,7 @@ struct Settings {
     client_ip: Box<ClientIp>,
     describe: Box<Describe>,
     cache: Option<PositiveCache>,
+    timeout: Duration,
 }
 
 /// Options of a [`KeywardAuth`].
@@ -41,10 +45,10 @@ pub struct KeywardAuthBuilder {
 }
 
 impl KeywardAuth {
-    /// Settings over `client`, a [`Client`] holding a root key with the `keys:verify` right
-    /// (give it a short timeout: a request waits for keyward's answer). By default the key is
-    /// read from `Authorization: Bearer …`, the client IP from axum's `ConnectInfo`, the
-    /// action and resource are the method and the path, and nothing is cached.
+    /// Settings over `client`, a [`Client`] holding a root key with the `keys:verify` right.
+    /// By default the key is read from `Authorization: Bearer …`, the client IP from axum's
+    /// `ConnectInfo`, the action and resource are the method and the path, a request waits
+    /// at most 5 s for keyward, and nothing is cached.
     pub fn builder(client: Client) -> KeywardAuthBuilder {
         KeywardAuthBuilder {
             settings: Settings {
@@ -53,6 +57,7 @@ impl KeywardAuth {
                 client_ip: Box::new(request::connection_ip),
                 describe: Box::new(AuditContext::from_method_and_path),
                 cache: None,
+                timeout: VERIFY_TIMEOUT,
             },
         }
     }
@@ -105,9 +110,15 @@ impl KeywardAuth {
             user_agent,
             cost: None,
         };
-        let answer = match settings.client.verify(&asked).await {
-            Ok(reply) => reply.into_value(),
-            Err(error) => return Err(unavailable(&error)),
+        let answer = match tokio::time::timeout(settings.timeout, settings.client.verify(&asked))
+            .await
+        {
+            Ok(Ok(reply)) => reply.into_value(),
+            Ok(Err(error)) => return Err(unavailable(&error)),
+            Err(_) => {
+                tracing::warn!(timeout = ?settings.timeout, "keyward did not answer a verification in time; refusing the request");
+                return Err(Refusal::unavailable(None));
+            }
         };
         if !answer.valid || answer.code != VerifyCode::Valid {
             let reset = answer
@@ -170,6 +181,13 @@ impl KeywardAuthBuilder {
         self
     }
 
+    /// How long a request waits for keyward's answer before it is refused with `503`
+    /// (default 5 s; the client's own timeout applies too).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
     /// Cache positive answers in `cache` (off by default). A revoked key is then accepted
     /// for up to the cache's time to live, and cached requests are not in the audit trail;
     /// see [`PositiveCache`].
@@ -193,6 +211,7 @@ impl fmt::Debug for KeywardAuth {
             .field("client", &self.inner.client)
             .field("source", &self.inner.source)
             .field("cache", &self.inner.cache)
+            .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
 }

@@ -14,8 +14,9 @@
 //!   `WWW-Authenticate` for a missing or refused key, `403` for a missing permission or a
 //!   disallowed IP or origin, `429` with `Retry-After` for a spent rate limit or credits —
 //!   and never reaches the handler ([`Refusal`]).
-//! - It fails closed: when keyward cannot be reached, or answers anything but a verify
-//!   answer, the request gets `503` with `Retry-After`.
+//! - It fails closed: when keyward cannot be reached, does not answer in time
+//!   ([`KeywardAuthBuilder::timeout`]), or answers anything but a verify answer, the request
+//!   gets `503` with `Retry-After`.
 //! - The handler gets a [`VerifiedKey`] (id, name, owner, permissions, metadata) from the
 //!   request's extensions: `Extension<VerifiedKey>`, or `VerifiedKey` itself as an extractor
 //!   with the `axum` feature (on by default).
@@ -42,11 +43,10 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // A root key with the `keys:verify` right, from the environment.
 //! let root_key = SecretString::from(std::env::var("KEYWARD_ROOT_KEY")?);
-//! let keyward = Client::builder("http://127.0.0.1:8080")?
-//!     .root_key(root_key)
+//! let keyward = Client::new("http://127.0.0.1:8080", root_key)?;
+//! let auth = KeywardAuth::builder(keyward)
 //!     .timeout(Duration::from_secs(2))
-//!     .build()?;
-//! let auth = KeywardAuth::builder(keyward).build();
+//!     .build();
 //!
 //! let app = Router::new()
 //!     .route("/invoices", get(list).route_layer(auth.require("invoices:read")))

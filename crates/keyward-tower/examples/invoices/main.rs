@@ -21,11 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("KEYWARD_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let root_key = std::env::var("KEYWARD_ROOT_KEY")
         .map_err(|_| "set KEYWARD_ROOT_KEY to a root key with the keys:verify right")?;
-    let keyward = Client::builder(&url)?
-        .root_key(SecretString::from(root_key))
+    let keyward = Client::new(&url, SecretString::from(root_key))?;
+    let auth = KeywardAuth::builder(keyward)
         .timeout(Duration::from_secs(2))
-        .build()?;
-    let auth = KeywardAuth::builder(keyward).build();
+        .build();
     let app = service::router(&auth, service::Invoices::sample());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("invoices on http://{}", listener.local_addr()?);

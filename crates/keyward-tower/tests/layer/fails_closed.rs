@@ -7,9 +7,12 @@ use axum::routing::post;
 use axum::Router;
 use keyward_tower::client::StatusCode;
 use keyward_tower::KeywardAuth;
+use std::time::Duration;
 
 async fn unavailable(keyward_url: &str, root_key: &str, key: &str) {
-    let auth = KeywardAuth::builder(app::keyward_client(keyward_url, root_key)).build();
+    let auth = KeywardAuth::builder(app::keyward_client(keyward_url, root_key))
+        .timeout(Duration::from_millis(500))
+        .build();
     let app = app::serve(app::whoami(&auth)).await;
     let refused = app.get("/whoami", Some(key)).await;
     assert_eq!(
@@ -60,4 +63,17 @@ async fn a_root_key_keyward_refuses_is_503_not_a_verdict_on_the_key() {
     let server = server::start().await;
     let (key, _) = create_key(&server, "Stripe invoice sending", &["invoices:read"]).await;
     unavailable(&server.url, "kwroot_notarootkey", &key).await;
+}
+
+#[tokio::test]
+async fn a_keyward_that_never_answers_is_503_after_the_layer_s_timeout() {
+    let silent = Router::new().route(
+        "/v1/verify",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            "never"
+        }),
+    );
+    let silent = app::serve(silent).await;
+    unavailable(&silent.http.url(), "kwroot_whatever", "bos_somekey").await;
 }

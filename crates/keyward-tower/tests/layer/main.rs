@@ -11,6 +11,7 @@ mod cache;
 mod checks;
 mod fails_closed;
 mod invoices;
+mod plain_tower;
 // The client suite's in-process keyward server: the one place that knows how one is assembled.
 // Not every helper it offers is used here.
 #[allow(dead_code)]
