@@ -3,8 +3,10 @@
 use crate::server::TestServer;
 use axum::routing::get;
 use axum::{Json, Router};
-use keyward_tower::client::api::{AuditEvent, AuditKind, AuditQuery, CreateKeyRequest};
-use keyward_tower::client::{Client, RawResponse, SecretString};
+use keyward_tower::client::api::{
+    AuditEvent, AuditKind, AuditQuery, CreateKeyRequest, RevokeKeyRequest,
+};
+use keyward_tower::client::{Client, RawResponse, SecretString, StatusCode};
 use keyward_tower::{KeywardAuth, VerifiedKey};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -122,6 +124,21 @@ pub async fn verifications(server: &TestServer, id: &str) -> Vec<AuditEvent> {
         .unwrap()
         .into_value()
         .events
+}
+
+/// Revokes key `id`.
+pub async fn revoke(server: &TestServer, id: &str) {
+    server
+        .client()
+        .revoke_key(id, &RevokeKeyRequest::default())
+        .await
+        .unwrap();
+}
+
+/// `response` is the layer's refusal with `status` and `code`.
+pub fn assert_refused(response: &RawResponse, status: StatusCode, code: &str) {
+    assert_eq!(response.status, status, "{}", response.text);
+    assert_eq!(error_code(response), code, "{}", response.text);
 }
 
 /// The JSON body's `error.code`.

@@ -1,7 +1,7 @@
 //! When keyward cannot answer, or what answers is not keyward, the layer refuses with `503`
 //! and never calls the handler.
 
-use crate::app::{self, create_key, error_code};
+use crate::app::{self, create_key};
 use crate::server;
 use axum::routing::post;
 use axum::Router;
@@ -15,13 +15,7 @@ async fn unavailable(keyward_url: &str, root_key: &str, key: &str) {
         .build();
     let app = app::serve(app::whoami(&auth)).await;
     let refused = app.get("/whoami", Some(key)).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.text
-    );
-    assert_eq!(error_code(&refused), "unavailable");
+    app::assert_refused(&refused, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(refused.header("retry-after"), Some("5"));
     assert!(!refused.text.contains(key));
 }

@@ -5,9 +5,9 @@
 #[path = "../../examples/invoices/service.rs"]
 mod service;
 
-use crate::app::{self, create_key, error_code};
+use crate::app::{self, create_key};
 use crate::server;
-use keyward_tower::client::api::{AuditKind, AuditOutcome, AuditQuery, RevokeKeyRequest};
+use keyward_tower::client::api::{AuditKind, AuditOutcome, AuditQuery};
 use keyward_tower::client::StatusCode;
 use std::time::Duration;
 
@@ -38,8 +38,7 @@ async fn readers_list_clerks_delete_and_the_audit_trail_says_who_deleted_what() 
         serde_json::json!(["INV-1", "INV-2", "INV-3"])
     );
     let refused = delete("INV-2", &reader).await.unwrap();
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(error_code(&refused), "insufficient_permissions");
+    app::assert_refused(&refused, StatusCode::FORBIDDEN, "insufficient_permissions");
 
     let deleted = delete("INV-2", &clerk).await.unwrap();
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
@@ -53,14 +52,9 @@ async fn readers_list_clerks_delete_and_the_audit_trail_says_who_deleted_what() 
         serde_json::json!(["INV-1", "INV-3"])
     );
 
-    server
-        .client()
-        .revoke_key(&reader_id, &RevokeKeyRequest::default())
-        .await
-        .unwrap();
+    app::revoke(&server, &reader_id).await;
     let revoked = app.get("/invoices", Some(&reader)).await;
-    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(error_code(&revoked), "invalid_key");
+    app::assert_refused(&revoked, StatusCode::UNAUTHORIZED, "invalid_key");
 
     let deletions = server
         .client()
@@ -125,11 +119,5 @@ async fn with_keyward_stopped_the_invoices_service_answers_503() {
     }
     assert!(closed, "keyward did not stop");
     let refused = app.get("/invoices", Some(&clerk)).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.text
-    );
-    assert_eq!(error_code(&refused), "unavailable");
+    app::assert_refused(&refused, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
 }
