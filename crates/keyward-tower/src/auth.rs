@@ -8,7 +8,7 @@ use crate::request::{self, AuditContext, KeySource};
 use crate::verified::VerifiedKey;
 use http::request::Parts;
 use http::HeaderName;
-use keyward_client::api::{VerifyCode, VerifyRequest};
+use keyward_client::api::{VerifyCode, VerifyRequest, VerifyResponse};
 use keyward_client::{Client, Error};
 use secrecy::ExposeSecret;
 use std::fmt;
@@ -110,16 +110,7 @@ impl KeywardAuth {
             user_agent,
             cost: None,
         };
-        let answer = match tokio::time::timeout(settings.timeout, settings.client.verify(&asked))
-            .await
-        {
-            Ok(Ok(reply)) => reply.into_value(),
-            Ok(Err(error)) => return Err(unavailable(&error)),
-            Err(_) => {
-                tracing::warn!(timeout = ?settings.timeout, "keyward did not answer a verification in time; refusing the request");
-                return Err(Refusal::unavailable(None));
-            }
-        };
+        let answer = self.ask(&asked).await?;
         if !answer.valid || answer.code != VerifyCode::Valid {
             let reset = answer
                 .rate_limit
@@ -136,6 +127,22 @@ impl KeywardAuth {
             cache.keep(&question, &verified, rate_limited);
         }
         Ok(verified)
+    }
+
+    /// keyward's answer to `asked`, within the layer's timeout.
+    async fn ask(&self, asked: &VerifyRequest) -> Result<VerifyResponse, Refusal> {
+        let timeout = self.inner.timeout;
+        match tokio::time::timeout(timeout, self.inner.client.verify(asked)).await {
+            Ok(Ok(reply)) => Ok(reply.into_value()),
+            Ok(Err(error)) => Err(unavailable(&error)),
+            Err(_) => {
+                tracing::warn!(
+                    ?timeout,
+                    "keyward did not answer a verification in time; refusing the request"
+                );
+                Err(Refusal::unavailable(None))
+            }
+        }
     }
 
     pub(crate) fn challenge(&self) -> Challenge {
