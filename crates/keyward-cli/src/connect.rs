@@ -246,13 +246,11 @@ mod tests {
 
     #[test]
     fn an_export_refused_cut_off_or_of_the_wrong_type_says_so() {
-        let refused = explain(Error::Api(ApiError {
-            status: StatusCode::FORBIDDEN,
-            code: None,
-            message: None,
-            retry_after: None,
-            body: error_body("forbidden", "this root key lacks audit:read"),
-        }))
+        let refused = explain(Error::Api(ApiError::new(
+            StatusCode::FORBIDDEN,
+            None,
+            error_body("forbidden", "this root key lacks audit:read"),
+        )))
         .to_string();
         assert!(
             refused.contains("(403): this root key lacks audit:read"),

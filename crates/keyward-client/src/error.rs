@@ -14,7 +14,12 @@ use std::time::Duration;
 pub enum Error {
     /// The server URL does not parse, or is not `http` or `https`.
     #[error("invalid server URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The root key holds characters an HTTP header cannot carry (the key is not shown).
     #[error("the root key contains characters that cannot be sent in an HTTP header")]
     InvalidRootKey,
@@ -30,32 +35,52 @@ pub enum Error {
     Transport {
         /// The server's URL, without credentials.
         url: String,
+        /// Why there was no answer.
         kind: TransportKind,
         /// The innermost cause, e.g. `Connection refused (os error 111)`.
         cause: String,
     },
     /// A success status whose body is not the JSON keyward sends.
     #[error("unexpected response from {url}: {cause} (is this a keyward server?)")]
-    Decode { url: String, cause: String },
+    Decode {
+        /// The server's URL, without credentials.
+        url: String,
+        /// What the JSON decoder said.
+        cause: String,
+    },
     /// A success status with another `Content-Type` than the one asked for.
     #[error("unexpected response from {url}: expected {expected}, got {received:?} (is this a keyward server?)")]
     ContentType {
+        /// The server's URL, without credentials.
         url: String,
+        /// The `Content-Type` asked for.
         expected: &'static str,
+        /// The `Content-Type` received.
         received: String,
     },
     /// A streamed body stopped arriving: nothing came for `after`.
     #[error("keyward at {url} stopped sending for {}s; the transfer is incomplete", after.as_secs())]
-    Stalled { url: String, after: Duration },
+    Stalled {
+        /// The server's URL, without credentials.
+        url: String,
+        /// How long nothing came.
+        after: Duration,
+    },
     /// A streamed body was cut off by the server or the network before its end.
     #[error(
         "the transfer from keyward at {url} was cut off ({cause}); the transfer is incomplete"
     )]
-    CutOff { url: String, cause: String },
+    CutOff {
+        /// The server's URL, without credentials.
+        url: String,
+        /// The innermost cause.
+        cause: String,
+    },
 }
 
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportKind {
     /// The server did not answer within the client's timeout.
     Timeout,
@@ -89,9 +114,13 @@ pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// body (`{"error": {"code", "message"}}`); they are `None` when the body is something else
 /// (a proxy's page, say), which `body` holds as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// keyward's error code, e.g. `forbidden`.
     pub code: Option<ErrorCode>,
+    /// keyward's message, for people.
     pub message: Option<String>,
     /// The server's `Retry-After` in seconds (given with `429`).
     pub retry_after: Option<Duration>,
@@ -100,7 +129,9 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, retry_after: Option<Duration>, body: String) -> Self {
+    /// The error for an answer with `status`, `Retry-After` and `body` as sent: `code` and
+    /// `message` are read from the body when it is keyward's error JSON.
+    pub fn new(status: StatusCode, retry_after: Option<Duration>, body: String) -> Self {
         let parsed = serde_json::from_str::<ErrorBody>(&body).ok();
         let (code, message) = match parsed {
             Some(parsed) => (Some(parsed.error.code), Some(parsed.error.message)),

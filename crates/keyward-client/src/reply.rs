@@ -7,10 +7,15 @@ use reqwest::StatusCode;
 /// A successful answer: `value` is the typed body, `raw` the body exactly as the server sent
 /// it (to show the server's own JSON, or to check a signed document as signed).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Reply<T> {
+    /// The success status (`200`, `201`, …).
     pub status: StatusCode,
+    /// The answer's headers.
     pub headers: HeaderMap,
+    /// The body, typed.
     pub value: T,
+    /// The body exactly as sent.
     pub raw: String,
 }
 
@@ -23,8 +28,11 @@ impl<T> Reply<T> {
 
 /// Any answer to a request built with [`crate::Client::request`], whatever its status.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RawResponse {
+    /// The status, whatever it is.
     pub status: StatusCode,
+    /// The answer's headers.
     pub headers: HeaderMap,
     /// The body as text (invalid UTF-8 replaced).
     pub text: String,
