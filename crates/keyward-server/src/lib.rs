@@ -4,7 +4,7 @@
 //!
 //! The `keyward` binary (its own crate) parses the command line and binds; [`serve`] runs a
 //! bound listener until shutdown; [`router`] builds the `Router` that tests can drive
-//! directly.
+//! directly. The dashboard (`keyward-ui`) is mounted under `/ui`.
 
 pub mod auth;
 pub mod conn_bodies;
@@ -19,4 +19,7 @@ pub mod server;
 pub mod starting;
 pub mod views;
 
-pub use server::{router, serve, serve_router, serve_with, ServeLimits};
+pub use keyward_ui::UiConfig;
+pub use server::{
+    router, router_with_ui, serve, serve_router, serve_with, serve_with_ui, ServeLimits,
+};

@@ -14,7 +14,7 @@ use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
 use keyward_postgres::PostgresStore;
-use keyward_server::{serve_with, ServeLimits};
+use keyward_server::{serve_with_ui, ServeLimits, UiConfig};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub anchor_log: Option<PathBuf>,
     /// Time between signing the chain heads that moved (at least a second).
     pub anchor_interval: Duration,
+    /// How the dashboard under `/ui` is served (its cookie's `Secure` flag).
+    pub ui: UiConfig,
 }
 
 impl ServeConfig {
@@ -51,6 +53,7 @@ impl ServeConfig {
             anchor_key: None,
             anchor_log: None,
             anchor_interval: anchors::DEFAULT_INTERVAL,
+            ui: UiConfig::default(),
         }
     }
 }
@@ -113,7 +116,7 @@ pub async fn serve(
     let shutdown = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
-    serve_with(listener, state.clone(), shutdown, config.limits).await?;
+    serve_with_ui(listener, state.clone(), shutdown, config.limits, config.ui).await?;
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.

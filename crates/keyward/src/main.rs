@@ -132,6 +132,10 @@ struct ServeArgs {
     /// Seconds between signing the audit chain heads that moved
     #[arg(long, env = "KEYWARD_ANCHOR_INTERVAL_SECS", default_value_t = DEFAULT_INTERVAL.as_secs())]
     anchor_interval_secs: u64,
+    /// Mark the dashboard's session cookie Secure (set it when a TLS proxy serves keyward;
+    /// a proxy that sends X-Forwarded-Proto: https gets it anyway)
+    #[arg(long, env = "KEYWARD_UI_SECURE_COOKIES")]
+    ui_secure_cookies: bool,
 }
 
 #[derive(Args)]
@@ -246,6 +250,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         anchor_key: args.anchor_key,
         anchor_log: args.anchor_log,
         anchor_interval: Duration::from_secs(args.anchor_interval_secs),
+        ui: keyward_server::UiConfig {
+            secure_cookies: args.ui_secure_cookies,
+        },
     };
     keyward::serve(config, Listen::Address(args.listen), shutdown_signal()).await
 }
