@@ -2,7 +2,7 @@
 
 use crate::error::UiError;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -28,32 +28,91 @@ pub async fn headers(req: Request, next: Next) -> Response {
     response
 }
 
-/// Refuses a post whose `Origin` is another site (or `null`): together with the SameSite
-/// cookie and the form token, a page elsewhere cannot make a signed-in browser act.
-/// Browsers send `Origin` with every form post; a client without one still needs the
-/// session's form token.
+/// Refuses a post another site made: one whose `Sec-Fetch-Site` is not `same-origin`, or
+/// whose `Origin` names another host. Under the pages' `Referrer-Policy: no-referrer`
+/// browsers send `Origin: null` with every form post, so `null` says nothing and the
+/// browser's `Sec-Fetch-Site` decides. With the SameSite=Strict cookie and the session's form
+/// token, a page elsewhere cannot make a signed-in browser act; a client that sends neither
+/// header still needs the form token.
 pub async fn same_origin_posts(req: Request, next: Next) -> Response {
     if req.method() == Method::GET || req.method() == Method::HEAD {
         return next.run(req).await;
     }
-    let headers = req.headers();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin_host = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://"))
-            .map(|(_, rest)| rest);
-        if host.is_none() || origin_host != host {
-            return UiError::CrossOrigin.into_response();
-        }
+    if !same_origin(req.headers()) {
+        return UiError::CrossOrigin.into_response();
     }
     next.run(req).await
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() != b"same-origin")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    if origin.as_bytes() == b"null" {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    host.is_some() && origin_host == host
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_told_apart_from_one_of_this_site() {
+        let host = ("host", "kw.example:8080");
+        assert!(same_origin(&headers(&[host])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "https://kw.example:8080")
+        ])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "https://kw.example:9090")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(!same_origin(&headers(&[(
+            "origin",
+            "https://kw.example:8080"
+        )])));
+    }
 
     #[test]
     fn the_policy_allows_no_inline_code_and_no_framing() {

@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod connection_limits;
 mod crash_safety;
+mod dashboard;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;
