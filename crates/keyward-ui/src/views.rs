@@ -94,3 +94,8 @@ pub fn usage(usage: &UsageTracker, key_id: &str) -> (String, u64) {
     let (last, count) = usage.get(key_id);
     (optional_time(last, "never"), count)
 }
+
+/// A value for a link's query string, percent-encoded.
+pub fn query_value(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -75,25 +75,13 @@ impl AuditParams {
         let mut parts: Vec<String> = pairs
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .map(|(k, v)| format!("{k}={}", crate::views::query_value(v)))
             .collect();
         if !cursor.is_empty() {
-            parts.push(format!("cursor={}", encode(cursor)));
+            parts.push(format!("cursor={}", crate::views::query_value(cursor)));
         }
         parts.join("&")
     }
-}
-
-fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub struct Row {

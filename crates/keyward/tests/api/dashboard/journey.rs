@@ -225,7 +225,7 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
     assert_eq!(replay.headers()["location"], "/ui/sign-in");
     b.close().await;
 
-    // Nothing secret reached the log; the database holds no session token.
+    // Nothing secret reached the log; the database holds no session token and no key.
     let log = app.log_text();
     assert_no_secret_in("the server log", &log);
     assert!(
@@ -241,7 +241,9 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
         if let Ok(bytes) = std::fs::read(&path) {
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains(&cookie), "{path} holds the session token");
-            assert!(!text.contains(app.root_key()), "{path} holds the root key");
+            for secret in [app.root_key(), &key, &rotated, &limited] {
+                assert!(!text.contains(secret), "{path} holds a key in plain text");
+            }
         }
     }
 }

@@ -4,5 +4,6 @@
 //! on every page and a screenshot of every page in `target/ui-screenshots/`.
 
 mod browser;
+mod expiry;
 mod http;
 mod journey;
