@@ -135,7 +135,21 @@ impl Browser {
         field.select_by_value(value).await.unwrap();
     }
 
+    /// Clicks `css` (a button or link that loads a page) and waits until the page it was on
+    /// is gone, so what is read next is the new page.
     pub async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.tick(css).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The old page's root goes stale once the browser has replaced the page.
+        while old.tag_name().await.is_ok() {
+            assert!(Instant::now() < deadline, "clicking {css} loaded no page");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Clicks `css` where no page loads (a checkbox).
+    pub async fn tick(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await

@@ -158,7 +158,7 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
     // Revoke the new key: a confirmation is needed, then verify refuses it.
     b.goto(&format!("{base}/ui/keys/{rotated_id}")).await;
     b.fill("#reason", "no longer used").await;
-    b.click("#confirm").await;
+    b.tick("#confirm").await;
     b.click("form[action$='/revoke'] button").await;
     assert!(b.text("#done").await.contains("Revoked"));
     assert_eq!(verify("203.0.113.7", rotated.clone()).await, "REVOKED");
@@ -199,6 +199,14 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
     assert!(limited.starts_with("kw_root_"));
     b.check_page("19-root-key-created").await;
 
+    // On a phone-sized screen the pages reflow and stay usable.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.goto(&format!("{base}/ui/keys?status=any")).await;
+    b.check_page("20-keys-phone").await;
+    b.goto(&format!("{base}/ui/keys/{key_id}")).await;
+    b.check_page("21-key-page-phone").await;
+    b.client.set_window_size(1280, 1000).await.unwrap();
+
     // Sign out: the pages refuse, and so does the old session cookie.
     let cookie = b
         .client
@@ -209,7 +217,7 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
         .to_owned();
     b.click("form.signout button").await;
     assert!(b.url().await.contains("/ui/sign-in"));
-    b.check_page("20-signed-out").await;
+    b.check_page("22-signed-out").await;
     b.goto(&format!("{base}/ui/keys/{key_id}")).await;
     assert!(b.url().await.ends_with("/ui/sign-in"));
     let replay = reqwest::Client::builder()
