@@ -198,6 +198,42 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
     remember_secret(&limited);
     assert!(limited.starts_with("kw_root_"));
     b.check_page("19-root-key-created").await;
+    let limited_api = app.as_root(&limited);
+    limited_api.get("/v1/keys").await.expect(200);
+    // Revoke it: the newest root key is listed first; a confirmation is needed.
+    b.goto(&format!("{base}/ui/root-keys")).await;
+    b.tick("form.inline input[name=confirm]").await;
+    b.click("form.inline button").await;
+    assert!(b.source().await.contains("revoked"));
+    limited_api.get("/v1/keys").await.expect(401);
+
+    // The export holds the filtered trail, one JSON event a line.
+    let export = reqwest::Client::new()
+        .get(format!("{base}/ui/audit/export?kind=key.picked_up"))
+        .header(
+            "cookie",
+            format!(
+                "kw_session={}",
+                b.client
+                    .get_named_cookie("kw_session")
+                    .await
+                    .unwrap()
+                    .value()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<serde_json::Value> = export
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "one pickup");
+    assert_eq!(lines[0]["key_id"], key_id.as_str());
 
     // On a phone-sized screen the pages reflow and stay usable.
     b.client.set_window_size(390, 844).await.unwrap();
