@@ -256,9 +256,16 @@ pub(crate) fn key_handover_created(
     ))
 }
 
-/// The handover's link was opened: the key was picked up (no actor: whoever had the link).
-pub(crate) fn key_picked_up(handover: &Handover, now: DateTime<Utc>) -> NewEvent {
-    NewEvent::new(&handover.workspace_id, now, EventKind::KeyPickedUp)
+/// The handover's link was opened from `ip`: the key was picked up (no actor: whoever had
+/// the link).
+pub(crate) fn key_picked_up(
+    handover: &Handover,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut event = NewEvent::new(&handover.workspace_id, now, EventKind::KeyPickedUp)
         .subject(&handover.key_id, &handover.key_name)
-        .detail(format!("handover {} opened", handover.id))
+        .detail(format!("handover {} opened", handover.id));
+    event.ip = ip.map(|ip| ip.to_string());
+    event
 }

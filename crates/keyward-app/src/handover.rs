@@ -18,6 +18,7 @@ use hkdf::Hkdf;
 use keyward_core::{ids, ApiKey, Handover, KeyHash};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
+use std::net::IpAddr;
 
 /// How long a link works unless asked otherwise.
 pub const DEFAULT_LIFETIME: Duration = Duration::hours(72);
@@ -133,9 +134,15 @@ impl Keyward {
         })
     }
 
-    /// Opens the link (`id`, `secret`): the key, once, recorded as `key.picked_up`. `None`
-    /// for an unknown, used, expired or wrong link alike, so a page cannot tell them apart.
-    pub async fn open_handover(&self, id: &str, secret: &str) -> AppResult<Option<PickedUp>> {
+    /// Opens the link (`id`, `secret`): the key, once, recorded as `key.picked_up` with the
+    /// address it was opened `from`. `None` for an unknown, used, expired or wrong link alike,
+    /// so a page cannot tell them apart.
+    pub async fn open_handover(
+        &self,
+        id: &str,
+        secret: &str,
+        from: Option<IpAddr>,
+    ) -> AppResult<Option<PickedUp>> {
         if !ids::is_well_formed(ids::HANDOVER, id) {
             return Ok(None);
         }
@@ -162,7 +169,7 @@ impl Keyward {
             .ok()
             .and_then(|text| ApiKey::parse(&text).ok())
             .ok_or_else(|| AppError::Internal("a handover opened to no key".into()))?;
-        let event = events::key_picked_up(&handover, now);
+        let event = events::key_picked_up(&handover, from, now);
         if !self.store.take_handover(id, event).await? {
             return Ok(None);
         }

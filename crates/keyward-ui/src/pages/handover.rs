@@ -10,14 +10,15 @@ use crate::session::{host, secure, Posted};
 use crate::views;
 use crate::Ui;
 use askama::Template;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Duration;
 use keyward_app::handover::DEFAULT_LIFETIME;
 use keyward_app::rights::KeysWrite;
 use keyward_core::ApiKey;
 use secrecy::ExposeSecret;
+use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "handover_created.html")]
@@ -83,10 +84,15 @@ pub async fn confirm(headers: HeaderMap) -> UiResult<Response> {
 pub async fn open(
     State(ui): State<Ui>,
     headers: HeaderMap,
+    extensions: Extensions,
     Path((id, secret)): Path<(String, String)>,
 ) -> UiResult<Response> {
     let layout = Layout::signed_out(host(&headers));
-    match ui.app.open_handover(&id, &secret).await? {
+    // The client's address, when the server knows it (`serve` records every peer).
+    let from = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    match ui.app.open_handover(&id, &secret, from).await? {
         Some(picked) => page(PickupPage {
             layout,
             key: Some(picked.key.expose().to_owned()),

@@ -57,7 +57,7 @@ async fn a_session_ends_after_30_idle_minutes_or_12_hours_and_a_link_at_its_life
         .is_err());
     h.clock.advance(Duration::minutes(61));
     assert!(app
-        .open_handover(&link.id, &secret)
+        .open_handover(&link.id, &secret, None)
         .await
         .unwrap()
         .is_none());

@@ -234,6 +234,7 @@ async fn a_key_is_created_handed_over_restricted_rotated_revoked_and_audited_in_
         .collect();
     assert_eq!(lines.len(), 1, "one pickup");
     assert_eq!(lines[0]["key_id"], key_id.as_str());
+    assert_eq!(lines[0]["ip"], "127.0.0.1", "who picked the key up");
 
     // On a phone-sized screen the pages reflow and stay usable.
     b.client.set_window_size(390, 844).await.unwrap();
