@@ -34,8 +34,13 @@ fn cookie_of(headers: &HeaderMap) -> String {
 
 /// The session's form token, read off a page as a browser would.
 async fn csrf(app: &TestApp, client: &Client, cookie: &str) -> String {
+    csrf_from(app, client, cookie, "/ui/keys/new").await
+}
+
+/// The form token on the page at `path` (every page's sign-out form has it).
+async fn csrf_from(app: &TestApp, client: &Client, cookie: &str, path: &str) -> String {
     let page = client
-        .get(format!("{}/ui/keys/new", app.address))
+        .get(format!("{}{path}", app.address))
         .header("cookie", cookie)
         .send()
         .await
@@ -308,4 +313,59 @@ async fn a_revoked_root_keys_session_ends_at_once() {
         .await
         .expect(200);
     assert_eq!(page(cookie).await, 303);
+}
+
+#[tokio::test]
+async fn a_root_key_with_limited_rights_sees_only_the_pages_its_rights_allow() {
+    let app = spawn_app();
+    let client = browser_like();
+    let made = app
+        .api()
+        .post(
+            "/v1/root-keys",
+            &serde_json::json!({ "name": "Read-only support", "permissions": ["keys:read"] }),
+        )
+        .await;
+    let reader = made.expect(201)["key"].as_str().unwrap().to_owned();
+    crate::helpers::remember_secret(&reader);
+    let answer = client
+        .post(format!("{}/ui/sign-in", app.address))
+        .form(&[("root_key", reader.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_of(answer.headers());
+    for (path, status) in [
+        ("/ui/keys", 200),
+        ("/ui/keys/new", 403),
+        ("/ui/audit", 403),
+        ("/ui/root-keys", 403),
+    ] {
+        let page = client
+            .get(format!("{}{path}", app.address))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), status, "{path}");
+        if status == 403 {
+            assert!(
+                page.text().await.unwrap().contains("may not do this"),
+                "{path}"
+            );
+        }
+    }
+    let token = csrf_from(&app, &client, &cookie, "/ui/keys").await;
+    let refused = post_form(
+        &app,
+        &client,
+        "/ui/keys/new",
+        &cookie,
+        Some(&app.address),
+        &[("csrf", token.as_str()), ("name", "Billing Service")],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let listed = app.api().get("/v1/keys?status=active").await;
+    assert_eq!(listed.expect(200)["keys"].as_array().unwrap().len(), 0);
 }
