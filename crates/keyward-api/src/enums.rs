@@ -127,6 +127,14 @@ wire_enum! {
         PolicyUpdated => "policy.updated",
         /// Retention cut the chain here.
         AuditCheckpoint => "audit.checkpoint",
+        /// A root key signed in to the dashboard.
+        DashboardSignedIn => "dashboard.signed_in",
+        /// A dashboard session was ended by signing out.
+        DashboardSignedOut => "dashboard.signed_out",
+        /// A one-time handover link was made for a new key.
+        KeyHandoverCreated => "key.handover_created",
+        /// A handover link was opened: the key was picked up.
+        KeyPickedUp => "key.picked_up",
     }
 }
 
@@ -317,6 +325,10 @@ mod tests {
                 "workspace.updated",
                 "policy.updated",
                 "audit.checkpoint",
+                "dashboard.signed_in",
+                "dashboard.signed_out",
+                "key.handover_created",
+                "key.picked_up",
             ],
         );
     }

@@ -6,7 +6,8 @@ use crate::rights::Principal;
 use chrono::{DateTime, Utc};
 use keyward_core::audit::{format_time, EventKind};
 use keyward_core::{
-    KeyRecord, NewEvent, RootKey, VerifyCode, Workspace, WorkspacePolicy, WorkspaceSettings,
+    Handover, KeyRecord, NewEvent, RootKey, VerifyCode, Workspace, WorkspacePolicy,
+    WorkspaceSettings,
 };
 use std::net::IpAddr;
 
@@ -213,4 +214,58 @@ pub(crate) fn root_key_recovered(root: &RootKey, now: DateTime<Utc>) -> NewEvent
          (keyward root-key create, with direct access to the database)",
         root.id, root.name
     ))
+}
+
+/// A root key signed in to the dashboard.
+pub(crate) fn dashboard_signed_in(principal: &Principal, now: DateTime<Utc>) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::DashboardSignedIn,
+    )
+}
+
+/// A dashboard session ended by signing out.
+pub(crate) fn dashboard_signed_out(principal: &Principal, now: DateTime<Utc>) -> NewEvent {
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::DashboardSignedOut,
+    )
+}
+
+/// A one-time link made for the handover's key, and until when it works.
+pub(crate) fn key_handover_created(
+    principal: &Principal,
+    handover: &Handover,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    by(
+        principal,
+        &handover.workspace_id,
+        now,
+        EventKind::KeyHandoverCreated,
+    )
+    .subject(&handover.key_id, &handover.key_name)
+    .detail(format!(
+        "handover {} works once until {}",
+        handover.id,
+        format_time(handover.expires_at)
+    ))
+}
+
+/// The handover's link was opened from `ip`: the key was picked up (no actor: whoever had
+/// the link).
+pub(crate) fn key_picked_up(
+    handover: &Handover,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let mut event = NewEvent::new(&handover.workspace_id, now, EventKind::KeyPickedUp)
+        .subject(&handover.key_id, &handover.key_name)
+        .detail(format!("handover {} opened", handover.id));
+    event.ip = ip.map(|ip| ip.to_string());
+    event
 }

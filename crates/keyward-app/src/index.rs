@@ -159,6 +159,15 @@ impl KeyIndex {
         roots.get(hash).filter(|k| k.hash == *hash).cloned()
     }
 
+    /// The root key `id` of `workspace_id` (a walk over every root key: there are few).
+    pub fn root_key_by_id(&self, workspace_id: &str, id: &str) -> Option<Arc<RootKey>> {
+        let roots = self.root_keys.read().unwrap_or_else(|p| p.into_inner());
+        roots
+            .values()
+            .find(|k| k.id == id && k.workspace_id == workspace_id)
+            .cloned()
+    }
+
     pub fn put_root_key(&self, root: RootKey) {
         let mut roots = self.root_keys.write().unwrap_or_else(|p| p.into_inner());
         roots.insert(root.hash, Arc::new(root));

@@ -136,6 +136,10 @@ pub struct KeyQuery {
     pub limit: u32,
     /// The last key id of the previous page (a well-formed key id).
     pub cursor: Option<String>,
+    /// Only keys whose name contains this text, ignoring case.
+    pub name_contains: Option<String>,
+    /// Only keys holding a permission that grants this one.
+    pub permission: Option<Permission>,
 }
 
 impl KeyQuery {
@@ -158,9 +162,36 @@ impl KeyQuery {
             status,
             limit,
             cursor,
+            name_contains: None,
+            permission: None,
         })
     }
+
+    /// Narrows the query to keys whose name contains `text` (ignoring case) and that hold a
+    /// permission granting `permission`. Listing with either reads at most
+    /// [`MAX_SCANNED`] keys per page, so a page may hold fewer keys than its limit and
+    /// still have a next one.
+    pub fn matching(mut self, text: Option<String>, permission: Option<Permission>) -> Self {
+        self.name_contains = text
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
+        self.permission = permission;
+        self
+    }
+
+    fn matches(&self, key: &KeyRecord) -> bool {
+        self.name_contains
+            .as_deref()
+            .is_none_or(|text| key.name.to_lowercase().contains(text))
+            && self
+                .permission
+                .as_ref()
+                .is_none_or(|p| Permission::any_grants(&key.permissions, p))
+    }
 }
+
+/// Most keys one page of a listing narrowed by name or permission reads from storage.
+pub const MAX_SCANNED: u32 = 1000;
 
 /// One page of keys, and the cursor of the next when there is one.
 pub struct KeyPage {
@@ -229,20 +260,26 @@ impl Keyward {
         query: KeyQuery,
     ) -> AppResult<KeyPage> {
         let now = self.clock.now();
-        let limit = query.limit;
-        let filter = KeyFilter {
-            owner_id: query.owner_id,
-            status: query.status,
-            now,
-            before_id: query.cursor,
-            limit: limit + 1,
-        };
-        let mut keys = self.store.list_keys(caller.workspace_id(), &filter).await?;
-        let next_cursor = if keys.len() > limit as usize {
-            keys.truncate(limit as usize);
-            keys.last().map(|k| k.id.clone())
+        let (mut keys, next_cursor) = if query.name_contains.is_some() || query.permission.is_some()
+        {
+            self.scan_keys(caller.workspace_id(), &query, now).await?
         } else {
-            None
+            let limit = query.limit;
+            let filter = KeyFilter {
+                owner_id: query.owner_id,
+                status: query.status,
+                now,
+                before_id: query.cursor,
+                limit: limit + 1,
+            };
+            let mut keys = self.store.list_keys(caller.workspace_id(), &filter).await?;
+            let next_cursor = if keys.len() > limit as usize {
+                keys.truncate(limit as usize);
+                keys.last().map(|k| k.id.clone())
+            } else {
+                None
+            };
+            (keys, next_cursor)
         };
         for key in &mut keys {
             self.show_shared_balance(key).await?;
@@ -252,6 +289,49 @@ impl Keyward {
             next_cursor,
             at: now,
         })
+    }
+
+    /// A page of keys narrowed by name or permission: storage pages read in order until the
+    /// page is full, storage has no more, or [`MAX_SCANNED`] keys were read; the cursor is
+    /// the last key read.
+    async fn scan_keys(
+        &self,
+        workspace_id: &str,
+        query: &KeyQuery,
+        now: DateTime<Utc>,
+    ) -> AppResult<(Vec<KeyRecord>, Option<String>)> {
+        let mut keys = Vec::new();
+        let mut last_read = query.cursor.clone();
+        let mut scanned = 0;
+        loop {
+            let filter = KeyFilter {
+                owner_id: query.owner_id.clone(),
+                status: query.status,
+                now,
+                before_id: last_read.clone(),
+                limit: MAX_PAGE,
+            };
+            let batch = self.store.list_keys(workspace_id, &filter).await?;
+            let exhausted = batch.len() < MAX_PAGE as usize;
+            let count = batch.len();
+            for (i, key) in batch.into_iter().enumerate() {
+                scanned += 1;
+                last_read = Some(key.id.clone());
+                if query.matches(&key) {
+                    keys.push(key);
+                    if keys.len() == query.limit as usize {
+                        let more = !(exhausted && i + 1 == count);
+                        return Ok((keys, last_read.filter(|_| more)));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((keys, None));
+            }
+            if scanned >= MAX_SCANNED {
+                return Ok((keys, last_read));
+            }
+        }
     }
 
     /// The key `id` in the caller's workspace.

@@ -14,17 +14,20 @@
 //! - verification runs `decide` → rate limit → credits → event → usage, in that order
 //!   (`verify.rs`).
 
+mod activity;
 pub mod anchor_key;
 pub mod anchors;
 mod audit;
 pub mod audit_check;
 pub mod bootstrap;
 mod commit;
+pub mod dashboard;
 mod enforce;
 mod error;
 mod events;
 pub mod fields;
 pub mod follow;
+pub mod handover;
 pub mod index;
 mod keys;
 pub mod leaks;
@@ -40,6 +43,7 @@ pub mod usage;
 mod verify;
 mod workspace;
 
+pub use activity::{Activity, MAX_EVENTS_READ};
 pub use audit::{AuditQuery, EventPage, EventPages};
 pub use audit_check::{ChainCheck, Unexplained};
 pub use error::AppError;

@@ -1,5 +1,6 @@
 //! Background work of a running server: writing usage counters every few seconds, pruning
-//! old verification events and old changes every hour, and signing audit chain heads that moved.
+//! old verification events, old changes and ended dashboard sessions and handover links every
+//! hour, and signing audit chain heads that moved.
 
 use crate::service::Keyward;
 use crate::{follow, retention};
@@ -42,6 +43,7 @@ pub fn spawn(state: Keyward) {
                 Err(e) => tracing::warn!(error = %e, "pruning audit events failed; will retry"),
             }
             prune_changes(&state).await;
+            prune_dashboard(&state).await;
         }
     });
 }
@@ -54,6 +56,16 @@ async fn prune_changes(state: &Keyward) {
         Ok(0) => {}
         Ok(deleted) => tracing::debug!(deleted, "pruned the change log"),
         Err(e) => tracing::warn!(error = %e, "pruning the change log failed; will retry"),
+    }
+}
+
+/// Deletes dashboard sessions and handover links past their end (they are refused from
+/// that moment anyway; this only reclaims the rows).
+pub async fn prune_dashboard(state: &Keyward) {
+    match state.store.prune_dashboard(state.now()).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::debug!(deleted, "pruned ended dashboard sessions and links"),
+        Err(e) => tracing::warn!(error = %e, "pruning dashboard sessions failed; will retry"),
     }
 }
 

@@ -4,9 +4,9 @@
 use crate::commit::Change;
 use crate::error::{AppError, AppResult};
 use crate::events;
-use crate::rights::{AuditRead, Caller, WorkspaceWrite};
+use crate::rights::{AuditRead, Caller, Principal, WorkspaceWrite};
 use crate::service::Keyward;
-use keyward_core::{VerificationAudit, WorkspaceSettings};
+use keyward_core::{VerificationAudit, Workspace, WorkspaceSettings};
 
 /// Changes to the workspace settings; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +37,17 @@ impl SettingsPatch {
 }
 
 impl Keyward {
+    /// The principal's own workspace (its name and key prefix), which any signed-in root
+    /// key may read: the dashboard shows it so a person can tell whose server this is.
+    pub async fn own_workspace(&self, principal: &Principal) -> AppResult<Workspace> {
+        self.store
+            .workspaces()
+            .await?
+            .into_iter()
+            .find(|w| w.id == principal.workspace_id())
+            .ok_or_else(|| AppError::Internal("the principal's workspace is missing".into()))
+    }
+
     pub fn workspace_settings(&self, caller: &Caller<'_, AuditRead>) -> WorkspaceSettings {
         self.index.settings(caller.workspace_id())
     }

@@ -28,10 +28,18 @@ pub enum EventKind {
     WorkspaceUpdated,
     PolicyUpdated,
     AuditCheckpoint,
+    /// A root key signed in to the dashboard.
+    DashboardSignedIn,
+    /// A dashboard session ended by signing out.
+    DashboardSignedOut,
+    /// A one-time handover link was made for a new key.
+    KeyHandoverCreated,
+    /// A handover link was opened: the key was picked up.
+    KeyPickedUp,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 16] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -44,6 +52,10 @@ impl EventKind {
         Self::WorkspaceUpdated,
         Self::PolicyUpdated,
         Self::AuditCheckpoint,
+        Self::DashboardSignedIn,
+        Self::DashboardSignedOut,
+        Self::KeyHandoverCreated,
+        Self::KeyPickedUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +72,10 @@ impl EventKind {
             Self::WorkspaceUpdated => "workspace.updated",
             Self::PolicyUpdated => "policy.updated",
             Self::AuditCheckpoint => "audit.checkpoint",
+            Self::DashboardSignedIn => "dashboard.signed_in",
+            Self::DashboardSignedOut => "dashboard.signed_out",
+            Self::KeyHandoverCreated => "key.handover_created",
+            Self::KeyPickedUp => "key.picked_up",
         }
     }
 

@@ -10,6 +10,8 @@ pub const WORKSPACE: &str = "ws";
 pub const KEY: &str = "key";
 pub const ROOT_KEY: &str = "rk";
 pub const EVENT: &str = "ev";
+/// A one-time handover link of the dashboard.
+pub const HANDOVER: &str = "ho";
 
 /// True when `id` is shaped like an id of `kind`; used to answer a malformed id with 404
 /// without touching storage.

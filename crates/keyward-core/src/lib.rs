@@ -9,6 +9,7 @@ pub mod chain;
 pub mod changes;
 pub mod clock;
 pub mod credits;
+pub mod dashboard;
 pub mod hashing;
 pub mod ids;
 pub mod key_format;
@@ -34,6 +35,7 @@ pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
 pub use changes::{Change, ChangeFeed, ChangeSubscription, ChangedObject};
 pub use clock::{Clock, ManualClock};
 pub use credits::{CreditOutcome, Credits, Refill};
+pub use dashboard::{Handover, Session};
 pub use hashing::KeyHash;
 pub use key_format::{ApiKey, KeyFormatError, KeyPrefix, KEY_REGEX};
 pub use model::{

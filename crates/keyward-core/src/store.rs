@@ -7,6 +7,8 @@ use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, 
 use crate::chain::ChainHead;
 use crate::changes::Change;
 use crate::credits::CreditOutcome;
+use crate::dashboard::{Handover, Session};
+use crate::hashing::KeyHash;
 use crate::model::{
     KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
 };
@@ -223,6 +225,35 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes changes recorded before `before`, always keeping the newest one. Returns how
     /// many were deleted.
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    // The dashboard: sessions and one-time handover links (`crate::dashboard`). Nodes
+    // sharing a database share them, so a session or a link works on any node.
+
+    /// Stores a new session together with its sign-in event, in one transaction.
+    async fn insert_session(&self, session: &Session, event: NewEvent) -> Result<(), StoreError>;
+    /// The session whose token has this hash, if it exists (live or not).
+    async fn session(&self, token_hash: &KeyHash) -> Result<Option<Session>, StoreError>;
+    /// Moves the session's `last_seen_at` forward to `at` (never back).
+    async fn touch_session(
+        &self,
+        token_hash: &KeyHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Deletes the session and, if it existed, appends `event` (its sign-out) in the same
+    /// transaction. Returns whether it existed.
+    async fn end_session(&self, token_hash: &KeyHash, event: NewEvent) -> Result<bool, StoreError>;
+    /// Stores a handover link together with its creation event, in one transaction.
+    async fn insert_handover(&self, handover: &Handover, event: NewEvent)
+        -> Result<(), StoreError>;
+    /// The handover link `id`, if it is still stored (its expiry is the caller's to judge).
+    async fn handover(&self, id: &str) -> Result<Option<Handover>, StoreError>;
+    /// Deletes the handover link `id` and, if this call deleted it, appends `event` (its
+    /// pickup) in the same transaction: of callers racing for one link, on any node, exactly
+    /// one gets `true`.
+    async fn take_handover(&self, id: &str, event: NewEvent) -> Result<bool, StoreError>;
+    /// Deletes sessions and handover links past their absolute end (`expires_at <= now`).
+    /// Returns how many rows were deleted.
+    async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     // Copying a database into an empty one (`keyward migrate-db`).
 

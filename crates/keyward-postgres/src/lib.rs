@@ -32,6 +32,7 @@
 
 mod audit;
 mod changes;
+mod dashboard;
 // The stored forms and rows both SQL engines share, under the names the modules use.
 use keyward_sql::{columns, rows};
 mod error;

@@ -3,13 +3,16 @@
 //! row by row, see the crate docs); every call is bounded by [`Timeouts`](crate::Timeouts).
 
 use crate::error::store_error;
-use crate::{audit, bounded, changes, keys, restrictions, settings, workspaces, PostgresStore};
+use crate::{
+    audit, bounded, changes, dashboard, keys, restrictions, settings, workspaces, PostgresStore,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
-    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
+    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
+    RootKey, Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy,
+    WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -423,6 +426,82 @@ impl Store for PostgresStore {
 
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.call(changes::prune(&self.pool, before)).await
+    }
+
+    async fn insert_session(&self, session: &Session, event: NewEvent) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            dashboard::insert_session(&mut *tx, session).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &KeyHash) -> Result<Option<Session>, StoreError> {
+        self.call(dashboard::session(&self.pool, token_hash)).await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &KeyHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let at = keyward_sql::columns::millis(at);
+        self.call(dashboard::touch_session(&self.pool, token_hash, at))
+            .await
+    }
+
+    async fn end_session(&self, token_hash: &KeyHash, event: NewEvent) -> Result<bool, StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            if !dashboard::delete_session(&mut *tx, token_hash).await? {
+                return Ok(false);
+            }
+            Self::append_and_commit(tx, [&event]).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn insert_handover(
+        &self,
+        handover: &Handover,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            dashboard::insert_handover(&mut *tx, handover).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn handover(&self, id: &str) -> Result<Option<Handover>, StoreError> {
+        self.call(dashboard::handover(&self.pool, id)).await
+    }
+
+    /// The `DELETE` locks the row: of two nodes taking one link, the second waits for the
+    /// first to commit and then deletes nothing.
+    async fn take_handover(&self, id: &str, event: NewEvent) -> Result<bool, StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            if !dashboard::delete_handover(&mut *tx, id).await? {
+                return Ok(false);
+            }
+            Self::append_and_commit(tx, [&event]).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            let deleted = dashboard::prune(&mut tx, keyward_sql::columns::millis(now)).await?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(deleted)
+        })
+        .await
     }
 
     /// Bounded by the bulk timeout: a copy writes every key in one call.

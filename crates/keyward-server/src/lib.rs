@@ -4,7 +4,7 @@
 //!
 //! The `keyward` binary (its own crate) parses the command line and binds; [`serve`] runs a
 //! bound listener until shutdown; [`router`] builds the `Router` that tests can drive
-//! directly.
+//! directly. The dashboard (`keyward-ui`) is mounted under `/ui`.
 
 pub mod auth;
 pub mod client_addr;
@@ -22,8 +22,9 @@ pub mod tls;
 pub mod views;
 
 pub use client_addr::TrustedProxies;
+pub use keyward_ui::UiConfig;
 pub use server::{
-    router, serve, serve_router, serve_router_over, serve_with, serve_with_transport, ServeLimits,
-    Transport,
+    router, router_with_ui, serve, serve_router, serve_router_over, serve_with, serve_with_transport,
+    ServeLimits, Transport,
 };
 pub use tls::Tls;

@@ -22,6 +22,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use keyward_app::Keyward;
+use keyward_ui::UiConfig;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -35,7 +36,15 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// A request that takes longer than this is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The API and the dashboard (under `/ui`, cookies marked `Secure` only behind a TLS proxy
+/// that says so); see [`router_with_ui`].
 pub fn router(state: Keyward) -> Router {
+    router_with_ui(state, UiConfig::default())
+}
+
+/// The API under `/v1`, health checks, and the dashboard under `/ui` served as `ui` says.
+pub fn router_with_ui(state: Keyward, ui: UiConfig) -> Router {
+    let dashboard = keyward_ui::router(state.clone(), ui);
     let v1 = Router::new()
         .route("/keys", post(keys::create).get(keys::list))
         .route("/keys/{id}", get(keys::show).patch(keys::update))
@@ -63,7 +72,8 @@ pub fn router(state: Keyward) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .with_state(state);
+        .with_state(state)
+        .nest("/ui", dashboard);
     with_common_layers(router)
 }
 
@@ -205,15 +215,17 @@ pub async fn serve_with(
     serve_router(listener, router(state), shutdown, limits).await
 }
 
-/// [`serve_with`] over `transport` (TLS, trusted proxies).
+/// [`serve_with`] over `transport` (TLS, trusted proxies), with the dashboard served as `ui`
+/// says.
 pub async fn serve_with_transport(
     listener: TcpListener,
     state: Keyward,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServeLimits,
     transport: Transport,
+    ui: UiConfig,
 ) -> std::io::Result<()> {
-    serve_router_over(listener, router(state), shutdown, limits, transport).await
+    serve_router_over(listener, router_with_ui(state, ui), shutdown, limits, transport).await
 }
 
 /// How connections are spoken to and who their clients are; the default is plain HTTP

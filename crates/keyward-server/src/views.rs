@@ -236,6 +236,10 @@ pub fn audit_kind(kind: keyward_core::EventKind) -> keyward_api::AuditKind {
         Domain::WorkspaceUpdated => Wire::WorkspaceUpdated,
         Domain::PolicyUpdated => Wire::PolicyUpdated,
         Domain::AuditCheckpoint => Wire::AuditCheckpoint,
+        Domain::DashboardSignedIn => Wire::DashboardSignedIn,
+        Domain::DashboardSignedOut => Wire::DashboardSignedOut,
+        Domain::KeyHandoverCreated => Wire::KeyHandoverCreated,
+        Domain::KeyPickedUp => Wire::KeyPickedUp,
     }
 }
 

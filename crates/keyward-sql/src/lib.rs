@@ -5,6 +5,7 @@
 //! for any sqlx driver), and the key-status conditions of a listing (`keys`). SQL statements stay in each engine.
 
 pub mod columns;
+pub mod dashboard;
 pub mod keys;
 pub mod limits;
 pub mod rows;

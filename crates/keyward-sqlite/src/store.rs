@@ -2,13 +2,14 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, changes, keys, restrictions, settings, workspaces, SqliteStore};
+use crate::{audit, changes, dashboard, keys, restrictions, settings, workspaces, SqliteStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store,
-    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
+    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
+    RootKey, Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy,
+    WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -364,6 +365,65 @@ impl Store for SqliteStore {
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
         let deleted = changes::prune(&mut *tx, before).await?;
+        commit(tx).await?;
+        Ok(deleted)
+    }
+
+    async fn insert_session(&self, session: &Session, event: NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        dashboard::insert_session(&mut *tx, session).await?;
+        self.append_and_commit(tx, [&event]).await
+    }
+
+    async fn session(&self, token_hash: &KeyHash) -> Result<Option<Session>, StoreError> {
+        dashboard::session(&self.reader, token_hash).await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &KeyHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        dashboard::touch_session(&mut *tx, token_hash, keyward_sql::columns::millis(at)).await?;
+        commit(tx).await
+    }
+
+    async fn end_session(&self, token_hash: &KeyHash, event: NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if !dashboard::delete_session(&mut *tx, token_hash).await? {
+            return Ok(false);
+        }
+        self.append_and_commit(tx, [&event]).await?;
+        Ok(true)
+    }
+
+    async fn insert_handover(
+        &self,
+        handover: &Handover,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        dashboard::insert_handover(&mut *tx, handover).await?;
+        self.append_and_commit(tx, [&event]).await
+    }
+
+    async fn handover(&self, id: &str) -> Result<Option<Handover>, StoreError> {
+        dashboard::handover(&self.reader, id).await
+    }
+
+    async fn take_handover(&self, id: &str, event: NewEvent) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        if !dashboard::delete_handover(&mut *tx, id).await? {
+            return Ok(false);
+        }
+        self.append_and_commit(tx, [&event]).await?;
+        Ok(true)
+    }
+
+    async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let deleted = dashboard::prune(&mut tx, keyward_sql::columns::millis(now)).await?;
         commit(tx).await?;
         Ok(deleted)
     }

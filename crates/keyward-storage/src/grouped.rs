@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    KeyFilter, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Store, StoreError, UsageIncrement,
-    Workspace, WorkspacePolicy, WorkspaceSettings,
+    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
+    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -268,6 +268,46 @@ impl<S: Store> Store for Grouped<S> {
         self.inner
             .set_workspace_policy(workspace_id, policy, event)
             .await
+    }
+
+    async fn insert_session(&self, session: &Session, event: NewEvent) -> Result<(), StoreError> {
+        self.inner.insert_session(session, event).await
+    }
+
+    async fn session(&self, token_hash: &KeyHash) -> Result<Option<Session>, StoreError> {
+        self.inner.session(token_hash).await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &KeyHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.touch_session(token_hash, at).await
+    }
+
+    async fn end_session(&self, token_hash: &KeyHash, event: NewEvent) -> Result<bool, StoreError> {
+        self.inner.end_session(token_hash, event).await
+    }
+
+    async fn insert_handover(
+        &self,
+        handover: &Handover,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_handover(handover, event).await
+    }
+
+    async fn handover(&self, id: &str) -> Result<Option<Handover>, StoreError> {
+        self.inner.handover(id).await
+    }
+
+    async fn take_handover(&self, id: &str, event: NewEvent) -> Result<bool, StoreError> {
+        self.inner.take_handover(id, event).await
+    }
+
+    async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.prune_dashboard(now).await
     }
 
     async fn changes_since(&self, after_seq: i64, limit: u32) -> Result<Vec<Change>, StoreError> {

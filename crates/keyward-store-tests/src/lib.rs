@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in seven chapters:
+//! paths but those the engine hands out), in eight chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -18,6 +18,9 @@
 //!    pruning that keeps the newest.
 //! 7. [`copy`]: a database copied into an empty one (`import_records`, `import_events`) reads
 //!    back identical, and its chains verify and continue.
+//! 8. [`dashboard`]: dashboard sessions found by their token's hash and one-time handover
+//!    links, each written with its event; a link taken exactly once, also under a race;
+//!    pruning of what has ended.
 //!
 //! # Adopting the suite
 //!
@@ -56,6 +59,7 @@
 pub mod audit;
 pub mod changes;
 pub mod copy;
+pub mod dashboard;
 mod engine;
 pub mod fixtures;
 pub mod journal;
@@ -179,6 +183,15 @@ macro_rules! __chapters_without_journal {
         $crate::__chapter!($engine, copy: [
             a_copy_reads_back_identical_and_its_chains_verify_and_continue,
         ]);
+        $crate::__chapter!($engine, dashboard: [
+            a_session_reads_back_as_written_with_its_sign_in_chained,
+            touching_a_session_moves_its_last_use_forward_only,
+            ending_a_session_deletes_it_and_records_its_sign_out_once,
+            a_handover_reads_back_and_is_taken_exactly_once,
+            of_callers_racing_for_one_handover_exactly_one_takes_it
+                (flavor = "multi_thread", worker_threads = 4),
+            pruning_deletes_only_ended_sessions_and_links,
+        ]);
     };
 }
 
@@ -218,6 +231,7 @@ mod tests {
             ("tenancy", include_str!("tenancy.rs")),
             ("changes", include_str!("changes.rs")),
             ("copy", include_str!("copy.rs")),
+            ("dashboard", include_str!("dashboard.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];

@@ -15,7 +15,7 @@ use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
 use keyward_postgres::PostgresStore;
-use keyward_server::{serve_with_transport, ServeLimits, Tls, Transport, TrustedProxies};
+use keyward_server::{serve_with_transport, ServeLimits, Tls, Transport, TrustedProxies, UiConfig};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub tls: Option<TlsFiles>,
     /// Proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
     pub trusted_proxies: Vec<IpNet>,
+    /// How the dashboard under `/ui` is served (its cookie's `Secure` flag).
+    pub ui: UiConfig,
 }
 
 /// The PEM files of the server's certificate chain and private key, read at start and again
@@ -66,6 +68,7 @@ impl ServeConfig {
             anchor_interval: anchors::DEFAULT_INTERVAL,
             tls: None,
             trusted_proxies: Vec::new(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -135,7 +138,15 @@ pub async fn serve(
     let shutdown = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
-    serve_with_transport(listener, state.clone(), shutdown, config.limits, transport).await?;
+    serve_with_transport(
+        listener,
+        state.clone(),
+        shutdown,
+        config.limits,
+        transport,
+        config.ui.clone(),
+    )
+    .await?;
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
     // Leaves the database complete: every journaled event taken in, the journal detached.

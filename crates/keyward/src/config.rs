@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use ipnet::IpNet;
 use keyward_app::anchors::DEFAULT_INTERVAL;
-use keyward_server::ServeLimits;
+use keyward_server::{ServeLimits, UiConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,6 +110,12 @@ pub struct Settings {
     #[arg(long, env = "KEYWARD_TRUSTED_PROXIES", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trusted_proxies: Option<Vec<IpNet>>,
+    /// Mark the dashboard's session cookie Secure (on by itself with tls_cert; set it when a
+    /// TLS proxy serves keyward, unless the proxy sends X-Forwarded-Proto: https) [default:
+    /// false]
+    #[arg(long, env = "KEYWARD_UI_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_secure_cookies: Option<bool>,
 }
 
 /// Fills `$field` of `self` from `$lower` where `self` leaves it unset.
@@ -155,6 +161,7 @@ impl Settings {
             tls_cert,
             tls_key,
             trusted_proxies,
+            ui_secure_cookies,
         )
     }
 
@@ -174,6 +181,7 @@ impl Settings {
             max_connection_age_secs: Some(limits.max_connection_age.as_secs()),
             anchor_interval_secs: Some(DEFAULT_INTERVAL.as_secs()),
             trusted_proxies: Some(Vec::new()),
+            ui_secure_cookies: Some(false),
             ..Settings::default()
         };
         self.over(defaults)
@@ -226,6 +234,10 @@ impl Settings {
             value.map_or(default, |secs| Duration::from_secs(secs.max(1)))
         };
         let max_connections = settings.max_connections.unwrap_or(limits.max_connections);
+        let tls = match (settings.tls_cert, settings.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        };
         let config = ServeConfig {
             database_url: settings
                 .database_url
@@ -250,10 +262,11 @@ impl Settings {
             anchor_key: settings.anchor_key,
             anchor_log: settings.anchor_log,
             anchor_interval: secs(settings.anchor_interval_secs, DEFAULT_INTERVAL),
-            tls: match (settings.tls_cert, settings.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-                _ => None,
+            // Served over TLS, the dashboard's cookie is Secure whatever the setting says.
+            ui: UiConfig {
+                secure_cookies: settings.ui_secure_cookies.unwrap_or(false) || tls.is_some(),
             },
+            tls,
             trusted_proxies: settings.trusted_proxies.unwrap_or_default(),
         };
         let listen = settings.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
@@ -471,6 +484,7 @@ mod tests {
             tls_cert: Some(PathBuf::new()),
             tls_key: Some(PathBuf::new()),
             trusted_proxies: Some(Vec::new()),
+            ui_secure_cookies: Some(false),
         }
     }
 }

@@ -15,6 +15,7 @@ mod cli;
 mod config;
 mod connection_limits;
 mod crash_safety;
+mod dashboard;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;

@@ -8,9 +8,9 @@ use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::{bootstrap, retention, Keyward};
 use keyward_core::{
-    AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, KeyFilter, KeyRecord, KeyUsage,
-    ManualClock, NewEvent, RootKey, Store, StoreError, UsageIncrement, Workspace,
-    WorkspaceSettings,
+    AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, Handover, KeyFilter, KeyHash,
+    KeyRecord, KeyUsage, ManualClock, NewEvent, RootKey, Session, Store, StoreError,
+    UsageIncrement, Workspace, WorkspaceSettings,
 };
 use keyward_server::router;
 use keyward_sqlite::SqliteStore;
@@ -128,6 +128,52 @@ impl Store for FaultyStore {
             .set_workspace_policy(workspace_id, policy, event)
             .await
     }
+    async fn insert_session(&self, session: &Session, event: NewEvent) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.insert_session(session, event).await
+    }
+
+    async fn session(&self, token_hash: &KeyHash) -> Result<Option<Session>, StoreError> {
+        self.inner.session(token_hash).await
+    }
+
+    async fn touch_session(
+        &self,
+        token_hash: &KeyHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.touch_session(token_hash, at).await
+    }
+
+    async fn end_session(&self, token_hash: &KeyHash, event: NewEvent) -> Result<bool, StoreError> {
+        self.writable()?;
+        self.inner.end_session(token_hash, event).await
+    }
+
+    async fn insert_handover(
+        &self,
+        handover: &Handover,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.insert_handover(handover, event).await
+    }
+
+    async fn handover(&self, id: &str) -> Result<Option<Handover>, StoreError> {
+        self.inner.handover(id).await
+    }
+
+    async fn take_handover(&self, id: &str, event: NewEvent) -> Result<bool, StoreError> {
+        self.writable()?;
+        self.inner.take_handover(id, event).await
+    }
+
+    async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.writable()?;
+        self.inner.prune_dashboard(now).await
+    }
+
     async fn changes_since(
         &self,
         after_seq: i64,

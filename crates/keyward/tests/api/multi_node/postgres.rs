@@ -184,3 +184,110 @@ async fn a_node_cut_from_the_database_answers_503_not_a_stale_valid_and_recovers
     );
     drop((a, b));
 }
+
+/// The `value` of the first input after `marker` in `page`.
+fn value_after(page: &str, marker: &str) -> String {
+    let at = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in {page}"));
+    let rest = &page[at..];
+    let start = rest.find("value=\"").unwrap() + "value=\"".len();
+    rest[start..start + rest[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_session_and_a_handover_link_work_on_either_node_and_the_link_opens_once() {
+    let test =
+        "a_dashboard_session_and_a_handover_link_work_on_either_node_and_the_link_opens_once";
+    let Some((db, root)) = database(test).await else {
+        return;
+    };
+    let (a, b) = (ServeNode::start(db.url()), ServeNode::start(db.url()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = http
+        .post(format!("{}/ui/sign-in", a.address))
+        .form(&[("root_key", root.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Node B knows the session node A started, and its form token is the same.
+    let form = http
+        .get(format!("{}/ui/keys/new", b.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let csrf = value_after(&form.text().await.unwrap(), "name=\"csrf\"");
+    let created = http
+        .post(format!("{}/ui/keys/new", b.address))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Billing Service"),
+            ("permissions", "invoices:read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let page = created.text().await.unwrap();
+    let (key, key_id) = (
+        value_after(&page, "id=\"new-key\""),
+        value_after(&page, "name=\"key_id\""),
+    );
+    remember_secret(&key);
+    let made = http
+        .post(format!("{}/ui/handovers", a.address))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("key_id", key_id.as_str()),
+            ("key", key.as_str()),
+            ("hours", "72"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 200);
+    let link = value_after(&made.text().await.unwrap(), "id=\"link\"");
+    let path = &link[link.find("/ui/pickup/").unwrap()..];
+    let open = |node: &ServeNode| http.post(format!("{}{path}", node.address)).send();
+    let first = open(&b).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains(&key));
+    let second = open(&a).await.unwrap();
+    assert_eq!(
+        second.status(),
+        404,
+        "the link opened on node B is gone on node A"
+    );
+    assert!(!second.text().await.unwrap().contains(&key));
+    // Signing out on B ends the session on A too.
+    let out = http
+        .post(format!("{}/ui/sign-out", b.address))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = http
+        .get(format!("{}/ui/keys", a.address))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+}
