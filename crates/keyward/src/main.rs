@@ -1,4 +1,4 @@
-//! The `keyward` binary: `serve`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
+//! The `keyward` binary: `serve`, `gateway`, `init`, `migrate-db`, `root-key create` (operator recovery), and the client
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run the server (creates a workspace and prints its root key on an empty database)
     Serve(ServeArgs),
+    /// Run the gateway: verify each request's key for its route and forward it to an
+    /// upstream, the key stripped (routes and upstream in a TOML file; README "Gateway")
+    Gateway(GatewayArgs),
     /// Create the schema if needed and a new workspace with its first root key
     Init(InitArgs),
     /// Copy a whole database (keys, root keys, settings, the audit trail with its chain)
@@ -135,6 +138,25 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct GatewayArgs {
+    /// The gateway's configuration file (TOML: listen, upstream, routes, …)
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Redis URL for rate-limit counters shared by every node (default: in memory)
+    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Directory of the audit journal [default: beside the database file]
+    #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
+    audit_journal: Option<PathBuf>,
+    /// The root key (with keys:verify) the gateway verifies with; else the configuration's
+    /// root_key_file
+    #[arg(long = "root-key-from-env", env = keyward::gateway::ROOT_KEY_ENV, hide = true, hide_env_values = true)]
+    root_key: Option<String>,
+}
+
+#[derive(Args)]
 struct MigrateDbArgs {
     /// The database to copy (stop its servers first), e.g. sqlite://keyward.db
     #[arg(long)]
@@ -176,6 +198,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => report(run_serve(args).await),
+            Command::Gateway(args) => report(run_gateway(args).await),
             Command::Init(args) => report(keyward::init(args.into()).await),
             Command::MigrateDb(args) => report(
                 keyward::migrate_db::migrate_db(&args.from, &args.to)
@@ -219,7 +242,8 @@ impl From<InitArgs> for InitConfig {
     }
 }
 
-async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to stderr, filtered by `KEYWARD_LOG` (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -227,6 +251,27 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    init_logging();
+    let config = keyward::gateway::read_config(&args.config)?;
+    let root_key = keyward::gateway::root_key(&config, args.root_key)?;
+    let mut serve = ServeConfig::new(args.database.database_url);
+    serve.redis_url = args.redis_url;
+    serve.audit_journal = args.audit_journal;
+    let listen = Listen::Address(config.listen.clone());
+    let api = config.api_listen.clone().map(Listen::Address);
+    let run = keyward::gateway::GatewayRun {
+        serve,
+        config,
+        root_key,
+    };
+    keyward::gateway::gateway(run, listen, api, shutdown_signal()).await
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let config = ServeConfig {
         database_url: args.database.database_url,
         redis_url: args.redis_url,

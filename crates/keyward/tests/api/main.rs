@@ -16,6 +16,7 @@ mod crash_safety;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;
+mod gateway;
 mod helpers;
 mod http_hygiene;
 mod leaks;
