@@ -127,6 +127,8 @@ wire_enum! {
         PolicyUpdated => "policy.updated",
         /// Retention cut the chain here.
         AuditCheckpoint => "audit.checkpoint",
+        /// A key another system issued was imported by its digest.
+        KeyImported => "key.imported",
     }
 }
 
@@ -317,6 +319,7 @@ mod tests {
                 "workspace.updated",
                 "policy.updated",
                 "audit.checkpoint",
+                "key.imported",
             ],
         );
     }

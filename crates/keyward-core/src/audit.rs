@@ -28,10 +28,12 @@ pub enum EventKind {
     WorkspaceUpdated,
     PolicyUpdated,
     AuditCheckpoint,
+    /// A key another system issued, imported by its digest (`keyward import`).
+    KeyImported,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -44,6 +46,7 @@ impl EventKind {
         Self::WorkspaceUpdated,
         Self::PolicyUpdated,
         Self::AuditCheckpoint,
+        Self::KeyImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl EventKind {
             Self::WorkspaceUpdated => "workspace.updated",
             Self::PolicyUpdated => "policy.updated",
             Self::AuditCheckpoint => "audit.checkpoint",
+            Self::KeyImported => "key.imported",
         }
     }
 

@@ -25,7 +25,7 @@ macro_rules! mutable_columns {
 macro_rules! key_columns {
     () => {
         concat!(
-            "id, workspace_id, hash, start, created_at, ",
+            "id, workspace_id, hash, start, imported, created_at, ",
             mutable_columns!(),
             ", ",
             credit_columns!()
@@ -38,12 +38,13 @@ pub(crate) async fn insert(db: impl PgExecutor<'_>, key: &KeyRecord) -> Result<(
         "INSERT INTO keys (",
         key_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24)"
+         $18, $19, $20, $21, $22, $23, $24, $25)"
     ))
     .bind(&key.id)
     .bind(&key.workspace_id)
     .bind(key.hash.as_bytes().as_slice())
     .bind(&key.start)
+    .bind(key.imported)
     .bind(millis(key.created_at));
     CreditColumns::of(key.restrictions.credits.as_ref())
         .bind(bind_mutable(query, key))

@@ -7,7 +7,7 @@ use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
-use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
+use crate::handlers::{audit, health, import, keys, leaks, policy, root_keys, verify, workspace};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
@@ -35,6 +35,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: Keyward) -> Router {
     let v1 = Router::new()
         .route("/keys", post(keys::create).get(keys::list))
+        .route("/keys/import", post(import::import))
         .route("/keys/{id}", get(keys::show).patch(keys::update))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))

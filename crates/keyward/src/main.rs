@@ -53,6 +53,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Import keys another system issued (plaintext or SHA-256 digests, from JSON lines or
+    /// CSV) into a running server; re-running skips what was imported (docs/import.md)
+    ///
+    /// Exit status: 0 every row imported or skipped; 1 some rows refused (listed with their
+    /// line numbers); 2 an error.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: keyward_cli::ImportArgs,
+    },
     /// Verify a key against a running server
     Verify {
         #[command(flatten)]
@@ -207,6 +218,7 @@ fn main() -> ExitCode {
             ),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
+            Command::Import { client, args } => keyward_cli::run_import(&client, args).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
             Command::Scan(args) => keyward_cli::run_scan(args).await,

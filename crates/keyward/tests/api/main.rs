@@ -19,6 +19,7 @@ mod fuzz_http;
 mod gateway;
 mod helpers;
 mod http_hygiene;
+mod import;
 mod leaks;
 mod lifecycle;
 mod load;
