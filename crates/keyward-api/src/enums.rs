@@ -135,6 +135,8 @@ wire_enum! {
         KeyHandoverCreated => "key.handover_created",
         /// A handover link was opened: the key was picked up.
         KeyPickedUp => "key.picked_up",
+        /// A key another system issued was imported by its digest.
+        KeyImported => "key.imported",
     }
 }
 
@@ -329,6 +331,7 @@ mod tests {
                 "dashboard.signed_out",
                 "key.handover_created",
                 "key.picked_up",
+                "key.imported",
             ],
         );
     }

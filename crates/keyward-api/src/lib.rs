@@ -180,6 +180,64 @@ pub struct RotateKeyRequest {
     pub grace_period_seconds: u64,
 }
 
+/// `POST /v1/keys/import`: keys another system issued, at most
+/// [`MAX_IMPORT_BATCH`] per request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKeysRequest {
+    pub keys: Vec<ImportKey>,
+}
+
+/// Most keys one import request may carry.
+pub const MAX_IMPORT_BATCH: usize = 1000;
+
+/// One key to import: its secret as `key` (plaintext, hashed on arrival and never stored) or
+/// as `digest` (the SHA-256 of the plaintext, 64 hex characters), not both; the rest as for
+/// `POST /v1/keys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The first characters of the key, for display (as the other system showed them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// The answer to an import: one result per key, in the request's order. Every `imported`
+/// key is durable, with its `key.imported` audit event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportKeysResponse {
+    pub results: Vec<ImportResult>,
+}
+
+/// What became of one key of an import.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ImportResult {
+    /// Imported now, as the key `id`.
+    Imported { id: String },
+    /// A key with this digest exists already (a re-run of the same import): nothing changed.
+    Skipped,
+    /// Not imported; `reason` says why (never the key).
+    Refused { reason: String },
+}
+
 /// A key as the API shows it: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Key {
@@ -190,6 +248,11 @@ pub struct Key {
     pub owner_id: Option<String>,
     /// The prefix and first characters of the key, for recognising it.
     pub start: String,
+    /// Issued by another system and imported by its digest (`POST /v1/keys/import`): it
+    /// lacks keyward's prefix and checksum, so scanners cannot recognise it; rotate it to a
+    /// keyward key.
+    #[serde(default)]
+    pub imported: bool,
     pub permissions: Vec<String>,
     /// `active`, `disabled`, `expired` or `revoked`.
     pub status: KeyStatus,

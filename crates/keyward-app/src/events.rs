@@ -28,6 +28,11 @@ pub(crate) fn key_created(principal: &Principal, key: &KeyRecord, now: DateTime<
     about_key(principal, key, now, EventKind::KeyCreated)
 }
 
+/// A key another system issued, imported by its digest.
+pub(crate) fn key_imported(principal: &Principal, key: &KeyRecord, now: DateTime<Utc>) -> NewEvent {
+    about_key(principal, key, now, EventKind::KeyImported)
+}
+
 /// `changed`: the fields the update set, in the order they are applied.
 pub(crate) fn key_updated(
     principal: &Principal,

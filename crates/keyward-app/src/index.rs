@@ -15,6 +15,7 @@ use keyward_core::{
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 #[derive(Default)]
@@ -29,7 +30,13 @@ pub struct KeyIndex {
     predecessors: RwLock<HashMap<String, String>>,
     /// Key id → digest, for keys that replaced one: how a rotated key finds its replacement.
     replacements: RwLock<HashMap<String, KeyHash>>,
+    /// Whether any imported key was ever placed (never cleared: at worst a string that is not
+    /// a keyward key costs a hash and a map miss).
+    has_imported: AtomicBool,
 }
+
+/// Bounds of a string that may be an imported key: anything outside is `NOT_FOUND` unhashed.
+pub const IMPORTED_KEY_BYTES: std::ops::RangeInclusive<usize> = 8..=512;
 
 /// Longest rotation chain followed; rotations are made one by one by people, so a chain
 /// this long does not occur, and the bound keeps a lookup cheap whatever the data holds.
@@ -93,7 +100,22 @@ impl KeyIndex {
         keys.get(hash).filter(|k| k.hash == *hash).cloned()
     }
 
+    /// The imported key whose digest is that of `presented`, a string that is not a keyward
+    /// key: only imported keys are looked up this way, so a malformed keyward key can never
+    /// match one of keyward's own; without imported keys nothing is hashed.
+    pub fn imported_key(&self, presented: &str) -> Option<Arc<KeyRecord>> {
+        if !self.has_imported.load(Ordering::Relaxed)
+            || !IMPORTED_KEY_BYTES.contains(&presented.len())
+        {
+            return None;
+        }
+        self.key(&KeyHash::of(presented)).filter(|key| key.imported)
+    }
+
     pub fn put_key(&self, key: KeyRecord) {
+        if key.imported {
+            self.has_imported.store(true, Ordering::Relaxed);
+        }
         self.note_replacement(&key);
         let replaced_one = {
             let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());

@@ -224,6 +224,7 @@ impl Keyward {
         let workspace_id = caller.workspace_id();
         let secret = self.issue_secret(workspace_id)?;
         let key = KeyRecord {
+            imported: false,
             id: ids::new_id(ids::KEY),
             workspace_id: workspace_id.to_owned(),
             name: draft.name.into_inner(),
@@ -433,6 +434,8 @@ impl Keyward {
             id: ids::new_id(ids::KEY),
             hash: KeyHash::of(secret.expose()),
             start: secret.start(),
+            // The replacement is a keyward key, whatever the old one was.
+            imported: false,
             created_at: now,
             updated_at: now,
             expires_at: policy.cap_expiry(old.expires_at, now),
@@ -482,7 +485,7 @@ impl Keyward {
 
     /// `Invalid` unless the workspace's policy allows a key expiring at `expires_at`. Runs
     /// under the write lock, so a policy change cannot slip between the check and the write.
-    async fn check_policy(
+    pub(crate) async fn check_policy(
         &self,
         workspace_id: &str,
         expires_at: Option<DateTime<Utc>>,
@@ -524,6 +527,7 @@ mod tests {
 
     fn key(now: DateTime<Utc>) -> KeyRecord {
         KeyRecord {
+            imported: false,
             id: "key_1".into(),
             workspace_id: "ws_1".into(),
             name: "billing".into(),

@@ -1,4 +1,5 @@
-//! Verification, the hot path: look the presented key up in the in-memory index, `decide`,
+//! Verification, the hot path: look the presented key up in the in-memory index (a keyward
+//! key by its checksum first, anything else only among imported keys), `decide`,
 //! then the rate limit, then credits, then the audit event (durable before the answer), then
 //! usage — in that order, here and nowhere else. No other storage round-trip, except for
 //! keys with usage credits (an atomic spend) and, with Redis configured, keys with a rate
@@ -79,11 +80,14 @@ impl Keyward {
             context,
             cost,
         } = input;
-        let key = ApiKey::parse(key.expose_secret())
-            .ok()
-            .and_then(|key| self.index.key(&KeyHash::of(key.expose())))
-            // Another workspace's key is indistinguishable from an unknown one.
-            .filter(|key| key.workspace_id == workspace_id);
+        // A keyward key is checked by its checksum before any lookup; any other string can
+        // only be an imported key (`index.imported_key`).
+        let key = match ApiKey::parse(key.expose_secret()) {
+            Ok(key) => self.index.key(&KeyHash::of(key.expose())),
+            Err(_) => self.index.imported_key(key.expose_secret()),
+        }
+        // Another workspace's key is indistinguishable from an unknown one.
+        .filter(|key| key.workspace_id == workspace_id);
         let now = self.clock.now();
         // Network binding is part of `decide`; the rate limit and then credits spend
         // something, so `enforce` applies them only to a `VALID` decision.

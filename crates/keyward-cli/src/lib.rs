@@ -1,4 +1,4 @@
-//! keyward's command-line client: the `keys`, `verify` and `audit` commands, spoken to a
+//! keyward's command-line client: the `keys`, `import`, `verify` and `audit` commands, spoken to a
 //! running keyward server through `keyward-client`, and `scan`.
 //!
 //! The `keyward` binary flattens [`ClientArgs`] into its command line and hands the parsed
@@ -19,6 +19,8 @@ mod args;
 mod audit;
 mod connect;
 mod exit;
+mod import;
+mod import_rows;
 mod keys;
 mod output;
 mod parse;
@@ -28,6 +30,8 @@ mod verify;
 
 pub use args::ClientArgs;
 pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
+pub use import::{run_import, ImportArgs};
+pub use import_rows::{DigestEncoding, Format as ImportFormat};
 pub use keys::{run_keys, KeysCommand};
 pub use scan::{run_scan, ScanArgs};
 pub use verify::{run_verify, VerifyArgs};

@@ -306,6 +306,19 @@ pub(crate) fn key_fields(key: &Key) -> String {
         fields.push(("replaced by", one_line(replaced_by)));
     }
     fields.push(("workspace", one_line(&key.workspace_id)));
+    if key.imported {
+        fields.push(("imported", "yes, issued by another system".to_owned()));
+        if key.revoked_at.is_none() && key.replaced_by.is_none() {
+            // An imported key has no prefix or checksum: scanners cannot find it if it leaks.
+            fields.push((
+                "advice",
+                format!(
+                    "rotate it to a keyward key, which leak scanners recognise: keyward keys rotate {} --grace-period <seconds>",
+                    one_line(&key.id)
+                ),
+            ));
+        }
+    }
     listing(&fields)
 }
 

@@ -10,9 +10,9 @@ use crate::routes::Route;
 use keyward_api::leaks::{LeakReport, LeakReportAccepted};
 use keyward_api::{
     AuditList, AuditQuery, ChainCheck, CreateKeyRequest, CreateRootKeyRequest, CreatedKey,
-    CreatedRootKey, Key, KeyList, KeyListQuery, Policy, Probe, RevokeKeyRequest, RootKeyInfo,
-    RotateKeyRequest, SignedAnchor, UpdateKeyRequest, UpdateWorkspaceSettings, VerifyRequest,
-    VerifyResponse, WorkspaceSettings,
+    CreatedRootKey, ImportKeysRequest, ImportKeysResponse, Key, KeyList, KeyListQuery, Policy,
+    Probe, RevokeKeyRequest, RootKeyInfo, RotateKeyRequest, SignedAnchor, UpdateKeyRequest,
+    UpdateWorkspaceSettings, VerifyRequest, VerifyResponse, WorkspaceSettings,
 };
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Url};
@@ -113,6 +113,14 @@ impl Client {
     /// `POST /v1/keys`: the answer holds the plaintext key, the only time it is shown.
     pub async fn create_key(&self, request: &CreateKeyRequest) -> Result<Reply<CreatedKey>, Error> {
         self.call(Route::CreateKey, &[], Some(request)).await
+    }
+
+    /// `POST /v1/keys/import`: keys another system issued, one result per key.
+    pub async fn import_keys(
+        &self,
+        request: &ImportKeysRequest,
+    ) -> Result<Reply<ImportKeysResponse>, Error> {
+        self.call(Route::ImportKeys, &[], Some(request)).await
     }
 
     /// `GET /v1/keys`: one page, newest first.

@@ -7,6 +7,7 @@ use reqwest::Method;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'a> {
     CreateKey,
+    ImportKeys,
     ListKeys,
     ShowKey(&'a str),
     UpdateKey(&'a str),
@@ -44,6 +45,7 @@ impl<'a> Route<'a> {
             | Self::Health
             | Self::Ready => Method::GET,
             Self::CreateKey
+            | Self::ImportKeys
             | Self::RevokeKey(_)
             | Self::RotateKey(_)
             | Self::Verify
@@ -61,6 +63,7 @@ impl<'a> Route<'a> {
     pub(crate) fn segments(self) -> Vec<&'a str> {
         match self {
             Self::CreateKey | Self::ListKeys => vec!["v1", "keys"],
+            Self::ImportKeys => vec!["v1", "keys", "import"],
             Self::ShowKey(id) | Self::UpdateKey(id) => vec!["v1", "keys", id],
             Self::RevokeKey(id) => vec!["v1", "keys", id, "revoke"],
             Self::RotateKey(id) => vec!["v1", "keys", id, "rotate"],

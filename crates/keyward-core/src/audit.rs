@@ -36,10 +36,12 @@ pub enum EventKind {
     KeyHandoverCreated,
     /// A handover link was opened: the key was picked up.
     KeyPickedUp,
+    /// A key another system issued, imported by its digest (`keyward import`).
+    KeyImported,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -56,6 +58,7 @@ impl EventKind {
         Self::DashboardSignedOut,
         Self::KeyHandoverCreated,
         Self::KeyPickedUp,
+        Self::KeyImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl EventKind {
             Self::DashboardSignedOut => "dashboard.signed_out",
             Self::KeyHandoverCreated => "key.handover_created",
             Self::KeyPickedUp => "key.picked_up",
+            Self::KeyImported => "key.imported",
         }
     }
 

@@ -80,6 +80,7 @@ impl StateReplay {
                 facts.revoked.get_or_insert(event.seq);
             }
             EventKind::KeyCreated
+            | EventKind::KeyImported
             | EventKind::KeyUpdated
             | EventKind::KeyRevoked
             | EventKind::KeyLeaked
@@ -90,7 +91,7 @@ impl StateReplay {
                 let facts = self.keys.entry(id.to_owned()).or_default();
                 facts.name.clone_from(&e.key_name);
                 match kind {
-                    EventKind::KeyCreated => facts.created = true,
+                    EventKind::KeyCreated | EventKind::KeyImported => facts.created = true,
                     // A replaced key's expiry may be changed after its rotation; the event
                     // does not carry the new value, so the rotation's end no longer binds.
                     EventKind::KeyUpdated
@@ -288,6 +289,7 @@ mod tests {
 
     fn key(id: &str) -> KeyRecord {
         KeyRecord {
+            imported: false,
             id: id.into(),
             workspace_id: "ws_1".into(),
             name: "Stripe sync".into(),

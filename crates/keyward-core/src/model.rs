@@ -179,6 +179,10 @@ pub struct KeyRecord {
     pub hash: KeyHash,
     /// Prefix and first body characters, for display (`bos_5Qm2`).
     pub start: String,
+    /// Issued by another system and imported (`keyward import`): it has no keyward prefix
+    /// or checksum and verifies by the digest of the string presented; rotating it gives a
+    /// keyward key.
+    pub imported: bool,
     pub permissions: Vec<Permission>,
     pub enabled: bool,
     pub expires_at: Option<DateTime<Utc>>,

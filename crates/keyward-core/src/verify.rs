@@ -110,6 +110,7 @@ mod tests {
 
     fn key(now: DateTime<Utc>) -> KeyRecord {
         KeyRecord {
+            imported: false,
             id: "key_1".into(),
             workspace_id: "ws_1".into(),
             name: "Stripe Invoice Sending Integration".into(),

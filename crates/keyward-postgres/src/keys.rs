@@ -25,7 +25,7 @@ macro_rules! mutable_columns {
 macro_rules! key_columns {
     () => {
         concat!(
-            "id, workspace_id, hash, start, created_at, ",
+            "id, workspace_id, hash, start, imported, created_at, ",
             mutable_columns!(),
             ", ",
             credit_columns!()
@@ -38,12 +38,13 @@ pub(crate) async fn insert(db: impl PgExecutor<'_>, key: &KeyRecord) -> Result<(
         "INSERT INTO keys (",
         key_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-         $18, $19, $20, $21, $22, $23, $24)"
+         $18, $19, $20, $21, $22, $23, $24, $25)"
     ))
     .bind(&key.id)
     .bind(&key.workspace_id)
     .bind(key.hash.as_bytes().as_slice())
     .bind(&key.start)
+    .bind(key.imported)
     .bind(millis(key.created_at));
     CreditColumns::of(key.restrictions.credits.as_ref())
         .bind(bind_mutable(query, key))
@@ -71,15 +72,16 @@ pub(crate) async fn insert_many(
         "INSERT INTO keys (",
         key_columns!(),
         ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], \
-         $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], \
-         $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], \
-         $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], \
-         $23::bigint[], $24::bigint[])"
+         $5::boolean[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
+         $11::boolean[], $12::bigint[], $13::text[], $14::bigint[], $15::bigint[], $16::text[], \
+         $17::text[], $18::text[], $19::text[], $20::bigint[], $21::bigint[], $22::bigint[], \
+         $23::bigint[], $24::bigint[], $25::bigint[])"
     ))
     .bind(c.id)
     .bind(c.workspace_id)
     .bind(c.hash)
     .bind(c.start)
+    .bind(c.imported)
     .bind(c.created_at)
     .bind(c.name)
     .bind(c.description)
@@ -113,6 +115,7 @@ struct BulkColumns<'k> {
     workspace_id: Vec<&'k str>,
     hash: Vec<&'k [u8]>,
     start: Vec<&'k str>,
+    imported: Vec<bool>,
     created_at: Vec<i64>,
     name: Vec<&'k str>,
     description: Vec<Option<&'k str>>,
@@ -140,6 +143,7 @@ impl<'k> BulkColumns<'k> {
         self.workspace_id.push(&key.workspace_id);
         self.hash.push(key.hash.as_bytes().as_slice());
         self.start.push(&key.start);
+        self.imported.push(key.imported);
         self.created_at.push(millis(key.created_at));
         self.name.push(&key.name);
         self.description.push(key.description.as_deref());

@@ -5,11 +5,14 @@
 use crate::error::ApiResult;
 use chrono::{DateTime, Utc};
 use keyward_api::{
-    CreateKeyRequest, CreateRootKeyRequest, CreditsSpec, RateLimitSpec, UpdateKeyRequest,
-    UpdateWorkspaceSettings, VerifyRequest,
+    CreateKeyRequest, CreateRootKeyRequest, CreditsSpec, ImportKey, RateLimitSpec,
+    UpdateKeyRequest, UpdateWorkspaceSettings, VerifyRequest,
 };
 use keyward_app::fields::{self, Lines};
-use keyward_app::{AppError, KeyDraft, KeyPatch, RootKeyDraft, SettingsPatch, VerifyInput};
+use keyward_app::{
+    AppError, ImportDraft, ImportSecret, KeyDraft, KeyPatch, RootKeyDraft, SettingsPatch,
+    VerifyInput, MAX_START_CHARS,
+};
 use keyward_core::{KeyName, PermissionQuery, Restrictions};
 
 fn name(raw: &str) -> Result<KeyName, AppError> {
@@ -62,6 +65,31 @@ pub fn key_draft(req: CreateKeyRequest, now: DateTime<Utc>) -> ApiResult<KeyDraf
         restrictions,
         requested_at: now,
     })
+}
+
+/// One key of an import request, parsed at `now`: its fields as a create's, its secret as
+/// plaintext or hex digest (exactly one), its display start as one line of free text.
+pub fn import_draft(req: ImportKey, now: DateTime<Utc>) -> ApiResult<ImportDraft> {
+    let secret = match (req.key, req.digest) {
+        (Some(key), None) => ImportSecret::plaintext(key.into())?,
+        (None, Some(digest)) => ImportSecret::digest_hex(digest.trim())?,
+        _ => return Err(AppError::Invalid("give the key or its digest, not both".into()).into()),
+    };
+    let start = fields::optional_text("start", req.start, MAX_START_CHARS, Lines::One)?;
+    let key = key_draft(
+        CreateKeyRequest {
+            name: req.name,
+            description: req.description,
+            owner_id: req.owner_id,
+            permissions: req.permissions,
+            expires_at: req.expires_at,
+            enabled: req.enabled,
+            metadata: req.metadata,
+            ..CreateKeyRequest::default()
+        },
+        now,
+    )?;
+    Ok(ImportDraft { secret, start, key })
 }
 
 /// An update request, parsed at `now`.

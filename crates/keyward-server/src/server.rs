@@ -8,7 +8,7 @@ use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
-use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
+use crate::handlers::{audit, health, import, keys, leaks, policy, root_keys, verify, workspace};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
 use crate::tls::{Stream, Tls};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
@@ -47,6 +47,7 @@ pub fn router_with_ui(state: Keyward, ui: UiConfig) -> Router {
     let dashboard = keyward_ui::router(state.clone(), ui);
     let v1 = Router::new()
         .route("/keys", post(keys::create).get(keys::list))
+        .route("/keys/import", post(import::import))
         .route("/keys/{id}", get(keys::show).patch(keys::update))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/keys/{id}/rotate", post(keys::rotate))

@@ -24,6 +24,7 @@ pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Ke
         description: key.description.clone(),
         owner_id: key.owner_id.clone(),
         start: key.start.clone(),
+        imported: key.imported,
         permissions: key.permissions.iter().map(|p| p.to_string()).collect(),
         status: key_status(key.status(now)),
         enabled: key.enabled,
@@ -240,6 +241,7 @@ pub fn audit_kind(kind: keyward_core::EventKind) -> keyward_api::AuditKind {
         Domain::DashboardSignedOut => Wire::DashboardSignedOut,
         Domain::KeyHandoverCreated => Wire::KeyHandoverCreated,
         Domain::KeyPickedUp => Wire::KeyPickedUp,
+        Domain::KeyImported => Wire::KeyImported,
     }
 }
 

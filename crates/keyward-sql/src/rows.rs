@@ -82,6 +82,7 @@ pub struct KeyRow {
     owner_id: Option<String>,
     hash: Vec<u8>,
     start: String,
+    imported: bool,
     permissions: String,
     enabled: bool,
     expires_at: Option<i64>,
@@ -118,6 +119,7 @@ impl IntoRecord for KeyRow {
             )?,
         };
         Ok(KeyRecord {
+            imported: self.imported,
             restrictions,
             hash: hash(&self.hash, &what("hash"))?,
             permissions: permissions(&self.permissions, &what("permissions"))?,

@@ -25,7 +25,7 @@ macro_rules! mutable_columns {
 macro_rules! key_columns {
     () => {
         concat!(
-            "id, workspace_id, hash, start, created_at, ",
+            "id, workspace_id, hash, start, imported, created_at, ",
             mutable_columns!(),
             ", ",
             credit_columns!()
@@ -37,12 +37,13 @@ pub(crate) async fn insert(db: impl SqliteExecutor<'_>, key: &KeyRecord) -> Resu
     let query = sqlx::query(concat!(
         "INSERT INTO keys (",
         key_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&key.id)
     .bind(&key.workspace_id)
     .bind(key.hash.as_bytes().as_slice())
     .bind(&key.start)
+    .bind(key.imported)
     .bind(millis(key.created_at));
     CreditColumns::of(key.restrictions.credits.as_ref())
         .bind(bind_mutable(query, key))

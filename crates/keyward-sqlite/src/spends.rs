@@ -87,6 +87,7 @@ mod tests {
         let created = NewEvent::new(&ws.id, t0, EventKind::WorkspaceCreated);
         store.create_workspace(&ws, &root, vec![created]).await?;
         let key = KeyRecord {
+            imported: false,
             id: new_id(ids::KEY),
             workspace_id: ws.id.clone(),
             name: "Metered Integration".into(),

@@ -77,6 +77,7 @@ pub fn new_key(
         serde_json::json!({ "rps": 10, "burst": [1, 2.5, null] }),
     );
     Ok(KeyRecord {
+        imported: false,
         id: new_id(ids::KEY),
         workspace_id: ws.id.clone(),
         name: name.into(),

@@ -98,6 +98,53 @@ pub async fn a_key_reads_back_exactly_as_written_and_an_unknown_one_as_none<E: E
     Ok(())
 }
 
+/// An imported key (another system's secret, known by its digest) keeps its mark through
+/// every read, a rotation (whose replacement is keyward's own) and a reopen.
+pub async fn an_imported_key_keeps_its_mark_through_reads_rotation_and_a_reopen<E: Engine>(
+    engine: &E,
+) -> Result<()> {
+    let (db, store) = fresh(engine).await?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let mut story = Story::new(dyn_store)?;
+    let (acme, _) = story.create_workspace("acme").await?;
+    let mut imported = new_key(&acme, "Legacy Billing", None, story.tick())?;
+    imported.imported = true;
+    imported.start = String::new();
+    story.insert_key(&imported).await?;
+    let own = story.add_key(&acme, "Billing Service", None).await?;
+    assert_eq!(
+        store.key(&acme.id, &imported.id).await?.as_ref(),
+        Some(&imported)
+    );
+    assert!(!store
+        .key(&acme.id, &own.id)
+        .await?
+        .is_some_and(|key| key.imported));
+    let listed = store
+        .list_keys(&acme.id, &story.filter(None, None, 10))
+        .await?;
+    assert!(listed
+        .iter()
+        .any(|key| key.id == imported.id && key.imported));
+    let (rotated, replacement) = story.rotate(&acme, &imported).await?;
+    drop(story);
+    let store = reopen(engine, &db, store).await?;
+    let all = store.all_keys().await?;
+    let mark = |id: &str| all.iter().find(|key| key.id == id).map(|key| key.imported);
+    assert_eq!(
+        mark(&rotated.id),
+        Some(true),
+        "the rotated key stays imported"
+    );
+    assert_eq!(
+        mark(&replacement.id),
+        Some(false),
+        "its replacement is keyward's own"
+    );
+    assert_eq!(mark(&own.id), Some(false));
+    Ok(())
+}
+
 pub async fn a_live_name_is_unique_in_its_workspace_whatever_its_case<E: Engine>(
     engine: &E,
 ) -> Result<()> {

@@ -120,6 +120,7 @@ macro_rules! __chapters_without_journal {
             creating_a_workspace_twice_fails_and_records_nothing,
             root_keys_read_back_as_written_after_an_insert_and_a_revocation,
             a_key_reads_back_exactly_as_written_and_an_unknown_one_as_none,
+            an_imported_key_keeps_its_mark_through_reads_rotation_and_a_reopen,
             a_live_name_is_unique_in_its_workspace_whatever_its_case,
             a_key_needs_an_existing_workspace,
             a_revoked_key_gives_up_its_name,

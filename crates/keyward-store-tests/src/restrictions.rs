@@ -31,6 +31,7 @@ pub async fn workspace(store: &dyn Store) -> Result<Workspace> {
 pub fn key(ws: &Workspace, restrictions: Restrictions) -> KeyRecord {
     let id = new_id(ids::KEY);
     KeyRecord {
+        imported: false,
         name: format!("Integration {id}"),
         id,
         workspace_id: ws.id.clone(),

@@ -207,14 +207,14 @@ fn is_database_server(url: &str) -> bool {
 /// Everything `serve` needs from the database before it answers: the store (with its audit
 /// journal), the first workspace of an empty database, and the loaded state.
 /// What [`start`] opened, kept until the server stops.
-struct Started {
-    state: Keyward,
-    database: database::Database,
+pub(crate) struct Started {
+    pub(crate) state: Keyward,
+    pub(crate) database: database::Database,
     /// The change-log follower, stopped when dropped (none on a single node).
-    _following: Option<Following>,
+    pub(crate) _following: Option<Following>,
 }
 
-async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
+pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
     let database = database::open(
         &config.database_url,
         Purpose::Serve {

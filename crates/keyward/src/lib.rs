@@ -1,4 +1,4 @@
-//! The `keyward` binary's library half: what `serve`, `init` and `root-key create` do, and
+//! The `keyward` binary's library half: what `serve`, `gateway`, `init` and `root-key create` do, and
 //! where a new root key is handed to a person. `main` only parses the command line and calls
 //! these; the end-to-end tests start in-process servers through the same [`serve`].
 //!
@@ -9,6 +9,7 @@ pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod database;
+pub mod gateway;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;

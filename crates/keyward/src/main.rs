@@ -1,6 +1,6 @@
-//! The `keyward` binary: `serve`, `init`, `config check`, `backup`, `restore`, `migrate-db`,
-//! `root-key create` (operator recovery), the client commands (`keys`, `verify`, `audit`,
-//! `scan`), and `completions` and `man` for packages.
+//! The `keyward` binary: `serve`, `gateway`, `init`, `config check`, `backup`, `restore`,
+//! `migrate-db`, `root-key create` (operator recovery), the client commands (`keys`,
+//! `verify`, `audit`, `scan`, `import`), and `completions` and `man` for packages.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use keyward::config::{self, ConfigCommand, Settings};
@@ -40,6 +40,9 @@ struct Cli {
 enum Command {
     /// Run the server (creates a workspace and prints its root key on an empty database)
     Serve(ServeArgs),
+    /// Run the gateway: verify each request's key for its route and forward it to an
+    /// upstream, the key stripped (routes and upstream in a TOML file; README "Gateway")
+    Gateway(GatewayArgs),
     /// Create the schema if needed and a new workspace with its first root key
     Init(InitArgs),
     /// Copy a whole database (keys, root keys, settings, the audit trail with its chain)
@@ -66,6 +69,17 @@ enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Import keys another system issued (plaintext or SHA-256 digests, from JSON lines or
+    /// CSV) into a running server; re-running skips what was imported (docs/import.md)
+    ///
+    /// Exit status: 0 every row imported or skipped; 1 some rows refused (listed with their
+    /// line numbers); 2 an error.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: keyward_cli::ImportArgs,
     },
     /// Verify a key against a running server
     Verify {
@@ -144,6 +158,25 @@ struct RestoreArgs {
 }
 
 #[derive(Args)]
+struct GatewayArgs {
+    /// The gateway's configuration file (TOML: listen, upstream, routes, …)
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Redis URL for rate-limit counters shared by every node (default: in memory)
+    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Directory of the audit journal [default: beside the database file]
+    #[arg(long, env = "KEYWARD_AUDIT_JOURNAL")]
+    audit_journal: Option<PathBuf>,
+    /// The root key (with keys:verify) the gateway verifies with; else the configuration's
+    /// root_key_file
+    #[arg(long = "root-key-from-env", env = keyward::gateway::ROOT_KEY_ENV, hide = true, hide_env_values = true)]
+    root_key: Option<String>,
+}
+
+#[derive(Args)]
 struct MigrateDbArgs {
     /// The database to copy (stop its servers first), e.g. sqlite://keyward.db
     #[arg(long)]
@@ -185,6 +218,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => report(run_serve(args).await),
+            Command::Gateway(args) => report(run_gateway(args).await),
             Command::Init(args) => report(keyward::init(args.into()).await),
             Command::MigrateDb(args) => report(
                 keyward::migrate_db::migrate_db(&args.from, &args.to)
@@ -196,6 +230,7 @@ fn main() -> ExitCode {
             Command::Restore(args) => report(run_restore(args).await),
             Command::RootKey { command } => report(run_root_key(command).await),
             Command::Keys { client, command } => keyward_cli::run_keys(&client, command).await,
+            Command::Import { client, args } => keyward_cli::run_import(&client, args).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
             Command::Scan(args) => keyward_cli::run_scan(args).await,
@@ -284,7 +319,8 @@ impl From<InitArgs> for InitConfig {
     }
 }
 
-async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to stderr, filtered by `KEYWARD_LOG` (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -292,9 +328,30 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let settings = config::layered(args.settings, args.config.as_deref())?;
     let (config, listen) = settings.serve_config()?;
     keyward::serve(config, Listen::Address(listen), shutdown_signal()).await
+}
+
+async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    init_logging();
+    let config = keyward::gateway::read_config(&args.config)?;
+    let root_key = keyward::gateway::root_key(&config, args.root_key)?;
+    let mut serve = keyward::ServeConfig::new(args.database.database_url);
+    serve.redis_url = args.redis_url;
+    serve.audit_journal = args.audit_journal;
+    let listen = Listen::Address(config.listen.clone());
+    let api = config.api_listen.clone().map(Listen::Address);
+    let run = keyward::gateway::GatewayRun {
+        serve,
+        config,
+        root_key,
+    };
+    keyward::gateway::gateway(run, listen, api, shutdown_signal()).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

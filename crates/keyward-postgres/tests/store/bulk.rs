@@ -20,7 +20,8 @@ async fn a_bulk_import_stores_every_column_and_records_each_change() -> Result<(
     let t0 = DateTime::<Utc>::from_timestamp_millis(1_767_225_600_000).context("a time")?;
     let ws = lone_workspace(&store, "Bulk", "bk", t0).await?;
 
-    let plain = new_key(&ws, "plain", None, t0)?;
+    let mut plain = new_key(&ws, "plain", None, t0)?;
+    plain.imported = true;
     let mut restricted = new_key(&ws, "restricted", Some("team-7"), t0)?;
     restricted.expires_at = Some(t0 + chrono::Duration::days(30));
     restricted.restrictions = Restrictions {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod import;
 pub mod keys;
 pub mod leaks;
 pub mod policy;

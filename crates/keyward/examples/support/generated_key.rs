@@ -17,6 +17,7 @@ pub fn generated_key(
 ) -> Result<(ApiKey, KeyRecord, NewEvent), KeyFormatError> {
     let secret = ApiKey::generate(prefix)?;
     let key = KeyRecord {
+        imported: false,
         id: ids::new_id(ids::KEY),
         workspace_id: workspace_id.to_owned(),
         name: format!("Benchmark Invoice Integration {i:07}"),

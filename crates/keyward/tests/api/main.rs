@@ -19,8 +19,10 @@ mod dashboard;
 #[cfg(unix)]
 mod file_modes;
 mod fuzz_http;
+mod gateway;
 mod helpers;
 mod http_hygiene;
+mod import;
 mod leaks;
 mod lifecycle;
 mod load;

@@ -199,7 +199,7 @@ fn spawn_at(
 
 /// A workspace made in process by `keyward::create_workspace`, what `keyward init` runs (on
 /// a thread of its own, since the caller may be inside a runtime).
-fn create_workspace(db_url: &str, name: &str) -> Workspace {
+pub fn create_workspace(db_url: &str, name: &str) -> Workspace {
     let (db_url, name) = (db_url.to_owned(), name.to_owned());
     let created = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()

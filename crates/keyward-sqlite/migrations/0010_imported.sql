@@ -1,0 +1,4 @@
+-- Keys issued by another system and imported by digest (`keyward import`): they carry no
+-- keyward prefix or checksum, so verification looks them up by the digest of whatever string
+-- is presented. Every key created before this migration is keyward's own.
+ALTER TABLE keys ADD COLUMN imported INTEGER NOT NULL DEFAULT 0 CHECK (imported IN (0, 1));
