@@ -14,9 +14,10 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod headers;
+pub mod openapi;
 pub mod requests;
 pub mod server;
 pub mod starting;
 pub mod views;
 
-pub use server::{router, serve, serve_router, serve_with, ServeLimits};
+pub use server::{openapi, router, serve, serve_router, serve_with, ServeLimits};

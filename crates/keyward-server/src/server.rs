@@ -7,13 +7,15 @@ use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
-use crate::handlers::{audit, health, keys, leaks, policy, root_keys, verify, workspace};
+use crate::handlers::{
+    audit, health, keys, leaks, operations, policy, root_keys, verify, workspace,
+};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
+use crate::openapi as document;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -22,42 +24,64 @@ use hyper_util::service::TowerToHyperService;
 use keyward_app::Keyward;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A request that takes longer than this is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn router(state: Keyward) -> Router {
-    let v1 = Router::new()
-        .route("/keys", post(keys::create).get(keys::list))
-        .route("/keys/{id}", get(keys::show).patch(keys::update))
-        .route("/keys/{id}/revoke", post(keys::revoke))
-        .route("/keys/{id}/rotate", post(keys::rotate))
-        .route("/verify", post(verify::verify))
-        .route(
-            "/leaks",
-            post(leaks::report).layer(axum::Extension(leaks::LeakLimiter::shared())),
-        )
-        .route("/root-keys", post(root_keys::create).get(root_keys::list))
-        .route("/root-keys/{id}/revoke", post(root_keys::revoke))
-        .route("/audit", get(audit::list))
-        .route("/audit/export", get(audit::export))
-        .route(
-            "/audit/verify",
-            get(audit::verify_chain).post(audit::verify_against_anchor),
-        )
-        .route("/audit/anchor", post(audit::anchor))
-        .route("/workspace", get(workspace::show).patch(workspace::update))
-        .route("/policy", get(policy::show).put(policy::update));
-    let router = Router::new()
+/// Every route with its documentation: the handlers and their `#[utoipa::path]` are
+/// registered together, so the OpenAPI document cannot miss a route.
+fn routes() -> OpenApiRouter<Keyward> {
+    let (schemas, paths, report) = routes!(leaks::report);
+    let leak_report = (
+        schemas,
+        paths,
+        report.layer(axum::Extension(leaks::LeakLimiter::shared())),
+    );
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::show, keys::update))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(verify::verify))
+        .routes(leak_report)
+        .routes(routes!(root_keys::create, root_keys::list))
+        .routes(routes!(root_keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify_chain, audit::verify_against_anchor))
+        .routes(routes!(audit::anchor))
+        .routes(routes!(workspace::show, workspace::update))
+        .routes(routes!(policy::show, policy::update));
+    OpenApiRouter::with_openapi(document::base())
         .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(operations::openapi_json))
+}
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = routes().split_for_parts();
+    document::complete(api)
+}
+
+/// [`openapi`] as served and committed, made once.
+pub(crate) fn openapi_document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| document::to_json(&openapi()))
+}
+
+pub fn router(state: Keyward) -> Router {
+    let (router, _) = routes().split_for_parts();
+    let router = router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);

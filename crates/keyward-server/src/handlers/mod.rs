@@ -4,6 +4,7 @@ pub mod audit;
 pub mod health;
 pub mod keys;
 pub mod leaks;
+pub mod operations;
 pub mod policy;
 pub mod root_keys;
 pub mod verify;

@@ -13,6 +13,11 @@ use keyward_api::{VerifyRequest, VerifyResponse};
 use keyward_app::rights::KeysVerify;
 use keyward_app::Keyward;
 
+#[utoipa::path(
+    post, path = "/verify", tag = "verify", security(("root_key" = [])),
+    request_body = VerifyRequest,
+    responses((status = 200, description = "The decision: `valid` and its `code`", body = VerifyResponse))
+)]
 pub async fn verify(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
