@@ -17,6 +17,8 @@ pub const MAX_LEAK_SOURCE_CHARS: usize = 200;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LeakReport {
+    /// 1-50 keys.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub keys: Vec<LeakedKey>,
     /// Who or what found them: a person, a tool, a repository (`keyward scan on build-7`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

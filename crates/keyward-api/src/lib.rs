@@ -108,8 +108,10 @@ pub struct RateLimitState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// When set, every new key must expire within this many seconds (`null`: no limit).
+    /// When set, every new key must expire within this many seconds, 1-315360000 (ten
+    /// years); `null`: no limit.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 315_360_000))]
     pub max_key_lifetime_seconds: Option<u64>,
 }
 
@@ -408,7 +410,9 @@ pub struct UpdateWorkspaceSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_schema))]
     pub verification_audit: Option<VerificationAudit>,
+    /// Days verification events are kept, 1-3650.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub audit_retention_days: Option<u32>,
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod headers;
+pub mod observe;
 pub mod openapi;
 pub mod requests;
 pub mod server;

@@ -11,8 +11,9 @@ use crate::handlers::{
     audit, health, keys, leaks, operations, policy, root_keys, verify, workspace,
 };
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
+use crate::observe;
 use crate::openapi as document;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,11 +22,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use keyward_app::metrics::Metrics;
 use keyward_app::Keyward;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
@@ -65,6 +67,7 @@ fn routes() -> OpenApiRouter<Keyward> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(operations::openapi_json))
+        .routes(routes!(operations::metrics))
 }
 
 /// The OpenAPI document of [`router`].
@@ -80,21 +83,23 @@ pub(crate) fn openapi_document() -> &'static str {
 }
 
 pub fn router(state: Keyward) -> Router {
+    let metrics = Arc::clone(state.metrics());
     let (router, _) = routes().split_for_parts();
     let router = router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
-    with_common_layers(router)
+    with_common_layers(router, Some(metrics))
 }
 
-/// What every answer gets, whichever router gives it: the body limit, the request log, the
-/// time limit and the security headers.
-pub(crate) fn with_common_layers(router: Router) -> Router {
+/// What every answer gets, whichever router gives it: the body limit, the time limit, the
+/// request id, log line and latency metric (`observe.rs`; outside the time limit, so a `408`
+/// is logged too) and the security headers.
+pub(crate) fn with_common_layers(router: Router, metrics: Option<Arc<Metrics>>) -> Router {
     let mut router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(log_request))
-        .layer(middleware::from_fn(limit_time));
+        .layer(middleware::from_fn(limit_time))
+        .layer(middleware::from_fn_with_state(metrics, observe::observe));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,
@@ -119,27 +124,6 @@ async fn limit_time(req: Request, next: Next) -> Response {
             response
         }
     }
-}
-
-/// One log line per request: method, route template, status, duration. Never headers or
-/// bodies, which carry keys.
-async fn log_request(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    tracing::trace!(%method, %route, "request started");
-    let response = next.run(req).await;
-    let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(%method, %route, status, micros, "request");
-    } else {
-        tracing::debug!(%method, %route, status, micros, "request");
-    }
-    response.into_response()
 }
 
 /// Connection-level limits of [`serve_with`].

@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod database;
+pub mod logging;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;

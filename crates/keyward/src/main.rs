@@ -2,6 +2,7 @@
 //! commands (`keys`, `verify`, `audit`, `scan`).
 
 use clap::{Args, Parser, Subcommand};
+use keyward::logging;
 use keyward::recovery::RootKeyCommand;
 use keyward::{InitConfig, Listen, ServeConfig};
 use keyward_app::anchors::DEFAULT_INTERVAL;
@@ -10,7 +11,6 @@ use keyward_server::ServeLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
 /// worker and frees on the journal writer or the ingester, a cross-thread pattern on which
@@ -220,13 +220,7 @@ impl From<InitArgs> for InitConfig {
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(logging::LogFormat::from_env()?);
     let config = ServeConfig {
         database_url: args.database.database_url,
         redis_url: args.redis_url,

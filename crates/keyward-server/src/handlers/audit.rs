@@ -72,7 +72,7 @@ impl AuditParams {
 }
 
 #[utoipa::path(
-    get, path = "/audit", tag = "audit", security(("root_key" = [])),
+    get, operation_id = "list_audit_events", path = "/audit", tag = "audit", security(("root_key" = [])),
     params(AuditParams),
     responses((status = 200, description = "Events, newest first", body = AuditList))
 )]
@@ -91,7 +91,7 @@ pub async fn list(
 
 /// The same query as [`list`], every page, one JSON event per line, newest first.
 #[utoipa::path(
-    get, path = "/audit/export", tag = "audit", security(("root_key" = [])),
+    get, operation_id = "export_audit_events", path = "/audit/export", tag = "audit", security(("root_key" = [])),
     params(AuditParams),
     responses((status = 200, description = "Every event the query matches, newest first: one `AuditEvent` as JSON per line", body = String, content_type = "application/x-ndjson"))
 )]
@@ -131,7 +131,7 @@ pub async fn export(
 /// Recomputes the workspace's chain from its checkpoint to its head and compares the stored
 /// keys with the state the chain replays.
 #[utoipa::path(
-    get, path = "/audit/verify", tag = "audit", security(("root_key" = [])),
+    get, operation_id = "verify_audit_chain", path = "/audit/verify", tag = "audit", security(("root_key" = [])),
     responses((status = 200, description = "The chain check", body = ChainCheck))
 )]
 pub async fn verify_chain(
@@ -152,7 +152,7 @@ pub struct AnchorCheckRequest {
 
 /// [`verify_chain`], and proves the chain still extends `anchor`, a head this server signed.
 #[utoipa::path(
-    post, path = "/audit/verify", tag = "audit", security(("root_key" = [])),
+    post, operation_id = "verify_audit_chain_against_anchor", path = "/audit/verify", tag = "audit", security(("root_key" = [])),
     request_body = AnchorCheckRequest,
     responses((status = 200, description = "The chain check, and whether the chain still extends the anchor", body = ChainCheck))
 )]
@@ -168,7 +168,7 @@ pub async fn verify_against_anchor(
 
 /// Signs the workspace's chain head now (also appended to the anchor log).
 #[utoipa::path(
-    post, path = "/audit/anchor", tag = "audit", security(("root_key" = [])),
+    post, operation_id = "sign_audit_anchor", path = "/audit/anchor", tag = "audit", security(("root_key" = [])),
     responses((status = 200, description = "The chain head, signed now", body = keyward_api::SignedAnchor))
 )]
 pub async fn anchor(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// The process is up and serving HTTP.
 #[utoipa::path(
-    get, path = "/healthz", tag = "health",
+    get, operation_id = "healthz", path = "/healthz", tag = "health",
     responses((status = 200, description = "The process serves HTTP", body = Probe))
 )]
 pub async fn healthz() -> Json<Value> {
@@ -19,7 +19,7 @@ pub async fn healthz() -> Json<Value> {
 /// The process can reach its database and record events (a `503` `not_ready` that says why
 /// otherwise).
 #[utoipa::path(
-    get, path = "/readyz", tag = "health",
+    get, operation_id = "readyz", path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Probe),
         (status = 503, description = "Not ready; the message says why", body = ErrorBody),

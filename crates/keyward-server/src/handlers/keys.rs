@@ -20,7 +20,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[utoipa::path(
-    post, path = "/keys", tag = "keys", security(("root_key" = [])),
+    post, operation_id = "create_key", path = "/keys", tag = "keys", security(("root_key" = [])),
     request_body = CreateKeyRequest,
     responses(
         (status = 201, description = "The key, with its plaintext `key`: the only time it is returned", body = CreatedKey),
@@ -55,7 +55,7 @@ pub struct ListParams {
 }
 
 #[utoipa::path(
-    get, path = "/keys", tag = "keys", security(("root_key" = [])),
+    get, operation_id = "list_keys", path = "/keys", tag = "keys", security(("root_key" = [])),
     params(ListParams),
     responses((status = 200, description = "Keys, newest first", body = KeyList))
 )]
@@ -88,7 +88,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
+    get, operation_id = "show_key", path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 200, description = "The key", body = Key),
@@ -106,7 +106,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
+    patch, operation_id = "update_key", path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
     params(("id" = String, Path, description = "The key's id")),
     request_body = UpdateKeyRequest,
     responses(
@@ -128,7 +128,7 @@ pub async fn update(
 }
 
 #[utoipa::path(
-    post, path = "/keys/{id}/revoke", tag = "keys", security(("root_key" = [])),
+    post, operation_id = "revoke_key", path = "/keys/{id}/revoke", tag = "keys", security(("root_key" = [])),
     params(("id" = String, Path, description = "The key's id")),
     request_body = RevokeKeyRequest,
     responses(
@@ -149,7 +149,7 @@ pub async fn revoke(
 }
 
 #[utoipa::path(
-    post, path = "/keys/{id}/rotate", tag = "keys", security(("root_key" = [])),
+    post, operation_id = "rotate_key", path = "/keys/{id}/rotate", tag = "keys", security(("root_key" = [])),
     params(("id" = String, Path, description = "The key's id")),
     request_body = RotateKeyRequest,
     responses(

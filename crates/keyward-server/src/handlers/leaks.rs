@@ -91,7 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 #[utoipa::path(
-    post, path = "/leaks", tag = "leaks",
+    post, operation_id = "report_leaks", path = "/leaks", tag = "leaks",
     request_body = LeakReport,
     responses(
         (status = 202, description = "The same answer whether or not any key was valid", body = LeakReportAccepted),

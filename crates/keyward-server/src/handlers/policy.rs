@@ -13,7 +13,7 @@ use keyward_app::Keyward;
 use keyward_core::WorkspacePolicy;
 
 #[utoipa::path(
-    get, path = "/policy", tag = "workspace", security(("root_key" = [])),
+    get, operation_id = "show_policy", path = "/policy", tag = "workspace", security(("root_key" = [])),
     responses((status = 200, description = "The workspace policy", body = Policy))
 )]
 pub async fn show(
@@ -25,7 +25,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    put, path = "/policy", tag = "workspace", security(("root_key" = [])),
+    put, operation_id = "set_policy", path = "/policy", tag = "workspace", security(("root_key" = [])),
     request_body = Policy,
     responses((status = 200, description = "The policy as set", body = Policy))
 )]

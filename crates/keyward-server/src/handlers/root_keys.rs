@@ -14,7 +14,7 @@ use keyward_app::rights::RootKeysWrite;
 use keyward_app::Keyward;
 
 #[utoipa::path(
-    post, path = "/root-keys", tag = "root keys", security(("root_key" = [])),
+    post, operation_id = "create_root_key", path = "/root-keys", tag = "root keys", security(("root_key" = [])),
     request_body = CreateRootKeyRequest,
     responses(
         (status = 201, description = "The root key, with its plaintext `key`: the only time it is returned", body = CreatedRootKey),
@@ -39,7 +39,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/root-keys", tag = "root keys", security(("root_key" = [])),
+    get, operation_id = "list_root_keys", path = "/root-keys", tag = "root keys", security(("root_key" = [])),
     responses((status = 200, description = "The workspace's root keys", body = Vec<RootKeyInfo>))
 )]
 pub async fn list(
@@ -52,7 +52,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    post, path = "/root-keys/{id}/revoke", tag = "root keys", security(("root_key" = [])),
+    post, operation_id = "revoke_root_key", path = "/root-keys/{id}/revoke", tag = "root keys", security(("root_key" = [])),
     params(("id" = String, Path, description = "The root key's id")),
     responses(
         (status = 200, description = "The root key, revoked", body = RootKeyInfo),

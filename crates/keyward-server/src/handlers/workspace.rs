@@ -13,7 +13,7 @@ use keyward_app::rights::{AuditRead, WorkspaceWrite};
 use keyward_app::Keyward;
 
 #[utoipa::path(
-    get, path = "/workspace", tag = "workspace", security(("root_key" = [])),
+    get, operation_id = "show_workspace_settings", path = "/workspace", tag = "workspace", security(("root_key" = [])),
     responses((status = 200, description = "The workspace's audit settings", body = WorkspaceSettings))
 )]
 pub async fn show(
@@ -25,7 +25,7 @@ pub async fn show(
 }
 
 #[utoipa::path(
-    patch, path = "/workspace", tag = "workspace", security(("root_key" = [])),
+    patch, operation_id = "update_workspace_settings", path = "/workspace", tag = "workspace", security(("root_key" = [])),
     request_body = UpdateWorkspaceSettings,
     responses((status = 200, description = "The settings as updated", body = WorkspaceSettings))
 )]

@@ -22,6 +22,7 @@ mod leaks;
 mod lifecycle;
 mod load;
 mod multi_node;
+mod operability;
 mod pagination;
 mod postgres;
 mod raw_http;
