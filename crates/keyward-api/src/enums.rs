@@ -61,6 +61,12 @@ macro_rules! wire_enum {
             pub fn closed_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 crate::schemas::closed_set(&Self::known_texts(), Some(Self::DESCRIPTION))
             }
+
+            /// The schema of an optional request field that takes only the known texts, or
+            /// `null`.
+            pub fn closed_or_null_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::schemas::closed_set_or_null(&Self::known_texts(), Some(Self::DESCRIPTION))
+            }
         }
 
         #[cfg(feature = "openapi")]

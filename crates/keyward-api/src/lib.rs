@@ -23,12 +23,19 @@ use serde_json::{Map, Value};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    /// 3-100 characters, unique among the workspace's live keys, not generic ("API", "key").
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Stripe Invoice Sending Integration")
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_id: Option<String>,
+    /// `resource:action` permissions (`*` matches one whole segment).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(example = json!(["invoices:receive"])))]
     pub permissions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
@@ -263,6 +270,7 @@ pub struct VerifyRequest {
     /// One permission (`invoices:read`) or an expression
     /// (`invoices:read AND (payroll:read OR payroll:admin)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "invoices:receive"))]
     pub permission: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -408,7 +416,7 @@ pub struct WorkspaceSettings {
 pub struct UpdateWorkspaceSettings {
     /// A value the server does not know is refused with `400`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_schema))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_or_null_schema))]
     pub verification_audit: Option<VerificationAudit>,
     /// Days verification events are kept, 1-3650.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -421,8 +429,10 @@ pub struct UpdateWorkspaceSettings {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRootKeyRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "Billing Service Key Issuer"))]
     pub name: String,
     /// Rights: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, `root_keys:write`, `*`.
+    #[cfg_attr(feature = "openapi", schema(example = json!(["keys:read", "keys:verify"])))]
     pub permissions: Vec<String>,
 }
 

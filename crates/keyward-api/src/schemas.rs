@@ -3,7 +3,7 @@
 //! of the known texts, or another string. Where the server accepts only the known texts (a
 //! request field), [`closed_set`] says so instead.
 
-use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 
 /// The schema of an answer's wire enum: a known text, or one a newer version may send.
@@ -24,6 +24,15 @@ pub fn closed_set(known: &[&str], description: Option<&str>) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(known.iter().copied()))
+        .description(description)
+        .into()
+}
+
+/// [`closed_set`], or `null` (an optional request field, where `null` leaves it as it is).
+pub fn closed_set_or_null(known: &[&str], description: Option<&str>) -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(closed_set(known, None))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(description)
         .into()
 }
