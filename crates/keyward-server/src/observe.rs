@@ -13,6 +13,7 @@ use keyward_core::redact::{redact, Redaction};
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+use tracing::field::display;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -80,6 +81,8 @@ pub async fn observe(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
+    // Before the handler reads the body: tests wait for it to know a request is in flight.
+    tracing::trace!(%method, route = %route.as_deref().unwrap_or("unmatched"), "request started");
     let mut response = next.run(req).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
@@ -92,12 +95,13 @@ pub async fn observe(
     let route = route.as_deref().unwrap_or("unmatched");
     let latency_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     let id = request_id.to_str().unwrap_or_default();
-    let root_key_id = notes.root_key_id.get().map(String::as_str);
-    let key_id = notes.key_id.get().map(String::as_str);
+    // Displayed, not debugged: unquoted in text lines, plain strings in JSON ones.
+    let root_key_id = notes.root_key_id.get().map(display);
+    let key_id = notes.key_id.get().map(display);
     if status >= 500 {
-        tracing::warn!(target: "keyward::request", %method, route, status, latency_us, request_id = id, root_key_id, key_id, "request");
+        tracing::warn!(target: "keyward::request", %method, %route, status, latency_us, request_id = %id, root_key_id, key_id, "request");
     } else {
-        tracing::info!(target: "keyward::request", %method, route, status, latency_us, request_id = id, root_key_id, key_id, "request");
+        tracing::info!(target: "keyward::request", %method, %route, status, latency_us, request_id = %id, root_key_id, key_id, "request");
     }
     response.headers_mut().insert(REQUEST_ID, request_id);
     response
