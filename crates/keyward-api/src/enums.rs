@@ -16,7 +16,7 @@ use std::fmt;
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
-        $name:ident {
+        $name:ident ($description:literal) {
             $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
         }
     ) => {
@@ -30,6 +30,9 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// What the value says, for the API's documentation.
+            pub const DESCRIPTION: &'static str = $description;
+
             /// Every variant this version knows, in declaration order.
             pub const KNOWN: &'static [$name] = &[$(Self::$variant),+];
 
@@ -46,6 +49,35 @@ macro_rules! wire_enum {
                 !matches!(self, Self::Other(_))
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl $name {
+            /// The texts this version knows, in declaration order.
+            fn known_texts() -> Vec<&'static str> {
+                vec![$($text),+]
+            }
+
+            /// The schema of a request field that takes only the known texts.
+            pub fn closed_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::schemas::closed_set(&Self::known_texts(), Some(Self::DESCRIPTION))
+            }
+
+            /// The schema of an optional request field that takes only the known texts, or
+            /// `null`.
+            pub fn closed_or_null_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::schemas::closed_set_or_null(&Self::known_texts(), Some(Self::DESCRIPTION))
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::schemas::open_set(&Self::known_texts(), Self::DESCRIPTION)
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
 
         impl From<&str> for $name {
             fn from(text: &str) -> Self {
@@ -87,7 +119,7 @@ macro_rules! wire_enum {
 
 wire_enum! {
     /// `code` of a verification: why a key was or was not accepted.
-    VerifyCode {
+    VerifyCode ("Why the key was or was not accepted.") {
         Valid => "VALID",
         NotFound => "NOT_FOUND",
         Revoked => "REVOKED",
@@ -103,7 +135,7 @@ wire_enum! {
 
 wire_enum! {
     /// A key's `status`, also the `status` filter of `GET /v1/keys`.
-    KeyStatus {
+    KeyStatus ("A key's status.") {
         Active => "active",
         Disabled => "disabled",
         Expired => "expired",
@@ -113,7 +145,7 @@ wire_enum! {
 
 wire_enum! {
     /// An audit event's `kind`, also the `kind` filter of the audit queries.
-    AuditKind {
+    AuditKind ("What happened.") {
         WorkspaceCreated => "workspace.created",
         RootKeyCreated => "root_key.created",
         RootKeyRevoked => "root_key.revoked",
@@ -142,7 +174,7 @@ wire_enum! {
 
 wire_enum! {
     /// Which verifications a workspace's audit trail records.
-    VerificationAudit {
+    VerificationAudit ("Which verifications the audit trail records.") {
         /// Every verification (the default).
         All => "all",
         /// Only verifications that did not answer `VALID`.
@@ -154,7 +186,7 @@ wire_enum! {
 
 wire_enum! {
     /// `error.code` of every error body: stable and machine-readable.
-    ErrorCode {
+    ErrorCode ("Stable and machine-readable.") {
         BadRequest => "bad_request",
         Unauthorized => "unauthorized",
         Forbidden => "forbidden",
@@ -181,7 +213,7 @@ wire_enum! {
 
 wire_enum! {
     /// `status` of the probes `/healthz` and `/readyz`.
-    ProbeStatus {
+    ProbeStatus ("The probe's answer.") {
         /// `/healthz`: the process serves HTTP.
         Ok => "ok",
         /// `/readyz`: the process can reach its database.
@@ -227,6 +259,22 @@ impl From<String> for AuditOutcome {
         }
     }
 }
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for AuditOutcome {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let known: Vec<&str> = std::iter::once("OK")
+            .chain(VerifyCode::KNOWN.iter().map(VerifyCode::as_str))
+            .collect();
+        crate::schemas::open_set(
+            &known,
+            "`OK` for management events, the verify code for verifications.",
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for AuditOutcome {}
 
 impl From<VerifyCode> for AuditOutcome {
     fn from(code: VerifyCode) -> Self {

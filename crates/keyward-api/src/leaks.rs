@@ -14,8 +14,11 @@ pub const MAX_LEAK_SOURCE_CHARS: usize = 200;
 
 /// `POST /v1/leaks`: `{"keys": ["bos_…", {"key": "bos_…", "location": "notes.docx: word/document.xml"}], "source": "…"}`
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LeakReport {
+    /// 1-50 keys.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub keys: Vec<LeakedKey>,
     /// Who or what found them: a person, a tool, a repository (`keyward scan on build-7`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,6 +27,7 @@ pub struct LeakReport {
 
 /// One reported key: the bare key text, or the key with where it was found.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum LeakedKey {
     Bare(String),
@@ -31,6 +35,7 @@ pub enum LeakedKey {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LocatedKey {
     pub key: String,
@@ -83,6 +88,7 @@ impl fmt::Debug for LeakReport {
 
 /// `202` from `POST /v1/leaks`: the same answer whether or not any key was valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeakReportAccepted {
     /// How many keys the report held (not how many were valid).
     pub received: usize,

@@ -6,6 +6,8 @@
 pub mod enums;
 pub mod leaks;
 mod queries;
+#[cfg(feature = "openapi")]
+mod schemas;
 
 pub use enums::{
     AuditKind, AuditOutcome, ErrorCode, KeyStatus, ProbeStatus, VerificationAudit, VerifyCode,
@@ -18,20 +20,29 @@ use serde_json::{Map, Value};
 
 /// `POST /v1/keys`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
+    /// 3-100 characters, unique among the workspace's live keys, not generic ("API", "key").
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "Stripe Invoice Sending Integration")
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_id: Option<String>,
+    /// `resource:action` permissions (`*` matches one whole segment).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(example = json!(["invoices:receive"])))]
     pub permissions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Map<String, Value>>,
     /// Seconds from now until the key expires; an alternative to `expires_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,6 +62,7 @@ pub struct CreateKeyRequest {
 
 /// Usage credits: each verification spends its `cost` (default 1) from `remaining`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreditsSpec {
     pub remaining: u64,
@@ -60,6 +72,7 @@ pub struct CreditsSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefillSpec {
     pub amount: u64,
@@ -68,6 +81,7 @@ pub struct RefillSpec {
 
 /// At most `limit` verifications per `window_seconds` (fixed windows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     pub limit: u64,
@@ -76,6 +90,7 @@ pub struct RateLimitSpec {
 
 /// A key's credits as the API shows them: the balance as of the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditsView {
     pub remaining: u64,
     pub refill: Option<RefillSpec>,
@@ -85,6 +100,7 @@ pub struct CreditsView {
 
 /// The rate-limit state a verification reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimitState {
     pub limit: u64,
     pub remaining: u64,
@@ -96,16 +112,20 @@ pub struct RateLimitState {
 
 /// `GET` and `PUT /v1/policy`: rules for every key the workspace issues.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// When set, every new key must expire within this many seconds (`null`: no limit).
+    /// When set, every new key must expire within this many seconds, 1-315360000 (ten
+    /// years); `null`: no limit.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 315_360_000))]
     pub max_key_lifetime_seconds: Option<u64>,
 }
 
 /// `PATCH /v1/keys/{id}`: absent fields are left as they are; `description`, `owner_id`
 /// and `expires_at` set to `null` are cleared.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +141,7 @@ pub struct UpdateKeyRequest {
     #[serde(default, with = "nullable", skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Option<DateTime<Utc>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Map<String, Value>>,
     /// Seconds from now until the key expires; an alternative to `expires_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +186,7 @@ mod nullable {
 
 /// `POST /v1/keys/{id}/revoke`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevokeKeyRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +195,7 @@ pub struct RevokeKeyRequest {
 
 /// `POST /v1/keys/{id}/rotate`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
     /// How long the old key keeps working; 0 (the default) refuses it at once.
@@ -183,6 +206,7 @@ pub struct RotateKeyRequest {
 /// `POST /v1/keys/import`: keys another system issued, at most
 /// [`MAX_IMPORT_BATCH`] per request.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportKeysRequest {
     pub keys: Vec<ImportKey>,
@@ -195,6 +219,7 @@ pub const MAX_IMPORT_BATCH: usize = 1000;
 /// as `digest` (the SHA-256 of the plaintext, 64 hex characters), not both; the rest as for
 /// `POST /v1/keys`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,18 +241,21 @@ pub struct ImportKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Map<String, Value>>,
 }
 
 /// The answer to an import: one result per key, in the request's order. Every `imported`
 /// key is durable, with its `key.imported` audit event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportKeysResponse {
     pub results: Vec<ImportResult>,
 }
 
 /// What became of one key of an import.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ImportResult {
     /// Imported now, as the key `id`.
@@ -240,6 +268,7 @@ pub enum ImportResult {
 
 /// A key as the API shows it: everything but the secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Key {
     pub id: String,
     pub workspace_id: String,
@@ -258,6 +287,7 @@ pub struct Key {
     pub status: KeyStatus,
     pub enabled: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -283,6 +313,7 @@ pub struct Key {
 
 /// `201` from create and rotate: the only time the plaintext `key` is ever returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedKey {
     pub key: String,
     #[serde(flatten)]
@@ -291,6 +322,7 @@ pub struct CreatedKey {
 
 /// `GET /v1/keys`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyList {
     pub keys: Vec<Key>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
@@ -299,12 +331,14 @@ pub struct KeyList {
 
 /// `POST /v1/verify`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub key: String,
     /// One permission (`invoices:read`) or an expression
     /// (`invoices:read AND (payroll:read OR payroll:admin)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "invoices:receive"))]
     pub permission: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -327,6 +361,7 @@ pub struct VerifyRequest {
 /// `200` from verify. The key's details are present only when the key exists in the
 /// caller's workspace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyResponse {
     pub valid: bool,
     /// `VALID`, `NOT_FOUND`, `REVOKED`, `EXPIRED`, `DISABLED`, `INSUFFICIENT_PERMISSIONS`, …
@@ -342,6 +377,7 @@ pub struct VerifyResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Map<String, Value>>,
     /// Credits left after this verification (keys with credits, once the credit check ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,6 +391,7 @@ pub struct VerifyResponse {
 /// One audit event, flat. `time` is written exactly as the hash chain's canonical encoding
 /// writes it (RFC 3339, UTC, milliseconds), so an exported event can be re-hashed as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub id: String,
     pub workspace_id: String,
@@ -387,6 +424,7 @@ pub struct AuditEvent {
 
 /// `GET /v1/audit`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditList {
     /// Newest first.
     pub events: Vec<AuditEvent>,
@@ -396,6 +434,7 @@ pub struct AuditList {
 
 /// `GET /v1/audit/verify`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainCheck {
     pub valid: bool,
     /// Events checked.
@@ -421,6 +460,7 @@ pub struct ChainCheck {
 
 /// A stored key or root key whose state its events do not explain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unexplained {
     /// The key's or root key's id.
     pub id: String,
@@ -429,6 +469,7 @@ pub struct Unexplained {
 
 /// `GET`/`PATCH /v1/workspace`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkspaceSettings {
     pub workspace_id: String,
     /// `all` (default), `failures` or `none`: which verifications the audit trail records.
@@ -438,26 +479,34 @@ pub struct WorkspaceSettings {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspaceSettings {
     /// A value the server does not know is refused with `400`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_or_null_schema))]
     pub verification_audit: Option<VerificationAudit>,
+    /// Days verification events are kept, 1-3650.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub audit_retention_days: Option<u32>,
 }
 
 /// `POST /v1/root-keys`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRootKeyRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "Billing Service Key Issuer"))]
     pub name: String,
     /// Rights: `keys:read`, `keys:write`, `keys:verify`, `audit:read`, `root_keys:write`, `*`.
+    #[cfg_attr(feature = "openapi", schema(example = json!(["keys:read", "keys:verify"])))]
     pub permissions: Vec<String>,
 }
 
 /// A root key as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RootKeyInfo {
     pub id: String,
     pub workspace_id: String,
@@ -470,6 +519,7 @@ pub struct RootKeyInfo {
 
 /// `201` from `POST /v1/root-keys`: the only time the root key's plaintext is returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedRootKey {
     pub key: String,
     #[serde(flatten)]
@@ -478,6 +528,7 @@ pub struct CreatedRootKey {
 
 /// `keyward init --json`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InitOutput {
     pub workspace_id: String,
     pub root_key: String,
@@ -485,11 +536,13 @@ pub struct InitOutput {
 
 /// Every error: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`, …
@@ -499,6 +552,7 @@ pub struct ErrorDetail {
 
 /// `/healthz` (`ok`) and `/readyz` (`ready`; a `503` `not_ready` error that says why otherwise).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Probe {
     pub status: ProbeStatus,
 }
@@ -509,6 +563,7 @@ pub struct Probe {
 /// fields' canonical JSON (keys sorted, no whitespace), so send an anchor back as it was
 /// received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedAnchor {
     /// `keyward-audit-anchor/1`.
     pub format: String,

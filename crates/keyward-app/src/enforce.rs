@@ -45,7 +45,10 @@ pub(crate) async fn enforce(
             .limiter
             .hit(&state.index.rate_limit_counter(key), limit, now)
             .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            .map_err(|e| {
+                state.metrics.rate_limit_error();
+                AppError::Unavailable(e.to_string())
+            })?;
         out.rate_limit = Some(decision);
         if !decision.allowed {
             out.code = VerifyCode::RateLimited;

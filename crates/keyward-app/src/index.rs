@@ -236,4 +236,11 @@ impl KeyIndex {
     pub fn key_count(&self) -> usize {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).len()
     }
+
+    pub fn root_key_count(&self) -> usize {
+        self.root_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
 }

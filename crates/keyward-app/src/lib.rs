@@ -34,6 +34,7 @@ mod keys;
 pub mod leaks;
 pub mod limits;
 pub mod maintenance;
+pub mod metrics;
 mod policy;
 pub mod retention;
 pub mod rights;

@@ -5,6 +5,7 @@ use crate::error::AppError;
 use crate::follow::Freshness;
 use crate::index::KeyIndex;
 use crate::limits::RateLimiter;
+use crate::metrics::Metrics;
 use crate::rights::Principal;
 use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
@@ -66,6 +67,8 @@ pub struct Inner {
     /// How fresh the index is, when it follows the change log (several nodes on one
     /// database); `None` on a single node, whose index every write goes through.
     pub(crate) freshness: Option<Arc<Freshness>>,
+    /// The process's metrics (`/metrics`).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Keyward {
@@ -89,6 +92,7 @@ impl Keyward {
             loaded_seq,
             loaded_at,
             freshness: None,
+            metrics: Arc::new(Metrics::new()),
         })))
     }
 
@@ -129,6 +133,17 @@ impl Keyward {
     /// Usage counters, which key views show.
     pub fn usage(&self) -> &UsageTracker {
         &self.usage
+    }
+
+    /// The metrics every interface records into and `/metrics` shows.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The metrics in the text exposition format, with the index's size as of now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics
+            .encode(self.index.key_count(), self.index.root_key_count())
     }
 
     /// How many keys the index holds.

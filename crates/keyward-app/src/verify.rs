@@ -112,6 +112,7 @@ impl Keyward {
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
         }
         // Counted only once the verification is answered (after its event is durable).
+        self.metrics.verified(code);
         if let Some(key) = &key {
             self.usage.record(key, valid, now);
         }

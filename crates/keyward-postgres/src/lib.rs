@@ -108,6 +108,19 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// `metrics` with this store's connection pool.
+    pub fn with_pool_metrics(
+        &self,
+        metrics: keyward_storage::StorageMetrics,
+    ) -> keyward_storage::StorageMetrics {
+        let pool = self.pool.clone();
+        metrics.with_pool("postgres", move || keyward_storage::PoolState {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
+    }
+
     /// A store on the database at `url` (`postgres://user@host:port/database`), with the
     /// default [`Timeouts`]. Connects lazily: a database that is down makes the first call
     /// fail, not this one. Does not migrate; call

@@ -1,6 +1,7 @@
 //! In-process benchmarks of the verify path (criterion): whole requests through
 //! `router(state)` with `tower::ServiceExt::oneshot` against `GET /healthz` through the same
-//! router as the baseline, the domain steps alone, key creation and permission expressions.
+//! router as the baseline, the domain steps alone, key creation, permission expressions and
+//! what recording one request's metrics costs.
 //! Run with `cargo bench -p keyward-server --bench verify`; the HTTP load benchmark is
 //! `scripts/bench`.
 //!
@@ -15,6 +16,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http_body_util::BodyExt;
+use keyward_app::metrics::RequestLabels;
 use keyward_app::SystemClock;
 use keyward_app::{bootstrap, Keyward};
 use keyward_core::{
@@ -212,6 +214,16 @@ fn domain_benches(c: &mut Criterion) {
         .clone();
     group.bench_function("evaluate permission expression", |b| {
         b.iter(|| black_box(&query).is_satisfied_by(black_box(&granted)))
+    });
+    // What the metrics add to one verify request: the request's labels and latency
+    // observation (`observe.rs`) and the verify-code counter (`Keyward::verify`).
+    let metrics = state.metrics();
+    group.bench_function("record one verify request's metrics", |b| {
+        b.iter(|| {
+            let labels = RequestLabels::new("POST", Some(black_box("/v1/verify")), 200);
+            metrics.request(&labels, std::time::Duration::from_micros(40));
+            metrics.verified(keyward_core::VerifyCode::Valid);
+        })
     });
     group.finish();
 }

@@ -4,11 +4,13 @@
 //! call needs is checked by the core (`Principal::authorize`).
 
 use crate::error::ApiError;
+use crate::observe::RequestNotes;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use keyward_app::{Keyward, Principal};
 use keyward_core::{ApiKey, KeyHash};
+use std::sync::Arc;
 
 /// The root key that made this request, checked and not revoked.
 pub struct RootPrincipal(pub Principal);
@@ -32,6 +34,9 @@ impl FromRequestParts<Keyward> for RootPrincipal {
             .authenticate(&KeyHash::of(key.expose()))
             .await
             .ok_or(ApiError::Unauthorized)?;
+        if let Some(notes) = parts.extensions.get::<Arc<RequestNotes>>() {
+            notes.authenticated(principal.id());
+        }
         Ok(Self(principal))
     }
 }

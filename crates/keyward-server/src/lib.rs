@@ -15,6 +15,8 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod headers;
+pub mod observe;
+pub mod openapi;
 pub mod requests;
 pub mod server;
 pub mod starting;
@@ -24,7 +26,7 @@ pub mod views;
 pub use client_addr::TrustedProxies;
 pub use keyward_ui::UiConfig;
 pub use server::{
-    router, router_with_ui, serve, serve_router, serve_router_over, serve_with, serve_with_transport,
-    ServeLimits, Transport,
+    openapi, router, router_with_ui, serve, serve_router, serve_router_over, serve_with,
+    serve_with_transport, ServeLimits, Transport,
 };
 pub use tls::Tls;

@@ -8,33 +8,84 @@ use crate::conn_io::ConnIo;
 use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
-use crate::handlers::{audit, health, import, keys, leaks, policy, root_keys, verify, workspace};
+use crate::handlers::{
+    audit, health, import, keys, leaks, operations, policy, root_keys, verify, workspace,
+};
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
+use crate::observe;
+use crate::openapi as document;
 use crate::tls::{Stream, Tls};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use keyward_app::metrics::Metrics;
 use keyward_app::Keyward;
 use keyward_ui::UiConfig;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A request that takes longer than this is answered `408`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every route with its documentation: the handlers and their `#[utoipa::path]` are
+/// registered together, so the OpenAPI document cannot miss a route.
+fn routes() -> OpenApiRouter<Keyward> {
+    let (schemas, paths, report) = routes!(leaks::report);
+    let leak_report = (
+        schemas,
+        paths,
+        report.layer(axum::Extension(leaks::LeakLimiter::shared())),
+    );
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::show, keys::update))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(import::import))
+        .routes(routes!(verify::verify))
+        .routes(leak_report)
+        .routes(routes!(root_keys::create, root_keys::list))
+        .routes(routes!(root_keys::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify_chain, audit::verify_against_anchor))
+        .routes(routes!(audit::anchor))
+        .routes(routes!(workspace::show, workspace::update))
+        .routes(routes!(policy::show, policy::update));
+    OpenApiRouter::with_openapi(document::base())
+        .nest("/v1", v1)
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(operations::openapi_json))
+        .routes(routes!(operations::metrics))
+}
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = routes().split_for_parts();
+    document::complete(api)
+}
+
+/// [`openapi`] as served and committed, made once.
+pub(crate) fn openapi_document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| document::to_json(&openapi()))
+}
 
 /// The API and the dashboard (under `/ui`, cookies marked `Secure` only behind a TLS proxy
 /// that says so); see [`router_with_ui`].
@@ -42,49 +93,28 @@ pub fn router(state: Keyward) -> Router {
     router_with_ui(state, UiConfig::default())
 }
 
-/// The API under `/v1`, health checks, and the dashboard under `/ui` served as `ui` says.
+/// The API under `/v1`, health checks, the OpenAPI document and metrics, and the dashboard
+/// under `/ui` served as `ui` says.
 pub fn router_with_ui(state: Keyward, ui: UiConfig) -> Router {
+    let metrics = Arc::clone(state.metrics());
     let dashboard = keyward_ui::router(state.clone(), ui);
-    let v1 = Router::new()
-        .route("/keys", post(keys::create).get(keys::list))
-        .route("/keys/import", post(import::import))
-        .route("/keys/{id}", get(keys::show).patch(keys::update))
-        .route("/keys/{id}/revoke", post(keys::revoke))
-        .route("/keys/{id}/rotate", post(keys::rotate))
-        .route("/verify", post(verify::verify))
-        .route(
-            "/leaks",
-            post(leaks::report).layer(axum::Extension(leaks::LeakLimiter::shared())),
-        )
-        .route("/root-keys", post(root_keys::create).get(root_keys::list))
-        .route("/root-keys/{id}/revoke", post(root_keys::revoke))
-        .route("/audit", get(audit::list))
-        .route("/audit/export", get(audit::export))
-        .route(
-            "/audit/verify",
-            get(audit::verify_chain).post(audit::verify_against_anchor),
-        )
-        .route("/audit/anchor", post(audit::anchor))
-        .route("/workspace", get(workspace::show).patch(workspace::update))
-        .route("/policy", get(policy::show).put(policy::update));
-    let router = Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let (router, _) = routes().split_for_parts();
+    let router = router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .nest("/ui", dashboard);
-    with_common_layers(router)
+    with_common_layers(router, Some(metrics))
 }
 
-/// What every answer gets, whichever router gives it: the body limit, the request log, the
-/// time limit and the security headers.
-pub(crate) fn with_common_layers(router: Router) -> Router {
+/// What every answer gets, whichever router gives it: the body limit, the time limit, the
+/// request id, log line and latency metric (`observe.rs`; outside the time limit, so a `408`
+/// is logged too) and the security headers.
+pub(crate) fn with_common_layers(router: Router, metrics: Option<Arc<Metrics>>) -> Router {
     let mut router = router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(log_request))
-        .layer(middleware::from_fn(limit_time));
+        .layer(middleware::from_fn(limit_time))
+        .layer(middleware::from_fn_with_state(metrics, observe::observe));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             name,
@@ -109,27 +139,6 @@ async fn limit_time(req: Request, next: Next) -> Response {
             response
         }
     }
-}
-
-/// One log line per request: method, route template, status, duration. Never headers or
-/// bodies, which carry keys.
-async fn log_request(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    tracing::trace!(%method, %route, "request started");
-    let response = next.run(req).await;
-    let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(%method, %route, status, micros, "request");
-    } else {
-        tracing::debug!(%method, %route, status, micros, "request");
-    }
-    response.into_response()
 }
 
 /// Connection-level limits of [`serve_with`].

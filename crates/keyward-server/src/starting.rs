@@ -17,5 +17,5 @@ pub fn starting_router() -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .fallback(|| async { ApiError::NotReady(WAITING_FOR_DATABASE) });
-    with_common_layers(router)
+    with_common_layers(router, None)
 }

@@ -72,7 +72,27 @@ pub struct SqliteStore {
     names: Arc<names::Names>,
 }
 
+/// A pool's state, for metrics.
+fn pool_state(pool: &SqlitePool) -> keyward_storage::PoolState {
+    keyward_storage::PoolState {
+        open: pool.size(),
+        idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        max: pool.options().get_max_connections(),
+    }
+}
+
 impl SqliteStore {
+    /// `metrics` with this store's connection pools: the one writer and the readers.
+    pub fn with_pool_metrics(
+        &self,
+        metrics: keyward_storage::StorageMetrics,
+    ) -> keyward_storage::StorageMetrics {
+        let (writer, reader) = (self.writer.clone(), self.reader.clone());
+        metrics
+            .with_pool("sqlite_writer", move || pool_state(&writer))
+            .with_pool("sqlite_readers", move || pool_state(&reader))
+    }
+
     /// Opens (creating if missing) the database at `url`: `sqlite://path.db`, `sqlite:path.db`
     /// or `sqlite::memory:`. Does not migrate; call [`Store::migrate`](keyward_core::Store::migrate).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {

@@ -13,8 +13,10 @@
 //! with [`Batch::drop_abandoned`], so that it spends nothing, as if its own transaction had
 //! been dropped before the commit.
 
+use crate::metrics::CommitStats;
 use async_trait::async_trait;
 use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Why a request got no answer.
@@ -57,12 +59,14 @@ impl<Req, Resp> Clone for Queue<Req, Resp> {
 /// handle is gone (after committing what is queued) or on [`GroupCommit::stop`].
 pub struct GroupCommit<Req, Resp> {
     queue: Queue<Req, Resp>,
+    stats: Arc<CommitStats>,
 }
 
 impl<Req, Resp> Clone for GroupCommit<Req, Resp> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -157,11 +161,14 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
         committer: C,
     ) -> std::io::Result<Self> {
         let (queue, messages) = std_mpsc::channel();
+        let stats = Arc::new(CommitStats::default());
+        let recorded = stats.clone();
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || run_thread(messages, max_batch.max(1), committer))?;
+            .spawn(move || run_thread(messages, max_batch.max(1), committer, &recorded))?;
         Ok(Self {
             queue: Queue::Thread(queue),
+            stats,
         })
     }
 
@@ -170,10 +177,22 @@ impl<Req: Send + 'static, Resp: Send + 'static> GroupCommit<Req, Resp> {
     /// [`Stopped`], so use the handle on its own runtime.
     pub fn on_task<C: Commit<Req, Resp>>(max_batch: usize, committer: C) -> Self {
         let (queue, messages) = mpsc::unbounded_channel();
-        tokio::spawn(run_task(messages, max_batch.max(1), Arc::new(committer)));
+        let stats = Arc::new(CommitStats::default());
+        tokio::spawn(run_task(
+            messages,
+            max_batch.max(1),
+            Arc::new(committer),
+            stats.clone(),
+        ));
         Self {
             queue: Queue::Task(queue),
+            stats,
         }
+    }
+
+    /// Each batch's commit time and size, for metrics.
+    pub fn stats(&self) -> &Arc<CommitStats> {
+        &self.stats
     }
 
     /// Queues `request` at once and returns the wait for its answer; dropping the wait
@@ -243,12 +262,15 @@ fn run_thread<Req, Resp, C: CommitOnThread<Req, Resp>>(
     messages: std_mpsc::Receiver<Message<Req, Resp>>,
     max_batch: usize,
     mut committer: C,
+    stats: &CommitStats,
 ) {
     while let Ok(first) = messages.recv() {
         let (batch, stop) =
             gather(std::iter::once(first).chain(messages.try_iter().take(max_batch - 1)));
         if !batch.is_empty() {
+            let (size, started) = (batch.len(), Instant::now());
             committer.commit(batch);
+            stats.committed(size, started.elapsed());
         }
         if let Some(done) = stop {
             // Requests after the stop, and any sent from now on, fail.
@@ -264,13 +286,16 @@ async fn run_task<Req: Send + 'static, Resp: Send + 'static, C: Commit<Req, Resp
     mut messages: mpsc::UnboundedReceiver<Message<Req, Resp>>,
     max_batch: usize,
     committer: Arc<C>,
+    stats: Arc<CommitStats>,
 ) {
     let mut taken = Vec::with_capacity(max_batch);
     while messages.recv_many(&mut taken, max_batch).await > 0 {
         let (batch, stop) = gather(taken.drain(..));
         if !batch.is_empty() {
+            let (size, started) = (batch.len(), Instant::now());
             let committer = committer.clone();
             let _ = tokio::spawn(async move { committer.commit(batch).await }).await;
+            stats.committed(size, started.elapsed());
         }
         if let Some(done) = stop {
             // Requests after the stop, and any sent from now on, fail.

@@ -2,6 +2,7 @@
 //! commits each append alone (an in-memory SQLite database; any engine without a journal).
 
 use crate::group_commit::{Batch, Commit, GroupCommit, Stopped};
+use crate::StorageMetrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
@@ -54,6 +55,11 @@ impl<S: Store> Grouped<S> {
     /// The engine behind the group commit.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    /// Each commit's time and the appends it held.
+    pub fn metrics(&self) -> StorageMetrics {
+        StorageMetrics::default().with_audit_commits(self.appends.stats().clone())
     }
 }
 

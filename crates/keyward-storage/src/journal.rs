@@ -270,6 +270,17 @@ impl AuditJournal {
         self.target.release_journal(&self.journal_id).await
     }
 
+    /// Events durable in the journal and not yet in the engine.
+    pub(crate) fn lag(&self) -> u64 {
+        let appended = self.appended.load(Ordering::Acquire);
+        appended.saturating_sub(*self.ingested.borrow())
+    }
+
+    /// Each durable write's time and the appends it held.
+    pub(crate) fn commit_stats(&self) -> Arc<crate::CommitStats> {
+        self.appends.stats().clone()
+    }
+
     /// Waits until every event appended before this call is in the engine.
     pub(crate) async fn settle(&self) -> Result<(), StoreError> {
         let target = self.appended.load(Ordering::Acquire);

@@ -2,6 +2,7 @@
 //! [`crate::journal`]), settling before every chained write and every read of events.
 
 use crate::journal::{AuditJournal, IngestTarget};
+use crate::StorageMetrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::{
@@ -61,6 +62,15 @@ impl<S: Store + IngestTarget> Journaled<S> {
     /// The engine behind the journal.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    /// The journal's metrics: each durable write's time and size, and how many events wait to
+    /// be taken into the engine.
+    pub fn metrics(&self) -> StorageMetrics {
+        let journal = self.journal.clone();
+        StorageMetrics::default()
+            .with_audit_commits(self.journal.commit_stats())
+            .with_ingest_lag(move || journal.lag())
     }
 
     /// Returns once every event already appended is in the engine and placed in its chain.

@@ -31,6 +31,7 @@ mod group_commit;
 mod grouped;
 pub mod journal;
 mod journaled;
+pub mod metrics;
 mod spends;
 
 pub use copy::{copy_database, read_records, Copied, CopyError, Progress};
@@ -39,4 +40,5 @@ pub use grouped::Grouped;
 pub use journal::{take_in_records, unseen, IngestTarget, JournalPosition};
 pub use journaled::Journaled;
 pub use keyward_journal::Options as JournalOptions;
+pub use metrics::{CommitStats, PoolState, StorageMetrics};
 pub use spends::{Spend, SpendAnswer, SpendBatch, Spender};

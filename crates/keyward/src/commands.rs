@@ -248,6 +248,9 @@ pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(counters = limiter.kind(), "rate limits");
     let mut state = Keyward::load(store, clock).await?.with_limiter(limiter);
+    state
+        .metrics()
+        .register_collector(Box::new(database.metrics.clone()));
     if let Some(anchorer) = anchorer {
         state = state.with_anchorer(anchorer);
     }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use keyward_core::{ChangeFeed, Store};
 use keyward_postgres::PostgresStore;
 use keyward_sqlite::{JournalOptions, SqliteStore};
-use keyward_storage::{Grouped, Journaled};
+use keyward_storage::{Grouped, Journaled, StorageMetrics};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +32,8 @@ pub struct Database {
     /// The SQLite database file (`None` in memory and on PostgreSQL): files that belong with
     /// the database (the first root key, the anchor key) go beside it.
     pub file: Option<PathBuf>,
+    /// Its audit commits, ingest lag and connection pools, for `/metrics`.
+    pub metrics: StorageMetrics,
     engine: Engine,
 }
 
@@ -91,6 +93,7 @@ pub async fn open(url: &str, purpose: Purpose) -> anyhow::Result<Database> {
         return Ok(Database {
             store: Arc::new(store.clone()),
             file,
+            metrics: store.with_pool_metrics(StorageMetrics::default()),
             engine: Engine::Sqlite(store),
         });
     };
@@ -102,8 +105,10 @@ pub async fn open(url: &str, purpose: Purpose) -> anyhow::Result<Database> {
     }
     let dir = audit_journal.or_else(|| file.as_deref().map(SqliteStore::default_journal_dir));
     let Some(dir) = dir else {
+        let grouped = Grouped::new(store.clone());
         return Ok(Database {
-            store: Arc::new(Grouped::new(store.clone())),
+            metrics: store.with_pool_metrics(grouped.metrics()),
+            store: Arc::new(grouped),
             file,
             engine: Engine::Sqlite(store),
         });
@@ -116,6 +121,7 @@ pub async fn open(url: &str, purpose: Purpose) -> anyhow::Result<Database> {
     Ok(Database {
         store: Arc::new(journaled.clone()),
         file,
+        metrics: journaled.inner().with_pool_metrics(journaled.metrics()),
         engine: Engine::Journaled(journaled),
     })
 }
@@ -134,13 +140,18 @@ async fn open_postgres(url: &str, purpose: Purpose) -> anyhow::Result<Database> 
     }
     let store = PostgresStore::connect(url).context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
-    let shared: Arc<dyn Store> = match purpose {
-        Purpose::Command => Arc::new(store.clone()),
-        Purpose::Serve { .. } => Arc::new(Grouped::new(store.clone())),
+    let (shared, metrics): (Arc<dyn Store>, _) = match purpose {
+        Purpose::Command => (Arc::new(store.clone()), StorageMetrics::default()),
+        Purpose::Serve { .. } => {
+            let grouped = Grouped::new(store.clone());
+            let metrics = grouped.metrics();
+            (Arc::new(grouped), metrics)
+        }
     };
     Ok(Database {
         store: shared,
         file: None,
+        metrics: store.with_pool_metrics(metrics),
         engine: Engine::Postgres(store),
     })
 }

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod database;
 pub mod gateway;
+pub mod logging;
 pub mod migrate_db;
 pub mod recovery;
 pub mod secret_file;

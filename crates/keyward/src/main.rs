@@ -4,12 +4,12 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use keyward::config::{self, ConfigCommand, Settings};
+use keyward::logging;
 use keyward::recovery::RootKeyCommand;
 use keyward::{InitConfig, Listen};
 use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: every verification allocates on a runtime
 /// worker and frees on the journal writer or the ingester, a cross-thread pattern on which
@@ -319,26 +319,15 @@ impl From<InitArgs> for InitConfig {
     }
 }
 
-/// Logs to stderr, filtered by `KEYWARD_LOG` (default `info`).
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
+    logging::init(logging::LogFormat::from_env()?);
     let settings = config::layered(args.settings, args.config.as_deref())?;
     let (config, listen) = settings.serve_config()?;
     keyward::serve(config, Listen::Address(listen), shutdown_signal()).await
 }
 
 async fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    init_logging();
+    logging::init(logging::LogFormat::from_env()?);
     let config = keyward::gateway::read_config(&args.config)?;
     let root_key = keyward::gateway::root_key(&config, args.root_key)?;
     let mut serve = keyward::ServeConfig::new(args.database.database_url);

@@ -17,21 +17,42 @@ use keyward_app::{AuditQuery, Keyward};
 use keyward_core::anchor::SignedAnchor;
 use keyward_core::AuditFilter;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// Only events about this key.
     key_id: Option<String>,
     /// The event kind: `key.verified`, `key.created`, …
+    #[param(schema_with = keyward_api::AuditKind::closed_schema)]
     kind: Option<String>,
     /// What the calling service passed to verify, e.g. `invoices.delete`.
     action: Option<String>,
     /// A verify code (`VALID`, `REVOKED`, …) or `OK`.
+    #[param(schema_with = outcome_schema)]
     outcome: Option<String>,
+    /// Only events at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
+    /// Only events before this time (RFC 3339).
     until: Option<DateTime<Utc>>,
+    /// Events per page, 1-1000 (default 100); the export checks the range but sends every
+    /// event.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page: only older events.
     cursor: Option<String>,
+}
+
+/// The `outcome` filter takes `OK` or a verify code this version knows.
+fn outcome_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let mut known = vec!["OK"];
+    known.extend(keyward_api::VerifyCode::KNOWN.iter().map(|c| c.as_str()));
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(known))
+        .into()
 }
 
 impl AuditParams {
@@ -50,6 +71,11 @@ impl AuditParams {
     }
 }
 
+#[utoipa::path(
+    get, operation_id = "list_audit_events", path = "/audit", tag = "audit", security(("root_key" = [])),
+    params(AuditParams),
+    responses((status = 200, description = "Events, newest first", body = AuditList))
+)]
 pub async fn list(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -64,6 +90,11 @@ pub async fn list(
 }
 
 /// The same query as [`list`], every page, one JSON event per line, newest first.
+#[utoipa::path(
+    get, operation_id = "export_audit_events", path = "/audit/export", tag = "audit", security(("root_key" = [])),
+    params(AuditParams),
+    responses((status = 200, description = "Every event the query matches, newest first: one `AuditEvent` as JSON per line", body = String, content_type = "application/x-ndjson"))
+)]
 pub async fn export(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -99,6 +130,10 @@ pub async fn export(
 
 /// Recomputes the workspace's chain from its checkpoint to its head and compares the stored
 /// keys with the state the chain replays.
+#[utoipa::path(
+    get, operation_id = "verify_audit_chain", path = "/audit/verify", tag = "audit", security(("root_key" = [])),
+    responses((status = 200, description = "The chain check", body = ChainCheck))
+)]
 pub async fn verify_chain(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -107,13 +142,20 @@ pub async fn verify_chain(
     Ok(Json(chain_check_view(app.check_chain(&caller).await?)))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/audit/verify`: an anchor this server signed, as it was received.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnchorCheckRequest {
+    #[schema(value_type = keyward_api::SignedAnchor)]
     anchor: SignedAnchor,
 }
 
 /// [`verify_chain`], and proves the chain still extends `anchor`, a head this server signed.
+#[utoipa::path(
+    post, operation_id = "verify_audit_chain_against_anchor", path = "/audit/verify", tag = "audit", security(("root_key" = [])),
+    request_body = AnchorCheckRequest,
+    responses((status = 200, description = "The chain check, and whether the chain still extends the anchor", body = ChainCheck))
+)]
 pub async fn verify_against_anchor(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -125,6 +167,10 @@ pub async fn verify_against_anchor(
 }
 
 /// Signs the workspace's chain head now (also appended to the anchor log).
+#[utoipa::path(
+    post, operation_id = "sign_audit_anchor", path = "/audit/anchor", tag = "audit", security(("root_key" = [])),
+    responses((status = 200, description = "The chain head, signed now", body = keyward_api::SignedAnchor))
+)]
 pub async fn anchor(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

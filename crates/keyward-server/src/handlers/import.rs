@@ -10,10 +10,20 @@ use crate::extract::ApiJson;
 use crate::requests;
 use axum::extract::State;
 use axum::Json;
-use keyward_api::{ImportKeysRequest, ImportKeysResponse, ImportResult, MAX_IMPORT_BATCH};
+use keyward_api::{
+    ErrorBody, ImportKeysRequest, ImportKeysResponse, ImportResult, MAX_IMPORT_BATCH,
+};
 use keyward_app::rights::KeysWrite;
 use keyward_app::{Imported, Keyward};
 
+#[utoipa::path(
+    post, operation_id = "import_keys", path = "/keys/import", tag = "keys", security(("root_key" = [])),
+    request_body = ImportKeysRequest,
+    responses(
+        (status = 200, description = "One result per key, in the request's order: `imported` (durable, with its `key.imported` event), `skipped` (its digest is already a key) or `refused` with the reason", body = ImportKeysResponse),
+        (status = 400, description = "More than the batch limit of keys, or a malformed body", body = ErrorBody),
+    )
+)]
 pub async fn import(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

@@ -10,14 +10,23 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use keyward_api::{
-    CreateKeyRequest, CreatedKey, Key, KeyList, RevokeKeyRequest, RotateKeyRequest,
+    CreateKeyRequest, CreatedKey, ErrorBody, Key, KeyList, RevokeKeyRequest, RotateKeyRequest,
     UpdateKeyRequest,
 };
 use keyward_app::rights::{KeysRead, KeysWrite};
 use keyward_app::{Issued, KeyChange, KeyQuery, Keyward};
 use keyward_core::KeyStatus;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
+#[utoipa::path(
+    post, operation_id = "create_key", path = "/keys", tag = "keys", security(("root_key" = [])),
+    request_body = CreateKeyRequest,
+    responses(
+        (status = 201, description = "The key, with its plaintext `key`: the only time it is returned", body = CreatedKey),
+        (status = 409, description = "A live key of the workspace already has this name", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -29,15 +38,27 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created(&app, issued))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only keys of this owner.
     owner_id: Option<String>,
+    /// Only keys with this status.
+    #[param(schema_with = keyward_api::KeyStatus::closed_schema)]
     status: Option<String>,
+    /// Keys per page, 1-100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get, operation_id = "list_keys", path = "/keys", tag = "keys", security(("root_key" = [])),
+    params(ListParams),
+    responses((status = 200, description = "Keys, newest first", body = KeyList))
+)]
 pub async fn list(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -66,6 +87,14 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get, operation_id = "show_key", path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key", body = Key),
+        (status = 404, description = "No such key in the caller's workspace", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -76,6 +105,16 @@ pub async fn show(
     Ok(Json(key_view(&key, app.usage(), app.now())))
 }
 
+#[utoipa::path(
+    patch, operation_id = "update_key", path = "/keys/{id}", tag = "keys", security(("root_key" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = UpdateKeyRequest,
+    responses(
+        (status = 200, description = "The key as updated", body = Key),
+        (status = 404, description = "No such key in the caller's workspace", body = ErrorBody),
+        (status = 409, description = "The name is taken, or the key was rotated", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -88,6 +127,15 @@ pub async fn update(
     Ok(Json(key_view(&key, app.usage(), at)))
 }
 
+#[utoipa::path(
+    post, operation_id = "revoke_key", path = "/keys/{id}/revoke", tag = "keys", security(("root_key" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = RevokeKeyRequest,
+    responses(
+        (status = 200, description = "The key, revoked (revoking twice is harmless)", body = Key),
+        (status = 404, description = "No such key in the caller's workspace", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -100,6 +148,16 @@ pub async fn revoke(
     Ok(Json(key_view(&key, app.usage(), at)))
 }
 
+#[utoipa::path(
+    post, operation_id = "rotate_key", path = "/keys/{id}/rotate", tag = "keys", security(("root_key" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = RotateKeyRequest,
+    responses(
+        (status = 201, description = "The new key, with its plaintext `key`", body = CreatedKey),
+        (status = 404, description = "No such key in the caller's workspace", body = ErrorBody),
+        (status = 409, description = "The key is revoked or already rotated", body = ErrorBody),
+    )
+)]
 pub async fn rotate(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

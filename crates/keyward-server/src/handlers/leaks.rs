@@ -71,6 +71,14 @@ fn client(ip: IpAddr) -> IpAddr {
     }
 }
 
+#[utoipa::path(
+    post, operation_id = "report_leaks", path = "/leaks", tag = "leaks",
+    request_body = LeakReport,
+    responses(
+        (status = 202, description = "The same answer whether or not any key was valid", body = LeakReportAccepted),
+        (status = 429, description = "Too many reports from this address; see `Retry-After`", body = ErrorBody),
+    )
+)]
 pub async fn report(
     State(app): State<Keyward>,
     Extension(limiter): Extension<Arc<LeakLimiter>>,

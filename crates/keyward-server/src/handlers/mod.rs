@@ -5,6 +5,7 @@ pub mod health;
 pub mod import;
 pub mod keys;
 pub mod leaks;
+pub mod operations;
 pub mod policy;
 pub mod root_keys;
 pub mod verify;

@@ -12,6 +12,10 @@ use keyward_app::rights::{KeysRead, PolicyWrite};
 use keyward_app::Keyward;
 use keyward_core::WorkspacePolicy;
 
+#[utoipa::path(
+    get, operation_id = "show_policy", path = "/policy", tag = "workspace", security(("root_key" = [])),
+    responses((status = 200, description = "The workspace policy", body = Policy))
+)]
 pub async fn show(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -20,6 +24,11 @@ pub async fn show(
     Ok(Json(policy_view(&app.policy(&caller).await?)))
 }
 
+#[utoipa::path(
+    put, operation_id = "set_policy", path = "/policy", tag = "workspace", security(("root_key" = [])),
+    request_body = Policy,
+    responses((status = 200, description = "The policy as set", body = Policy))
+)]
 pub async fn update(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

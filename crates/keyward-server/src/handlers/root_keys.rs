@@ -9,10 +9,18 @@ use crate::views::root_key_view;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use keyward_api::{CreateRootKeyRequest, CreatedRootKey, RootKeyInfo};
+use keyward_api::{CreateRootKeyRequest, CreatedRootKey, ErrorBody, RootKeyInfo};
 use keyward_app::rights::RootKeysWrite;
 use keyward_app::Keyward;
 
+#[utoipa::path(
+    post, operation_id = "create_root_key", path = "/root-keys", tag = "root keys", security(("root_key" = [])),
+    request_body = CreateRootKeyRequest,
+    responses(
+        (status = 201, description = "The root key, with its plaintext `key`: the only time it is returned", body = CreatedRootKey),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -30,6 +38,10 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get, operation_id = "list_root_keys", path = "/root-keys", tag = "root keys", security(("root_key" = [])),
+    responses((status = 200, description = "The workspace's root keys", body = Vec<RootKeyInfo>))
+)]
 pub async fn list(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -39,6 +51,14 @@ pub async fn list(
     Ok(Json(roots.iter().map(root_key_view).collect()))
 }
 
+#[utoipa::path(
+    post, operation_id = "revoke_root_key", path = "/root-keys/{id}/revoke", tag = "root keys", security(("root_key" = [])),
+    params(("id" = String, Path, description = "The root key's id")),
+    responses(
+        (status = 200, description = "The root key, revoked", body = RootKeyInfo),
+        (status = 404, description = "No such root key in the caller's workspace", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

@@ -12,6 +12,10 @@ use keyward_api::{UpdateWorkspaceSettings, WorkspaceSettings};
 use keyward_app::rights::{AuditRead, WorkspaceWrite};
 use keyward_app::Keyward;
 
+#[utoipa::path(
+    get, operation_id = "show_workspace_settings", path = "/workspace", tag = "workspace", security(("root_key" = [])),
+    responses((status = 200, description = "The workspace's audit settings", body = WorkspaceSettings))
+)]
 pub async fn show(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
@@ -20,6 +24,11 @@ pub async fn show(
     Ok(Json(settings_view(&app.workspace_settings(&caller))))
 }
 
+#[utoipa::path(
+    patch, operation_id = "update_workspace_settings", path = "/workspace", tag = "workspace", security(("root_key" = [])),
+    request_body = UpdateWorkspaceSettings,
+    responses((status = 200, description = "The settings as updated", body = WorkspaceSettings))
+)]
 pub async fn update(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,

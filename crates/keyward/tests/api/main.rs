@@ -27,6 +27,7 @@ mod leaks;
 mod lifecycle;
 mod load;
 mod multi_node;
+mod operability;
 mod packaging;
 mod pagination;
 mod postgres;

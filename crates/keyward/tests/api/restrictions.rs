@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 struct App {
     router: Router,
+    state: Keyward,
     clock: Arc<ManualClock>,
     store: Arc<dyn Store>,
     root: String,
@@ -57,7 +58,8 @@ impl App {
             state = state.with_limiter(limiter);
         }
         App {
-            router: router(state),
+            router: router(state.clone()),
+            state,
             clock,
             store,
             root,
@@ -546,6 +548,13 @@ async fn unreachable_redis_fails_closed_for_rate_limited_keys_only() {
     assert_eq!(err["error"]["code"], "unavailable");
     assert!(!err.to_string().contains(&limited));
     assert_eq!(app.code(json!({"key": plain})).await, "VALID");
+    // The failed counter operation is counted; the refused verification has no verify code.
+    let metrics = app.state.render_metrics();
+    assert!(
+        metrics.contains("keyward_rate_limit_backend_errors_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("keyward_verifications_total{code=\"VALID\"} 1\n"));
     assert!(RateLimiter::from_config(Some("not a url")).is_err());
 }
 
