@@ -235,7 +235,14 @@ pub async fn serve_with_transport(
     transport: Transport,
     ui: UiConfig,
 ) -> std::io::Result<()> {
-    serve_router_over(listener, router_with_ui(state, ui), shutdown, limits, transport).await
+    serve_router_over(
+        listener,
+        router_with_ui(state, ui),
+        shutdown,
+        limits,
+        transport,
+    )
+    .await
 }
 
 /// How connections are spoken to and who their clients are; the default is plain HTTP
