@@ -26,6 +26,13 @@ use std::time::Duration;
 /// The version and git revision this binary was built from (`build.rs`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("KEYWARD_GIT_REVISION");
+/// What `keyward --version` prints: the version and the git revision.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KEYWARD_GIT_REVISION"),
+    ")"
+);
 
 /// Upper bounds of the request latency buckets, in seconds: 100 µs to 10 s.
 const LATENCY_BUCKETS: [f64; 16] = [

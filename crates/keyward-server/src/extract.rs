@@ -195,11 +195,19 @@ fn redact_unknown_names(message: &str) -> String {
     }
 }
 
+/// Replaces every quoted value by `"…"`. serde quotes a value with `{:?}`, which escapes a
+/// quote inside it as `\"`: a backslash inside quotes escapes the next character, so an
+/// escaped quote cannot end the value early and let the rest of it through.
 fn redact_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut inside = false;
+    let mut escaped = false;
     for c in message.chars() {
-        if c == '"' {
+        if inside && escaped {
+            escaped = false;
+        } else if inside && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
             if inside {
                 out.push_str("\"…\"");
             }
@@ -247,6 +255,28 @@ mod tests {
         assert!(!r.contains("bos_secret"));
         assert!(r.contains("`grace_period_seconds`"));
         assert!(r.contains("expected u64"));
+    }
+
+    #[test]
+    fn a_quoted_value_with_escaped_quotes_is_redacted_whole() {
+        // serde's message for a string holding `"` and a control character, as `{:?}` writes it.
+        let value = "a\"b\u{7f}s_FuzzedRequestKeyBody\\\"tail";
+        let m = format!("invalid type: string {value:?}, expected a map at line 1 column 9");
+        let r = redact_values(&m);
+        assert_eq!(
+            r,
+            "invalid type: string \"…\", expected a map at line 1 column 9"
+        );
+        // The input the coverage-guided fuzzer found (fuzz/fuzz_targets/json_extractors.rs).
+        let body = "\"verfiica`u\\\"veb\u{7f}s_FuzzedRequestKeyBodyOfThirtyTwoChars\",\"";
+        let err = serde_json::from_str::<keyward_api::UpdateWorkspaceSettings>(body)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !redact_values(&err).contains("FuzzedRequestKeyBody"),
+            "{err}"
+        );
     }
 
     #[test]

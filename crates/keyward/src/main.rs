@@ -18,12 +18,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `keyward --version`: the package version and the git revision it was built from.
-const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("KEYWARD_GIT_REVISION"),
-    ")"
-);
+const VERSION: &str = keyward_app::metrics::VERSION_LINE;
 
 #[derive(Parser)]
 #[command(
