@@ -3,7 +3,7 @@
 //! `401`, a missing permission `403`, a rate limit `429` with `Retry-After`, no route `404`,
 //! a WebSocket upgrade `501` — none of them reaching the upstream; bodies stream both ways;
 //! an upstream that is down is `502`, one that is too slow `504`; `X-Forwarded-For` counts
-//! only from a trusted proxy.
+//! only from a trusted proxy; revoking the gateway's own root key stops it with `503`.
 
 use super::harness::{self, GatewayApp};
 use super::probe::{Probe, Seen};
@@ -401,4 +401,42 @@ async fn a_public_route_needs_no_key_but_still_drops_identity_headers_and_any_ke
     assert!(seen[0].headers.get("x-api-key").is_none());
     assert!(seen[0].headers.get("x-keyward-key-id").is_none());
     assert_never_saw(&seen, &key.key);
+}
+
+#[tokio::test]
+async fn revoking_the_gateways_own_root_key_stops_it_with_503() {
+    let probe = Probe::start().await;
+    let app = gateway_with(&probe, "").await;
+    let key = key(
+        &app,
+        json!({"name": "Invoice Reader", "permissions": ["invoices:read"]}),
+    )
+    .await;
+    let get = || http().get(app.at("/invoices")).bearer_auth(&key.key).send();
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+    let seen_before = probe.seen().len();
+
+    // The gateway verifies as the workspace's initial root key, the last one holding `*`,
+    // which only it may revoke.
+    let roots = app.api.get("/v1/root-keys").await.expect(200).clone();
+    let gateway_root = roots
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "Initial root key")
+        .and_then(|r| r["id"].as_str())
+        .unwrap()
+        .to_owned();
+    app.api
+        .post(&format!("/v1/root-keys/{gateway_root}/revoke"), &json!({}))
+        .await
+        .expect(200);
+
+    let refused = get().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        probe.seen().len(),
+        seen_before,
+        "nothing reached the upstream"
+    );
 }
