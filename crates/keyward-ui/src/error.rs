@@ -12,7 +12,8 @@ pub enum UiError {
     App(AppError),
     /// No live session: sign in (again).
     SignedOut,
-    /// The form's token is not this session's (an old tab, or a forged post).
+    /// The form's token is not the one of the signed-in dashboard session (an old tab, or a
+    /// forged post).
     StaleForm,
     /// A post from another site.
     CrossOrigin,
