@@ -169,6 +169,12 @@ wire_enum! {
         KeyPickedUp => "key.picked_up",
         /// A key another system issued was imported by its digest.
         KeyImported => "key.imported",
+        /// A key was disabled after going unused (the workspace's advice settings).
+        KeyAutoDisabled => "key.auto_disabled",
+        /// A root key dismissed a safety advice item.
+        AdviceDismissed => "advice.dismissed",
+        /// The workspace's safety advice settings changed.
+        AdviceSettingsUpdated => "advice.settings_updated",
     }
 }
 
@@ -380,6 +386,9 @@ mod tests {
                 "key.handover_created",
                 "key.picked_up",
                 "key.imported",
+                "key.auto_disabled",
+                "advice.dismissed",
+                "advice.settings_updated",
             ],
         );
     }

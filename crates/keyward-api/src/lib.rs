@@ -3,6 +3,7 @@
 //! typo is a `400`, not a silently ignored setting. The closed sets sent as strings are enums
 //! ([`enums`]) that serialize exactly as those strings and keep a value they do not know.
 
+pub mod advice;
 pub mod enums;
 pub mod leaks;
 mod queries;
@@ -309,6 +310,9 @@ pub struct Key {
     pub credits: Option<CreditsView>,
     #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Safety advice about the key, worst first (on `GET /v1/keys/{id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<Vec<advice::AdviceItem>>,
 }
 
 /// `201` from create and rotate: the only time the plaintext `key` is ever returned.

@@ -5,6 +5,7 @@
 
 use crate::error::AppResult;
 use crate::service::Keyward;
+use keyward_core::advice::{AdviceSettings, Dismissal};
 use keyward_core::{KeyRecord, NewEvent, RootKey, WorkspacePolicy, WorkspaceSettings};
 use tokio::sync::MutexGuard;
 
@@ -29,6 +30,10 @@ pub(crate) enum Change<'a> {
     Policy(&'a str, &'a WorkspacePolicy),
     /// No record changes; only the event is written (a leak report of a revoked key).
     EventOnly,
+    /// A safety advice item dismissed (`advice.rs`).
+    Dismissal(&'a Dismissal),
+    /// A workspace's advice settings.
+    AdviceSettings(&'a str, &'a AdviceSettings),
 }
 
 /// The write lock, held: read-modify-write of keys, root keys and workspace state happens
@@ -65,6 +70,12 @@ impl Writer<'_> {
                     .await?
             }
             Change::EventOnly => store.append_events(vec![event]).await?,
+            Change::Dismissal(dismissal) => store.dismiss_advice(dismissal, event).await?,
+            Change::AdviceSettings(workspace_id, settings) => {
+                store
+                    .set_advice_settings(workspace_id, settings, event)
+                    .await?
+            }
         }
         match change {
             Change::NewKey(key) | Change::Key(key) | Change::KeyAndCredits(key) => {
@@ -76,7 +87,10 @@ impl Writer<'_> {
             }
             Change::NewRootKey(root) | Change::RootKey(root) => index.put_root_key(root.clone()),
             Change::Settings(settings) => index.put_settings(settings.clone()),
-            Change::Policy(..) | Change::EventOnly => {}
+            Change::Policy(..)
+            | Change::EventOnly
+            | Change::Dismissal(_)
+            | Change::AdviceSettings(..) => {}
         }
         Ok(())
     }

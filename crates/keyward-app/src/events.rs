@@ -4,6 +4,7 @@
 use crate::fields::RequestContext;
 use crate::rights::Principal;
 use chrono::{DateTime, Utc};
+use keyward_core::advice::{AdviceCode, AdviceSettings};
 use keyward_core::audit::{format_time, EventKind};
 use keyward_core::{
     Handover, KeyRecord, NewEvent, RootKey, VerifyCode, Workspace, WorkspacePolicy,
@@ -273,4 +274,65 @@ pub(crate) fn key_picked_up(
         .detail(format!("handover {} opened", handover.id));
     event.ip = ip.map(|ip| ip.to_string());
     event
+}
+
+/// A key disabled by the sweep after `days` without use or change (no actor: the
+/// workspace's advice settings did it).
+pub(crate) fn key_auto_disabled(
+    key: &KeyRecord,
+    days: u32,
+    last_used_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let last = last_used_at.map_or("never used".to_owned(), |t| {
+        format!("last used {}", format_time(t))
+    });
+    NewEvent::new(&key.workspace_id, now, EventKind::KeyAutoDisabled)
+        .subject(&key.id, &key.name)
+        .detail(format!(
+            "disabled after {days} days without use or change ({last}); enabling it again \
+             restarts the count"
+        ))
+}
+
+/// A root key dismissed the key's advice item `code`.
+pub(crate) fn advice_dismissed(
+    principal: &Principal,
+    key: &KeyRecord,
+    code: AdviceCode,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    about_key(principal, key, now, EventKind::AdviceDismissed)
+        .detail(format!("dismissed {}", code.as_str()))
+}
+
+pub(crate) fn advice_settings_updated(
+    principal: &Principal,
+    settings: &AdviceSettings,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let auto = settings
+        .auto_disable_days
+        .map_or("off".to_owned(), |d| d.to_string());
+    by(
+        principal,
+        principal.workspace_id(),
+        now,
+        EventKind::AdviceSettingsUpdated,
+    )
+    .detail(format!(
+        "shared_window_days={}, shared_max_networks={}, shared_max_origins={}, \
+         shared_max_user_agents={}, unused_permission_days={}, stale_days={}, \
+         auto_disable_days={auto}, recommend_expiry={}, expiring_soon_days={}, \
+         generic_names={}",
+        settings.shared_window_days,
+        settings.shared_max_networks,
+        settings.shared_max_origins,
+        settings.shared_max_user_agents,
+        settings.unused_permission_days,
+        settings.stale_days,
+        settings.recommend_expiry,
+        settings.expiring_soon_days,
+        settings.generic_names.len()
+    ))
 }

@@ -191,6 +191,10 @@ impl RequestContext {
         })
     }
 
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+
     pub fn fill(self, event: &mut keyward_core::NewEvent) {
         event.action = self.action;
         event.resource = self.resource;

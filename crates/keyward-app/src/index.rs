@@ -7,8 +7,10 @@
 //! the store through the change log) into the index the same way. Lookups
 //! are by SHA-256 digest of the presented key, which an attacker cannot steer toward a stored
 //! digest, so the map's lookup time reveals nothing useful; the final comparison of digests
-//! is constant-time (`KeyHash: PartialEq`).
+//! is constant-time (`KeyHash: PartialEq`). Keys are held compactly (`key_table.rs`) and a
+//! lookup builds the full record of the one key found.
 
+use crate::key_table::{KeyMemory, KeyTable};
 use keyward_core::{
     KeyHash, KeyPrefix, KeyRecord, RootKey, Store, StoreError, VerificationAudit, Workspace,
     WorkspaceSettings,
@@ -20,7 +22,7 @@ use std::sync::{Arc, RwLock};
 
 #[derive(Default)]
 pub struct KeyIndex {
-    keys: RwLock<HashMap<KeyHash, Arc<KeyRecord>>>,
+    keys: RwLock<KeyTable>,
     root_keys: RwLock<HashMap<KeyHash, Arc<RootKey>>>,
     /// Workspace id → issuer prefix, parsed once, for issuing keys.
     prefixes: RwLock<HashMap<String, KeyPrefix>>,
@@ -42,10 +44,21 @@ pub const IMPORTED_KEY_BYTES: std::ops::RangeInclusive<usize> = 8..=512;
 /// this long does not occur, and the bound keeps a lookup cheap whatever the data holds.
 const MAX_CHAIN: usize = 1024;
 
+/// Keys read from storage are placed this many at a time, under one write lock.
+const LOAD_BATCH: usize = 4096;
+
 impl KeyIndex {
     pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
         let index = Self::default();
         index.refill(store).await?;
+        let memory = index.key_memory();
+        tracing::info!(
+            keys = memory.keys,
+            bytes_per_key = memory.bytes_per_key(),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "key index loaded"
+        );
         Ok(index)
     }
 
@@ -53,20 +66,47 @@ impl KeyIndex {
     /// is ever deleted from storage (keys and root keys are revoked, not removed), so putting
     /// everything again brings an index that missed changes up to date.
     pub async fn refill(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let keys = store.all_keys().await?;
         let roots = store.root_keys().await?;
         self.reload_workspaces(store).await?;
-        // Every replacement is known as one before its record is placed, whatever the order.
-        for key in &keys {
-            self.note_replacement(key);
-        }
-        for key in keys {
-            self.put_key(key);
-        }
+        // Streamed: a million keys are never all held as full records at once.
+        let mut batch = Vec::with_capacity(LOAD_BATCH);
+        store
+            .each_key(&mut |key| {
+                batch.push(key);
+                if batch.len() == LOAD_BATCH {
+                    self.put_keys(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(LOAD_BATCH),
+                    ));
+                }
+            })
+            .await?;
+        self.put_keys(batch);
+        self.link_replacements();
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .shrink_to_fit();
         for root in roots {
             self.put_root_key(root);
         }
         Ok(())
+    }
+
+    /// A replacement read before the key it replaced is not yet known as one when placed:
+    /// found here by id, in one walk over the keys, when there is any such.
+    fn link_replacements(&self) {
+        let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+        let mut replacements = self.replacements.write().unwrap_or_else(|p| p.into_inner());
+        if predecessors.keys().all(|id| replacements.contains_key(id)) {
+            return;
+        }
+        let table = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        for (id, hash) in table.ids() {
+            if predecessors.contains_key(id) {
+                replacements.insert(id.to_owned(), hash);
+            }
+        }
     }
 
     /// Re-reads every workspace's prefix and settings.
@@ -97,7 +137,7 @@ impl KeyIndex {
 
     pub fn key(&self, hash: &KeyHash) -> Option<Arc<KeyRecord>> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        keys.get(hash).filter(|k| k.hash == *hash).cloned()
+        keys.get(hash).map(Arc::new)
     }
 
     /// The imported key whose digest is that of `presented`, a string that is not a keyward
@@ -109,24 +149,46 @@ impl KeyIndex {
         {
             return None;
         }
-        self.key(&KeyHash::of(presented)).filter(|key| key.imported)
+        let hash = KeyHash::of(presented);
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.is_imported(&hash)
+            .then(|| keys.get(&hash))
+            .flatten()
+            .map(Arc::new)
     }
 
     pub fn put_key(&self, key: KeyRecord) {
-        if key.imported {
+        self.put_keys(vec![key]);
+    }
+
+    /// Places keys, each replacing the one with the same digest.
+    fn put_keys(&self, keys: Vec<KeyRecord>) {
+        if keys.iter().any(|key| key.imported) {
             self.has_imported.store(true, Ordering::Relaxed);
         }
-        self.note_replacement(&key);
-        let replaced_one = {
-            let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
-            predecessors.contains_key(&key.id)
-        };
-        if replaced_one {
-            let mut replacements = self.replacements.write().unwrap_or_else(|p| p.into_inner());
-            replacements.insert(key.id.clone(), key.hash);
+        for key in &keys {
+            self.note_replacement(key);
         }
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        keys.insert(key.hash, Arc::new(key));
+        {
+            let predecessors = self.predecessors.read().unwrap_or_else(|p| p.into_inner());
+            let replacing: Vec<_> = keys
+                .iter()
+                .filter(|key| predecessors.contains_key(&key.id))
+                .collect();
+            if !replacing.is_empty() {
+                let mut replacements = self.replacements.write().unwrap_or_else(|p| p.into_inner());
+                for key in replacing {
+                    replacements.insert(key.id.clone(), key.hash);
+                }
+            }
+        }
+        let mut table = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        table.reserve(keys.len());
+        for key in keys {
+            if !table.put(key) {
+                tracing::error!("the key index is full; a key was left out");
+            }
+        }
     }
 
     fn note_replacement(&self, key: &KeyRecord) {
@@ -235,6 +297,11 @@ impl KeyIndex {
 
     pub fn key_count(&self) -> usize {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// What the keys occupy in memory, counted from the index's own structures.
+    pub fn key_memory(&self) -> KeyMemory {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).memory()
     }
 
     pub fn root_key_count(&self) -> usize {

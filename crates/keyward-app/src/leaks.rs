@@ -7,6 +7,7 @@ use crate::commit::Change;
 use crate::error::AppResult;
 use crate::events;
 use crate::service::Keyward;
+use keyward_core::advice::LEAK_REASON_PREFIX;
 use keyward_core::{KeyHash, RootKey};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -54,7 +55,7 @@ impl Keyward {
                     writer.commit(Change::EventOnly, event).await?;
                     continue;
                 }
-                key.revoke(now, Some(format!("leaked: {source}")));
+                key.revoke(now, Some(format!("{LEAK_REASON_PREFIX}{source}")));
                 writer.commit(Change::Key(&key), event).await?;
                 tracing::warn!(key_id = %key.id, workspace_id = %key.workspace_id, "key reported leaked and revoked");
                 continue;

@@ -15,12 +15,14 @@
 //!   (`verify.rs`).
 
 mod activity;
+pub mod advice;
 pub mod anchor_key;
 pub mod anchors;
 mod audit;
 pub mod audit_check;
 pub mod bootstrap;
 mod commit;
+mod compact_key;
 pub mod dashboard;
 mod enforce;
 mod error;
@@ -30,6 +32,8 @@ pub mod follow;
 pub mod handover;
 mod import;
 pub mod index;
+mod interner;
+mod key_table;
 mod keys;
 pub mod leaks;
 pub mod limits;
@@ -50,6 +54,7 @@ pub use audit::{AuditQuery, EventPage, EventPages};
 pub use audit_check::{ChainCheck, Unexplained};
 pub use error::AppError;
 pub use import::{ImportDraft, ImportSecret, Imported, MAX_START_CHARS};
+pub use key_table::KeyMemory;
 pub use keys::{Issued, KeyChange, KeyDraft, KeyPage, KeyPatch, KeyQuery};
 pub use leaks::{LeakReport, LeakedKey};
 pub use rights::{Caller, Principal, Right};

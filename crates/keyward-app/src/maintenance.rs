@@ -1,6 +1,7 @@
 //! Background work of a running server: writing usage counters every few seconds, pruning
 //! old verification events, old changes and ended dashboard sessions and handover links every
-//! hour, and signing audit chain heads that moved.
+//! hour, signing audit chain heads that moved, and the safety advice (folding verification's
+//! sightings in every second, writing them every 30 s, one bounded sweep page every 5 s).
 
 use crate::service::Keyward;
 use crate::{follow, retention};
@@ -8,6 +9,9 @@ use std::time::Duration;
 
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+pub const ADVICE_DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+pub const ADVICE_WRITE_INTERVAL: Duration = Duration::from_secs(30);
+pub const ADVICE_SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs until the process ends.
 pub fn spawn(state: Keyward) {
@@ -25,6 +29,7 @@ pub fn spawn(state: Keyward) {
             }
         });
     }
+    spawn_advice(state.clone());
     let usage_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
@@ -44,6 +49,34 @@ pub fn spawn(state: Keyward) {
             }
             prune_changes(&state).await;
             prune_dashboard(&state).await;
+        }
+    });
+}
+
+/// The safety advice's background work (`advice.rs`).
+fn spawn_advice(state: Keyward) {
+    let sweep_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ADVICE_DRAIN_INTERVAL);
+        let mut last_write = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            let due = state.drain_advice_sightings();
+            if due || last_write.elapsed() >= ADVICE_WRITE_INTERVAL {
+                last_write = tokio::time::Instant::now();
+                if let Err(e) = state.flush_advice_observations().await {
+                    tracing::warn!(error = %e, "writing advice observations failed; will retry");
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ADVICE_SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep_state.sweep_advice().await {
+                tracing::warn!(error = %e, "refreshing safety advice failed; will retry");
+            }
         }
     });
 }

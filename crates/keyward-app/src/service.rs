@@ -1,5 +1,6 @@
 //! [`Keyward`], the service type: the one piece of shared state every interface holds.
 
+use crate::advice::AdviceObserver;
 use crate::anchors::Anchorer;
 use crate::error::AppError;
 use crate::follow::Freshness;
@@ -69,6 +70,8 @@ pub struct Inner {
     pub(crate) freshness: Option<Arc<Freshness>>,
     /// The process's metrics (`/metrics`).
     pub(crate) metrics: Arc<Metrics>,
+    /// What verification saw, on its way to the safety advice (`advice.rs`).
+    pub(crate) advice: Arc<AdviceObserver>,
 }
 
 impl Keyward {
@@ -77,8 +80,11 @@ impl Keyward {
         let loaded_at = Instant::now();
         // Read before the index: a change committed in between is applied again, never missed.
         let loaded_seq = store.last_change_seq().await?;
-        let index = KeyIndex::load(store.as_ref()).await?;
-        let usage = UsageTracker::load(store.as_ref()).await?;
+        // Read side by side: each waits on the database much of the time.
+        let (index, usage) = tokio::try_join!(
+            KeyIndex::load(store.as_ref()),
+            UsageTracker::load(store.as_ref())
+        )?;
         Ok(Self(Arc::new(Inner {
             usage: Arc::new(usage),
             store,
@@ -93,6 +99,7 @@ impl Keyward {
             loaded_at,
             freshness: None,
             metrics: Arc::new(Metrics::new()),
+            advice: Arc::new(AdviceObserver::default()),
         })))
     }
 

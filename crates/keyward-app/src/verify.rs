@@ -12,6 +12,7 @@ use crate::fields::RequestContext;
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
 use chrono::{DateTime, Utc};
+use keyward_core::advice::Sighting;
 use keyward_core::credits::MAX_CREDITS;
 use keyward_core::{
     decide, ApiKey, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
@@ -103,6 +104,18 @@ impl Keyward {
             rate_limit,
         } = enforce(self, key.as_deref(), decided, cost, now).await?;
         let valid = code == VerifyCode::Valid;
+        // What the advice needs of a `VALID` answer, taken before the event takes the context.
+        let sighting = key.as_ref().filter(|_| valid).map(|key| {
+            let ip = context.ip.as_deref();
+            let sighting = Sighting::new(
+                now,
+                ip,
+                context.origin.as_deref(),
+                context.user_agent(),
+                required,
+            );
+            (key.clone(), sighting)
+        });
         if self.index.verification_audit(workspace_id).records(valid) {
             let event = events::key_verified(principal, key.as_deref(), code, context, now);
             // Fail closed: a verification that cannot be recorded is not answered.
@@ -115,6 +128,9 @@ impl Keyward {
         self.metrics.verified(code);
         if let Some(key) = &key {
             self.usage.record(key, valid, now);
+        }
+        if let Some((key, sighting)) = sighting {
+            self.observe_for_advice(&key, sighting);
         }
         Ok(Verification {
             code,

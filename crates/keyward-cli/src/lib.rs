@@ -15,6 +15,7 @@
 //! **Invariant:** the root key is sent only in the `Authorization` header and is never
 //! printed, logged or shown by `Debug`.
 
+mod advice;
 mod args;
 mod audit;
 mod connect;
@@ -28,6 +29,7 @@ mod sarif;
 mod scan;
 mod verify;
 
+pub use advice::{run_advice, AdviceArgs, AdviceCommand};
 pub use args::ClientArgs;
 pub use audit::{run_audit, AuditArgs, AuditCommand, AuditFilters};
 pub use import::{run_import, ImportArgs};

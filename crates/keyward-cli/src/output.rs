@@ -306,6 +306,12 @@ pub(crate) fn key_fields(key: &Key) -> String {
         fields.push(("replaced by", one_line(replaced_by)));
     }
     fields.push(("workspace", one_line(&key.workspace_id)));
+    for item in key.advice.iter().flatten() {
+        fields.push((
+            "advice",
+            advice_line(&item.severity, &item.code, &item.message),
+        ));
+    }
     if key.imported {
         fields.push(("imported", "yes, issued by another system".to_owned()));
         if key.revoked_at.is_none() && key.replaced_by.is_none() {
@@ -320,6 +326,16 @@ pub(crate) fn key_fields(key: &Key) -> String {
         }
     }
     listing(&fields)
+}
+
+/// One advice item on one line: `warning  shared_key: …`.
+pub(crate) fn advice_line(severity: &str, code: &str, message: &str) -> String {
+    format!(
+        "{:<8} {}: {}",
+        one_line(severity),
+        one_line(code),
+        one_line(message)
+    )
 }
 
 /// A new key: `intro`, then the plaintext, set apart, with the warning that it is shown

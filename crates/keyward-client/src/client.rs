@@ -223,6 +223,34 @@ impl Client {
         self.call(Route::SetPolicy, &[], Some(policy)).await
     }
 
+    // Safety advice.
+
+    /// `GET /v1/advice`: one page of the workspace's advice, worst first.
+    pub async fn advice(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Reply<keyward_api::advice::AdviceList>, Error> {
+        let mut pairs = Vec::new();
+        if let Some(limit) = limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if let Some(cursor) = cursor {
+            pairs.push(("cursor", cursor.to_owned()));
+        }
+        self.call(Route::Advice, &pairs, None::<&()>).await
+    }
+
+    /// `POST /v1/keys/{id}/advice/{code}/dismiss`
+    pub async fn dismiss_advice(
+        &self,
+        id: &str,
+        code: &str,
+    ) -> Result<Reply<keyward_api::advice::AdviceDismissal>, Error> {
+        self.call(Route::DismissAdvice(id, code), &[], None::<&()>)
+            .await
+    }
+
     // Audit.
 
     /// `GET /v1/audit`: one page of events, newest first.

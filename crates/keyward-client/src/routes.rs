@@ -27,6 +27,8 @@ pub(crate) enum Route<'a> {
     UpdateWorkspace,
     ShowPolicy,
     SetPolicy,
+    Advice,
+    DismissAdvice(&'a str, &'a str),
     Health,
     Ready,
 }
@@ -42,6 +44,7 @@ impl<'a> Route<'a> {
             | Self::CheckChain
             | Self::ShowWorkspace
             | Self::ShowPolicy
+            | Self::Advice
             | Self::Health
             | Self::Ready => Method::GET,
             Self::CreateKey
@@ -53,6 +56,7 @@ impl<'a> Route<'a> {
             | Self::CreateRootKey
             | Self::RevokeRootKey(_)
             | Self::CheckChainAgainstAnchor
+            | Self::DismissAdvice(..)
             | Self::Anchor => Method::POST,
             Self::UpdateKey(_) | Self::UpdateWorkspace => Method::PATCH,
             Self::SetPolicy => Method::PUT,
@@ -77,6 +81,8 @@ impl<'a> Route<'a> {
             Self::Anchor => vec!["v1", "audit", "anchor"],
             Self::ShowWorkspace | Self::UpdateWorkspace => vec!["v1", "workspace"],
             Self::ShowPolicy | Self::SetPolicy => vec!["v1", "policy"],
+            Self::Advice => vec!["v1", "advice"],
+            Self::DismissAdvice(id, code) => vec!["v1", "keys", id, "advice", code, "dismiss"],
             Self::Health => vec!["healthz"],
             Self::Ready => vec!["readyz"],
         }

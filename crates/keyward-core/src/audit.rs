@@ -38,10 +38,16 @@ pub enum EventKind {
     KeyPickedUp,
     /// A key another system issued, imported by its digest (`keyward import`).
     KeyImported,
+    /// A key disabled by the workspace's advice settings after going unused (`crate::advice`).
+    KeyAutoDisabled,
+    /// A root key dismissed a safety advice item about a key.
+    AdviceDismissed,
+    /// The workspace's safety advice settings changed.
+    AdviceSettingsUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 20] = [
         Self::WorkspaceCreated,
         Self::RootKeyCreated,
         Self::RootKeyRevoked,
@@ -59,6 +65,9 @@ impl EventKind {
         Self::KeyHandoverCreated,
         Self::KeyPickedUp,
         Self::KeyImported,
+        Self::KeyAutoDisabled,
+        Self::AdviceDismissed,
+        Self::AdviceSettingsUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +89,9 @@ impl EventKind {
             Self::KeyHandoverCreated => "key.handover_created",
             Self::KeyPickedUp => "key.picked_up",
             Self::KeyImported => "key.imported",
+            Self::KeyAutoDisabled => "key.auto_disabled",
+            Self::AdviceDismissed => "advice.dismissed",
+            Self::AdviceSettingsUpdated => "advice.settings_updated",
         }
     }
 

@@ -2,6 +2,7 @@
 //! verification decides. No HTTP, no SQL: storage is reached through the [`Store`] trait and
 //! time through the [`Clock`] trait, so every rule here is testable in-process.
 
+pub mod advice;
 pub mod anchor;
 pub mod audit;
 pub mod audit_replay;

@@ -9,8 +9,9 @@ pub const NAME_HINT: &str =
     "name the key after the integration that uses it, e.g. \"Stripe Invoice Sending Integration\"";
 
 /// Names that say nothing about where a key is used (compared case-insensitively, after
-/// collapsing spaces, '-' and '_').
-const GENERIC_NAMES: &[&str] = &[
+/// collapsing spaces, '-' and '_'). Refused outright; the safety advice
+/// (`crate::advice`) also counts them as words that say nothing.
+pub const GENERIC_NAMES: &[&str] = &[
     "api",
     "apikey",
     "api key",
@@ -94,12 +95,7 @@ impl KeyName {
         if name.chars().any(crate::text::is_invisible) {
             return Err(NameError::Invisible);
         }
-        let normalized = name
-            .to_lowercase()
-            .replace(['-', '_', '.'], " ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let normalized = normalized(name);
         if GENERIC_NAMES.contains(&normalized.as_str()) {
             return Err(NameError::Generic(name.to_owned()));
         }
@@ -113,6 +109,16 @@ impl KeyName {
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// A name as the generic-name lists compare it: lower case, '-', '_' and '.' as spaces,
+/// spaces collapsed.
+pub fn normalized(name: &str) -> String {
+    name.to_lowercase()
+        .replace(['-', '_', '.'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl fmt::Display for KeyName {

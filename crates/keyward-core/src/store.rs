@@ -3,6 +3,7 @@
 //! event that records it and writes both in one transaction, so a change is never durable
 //! without its record.
 
+use crate::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use crate::audit::{AnchorPoint, AuditEvent, AuditFilter, Checkpoint, EventKind, NewEvent};
 use crate::chain::ChainHead;
 use crate::changes::Change;
@@ -115,6 +116,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<KeyRecord>, StoreError>;
     /// Every key of every workspace, for the in-memory verification index.
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Every key of every workspace, in no particular order, each passed to `each` as it is
+    /// read: how the index loads a million keys without holding them all as records at once.
+    /// (This default reads them all first; the engines stream.)
+    async fn each_key(&self, each: &mut (dyn FnMut(KeyRecord) + Send)) -> Result<(), StoreError> {
+        for key in self.all_keys().await? {
+            each(key);
+        }
+        Ok(())
+    }
 
     /// Every key's usage: the sum of every increment recorded for it.
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError>;
@@ -254,6 +264,62 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sessions and handover links past their absolute end (`expires_at <= now`).
     /// Returns how many rows were deleted.
     async fn prune_dashboard(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    // Safety advice (`crate::advice`): each workspace's settings, what was observed of its
+    // keys' use, its current items and its dismissals. Nothing verification reads.
+
+    /// The workspace's advice settings (`None`: the defaults).
+    async fn advice_settings(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<AdviceSettings>, StoreError>;
+    /// Replaces the workspace's advice settings, with their event, in one transaction.
+    async fn set_advice_settings(
+        &self,
+        workspace_id: &str,
+        settings: &AdviceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
+    /// The stored observations of those of `key_ids` (in the workspace) that have any.
+    async fn key_observations(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyObservations>, StoreError>;
+    /// Writes each key's observations in place of what it had, all or none.
+    async fn put_key_observations(
+        &self,
+        observations: &[KeyObservations],
+    ) -> Result<(), StoreError>;
+    /// Replaces the listed items of every key in `key_ids` with those of `items` (a key
+    /// without any in `items` loses its own), in one transaction.
+    async fn replace_advice(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+        items: &[KeyAdvice],
+    ) -> Result<(), StoreError>;
+    /// The workspace's listed items, worst first (severity, then key id, then code), those
+    /// after `after` only, at most `limit`.
+    async fn advice(
+        &self,
+        workspace_id: &str,
+        after: Option<&AdviceCursor>,
+        limit: u32,
+    ) -> Result<Vec<KeyAdvice>, StoreError>;
+    /// The dismissals of those of `key_ids` (in the workspace) that have any.
+    async fn advice_dismissals(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<Dismissal>, StoreError>;
+    /// Records the dismissal (replacing an earlier one of the same key and code), takes the
+    /// item off the workspace's list and appends `event`, in one transaction.
+    async fn dismiss_advice(
+        &self,
+        dismissal: &Dismissal,
+        event: NewEvent,
+    ) -> Result<(), StoreError>;
 
     // Copying a database into an empty one (`keyward migrate-db`).
 

@@ -30,6 +30,7 @@
 //! put it behind an audit journal; that journal position is one row, so only one node at a
 //! time can run that way.
 
+mod advice;
 mod audit;
 mod changes;
 mod dashboard;

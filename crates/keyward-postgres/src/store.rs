@@ -4,10 +4,12 @@
 
 use crate::error::store_error;
 use crate::{
-    audit, bounded, changes, dashboard, keys, restrictions, settings, workspaces, PostgresStore,
+    advice, audit, bounded, changes, dashboard, keys, restrictions, settings, workspaces,
+    PostgresStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
@@ -301,6 +303,15 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn each_key(&self, each: &mut (dyn FnMut(KeyRecord) + Send)) -> Result<(), StoreError> {
+        bounded(self.timeouts.bulk, async {
+            let mut tx = self.begin_bulk().await?;
+            keys::each(&mut *tx, each).await?;
+            tx.commit().await.map_err(store_error)
+        })
+        .await
+    }
+
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -505,6 +516,97 @@ impl Store for PostgresStore {
     }
 
     /// Bounded by the bulk timeout: a copy writes every key in one call.
+    async fn advice_settings(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<AdviceSettings>, StoreError> {
+        self.call(advice::settings(&self.pool, workspace_id)).await
+    }
+
+    async fn set_advice_settings(
+        &self,
+        workspace_id: &str,
+        settings: &AdviceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            advice::set_settings(&mut *tx, workspace_id, settings).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
+    async fn key_observations(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyObservations>, StoreError> {
+        self.call(advice::observations(&self.pool, workspace_id, key_ids))
+            .await
+    }
+
+    async fn put_key_observations(
+        &self,
+        observations: &[KeyObservations],
+    ) -> Result<(), StoreError> {
+        if observations.is_empty() {
+            return Ok(());
+        }
+        self.call(async {
+            let mut tx = self.begin().await?;
+            advice::put_observations(&mut tx, observations).await?;
+            tx.commit().await.map_err(store_error)
+        })
+        .await
+    }
+
+    async fn replace_advice(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+        items: &[KeyAdvice],
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            advice::replace(&mut tx, workspace_id, key_ids, items).await?;
+            tx.commit().await.map_err(store_error)
+        })
+        .await
+    }
+
+    async fn advice(
+        &self,
+        workspace_id: &str,
+        after: Option<&AdviceCursor>,
+        limit: u32,
+    ) -> Result<Vec<KeyAdvice>, StoreError> {
+        self.call(advice::page(&self.pool, workspace_id, after, limit))
+            .await
+    }
+
+    async fn advice_dismissals(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<Dismissal>, StoreError> {
+        self.call(advice::dismissals(&self.pool, workspace_id, key_ids))
+            .await
+    }
+
+    async fn dismiss_advice(
+        &self,
+        dismissal: &Dismissal,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.call(async {
+            let mut tx = self.begin().await?;
+            advice::dismiss(&mut tx, dismissal).await?;
+            Self::append_and_commit(tx, [&event]).await
+        })
+        .await
+    }
+
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
         bounded(self.timeouts.bulk, async {
             let mut tx = self.begin_bulk().await?;

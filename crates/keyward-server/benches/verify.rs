@@ -225,6 +225,38 @@ fn domain_benches(c: &mut Criterion) {
             metrics.verified(keyward_core::VerifyCode::Valid);
         })
     });
+    // What the safety advice adds to a `VALID` verification: the sighting (an address parsed,
+    // two checksums) and a non-blocking send; compare with "verify valid key" above. The
+    // channel is drained between timed chunks, as the background task does every second.
+    // (The bench clones the permission query, which verification moves: an upper bound.)
+    let observer = keyward_app::advice::AdviceObserver::default();
+    let key = state.index().key(&KeyHash::of(&f.valid)).unwrap();
+    group.bench_function("hand a verification to the safety advice", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let chunk = left.min(50_000);
+                let start = std::time::Instant::now();
+                for _ in 0..chunk {
+                    observer.observe(
+                        &key,
+                        keyward_core::advice::Sighting::new(
+                            now,
+                            Some(black_box("203.0.113.9")),
+                            Some(black_box("https://shop.example")),
+                            Some(black_box("billing/2.1 (linux)")),
+                            Some(query.clone()),
+                        ),
+                    );
+                }
+                spent += start.elapsed();
+                observer.drain();
+                left -= chunk;
+            }
+            spent
+        })
+    });
     group.finish();
 }
 

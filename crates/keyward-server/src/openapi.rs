@@ -36,6 +36,7 @@ pub const ROOT_KEY_SCHEME: &str = "root_key";
         (name = "root keys", description = "Workspace administrators' credentials"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "workspace", description = "Workspace settings and policy"),
+        (name = "advice", description = "Safety advice about keys: shared, over-privileged, stale, badly named"),
         (name = "health", description = "Probes"),
         (name = "operations", description = "The API document and metrics"),
     )

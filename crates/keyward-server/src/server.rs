@@ -9,7 +9,7 @@ use crate::connections::{AddressBucket, Connections, Registration};
 use crate::error::ApiError;
 use crate::extract::MAX_BODY_BYTES;
 use crate::handlers::{
-    audit, health, import, keys, leaks, operations, policy, root_keys, verify, workspace,
+    advice, audit, health, import, keys, leaks, operations, policy, root_keys, verify, workspace,
 };
 use crate::headers::{with_security_headers, SECURITY_HEADERS};
 use crate::observe;
@@ -66,7 +66,10 @@ fn routes() -> OpenApiRouter<Keyward> {
         .routes(routes!(audit::verify_chain, audit::verify_against_anchor))
         .routes(routes!(audit::anchor))
         .routes(routes!(workspace::show, workspace::update))
-        .routes(routes!(policy::show, policy::update));
+        .routes(routes!(policy::show, policy::update))
+        .routes(routes!(advice::list))
+        .routes(routes!(advice::show_settings, advice::update_settings))
+        .routes(routes!(advice::dismiss));
     OpenApiRouter::with_openapi(document::base())
         .nest("/v1", v1)
         .routes(routes!(health::healthz))

@@ -52,6 +52,7 @@ pub fn key_view(key: &KeyRecord, usage: &UsageTracker, now: DateTime<Utc>) -> Ke
             limit: r.limit,
             window_seconds: r.window_seconds,
         }),
+        advice: None,
     }
 }
 
@@ -242,6 +243,38 @@ pub fn audit_kind(kind: keyward_core::EventKind) -> keyward_api::AuditKind {
         Domain::KeyHandoverCreated => Wire::KeyHandoverCreated,
         Domain::KeyPickedUp => Wire::KeyPickedUp,
         Domain::KeyImported => Wire::KeyImported,
+        Domain::KeyAutoDisabled => Wire::KeyAutoDisabled,
+        Domain::AdviceDismissed => Wire::AdviceDismissed,
+        Domain::AdviceSettingsUpdated => Wire::AdviceSettingsUpdated,
+    }
+}
+
+pub fn advice_item_view(
+    item: &keyward_core::advice::AdviceItem,
+) -> keyward_api::advice::AdviceItem {
+    keyward_api::advice::AdviceItem {
+        code: item.code.as_str().to_owned(),
+        severity: item.severity.as_str().to_owned(),
+        message: item.message.clone(),
+        since: item.since,
+        evidence: item.evidence.clone(),
+    }
+}
+
+pub fn advice_settings_view(
+    s: &keyward_core::advice::AdviceSettings,
+) -> keyward_api::advice::AdviceSettings {
+    keyward_api::advice::AdviceSettings {
+        shared_window_days: Some(s.shared_window_days),
+        shared_max_networks: Some(s.shared_max_networks),
+        shared_max_origins: Some(s.shared_max_origins),
+        shared_max_user_agents: Some(s.shared_max_user_agents),
+        unused_permission_days: Some(s.unused_permission_days),
+        stale_days: Some(s.stale_days),
+        auto_disable_days: s.auto_disable_days,
+        recommend_expiry: Some(s.recommend_expiry),
+        expiring_soon_days: Some(s.expiring_soon_days),
+        generic_names: Some(s.generic_names.clone()),
     }
 }
 

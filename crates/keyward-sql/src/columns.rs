@@ -47,6 +47,10 @@ pub fn parse_json_list<T, E: std::fmt::Display>(
     what: &str,
     parse: impl Fn(&str) -> Result<T, E>,
 ) -> Result<Vec<T>, StoreError> {
+    // Most keys have empty allowlists: no parse for those.
+    if json == "[]" {
+        return Ok(Vec::new());
+    }
     let texts: Vec<String> = serde_json::from_str(json)
         .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON array of strings")))?;
     texts
@@ -66,6 +70,10 @@ pub fn metadata_json(metadata: &serde_json::Map<String, Value>) -> String {
 }
 
 pub fn metadata(json: &str, what: &str) -> Result<serde_json::Map<String, Value>, StoreError> {
+    // Most keys have none: no parse for those.
+    if json == "{}" {
+        return Ok(serde_json::Map::new());
+    }
     serde_json::from_str(json)
         .map_err(|_| StoreError::Corrupt(format!("{what} is not a JSON object")))
 }

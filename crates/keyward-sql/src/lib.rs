@@ -4,6 +4,7 @@
 //! read back with their conversion to domain records (`rows`, whose `FromRow` is derived
 //! for any sqlx driver), and the key-status conditions of a listing (`keys`). SQL statements stay in each engine.
 
+pub mod advice;
 pub mod columns;
 pub mod dashboard;
 pub mod keys;

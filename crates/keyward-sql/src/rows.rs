@@ -104,30 +104,35 @@ impl IntoRecord for KeyRow {
     type Record = KeyRecord;
 
     fn into_record(self) -> Result<KeyRecord, StoreError> {
-        let what = |column: &str| format!("key {} {column}", self.id);
+        // Each column's error names it, and the key is named only on failure: a start that
+        // reads a million keys formats no message for the ones that read back.
+        let id = &self.id;
+        let named = |error: StoreError| match error {
+            StoreError::Corrupt(message) => StoreError::Corrupt(format!("key {id} {message}")),
+            other => other,
+        };
         let restrictions = Restrictions {
-            ip_allowlist: limits::ip_list(&self.ip_allowlist, &what("ip_allowlist"))?,
-            origin_allowlist: limits::origin_list(
-                &self.origin_allowlist,
-                &what("origin_allowlist"),
-            )?,
-            credits: self.credits.into_credits(&what("credits"))?,
+            ip_allowlist: limits::ip_list(&self.ip_allowlist, "ip_allowlist").map_err(named)?,
+            origin_allowlist: limits::origin_list(&self.origin_allowlist, "origin_allowlist")
+                .map_err(named)?,
+            credits: self.credits.into_credits("credits").map_err(named)?,
             rate_limit: limits::rate_limit(
                 self.rate_limit,
                 self.rate_limit_window_seconds,
-                &what("rate_limit"),
-            )?,
+                "rate_limit",
+            )
+            .map_err(named)?,
         };
         Ok(KeyRecord {
             imported: self.imported,
             restrictions,
-            hash: hash(&self.hash, &what("hash"))?,
-            permissions: permissions(&self.permissions, &what("permissions"))?,
-            expires_at: optional_time(self.expires_at, &what("expires_at"))?,
-            metadata: metadata(&self.metadata, &what("metadata"))?,
-            created_at: time(self.created_at, &what("created_at"))?,
-            updated_at: time(self.updated_at, &what("updated_at"))?,
-            revoked_at: optional_time(self.revoked_at, &what("revoked_at"))?,
+            hash: hash(&self.hash, "hash").map_err(named)?,
+            permissions: permissions(&self.permissions, "permissions").map_err(named)?,
+            expires_at: optional_time(self.expires_at, "expires_at").map_err(named)?,
+            metadata: metadata(&self.metadata, "metadata").map_err(named)?,
+            created_at: time(self.created_at, "created_at").map_err(named)?,
+            updated_at: time(self.updated_at, "updated_at").map_err(named)?,
+            revoked_at: optional_time(self.revoked_at, "revoked_at").map_err(named)?,
             id: self.id,
             workspace_id: self.workspace_id,
             name: self.name,

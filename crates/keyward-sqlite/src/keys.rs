@@ -5,8 +5,10 @@ use crate::error::store_error;
 use crate::restrictions::{self, credit_columns, CreditColumns};
 use crate::rows::KeyRow;
 use crate::sql::{and_where, fetch_all, fetch_optional, update_one};
+use futures_util::TryStreamExt;
 use keyward_core::{KeyFilter, KeyRecord, StoreError};
 use keyward_sql::keys::push_status;
+use keyward_sql::IntoRecord;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
@@ -134,4 +136,18 @@ pub(crate) async fn all(db: impl SqliteExecutor<'_>) -> Result<Vec<KeyRecord>, S
     let query =
         sqlx::query_as::<_, KeyRow>(concat!("SELECT ", key_columns!(), " FROM keys ORDER BY id"));
     fetch_all(db, query).await
+}
+
+/// Every key of every workspace, streamed to `each` in storage order (no sort: the index
+/// needs none).
+pub(crate) async fn each(
+    db: impl SqliteExecutor<'_>,
+    each: &mut (dyn FnMut(KeyRecord) + Send),
+) -> Result<(), StoreError> {
+    let mut rows =
+        sqlx::query_as::<_, KeyRow>(concat!("SELECT ", key_columns!(), " FROM keys")).fetch(db);
+    while let Some(row) = rows.try_next().await.map_err(store_error)? {
+        each(row.into_record()?);
+    }
+    Ok(())
 }

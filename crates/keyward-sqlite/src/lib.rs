@@ -7,6 +7,7 @@
 //! the journal's driver, group commit and the chain's linking come from there and from
 //! `keyward-core`.
 
+mod advice;
 mod audit;
 mod changes;
 mod dashboard;

@@ -2,9 +2,12 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
-use crate::{audit, changes, dashboard, keys, restrictions, settings, workspaces, SqliteStore};
+use crate::{
+    advice, audit, changes, dashboard, keys, restrictions, settings, workspaces, SqliteStore,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
@@ -256,6 +259,10 @@ impl Store for SqliteStore {
         keys::all(&self.reader).await
     }
 
+    async fn each_key(&self, each: &mut (dyn FnMut(KeyRecord) + Send)) -> Result<(), StoreError> {
+        keys::each(&self.reader, each).await
+    }
+
     async fn append_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -426,6 +433,82 @@ impl Store for SqliteStore {
         let deleted = dashboard::prune(&mut tx, keyward_sql::columns::millis(now)).await?;
         commit(tx).await?;
         Ok(deleted)
+    }
+
+    async fn advice_settings(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<AdviceSettings>, StoreError> {
+        advice::settings(&self.reader, workspace_id).await
+    }
+
+    async fn set_advice_settings(
+        &self,
+        workspace_id: &str,
+        settings: &AdviceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        advice::set_settings(&mut *tx, workspace_id, settings).await?;
+        self.append_and_commit(tx, [&event]).await
+    }
+
+    async fn key_observations(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyObservations>, StoreError> {
+        advice::observations(&self.reader, workspace_id, key_ids).await
+    }
+
+    async fn put_key_observations(
+        &self,
+        observations: &[KeyObservations],
+    ) -> Result<(), StoreError> {
+        if observations.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        advice::put_observations(&mut tx, observations).await?;
+        commit(tx).await
+    }
+
+    async fn replace_advice(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+        items: &[KeyAdvice],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        advice::replace(&mut tx, workspace_id, key_ids, items).await?;
+        commit(tx).await
+    }
+
+    async fn advice(
+        &self,
+        workspace_id: &str,
+        after: Option<&AdviceCursor>,
+        limit: u32,
+    ) -> Result<Vec<KeyAdvice>, StoreError> {
+        advice::page(&self.reader, workspace_id, after, limit).await
+    }
+
+    async fn advice_dismissals(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<Dismissal>, StoreError> {
+        advice::dismissals(&self.reader, workspace_id, key_ids).await
+    }
+
+    async fn dismiss_advice(
+        &self,
+        dismissal: &Dismissal,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        advice::dismiss(&mut tx, dismissal).await?;
+        self.append_and_commit(tx, [&event]).await
     }
 
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {

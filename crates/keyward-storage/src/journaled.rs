@@ -5,6 +5,7 @@ use crate::journal::{AuditJournal, IngestTarget};
 use crate::StorageMetrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
     Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
@@ -210,6 +211,10 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.inner.all_keys().await
     }
 
+    async fn each_key(&self, each: &mut (dyn FnMut(KeyRecord) + Send)) -> Result<(), StoreError> {
+        self.inner.each_key(each).await
+    }
+
     async fn key_usage(&self) -> Result<Vec<KeyUsage>, StoreError> {
         self.inner.key_usage().await
     }
@@ -346,6 +351,77 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
 
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.prune_changes(before).await
+    }
+
+    async fn advice_settings(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<AdviceSettings>, StoreError> {
+        self.inner.advice_settings(workspace_id).await
+    }
+
+    async fn set_advice_settings(
+        &self,
+        workspace_id: &str,
+        settings: &AdviceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .set_advice_settings(workspace_id, settings, event)
+            .await
+    }
+
+    async fn key_observations(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyObservations>, StoreError> {
+        self.inner.key_observations(workspace_id, key_ids).await
+    }
+
+    async fn put_key_observations(
+        &self,
+        observations: &[KeyObservations],
+    ) -> Result<(), StoreError> {
+        self.inner.put_key_observations(observations).await
+    }
+
+    async fn replace_advice(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+        items: &[KeyAdvice],
+    ) -> Result<(), StoreError> {
+        self.inner
+            .replace_advice(workspace_id, key_ids, items)
+            .await
+    }
+
+    async fn advice(
+        &self,
+        workspace_id: &str,
+        after: Option<&AdviceCursor>,
+        limit: u32,
+    ) -> Result<Vec<KeyAdvice>, StoreError> {
+        self.inner.advice(workspace_id, after, limit).await
+    }
+
+    async fn advice_dismissals(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<Dismissal>, StoreError> {
+        self.inner.advice_dismissals(workspace_id, key_ids).await
+    }
+
+    async fn dismiss_advice(
+        &self,
+        dismissal: &Dismissal,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.journal.settle().await?;
+        self.inner.dismiss_advice(dismissal, event).await
     }
 
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {

@@ -288,6 +288,34 @@ pub async fn all_keys_is_every_key_of_every_workspace_oldest_first<E: Engine>(
     Ok(())
 }
 
+/// `each_key` passes every key of every workspace exactly once, as `all_keys` reads it (in
+/// any order), also after a rotation and a reopen.
+pub async fn each_key_streams_every_key_exactly_once<E: Engine>(engine: &E) -> Result<()> {
+    let (db, store) = fresh(engine).await?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let mut story = Story::new(dyn_store)?;
+    let (acme, _) = story.create_workspace("acme").await?;
+    let (globex, _) = story.create_workspace("globex").await?;
+    story.keys_in_every_status(&acme).await?;
+    let billing = story.add_key(&globex, "Billing Service", None).await?;
+    story.rotate(&globex, &billing).await?;
+    let expected = story.keys.clone();
+    drop(story);
+    let store = reopen(engine, &db, store).await?;
+    let mut streamed = BTreeMap::new();
+    let mut repeated = Vec::new();
+    store
+        .each_key(&mut |key| {
+            if let Some(before) = streamed.insert(key.id.clone(), key) {
+                repeated.push(before.id);
+            }
+        })
+        .await?;
+    assert_eq!(repeated, Vec::<String>::new(), "no key is passed twice");
+    assert_eq!(streamed, expected);
+    Ok(())
+}
+
 /// Every status filter, at two instants, lists exactly the keys `KeyRecord::status` puts in
 /// that status, newest first.
 pub async fn every_status_filter_agrees_with_the_key_status_at_two_instants<E: Engine>(

@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in eight chapters:
+//! paths but those the engine hands out), in nine chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -21,6 +21,8 @@
 //! 8. [`dashboard`]: dashboard sessions found by their token's hash and one-time handover
 //!    links, each written with its event; a link taken exactly once, also under a race;
 //!    pruning of what has ended.
+//! 9. [`advice`]: the safety advice — settings and dismissals written with their events,
+//!    observations per key, the workspace's items read worst first in pages.
 //!
 //! # Adopting the suite
 //!
@@ -56,6 +58,7 @@
 //! parallel. The helpers in [`fixtures`] (a chain check, record builders) are public for an
 //! engine's own tests.
 
+pub mod advice;
 pub mod audit;
 pub mod changes;
 pub mod copy;
@@ -129,6 +132,7 @@ macro_rules! __chapters_without_journal {
             updating_an_unknown_key_answers_not_found_and_records_nothing,
             a_rotated_key_is_marked_replaced_and_its_replacement_holds_the_name,
             all_keys_is_every_key_of_every_workspace_oldest_first,
+            each_key_streams_every_key_exactly_once,
             every_status_filter_agrees_with_the_key_status_at_two_instants,
             cursor_pages_skip_and_repeat_no_key,
             workspace_settings_read_back_as_written,
@@ -193,6 +197,12 @@ macro_rules! __chapters_without_journal {
                 (flavor = "multi_thread", worker_threads = 4),
             pruning_deletes_only_ended_sessions_and_links,
         ]);
+        $crate::__chapter!($engine, advice: [
+            advice_settings_read_back_as_written_with_their_event_chained,
+            observations_read_back_by_key_and_replace_what_was_there,
+            the_advice_list_reads_worst_first_in_pages_and_a_replace_drops_old_items,
+            a_dismissal_reads_back_takes_the_item_off_the_list_and_is_chained,
+        ]);
     };
 }
 
@@ -233,6 +243,7 @@ mod tests {
             ("changes", include_str!("changes.rs")),
             ("copy", include_str!("copy.rs")),
             ("dashboard", include_str!("dashboard.rs")),
+            ("advice", include_str!("advice.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];

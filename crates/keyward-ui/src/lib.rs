@@ -51,6 +51,10 @@ pub fn router(app: Keyward, config: UiConfig) -> Router {
         .route("/keys/{id}/enabled", post(key_page::set_enabled))
         .route("/keys/{id}/revoke", post(key_page::revoke))
         .route("/keys/{id}/rotate", post(key_page::rotate))
+        .route(
+            "/keys/{id}/advice/{code}/dismiss",
+            post(key_page::dismiss_advice),
+        )
         .route("/handovers", post(handover::create))
         .route(
             "/pickup/{id}/{secret}",

@@ -25,6 +25,18 @@ pub struct Badge {
     pub class: &'static str,
 }
 
+/// How many safety advice items a key has (the keys list).
+pub fn advice_badge(items: usize) -> Badge {
+    badge(
+        if items == 1 {
+            "1 advice item".to_owned()
+        } else {
+            format!("{items} advice items")
+        },
+        "info",
+    )
+}
+
 fn badge(text: impl Into<String>, class: &'static str) -> Badge {
     Badge {
         text: text.into(),

@@ -149,6 +149,9 @@ pub async fn serve(
     .await?;
     // Counters gathered since the last periodic flush.
     maintenance::flush_usage(&state).await;
+    if let Err(e) = state.flush_advice_observations().await {
+        tracing::warn!(error = %e, "writing advice observations at shutdown failed");
+    }
     // Leaves the database complete: every journaled event taken in, the journal detached.
     database.close().await;
     tracing::info!("keyward stopped");

@@ -7,7 +7,7 @@ use keyward::config::{self, ConfigCommand, Settings};
 use keyward::logging;
 use keyward::recovery::RootKeyCommand;
 use keyward::{InitConfig, Listen};
-use keyward_cli::{AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
+use keyward_cli::{AdviceArgs, AuditArgs, ClientArgs, KeysCommand, VerifyArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -82,6 +82,13 @@ enum Command {
         client: ClientArgs,
         #[command(flatten)]
         args: VerifyArgs,
+    },
+    /// The workspace's safety advice, worst first; `advice dismiss <key> <code>` hides an item
+    Advice {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: AdviceArgs,
     },
     /// Query, export (NDJSON) and check the audit trail of a running server
     Audit {
@@ -228,6 +235,7 @@ fn main() -> ExitCode {
             Command::Import { client, args } => keyward_cli::run_import(&client, args).await,
             Command::Verify { client, args } => keyward_cli::run_verify(&client, args).await,
             Command::Audit { client, args } => keyward_cli::run_audit(&client, args).await,
+            Command::Advice { client, args } => keyward_cli::run_advice(&client, args).await,
             Command::Scan(args) => keyward_cli::run_scan(args).await,
             Command::Completions { shell } => report(print_completions(shell)),
             Command::Man => report(print_man_page()),

@@ -5,7 +5,7 @@ use crate::auth::RootPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::requests;
-use crate::views::key_view;
+use crate::views::{advice_item_view, key_view};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -102,7 +102,10 @@ pub async fn show(
 ) -> ApiResult<Json<Key>> {
     let caller = principal.authorize::<KeysRead>()?;
     let key = app.key(&caller, &id).await?;
-    Ok(Json(key_view(&key, app.usage(), app.now())))
+    let advice = app.key_advice(&caller, &id).await?;
+    let mut view = key_view(&key, app.usage(), app.now());
+    view.advice = Some(advice.iter().map(advice_item_view).collect());
+    Ok(Json(view))
 }
 
 #[utoipa::path(

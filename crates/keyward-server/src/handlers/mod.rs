@@ -1,5 +1,6 @@
 //! HTTP handlers: thin functions that extract, call the domain and map the result.
 
+pub mod advice;
 pub mod audit;
 pub mod health;
 pub mod import;

@@ -31,6 +31,14 @@ pub struct EventRow {
     pub detail: String,
 }
 
+/// One safety advice item as the page shows it.
+pub struct AdviceRow {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub message: String,
+    pub since: String,
+}
+
 #[derive(Template)]
 #[template(path = "key.html")]
 struct KeyPage {
@@ -49,6 +57,7 @@ struct KeyPage {
     chart: String,
     events: Vec<EventRow>,
     audit_note: Option<String>,
+    advice: Vec<AdviceRow>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +73,7 @@ fn done_message(done: &str) -> Option<&'static str> {
         "enabled" => Some("Enabled: the key verifies again."),
         "disabled" => Some("Disabled: the key is refused until it is enabled again."),
         "revoked" => Some("Revoked: the key is refused from now on."),
+        "dismissed" => Some("Dismissed: the advice is hidden until its evidence changes."),
         _ => None,
     }
 }
@@ -185,6 +195,24 @@ async fn render(
             ),
         ),
     };
+    let advice = match signed.principal.authorize::<KeysRead>() {
+        Ok(caller) => match ui.app.key_advice(&caller, &key.id).await {
+            Ok(items) => items
+                .into_iter()
+                .map(|i| AdviceRow {
+                    code: i.code.as_str(),
+                    severity: i.severity.as_str(),
+                    message: i.message,
+                    since: views::time(i.since),
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a key's advice failed");
+                Vec::new()
+            }
+        },
+        Err(_) => Vec::new(),
+    };
     let html = KeyPage {
         layout: signed.layout.at("keys"),
         id: key.id.clone(),
@@ -201,6 +229,7 @@ async fn render(
         chart,
         events,
         audit_note,
+        advice,
     }
     .render()?;
     Ok((status, Html(html)).into_response())
@@ -356,6 +385,30 @@ pub async fn rotate(
                 },
             )
         }
+        Err(e) => refused(&ui, signed, &id, e, None).await,
+    }
+}
+
+/// Dismisses the key's advice item `code` until its evidence changes.
+pub async fn dismiss_advice(
+    State(ui): State<Ui>,
+    Path((id, code)): Path<(String, String)>,
+    posted: Posted<forms::CsrfOnly>,
+) -> UiResult<Response> {
+    let Posted { signed, .. } = posted;
+    let caller = signed.principal.authorize::<KeysWrite>()?;
+    let Some(code) = keyward_core::advice::AdviceCode::parse(&code) else {
+        return refused(
+            &ui,
+            signed,
+            &id,
+            AppError::Invalid("no such advice".into()),
+            None,
+        )
+        .await;
+    };
+    match ui.app.dismiss_advice(&caller, &id, code).await {
+        Ok(_) => Ok(after(&id, "dismissed")),
         Err(e) => refused(&ui, signed, &id, e, None).await,
     }
 }

@@ -135,6 +135,16 @@ pub async fn list(
                     .verification_activity(&caller, None, 7, Duration::days(1))
                     .await
                     .ok();
+                // Advice counts from the workspace's list (one read of its worst 1,000 items).
+                let mut advice: std::collections::HashMap<String, usize> = Default::default();
+                for a in ui
+                    .app
+                    .workspace_advice(&caller, None, 1000)
+                    .await
+                    .unwrap_or_default()
+                {
+                    *advice.entry(a.key_id).or_default() += 1;
+                }
                 next_url = page
                     .next_cursor
                     .as_deref()
@@ -145,7 +155,13 @@ pub async fn list(
                         id: key.id.clone(),
                         name: key.name.clone(),
                         start: key.start.clone(),
-                        badges: views::badges(key, page.at),
+                        badges: {
+                            let mut badges = views::badges(key, page.at);
+                            if let Some(n) = advice.get(&key.id) {
+                                badges.push(views::advice_badge(*n));
+                            }
+                            badges
+                        },
                         permissions: views::joined(&key.permissions, "none"),
                         owner: key.owner_id.clone().unwrap_or_else(|| "—".into()),
                         expires: views::optional_time(key.expires_at, "never"),

@@ -8,6 +8,7 @@
 // and the helpers they call are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod advice;
 mod audit;
 mod backup;
 mod bad_input;

@@ -7,6 +7,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::{bootstrap, retention, Keyward};
+use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, Handover, KeyFilter, KeyHash,
     KeyRecord, KeyUsage, ManualClock, NewEvent, RootKey, Session, Store, StoreError,
@@ -187,6 +188,71 @@ impl Store for FaultyStore {
     async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.writable()?;
         self.inner.prune_changes(before).await
+    }
+    async fn advice_settings(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<AdviceSettings>, StoreError> {
+        self.inner.advice_settings(workspace_id).await
+    }
+    async fn set_advice_settings(
+        &self,
+        workspace_id: &str,
+        settings: &AdviceSettings,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner
+            .set_advice_settings(workspace_id, settings, event)
+            .await
+    }
+    async fn key_observations(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<KeyObservations>, StoreError> {
+        self.inner.key_observations(workspace_id, key_ids).await
+    }
+    async fn put_key_observations(
+        &self,
+        observations: &[KeyObservations],
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.put_key_observations(observations).await
+    }
+    async fn replace_advice(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+        items: &[KeyAdvice],
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner
+            .replace_advice(workspace_id, key_ids, items)
+            .await
+    }
+    async fn advice(
+        &self,
+        workspace_id: &str,
+        after: Option<&AdviceCursor>,
+        limit: u32,
+    ) -> Result<Vec<KeyAdvice>, StoreError> {
+        self.inner.advice(workspace_id, after, limit).await
+    }
+    async fn advice_dismissals(
+        &self,
+        workspace_id: &str,
+        key_ids: &[String],
+    ) -> Result<Vec<Dismissal>, StoreError> {
+        self.inner.advice_dismissals(workspace_id, key_ids).await
+    }
+    async fn dismiss_advice(
+        &self,
+        dismissal: &Dismissal,
+        event: NewEvent,
+    ) -> Result<(), StoreError> {
+        self.writable()?;
+        self.inner.dismiss_advice(dismissal, event).await
     }
     async fn import_records(&self, records: &keyward_core::Records) -> Result<(), StoreError> {
         self.writable()?;

@@ -369,3 +369,48 @@ async fn a_root_key_with_limited_rights_sees_only_the_pages_its_rights_allow() {
     let listed = app.api().get("/v1/keys?status=active").await;
     assert_eq!(listed.expect(200)["keys"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_keys_page_shows_its_advice_and_a_dismissal_hides_it() {
+    let app = spawn_app();
+    let client = browser_like();
+    let key = app.api().new_key("Backend Server", &[]).await;
+    let cookie = sign_in(&app, &client).await;
+    let path = format!("/ui/keys/{}", key.id);
+    let page = |cookie: String| {
+        let (client, url) = (client.clone(), format!("{}{path}", app.address));
+        async move {
+            let answer = client
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            answer.text().await.unwrap()
+        }
+    };
+    let shown = page(cookie.clone()).await;
+    assert!(shown.contains("Safety advice"), "{shown}");
+    assert!(shown.contains("generic_name"));
+    let token = csrf_from(&app, &client, &cookie, &path).await;
+    let dismissed = post_form(
+        &app,
+        &client,
+        &format!("{path}/advice/generic_name/dismiss"),
+        &cookie,
+        Some(&app.address),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(dismissed.status(), 303);
+    assert!(dismissed.headers()[LOCATION]
+        .to_str()
+        .unwrap()
+        .ends_with("?done=dismissed"));
+    let after = page(cookie.clone()).await;
+    assert!(!after.contains("/advice/generic_name/dismiss"), "{after}");
+    assert!(
+        after.contains("advice.dismissed"),
+        "the key's trail records it"
+    );
+}

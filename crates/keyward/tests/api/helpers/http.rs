@@ -218,12 +218,13 @@ impl From<&Value> for NewKey {
     }
 }
 
-/// What a key's body says about its settings: everything but the plaintext `key` and the
-/// usage figures (`last_used_at`, `verification_count`) that every verification moves.
+/// What a key's body says about its settings: everything but the plaintext `key`, the
+/// usage figures (`last_used_at`, `verification_count`) that every verification moves and
+/// the safety advice (`GET /v1/keys/{id}` only, judged at each read).
 pub fn settings(body: &Value) -> Value {
     let mut record = body.clone();
     if let Some(object) = record.as_object_mut() {
-        for moving in ["key", "last_used_at", "verification_count"] {
+        for moving in ["key", "last_used_at", "verification_count", "advice"] {
             object.remove(moving);
         }
     }

@@ -1,0 +1,78 @@
+//! How long loading the verification index takes and what it occupies, for the compact index
+//! against the form it replaced (every key's full `KeyRecord` behind an `Arc` in a `HashMap`,
+//! read with `all_keys`), on a database `seed_keys` filled. One form per process, so each
+//! process's resident memory is its own: run the two alternately and compare.
+//!
+//!     index_load <database url> compact|records
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use keyward_app::index::KeyIndex;
+use keyward_core::{KeyHash, KeyRecord, Store};
+use keyward_postgres::PostgresStore;
+use keyward_sqlite::SqliteStore;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Resident and peak resident memory of this process, in MiB.
+fn memory_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: index_load <database url> compact|records";
+    let url = args.get(1).expect(usage);
+    let store: Box<dyn Store> = if PostgresStore::is_postgres_url(url) {
+        Box::new(PostgresStore::connect(url)?)
+    } else {
+        Box::new(SqliteStore::connect(url).await?)
+    };
+    let (before, _) = memory_mib();
+    let started = Instant::now();
+    let keys = match args.get(2).map(String::as_str) {
+        Some("compact") => {
+            let index = KeyIndex::load(store.as_ref()).await?;
+            let memory = index.key_memory();
+            eprintln!("compact: {} B a key counted", memory.bytes_per_key());
+            std::mem::forget(index);
+            memory.keys
+        }
+        Some("records") => {
+            let keys: HashMap<KeyHash, Arc<KeyRecord>> = store
+                .all_keys()
+                .await?
+                .into_iter()
+                .map(|key| (key.hash, Arc::new(key)))
+                .collect();
+            let n = keys.len();
+            std::mem::forget(keys);
+            n
+        }
+        _ => anyhow::bail!(usage),
+    };
+    let elapsed = started.elapsed();
+    let (rss, peak) = memory_mib();
+    println!(
+        "{} keys loaded in {:.2} s; resident {} MiB ({} MiB before), peak {} MiB",
+        keys,
+        elapsed.as_secs_f64(),
+        rss,
+        before,
+        peak
+    );
+    Ok(())
+}
