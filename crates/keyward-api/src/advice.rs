@@ -1,6 +1,7 @@
 //! Wire types of the safety advice: items on `GET /v1/keys/{id}`, the workspace's list
 //! (`GET /v1/advice`), a dismissal and the settings (`/v1/advice/settings`).
 
+pub use crate::enums::{AdviceCode, AdviceSeverity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -9,11 +10,8 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdviceItem {
-    /// `shared_key`, `unused_permissions`, `wide_permissions`, `stale`, `no_expiry`,
-    /// `expiring_soon`, `imported`, `leaked` or `generic_name`.
-    pub code: String,
-    /// `critical`, `warning` or `info`.
-    pub severity: String,
+    pub code: AdviceCode,
+    pub severity: AdviceSeverity,
     pub message: String,
     /// Since when the item holds, as far as its evidence tells.
     pub since: DateTime<Utc>,
@@ -46,7 +44,7 @@ pub struct AdviceList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdviceDismissal {
     pub key_id: String,
-    pub code: String,
+    pub code: AdviceCode,
     /// The root key that dismissed it.
     pub dismissed_by: String,
     pub dismissed_at: DateTime<Utc>,

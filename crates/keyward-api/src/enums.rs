@@ -227,6 +227,39 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// `code` of a safety advice item: what the advice is about.
+    AdviceCode ("What the advice is about.") {
+        /// Verified from more distinct clients than one integration plausibly has.
+        SharedKey => "shared_key",
+        /// Granted permissions no verification needed for a while.
+        UnusedPermissions => "unused_permissions",
+        /// A wildcard permission where only specific ones were ever needed.
+        WidePermissions => "wide_permissions",
+        /// Never used, or unused for a while.
+        Stale => "stale",
+        /// No expiry, where the workspace recommends one.
+        NoExpiry => "no_expiry",
+        /// Expires soon.
+        ExpiringSoon => "expiring_soon",
+        /// Issued by another system: no checksum for leak scanners.
+        Imported => "imported",
+        /// Reported leaked and still valid through a rotation's grace period.
+        Leaked => "leaked",
+        /// The name does not say what the key is for.
+        GenericName => "generic_name",
+    }
+}
+
+wire_enum! {
+    /// `severity` of a safety advice item.
+    AdviceSeverity ("How much the advice matters.") {
+        Critical => "critical",
+        Warning => "warning",
+        Info => "info",
+    }
+}
+
 /// An audit event's `outcome`: `OK` for management events, the verify code for
 /// verifications. An outcome this version does not know reads as
 /// `Verify(VerifyCode::Other(text))`.

@@ -50,7 +50,7 @@ async fn advice(args: &ClientArgs, cmd: AdviceArgs) -> Result<()> {
             output::print(&reply, args.json, |d| {
                 format!(
                     "Dismissed {} on {} until its evidence changes.",
-                    one_line(&d.code),
+                    one_line(d.code.as_str()),
                     one_line(&d.key_id)
                 )
             })
@@ -79,7 +79,11 @@ fn table(list: &AdviceList) -> String {
                 "{} ({})  {}",
                 one_line(&a.key_id),
                 one_line(&a.key_name),
-                advice_line(&a.item.severity, &a.item.code, &a.item.message)
+                advice_line(
+                    a.item.severity.as_str(),
+                    a.item.code.as_str(),
+                    &a.item.message
+                )
             )
         })
         .collect::<Vec<_>>()

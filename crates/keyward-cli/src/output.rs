@@ -309,7 +309,7 @@ pub(crate) fn key_fields(key: &Key) -> String {
     for item in key.advice.iter().flatten() {
         fields.push((
             "advice",
-            advice_line(&item.severity, &item.code, &item.message),
+            advice_line(item.severity.as_str(), item.code.as_str(), &item.message),
         ));
     }
     if key.imported {

@@ -253,11 +253,39 @@ pub fn advice_item_view(
     item: &keyward_core::advice::AdviceItem,
 ) -> keyward_api::advice::AdviceItem {
     keyward_api::advice::AdviceItem {
-        code: item.code.as_str().to_owned(),
-        severity: item.severity.as_str().to_owned(),
+        code: advice_code_view(item.code),
+        severity: advice_severity_view(item.severity),
         message: item.message.clone(),
         since: item.since,
         evidence: item.evidence.clone(),
+    }
+}
+
+pub fn advice_code_view(code: keyward_core::advice::AdviceCode) -> keyward_api::advice::AdviceCode {
+    use keyward_api::advice::AdviceCode as Wire;
+    use keyward_core::advice::AdviceCode as Domain;
+    match code {
+        Domain::SharedKey => Wire::SharedKey,
+        Domain::UnusedPermissions => Wire::UnusedPermissions,
+        Domain::WidePermissions => Wire::WidePermissions,
+        Domain::Stale => Wire::Stale,
+        Domain::NoExpiry => Wire::NoExpiry,
+        Domain::ExpiringSoon => Wire::ExpiringSoon,
+        Domain::Imported => Wire::Imported,
+        Domain::Leaked => Wire::Leaked,
+        Domain::GenericName => Wire::GenericName,
+    }
+}
+
+fn advice_severity_view(
+    severity: keyward_core::advice::Severity,
+) -> keyward_api::advice::AdviceSeverity {
+    use keyward_api::advice::AdviceSeverity as Wire;
+    use keyward_core::advice::Severity as Domain;
+    match severity {
+        Domain::Critical => Wire::Critical,
+        Domain::Warning => Wire::Warning,
+        Domain::Info => Wire::Info,
     }
 }
 

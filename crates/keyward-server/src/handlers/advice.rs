@@ -113,7 +113,7 @@ pub async fn dismiss(
     let d = app.dismiss_advice(&caller, &id, code).await?;
     Ok(Json(AdviceDismissal {
         key_id: d.key_id,
-        code: d.code.as_str().to_owned(),
+        code: crate::views::advice_code_view(d.code),
         dismissed_by: d.dismissed_by,
         dismissed_at: d.dismissed_at,
     }))
