@@ -56,7 +56,7 @@ async fn check_now(state: &Keyward, workspace_id: &str) -> Result<ChainCheck, St
         .chain_head(workspace_id)
         .await?
         .map_or(0, |h| h.seq);
-    if u64::try_from(head_seq).unwrap_or(0) <= ANSWER_BOUND {
+    if u64::try_from(head_seq).unwrap_or(0) <= state.chain.answer_bound {
         // A short chain is checked whole, records and all, and its prefix stored.
         let check = audit_check::check(state, workspace_id, None).await?;
         let verified = check
@@ -86,11 +86,12 @@ async fn check_now(state: &Keyward, workspace_id: &str) -> Result<ChainCheck, St
         .await?
         .map_or(0, |p| p.seq);
     let tail = u64::try_from(head_seq - from_seq).unwrap_or(0);
-    if tail > ANSWER_BOUND {
+    if tail > state.chain.answer_bound {
         drop(_writer);
         return pending(state, workspace_id).await;
     }
-    let step = chain_verifier::advance_locked(state, workspace_id, ANSWER_BOUND + 1).await?;
+    let step =
+        chain_verifier::advance_locked(state, workspace_id, state.chain.answer_bound + 1).await?;
     chain_verifier::note(state, workspace_id, &step);
     let checkpoint_seq = state.store.checkpoint(workspace_id).await?.map(|c| c.seq);
     Ok(match step {

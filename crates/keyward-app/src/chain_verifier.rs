@@ -37,6 +37,10 @@ pub struct ChainProgress {
     /// break was found cannot replace the clearing of that break.
     pub(crate) advancing: tokio::sync::Mutex<()>,
     unverified: Gauge,
+    /// Events one answer checks at most (`chain_answer::ANSWER_BOUND` unless configured).
+    pub(crate) answer_bound: u64,
+    /// Events one background step verifies ([`CHUNK`] unless configured).
+    pub(crate) chunk: u64,
 }
 
 /// What is known of one workspace's chain.
@@ -64,6 +68,8 @@ impl ChainProgress {
                 "audit_unverified_events",
                 "Audit events after the verified prefix of their chain, not verified yet",
             ),
+            answer_bound: crate::chain_answer::ANSWER_BOUND,
+            chunk: CHUNK,
         }
     }
 
@@ -74,6 +80,17 @@ impl ChainProgress {
             workspaces: Mutex::new(HashMap::new()),
             advancing: tokio::sync::Mutex::new(()),
             unverified: self.unverified.clone(),
+            answer_bound: self.answer_bound,
+            chunk: self.chunk,
+        }
+    }
+
+    /// The same, with other bounds (tests and benchmarks use small ones).
+    pub(crate) fn bounded(&self, answer_bound: u64, chunk: u64) -> Self {
+        Self {
+            answer_bound,
+            chunk: chunk.max(1),
+            ..self.rekeyed(self.key.clone())
         }
     }
 
@@ -288,7 +305,7 @@ pub(crate) fn broken_check(report: &ChainReport, head_seq: i64) -> ChainCheck {
 /// after each.
 pub async fn catch_up(state: &Keyward, workspace_id: &str) -> Result<(), StoreError> {
     loop {
-        let step = advance(state, workspace_id, CHUNK).await?;
+        let step = advance(state, workspace_id, state.chain.chunk).await?;
         note(state, workspace_id, &step);
         if matches!(step, Step::Done { .. }) {
             return Ok(());

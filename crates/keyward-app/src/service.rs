@@ -123,6 +123,15 @@ impl Keyward {
         self
     }
 
+    /// Checks at most `answer_bound` events in one `audit verify` answer and `chunk` events
+    /// per background step (`chain_answer.rs`, `chain_verifier.rs`); the defaults suit
+    /// production, tests and benchmarks use small ones.
+    pub fn with_chain_limits(mut self, answer_bound: u64, chunk: u64) -> Self {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.chain = Arc::new(inner.chain.bounded(answer_bound, chunk));
+        self
+    }
+
     /// Uses `limiter` for rate-limit counters (e.g. Redis, shared by every node).
     pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
         Arc::make_mut(&mut self.0).limiter = Arc::new(limiter);
