@@ -471,6 +471,10 @@ pub struct ChainCheck {
     /// The chain's head when answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<i64>,
+    /// The check resumed after this seq, the signed verified prefix: `events` were checked
+    /// now, those up to it before. Absent when the chain was checked from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from_seq: Option<i64>,
     /// Events after `verified_seq` up to the head, not verified yet.
     #[serde(default)]
     pub unverified_events: u64,

@@ -36,6 +36,8 @@ pub struct ChainCheck {
     pub verified_seq: Option<i64>,
     /// The chain's head when answered.
     pub head_seq: Option<i64>,
+    /// The check resumed after this seq, the verified prefix (`None`: from the start).
+    pub resumed_from_seq: Option<i64>,
     /// Events after `verified_seq` up to the head, not verified yet.
     pub unverified_events: u64,
     /// A whole re-verification running or last finished in the background.
@@ -78,6 +80,13 @@ pub struct FullCheckProgress {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its result once finished.
     pub valid: Option<bool>,
+}
+
+impl ChainCheck {
+    /// Still being verified in the background.
+    pub fn is_pending(&self) -> bool {
+        self.status == CheckStatus::Pending
+    }
 }
 
 /// A stored key or root key in a state its events do not explain.
@@ -191,6 +200,7 @@ async fn check_once(
         },
         verified_seq: report.valid.then_some(head_seq).flatten(),
         head_seq,
+        resumed_from_seq: None,
         unverified_events: 0,
         full_check: None,
         verified_to: position.filter(|_| report.valid),

@@ -134,17 +134,27 @@ pub(crate) async fn trusted_prefix(
     let at = store
         .events_ascending(workspace_id, prefix.seq - 1, 1)
         .await?;
-    if at
-        .first()
-        .is_none_or(|e| e.seq != prefix.seq || e.hash != prefix.hash)
-    {
-        tracing::warn!(
-            workspace_id,
-            seq = prefix.seq,
-            "the event of the verified prefix is gone or changed; verifying the audit chain \
-             from the start"
-        );
-        return Ok(None);
+    match at.first() {
+        Some(event) if event.seq == prefix.seq && event.hash == prefix.hash => {}
+        Some(event) if event.seq == prefix.seq => {
+            tracing::warn!(
+                workspace_id,
+                seq = prefix.seq,
+                "the event of the verified prefix was changed; verifying the audit chain from \
+                 the start"
+            );
+            return Ok(None);
+        }
+        // Retention may delete the prefix's own event when it is a verification.
+        _ => {
+            tracing::info!(
+                workspace_id,
+                seq = prefix.seq,
+                "the event of the verified prefix is gone; verifying the audit chain from the \
+                 start"
+            );
+            return Ok(None);
+        }
     }
     Ok(Some(prefix))
 }
@@ -295,6 +305,7 @@ pub(crate) fn broken_check(report: &ChainReport, head_seq: i64) -> ChainCheck {
         status: CheckStatus::Broken,
         verified_seq: None,
         head_seq: Some(head_seq),
+        resumed_from_seq: None,
         unverified_events: 0,
         full_check: None,
         verified_to: None,

@@ -259,10 +259,10 @@ fn describe_result(check: &ChainCheck) -> String {
         );
     }
     if check.valid {
-        let mut line = match check.head_seq {
-            Some(head) if u64::try_from(head).unwrap_or(0) > check.events => format!(
-                "chain intact through seq {head}: {} {} checked now, the rest before them \
-                 by the signed verified prefix",
+        let mut line = match (check.resumed_from_seq, check.head_seq) {
+            (Some(prefix), Some(head)) => format!(
+                "chain intact through seq {head}: {} {} checked now, after the signed \
+                 verified prefix at seq {prefix}",
                 check.events,
                 plural(check.events)
             ),
@@ -381,14 +381,20 @@ mod tests {
         assert!(cli.client.json);
         assert!(matches!(
             cli.audit.command,
-            Some(AuditCommand::Verify { anchor: None })
+            Some(AuditCommand::Verify {
+                anchor: None,
+                full: false
+            })
         ));
         let cli = parse(&["--json", "--url", "http://127.0.0.1:9", "verify"]).unwrap();
         assert!(cli.client.json);
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
         assert!(matches!(
             cli.audit.command,
-            Some(AuditCommand::Verify { anchor: None })
+            Some(AuditCommand::Verify {
+                anchor: None,
+                full: false
+            })
         ));
         let cli = parse(&["export", "--url", "http://127.0.0.1:9"]).unwrap();
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
@@ -438,6 +444,7 @@ mod tests {
             status: None,
             verified_seq: None,
             head_seq: None,
+            resumed_from_seq: None,
             unverified_events: 0,
             full_check: None,
         }
@@ -487,6 +494,7 @@ mod tests {
         );
         let mut tail = check(true, 12, None);
         tail.head_seq = Some(4_000_012);
+        tail.resumed_from_seq = Some(4_000_000);
         assert!(describe_chain(&tail).starts_with("chain intact through seq 4000012: 12 events"));
         assert!(parse(&["verify", "--full", "--anchor", "a.json"]).is_err());
     }

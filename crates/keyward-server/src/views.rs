@@ -171,6 +171,7 @@ pub fn chain_check_view(c: ChainCheck) -> keyward_api::ChainCheck {
         }),
         verified_seq: c.verified_seq,
         head_seq: c.head_seq,
+        resumed_from_seq: c.resumed_from_seq,
         unverified_events: c.unverified_events,
         full_check: c.full_check.map(|f| keyward_api::FullChainCheck {
             running: f.running,
