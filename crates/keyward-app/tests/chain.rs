@@ -3,6 +3,8 @@
 //! and inside it by the whole re-verification, a forged or altered prefix refused, and the
 //! prefix trusted again after a restart with the same anchor key (and not with another).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::anchors::Anchorer;
 use keyward_app::{chain_answer, chain_verifier, ChainCheck, CheckStatus, Keyward};

@@ -24,7 +24,7 @@
 //! 9. [`advice`]: the safety advice — settings and dismissals written with their events,
 //!    observations per key, the workspace's items read worst first in pages.
 //! 10. [`verified_prefix`]: each workspace's signed verified prefix (incremental chain
-//!    verification) read back exactly as written, replaced, cleared, kept across a reopen.
+//!     verification) read back exactly as written, replaced, cleared, kept across a reopen.
 //!
 //! # Adopting the suite
 //!
