@@ -260,6 +260,19 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// `status` of `GET /v1/audit/verify`: how far the chain is verified.
+    ChainStatus ("How far the chain is verified.") {
+        /// Verified intact through its head.
+        Verified => "verified",
+        /// A break was found (`first_bad_seq`, `reason`).
+        Broken => "broken",
+        /// More events are unverified than one answer checks: the server verifies them in
+        /// the background (`verified_seq`, `unverified_events`); ask again later.
+        Pending => "pending",
+    }
+}
+
 /// An audit event's `outcome`: `OK` for management events, the verify code for
 /// verifications. An outcome this version does not know reads as
 /// `Verify(VerifyCode::Other(text))`.
@@ -454,6 +467,11 @@ mod tests {
                 "internal",
             ],
         );
+    }
+
+    #[test]
+    fn chain_statuses_are_spelled_as_on_the_wire() {
+        pins(ChainStatus::KNOWN, &["verified", "broken", "pending"]);
     }
 
     #[test]

@@ -11,7 +11,8 @@ mod queries;
 mod schemas;
 
 pub use enums::{
-    AuditKind, AuditOutcome, ErrorCode, KeyStatus, ProbeStatus, VerificationAudit, VerifyCode,
+    AuditKind, AuditOutcome, ChainStatus, ErrorCode, KeyStatus, ProbeStatus, VerificationAudit,
+    VerifyCode,
 };
 pub use queries::{AuditQuery, KeyListQuery};
 
@@ -460,6 +461,44 @@ pub struct ChainCheck {
     /// Stored keys and root keys whose state the chain does not explain (at most 100).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexplained: Vec<Unexplained>,
+    /// `verified`, `broken`, or `pending` (then `valid` is false until the background has
+    /// verified the rest). Absent from servers that check the whole chain on every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ChainStatus>,
+    /// The newest event verified intact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_seq: Option<i64>,
+    /// The chain's head when answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<i64>,
+    /// The check resumed after this seq, the signed verified prefix: `events` were checked
+    /// now, those up to it before. Absent when the chain was checked from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from_seq: Option<i64>,
+    /// Events after `verified_seq` up to the head, not verified yet.
+    #[serde(default)]
+    pub unverified_events: u64,
+    /// A whole re-verification from the start, running or last finished in the background
+    /// (`?full=true` starts one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_check: Option<FullChainCheck>,
+}
+
+/// A whole re-verification of the chain from its start, in the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FullChainCheck {
+    pub running: bool,
+    /// Events checked so far.
+    pub checked: u64,
+    /// Events it set out to check.
+    pub total: u64,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Whether the chain and the stored records were intact, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<bool>,
 }
 
 /// A stored key or root key whose state its events do not explain.

@@ -46,7 +46,8 @@ pub fn configure(
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 
 pub struct Anchorer {
-    key: AnchorSigningKey,
+    /// Shared with the chain verifier, which signs verified prefixes with it.
+    pub(crate) key: std::sync::Arc<AnchorSigningKey>,
     /// How often [`Anchorer::sign_moved`] runs.
     pub interval: Duration,
     /// The anchor log (none: anchors are only answered, not written).
@@ -60,7 +61,7 @@ pub struct Anchorer {
 impl Anchorer {
     pub fn new(key: AnchorSigningKey, log: Option<PathBuf>, interval: Duration) -> Self {
         Self {
-            key,
+            key: std::sync::Arc::new(key),
             interval,
             log,
             last: tokio::sync::Mutex::new(HashMap::new()),

@@ -140,10 +140,15 @@ impl Keyward {
         }
     }
 
-    /// Recomputes the workspace's chain from its checkpoint to its head and compares the
-    /// stored keys with the state the chain replays.
-    pub async fn check_chain(&self, caller: &Caller<'_, AuditRead>) -> AppResult<ChainCheck> {
-        Ok(audit_check::check(self, caller.workspace_id(), None).await?)
+    /// The chain check in bounded time (`chain_answer.rs`): a short chain whole, records and
+    /// all; a long one from its verified prefix, or `pending` with the background's
+    /// progress. `full` also starts a whole re-verification in the background.
+    pub async fn check_chain(
+        &self,
+        caller: &Caller<'_, AuditRead>,
+        full: bool,
+    ) -> AppResult<ChainCheck> {
+        Ok(crate::chain_answer::answer(self, caller.workspace_id(), full).await?)
     }
 
     /// [`Keyward::check_chain`], and proves the chain still extends `anchor`, a head this

@@ -5,7 +5,8 @@
 
 use crate::service::Keyward;
 use keyward_core::audit_replay::StateReplay;
-use keyward_core::{AnchorPoint, ChainVerifier, KeyFilter, StoreError};
+use keyward_core::{AnchorPoint, ChainPosition, ChainVerifier, KeyFilter, StoreError};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Events and keys read per storage query.
 const SCAN_PAGE: u32 = 1000;
@@ -29,6 +30,63 @@ pub struct ChainCheck {
     pub anchor_note: Option<String>,
     /// Stored keys and root keys their events do not explain (at most 100).
     pub unexplained: Vec<Unexplained>,
+    /// Verified through the head, broken, or still being verified (`chain_answer.rs`).
+    pub status: CheckStatus,
+    /// The newest event verified intact (the head when verified).
+    pub verified_seq: Option<i64>,
+    /// The chain's head when answered.
+    pub head_seq: Option<i64>,
+    /// The check resumed after this seq, the verified prefix (`None`: from the start).
+    pub resumed_from_seq: Option<i64>,
+    /// Events after `verified_seq` up to the head, not verified yet.
+    pub unverified_events: u64,
+    /// A whole re-verification running or last finished in the background.
+    pub full_check: Option<FullCheckProgress>,
+    /// Where the chain was verified intact to, for the next check to resume from.
+    pub(crate) verified_to: Option<ChainPosition>,
+}
+
+/// Where a chain check stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// Verified intact through the head.
+    Verified,
+    /// A break was found (`first_bad_seq`, `reason`).
+    Broken,
+    /// More events are unverified than one answer checks; the background is on it.
+    Pending,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Broken => "broken",
+            Self::Pending => "pending",
+        }
+    }
+}
+
+/// A whole re-verification from the start, in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullCheckProgress {
+    /// Still running.
+    pub running: bool,
+    /// Events checked so far (all of them once finished).
+    pub checked: u64,
+    /// Events it set out to check (up to the head when it started).
+    pub total: u64,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its result once finished.
+    pub valid: Option<bool>,
+}
+
+impl ChainCheck {
+    /// Still being verified in the background.
+    pub fn is_pending(&self) -> bool {
+        self.status == CheckStatus::Pending
+    }
 }
 
 /// A stored key or root key in a state its events do not explain.
@@ -43,20 +101,33 @@ pub async fn check(
     workspace_id: &str,
     anchor: Option<AnchorPoint>,
 ) -> Result<ChainCheck, StoreError> {
-    let first = check_once(state, workspace_id, anchor.clone()).await?;
+    check_counting(state, workspace_id, anchor, &AtomicU64::new(0)).await
+}
+
+/// [`check`], adding each event checked to `progress` as it goes (a background whole
+/// re-verification shows it).
+pub async fn check_counting(
+    state: &Keyward,
+    workspace_id: &str,
+    anchor: Option<AnchorPoint>,
+    progress: &AtomicU64,
+) -> Result<ChainCheck, StoreError> {
+    let first = check_once(state, workspace_id, anchor.clone(), progress).await?;
     if first.unexplained.is_empty() {
         return Ok(first);
     }
     // A key changed while the chain and the records were read one after the other looks
     // unexplained; with management writes held off, what remains is.
     let _writes = state.writes.lock().await;
-    check_once(state, workspace_id, anchor).await
+    progress.store(0, Ordering::Relaxed);
+    check_once(state, workspace_id, anchor, progress).await
 }
 
 async fn check_once(
     state: &Keyward,
     workspace_id: &str,
     anchor: Option<AnchorPoint>,
+    progress: &AtomicU64,
 ) -> Result<ChainCheck, StoreError> {
     let store = state.store.as_ref();
     // Retention may not move the checkpoint while the chain is read.
@@ -88,6 +159,7 @@ async fn check_once(
             .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        progress.fetch_add(page.len() as u64, Ordering::Relaxed);
         for event in &page {
             if head_seq.is_some_and(|head| event.seq > head) {
                 break 'pages;
@@ -107,6 +179,7 @@ async fn check_once(
             }
         }
     }
+    let position = verifier.position();
     let report = verifier.finish(head.as_ref().map(|head| (head.seq, head.hash.as_str())));
     let unexplained = compare_records(state, workspace_id, replay).await?;
     let valid = report.valid && unexplained.is_empty();
@@ -120,6 +193,17 @@ async fn check_once(
     });
     Ok(ChainCheck {
         valid,
+        status: if valid {
+            CheckStatus::Verified
+        } else {
+            CheckStatus::Broken
+        },
+        verified_seq: report.valid.then_some(head_seq).flatten(),
+        head_seq,
+        resumed_from_seq: None,
+        unverified_events: 0,
+        full_check: None,
+        verified_to: position.filter(|_| report.valid),
         events: report.events,
         first_bad_seq: report.first_bad_seq,
         reason,

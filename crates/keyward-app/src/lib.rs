@@ -21,6 +21,8 @@ pub mod anchors;
 mod audit;
 pub mod audit_check;
 pub mod bootstrap;
+pub mod chain_answer;
+pub mod chain_verifier;
 mod commit;
 mod compact_key;
 pub mod dashboard;
@@ -51,7 +53,7 @@ mod workspace;
 
 pub use activity::{Activity, MAX_EVENTS_READ};
 pub use audit::{AuditQuery, EventPage, EventPages};
-pub use audit_check::{ChainCheck, Unexplained};
+pub use audit_check::{ChainCheck, CheckStatus, FullCheckProgress, Unexplained};
 pub use error::AppError;
 pub use import::{ImportDraft, ImportSecret, Imported, MAX_START_CHARS};
 pub use key_table::KeyMemory;

@@ -1,6 +1,7 @@
 //! Background work of a running server: writing usage counters every few seconds, pruning
 //! old verification events, old changes and ended dashboard sessions and handover links every
-//! hour, signing audit chain heads that moved, and the safety advice (folding verification's
+//! hour, signing audit chain heads that moved, verifying audit chains forward from their
+//! verified prefix (`chain_verifier.rs`), and the safety advice (folding verification's
 //! sightings in every second, writing them every 30 s, one bounded sweep page every 5 s).
 
 use crate::service::Keyward;
@@ -30,6 +31,7 @@ pub fn spawn(state: Keyward) {
         });
     }
     spawn_advice(state.clone());
+    crate::chain_verifier::spawn(state.clone());
     let usage_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);

@@ -201,6 +201,16 @@ impl Metrics {
         self.rate_limit_errors.inc();
     }
 
+    /// A gauge registered under `name` (prefixed `keyward_`), for its owner to set.
+    pub fn register_gauge(&self, name: &str, help: &str) -> Gauge {
+        let gauge = Gauge::default();
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .register(name, help, gauge.clone());
+        gauge
+    }
+
     /// Adds metrics read at each scrape by their owner (storage, the connection pool).
     pub fn register_collector(&self, collector: Box<dyn Collector>) {
         self.registry

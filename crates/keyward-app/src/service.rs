@@ -2,6 +2,7 @@
 
 use crate::advice::AdviceObserver;
 use crate::anchors::Anchorer;
+use crate::chain_verifier::ChainProgress;
 use crate::error::AppError;
 use crate::follow::Freshness;
 use crate::index::KeyIndex;
@@ -10,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::rights::Principal;
 use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
+use keyward_core::anchor::AnchorSigningKey;
 use keyward_core::{Clock, KeyHash, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +74,8 @@ pub struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     /// What verification saw, on its way to the safety advice (`advice.rs`).
     pub(crate) advice: Arc<AdviceObserver>,
+    /// Incremental chain verification: the prefix signing key and each chain's progress.
+    pub(crate) chain: Arc<ChainProgress>,
 }
 
 impl Keyward {
@@ -85,6 +89,13 @@ impl Keyward {
             KeyIndex::load(store.as_ref()),
             UsageTracker::load(store.as_ref())
         )?;
+        let metrics = Arc::new(Metrics::new());
+        // Until an anchor key is given, prefixes are signed with a key of this process only:
+        // after a restart they are not trusted and chains are verified from the start.
+        let prefix_key = AnchorSigningKey::generate().map_err(|e| {
+            StoreError::Unavailable(format!("no randomness for a signing key: {e}"))
+        })?;
+        let chain = Arc::new(ChainProgress::new(Arc::new(prefix_key), &metrics));
         Ok(Self(Arc::new(Inner {
             usage: Arc::new(usage),
             store,
@@ -98,14 +109,26 @@ impl Keyward {
             loaded_seq,
             loaded_at,
             freshness: None,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             advice: Arc::new(AdviceObserver::default()),
+            chain,
         })))
     }
 
     /// Signs audit chain heads with `anchorer`.
     pub fn with_anchorer(mut self, anchorer: Anchorer) -> Self {
-        Arc::make_mut(&mut self.0).anchors = Some(Arc::new(anchorer));
+        let inner = Arc::make_mut(&mut self.0);
+        inner.chain = Arc::new(inner.chain.rekeyed(anchorer.key.clone()));
+        inner.anchors = Some(Arc::new(anchorer));
+        self
+    }
+
+    /// Checks at most `answer_bound` events in one `audit verify` answer and `chunk` events
+    /// per background step (`chain_answer.rs`, `chain_verifier.rs`); the defaults suit
+    /// production, tests and benchmarks use small ones.
+    pub fn with_chain_limits(mut self, answer_bound: u64, chunk: u64) -> Self {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.chain = Arc::new(inner.chain.bounded(answer_bound, chunk));
         self
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use keyward_api::{AuditKind, AuditList, AuditOutcome, AuditQuery, ChainCheck};
+use keyward_api::{AuditKind, AuditList, AuditOutcome, AuditQuery, ChainCheck, ChainStatus};
 use keyward_client::{Client, Reply};
 
 use crate::args::ClientArgs;
@@ -38,13 +38,18 @@ pub enum AuditCommand {
         #[command(flatten)]
         filters: AuditFilters,
     },
-    /// Recompute the hash chain and compare the stored keys with it: exit 0 if it is intact,
-    /// 1 if it is broken
+    /// Check the hash chain (a long one from its signed verified prefix) and compare the
+    /// stored keys with it: exit 0 if it is intact, 1 if it is broken or still being
+    /// verified in the background (pending)
     Verify {
         /// Also prove the chain still extends this signed anchor (a file written by
         /// `keyward audit anchor`, or an anchor log, whose last line is used)
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "full")]
         anchor: Option<PathBuf>,
+        /// Also have the server verify the whole chain again from the start, in the
+        /// background (ask again to see its progress)
+        #[arg(long)]
+        full: bool,
     },
     /// Have the server sign the chain's head now and print the signed anchor (one JSON line):
     /// keep it where the database's writers cannot reach it
@@ -124,8 +129,8 @@ async fn audit(args: &ClientArgs, audit: AuditArgs) -> Result<bool> {
             export(&client, &filters).await?;
             Ok(true)
         }
-        Some(AuditCommand::Verify { anchor }) => {
-            verify_chain(&client, args.json, anchor.as_deref()).await
+        Some(AuditCommand::Verify { anchor, full }) => {
+            verify_chain(&client, args.json, anchor.as_deref(), full).await
         }
         Some(AuditCommand::Anchor) => {
             let reply = client.anchor().await.explained()?;
@@ -188,8 +193,14 @@ async fn export(client: &Client, filters: &AuditFilters) -> Result<()> {
     out.finish()
 }
 
-async fn verify_chain(client: &Client, json: bool, anchor: Option<&Path>) -> Result<bool> {
+async fn verify_chain(
+    client: &Client,
+    json: bool,
+    anchor: Option<&Path>,
+    full: bool,
+) -> Result<bool> {
     let reply: Reply<ChainCheck> = match anchor {
+        None if full => client.check_chain_full().await.explained()?,
         None => client.check_chain().await.explained()?,
         Some(path) => {
             let anchor = read_anchor(path)?;
@@ -216,11 +227,47 @@ fn read_anchor(path: &Path) -> Result<serde_json::Value> {
         .with_context(|| format!("the anchor file {} does not hold JSON", path.display()))
 }
 
-/// `chain intact: N events`, or `chain broken at seq N: reason`.
+/// `chain intact: N events`, `chain broken at seq N: reason` or `chain verification
+/// pending: …`, and the background's whole re-verification if there is one.
 fn describe_chain(check: &ChainCheck) -> String {
+    let mut text = describe_result(check);
+    if let Some(full) = &check.full_check {
+        let state = match full.valid {
+            None => format!("running, {} of {} events checked", full.checked, full.total),
+            Some(true) => format!("finished, {} events intact", full.checked),
+            Some(false) => "finished, it found a break".to_owned(),
+        };
+        text.push_str(&format!(
+            "\nwhole re-verification started {}: {state}",
+            full.started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
+    text
+}
+
+fn describe_result(check: &ChainCheck) -> String {
     let plural = |n: u64| if n == 1 { "event" } else { "events" };
+    if check.status == Some(ChainStatus::Pending) {
+        return format!(
+            "chain verification pending: verified through seq {} of {}; {} {} left, being \
+             verified in the background (ask again later)",
+            check.verified_seq.unwrap_or(0),
+            check.head_seq.unwrap_or(0),
+            check.unverified_events,
+            plural(check.unverified_events)
+        );
+    }
     if check.valid {
-        let mut line = format!("chain intact: {} {}", check.events, plural(check.events));
+        let mut line = match (check.resumed_from_seq, check.head_seq) {
+            (Some(prefix), Some(head)) => format!(
+                "chain intact through seq {head}: {} {} checked now, after the signed \
+                 verified prefix at seq {prefix}",
+                check.events,
+                plural(check.events)
+            ),
+            _ => format!("chain intact: {} {}", check.events, plural(check.events)),
+        };
         if let Some(cut) = check.checkpoint_seq {
             line.push_str(&format!(
                 " (checked from the retention checkpoint at seq {cut}; older verifications were pruned)"
@@ -334,14 +381,20 @@ mod tests {
         assert!(cli.client.json);
         assert!(matches!(
             cli.audit.command,
-            Some(AuditCommand::Verify { anchor: None })
+            Some(AuditCommand::Verify {
+                anchor: None,
+                full: false
+            })
         ));
         let cli = parse(&["--json", "--url", "http://127.0.0.1:9", "verify"]).unwrap();
         assert!(cli.client.json);
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
         assert!(matches!(
             cli.audit.command,
-            Some(AuditCommand::Verify { anchor: None })
+            Some(AuditCommand::Verify {
+                anchor: None,
+                full: false
+            })
         ));
         let cli = parse(&["export", "--url", "http://127.0.0.1:9"]).unwrap();
         assert_eq!(cli.client.url, "http://127.0.0.1:9");
@@ -388,6 +441,12 @@ mod tests {
             anchor_seq: None,
             anchor_note: None,
             unexplained: Vec::new(),
+            status: None,
+            verified_seq: None,
+            head_seq: None,
+            resumed_from_seq: None,
+            unverified_events: 0,
+            full_check: None,
         }
     }
 
@@ -410,6 +469,34 @@ mod tests {
         assert!(describe_chain(&pruned).starts_with(
             "chain intact: 3 events (checked from the retention checkpoint at seq 40"
         ));
+    }
+
+    #[test]
+    fn a_pending_check_and_a_prefix_answer_say_how_far_the_chain_is_verified() {
+        let mut pending = check(false, 0, None);
+        pending.status = Some(ChainStatus::Pending);
+        pending.verified_seq = Some(1_000_000);
+        pending.head_seq = Some(4_000_000);
+        pending.unverified_events = 3_000_000;
+        pending.full_check = Some(keyward_api::FullChainCheck {
+            running: true,
+            checked: 500,
+            total: 4_000_000,
+            started_at: timestamp("2026-01-31T02:00:00Z").unwrap(),
+            finished_at: None,
+            valid: None,
+        });
+        assert_eq!(
+            describe_chain(&pending),
+            "chain verification pending: verified through seq 1000000 of 4000000; 3000000 \
+             events left, being verified in the background (ask again later)\nwhole \
+             re-verification started 2026-01-31T02:00:00Z: running, 500 of 4000000 events checked"
+        );
+        let mut tail = check(true, 12, None);
+        tail.head_seq = Some(4_000_012);
+        tail.resumed_from_seq = Some(4_000_000);
+        assert!(describe_chain(&tail).starts_with("chain intact through seq 4000012: 12 events"));
+        assert!(parse(&["verify", "--full", "--anchor", "a.json"]).is_err());
     }
 
     #[test]

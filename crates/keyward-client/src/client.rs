@@ -285,10 +285,22 @@ impl Client {
         })
     }
 
-    /// `GET /v1/audit/verify`: recomputes the chain and compares the stored keys with it. A
-    /// broken chain is a `200` with `valid: false`.
+    /// `GET /v1/audit/verify`: checks the chain (from its verified prefix when it is long)
+    /// and compares the stored keys with it. A broken chain is a `200` with `valid: false`;
+    /// one still being verified in the background, `status: pending`.
     pub async fn check_chain(&self) -> Result<Reply<ChainCheck>, Error> {
         self.call(Route::CheckChain, &[], None::<&()>).await
+    }
+
+    /// `GET /v1/audit/verify?full=true`: [`Client::check_chain`], and starts a whole
+    /// re-verification from the start in the background (its progress in `full_check`).
+    pub async fn check_chain_full(&self) -> Result<Reply<ChainCheck>, Error> {
+        self.call(
+            Route::CheckChain,
+            &[("full", "true".to_owned())],
+            None::<&()>,
+        )
+        .await
     }
 
     /// `POST /v1/audit/verify`: [`Client::check_chain`], and proves the chain still extends

@@ -137,6 +137,12 @@ impl AnchorSigningKey {
         AnchorPublicKey(self.0.verifying_key())
     }
 
+    /// Hex of the signature of `message` (for other signed records of this crate, such as
+    /// [`crate::verified_prefix::VerifiedPrefix`], whose canonical form names its own format).
+    pub(crate) fn sign_hex(&self, message: &[u8]) -> String {
+        hex::encode(self.0.sign(message).to_bytes())
+    }
+
     /// Signs `head` of `workspace_id` at `now`.
     pub fn sign(&self, workspace_id: &str, head: &AnchorPoint, now: DateTime<Utc>) -> SignedAnchor {
         let mut anchor = SignedAnchor {
@@ -168,6 +174,16 @@ impl fmt::Debug for AnchorSigningKey {
 pub struct AnchorPublicKey(VerifyingKey);
 
 impl AnchorPublicKey {
+    /// Whether `signature` (hex of 64 bytes) is this key's signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        let mut bytes = [0; 64];
+        hex::decode_to_slice(signature, &mut bytes).is_ok()
+            && self
+                .0
+                .verify_strict(message, &Signature::from_bytes(&bytes))
+                .is_ok()
+    }
+
     pub fn to_hex(&self) -> String {
         hex::encode(self.0.as_bytes())
     }

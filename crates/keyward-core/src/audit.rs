@@ -407,6 +407,16 @@ pub struct ChainReport {
     pub reason: Option<String>,
 }
 
+/// How far a chain was checked intact: the last event's `seq` and `hash`, and the newest
+/// retention checkpoint the chain recorded up to it. A check resumes from here
+/// ([`ChainVerifier::resume`]) instead of the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainPosition {
+    pub seq: i64,
+    pub hash: String,
+    pub newest_checkpoint: Option<Checkpoint>,
+}
+
 /// Walks a workspace's events in ascending `seq` order and reports the first break.
 ///
 /// After the retention checkpoint every event must follow its predecessor exactly (seq + 1,
@@ -451,6 +461,41 @@ impl ChainVerifier {
             kept_digest: KeptDigest::default(),
             broken: None,
         }
+    }
+
+    /// Continues a check whose events up to `from` were verified intact. `from` must lie at
+    /// or after the cut of `checkpoint` (the kept events before the cut were counted by
+    /// the check that reached `from`); `None` when it does not, and the check must start
+    /// over.
+    pub fn resume(checkpoint: Option<Checkpoint>, from: ChainPosition) -> Option<Self> {
+        let mut verifier = Self::new(checkpoint);
+        if from.seq < verifier.cut.seq {
+            return None;
+        }
+        verifier.expected_seq = from.seq + 1;
+        verifier.prev_hash = Some(from.hash);
+        verifier.retained_seen = verifier.cut.retained;
+        verifier.newest_checkpoint = from.newest_checkpoint.map(|c| (from.seq, c));
+        Some(verifier)
+    }
+
+    /// Whether a break was found among the events pushed so far.
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// How far the events pushed so far are intact, once past the retention cut with every
+    /// kept event before it counted; `None` while broken or still before the cut.
+    pub fn position(&self) -> Option<ChainPosition> {
+        let seq = self.expected_seq - 1;
+        if self.broken.is_some() || seq < self.cut.seq || self.retained_seen != self.cut.retained {
+            return None;
+        }
+        Some(ChainPosition {
+            seq,
+            hash: self.prev_hash.clone()?,
+            newest_checkpoint: self.newest_checkpoint.as_ref().map(|(_, c)| c.clone()),
+        })
     }
 
     /// Also checks that the chain still extends `anchor` (a head signed earlier).
@@ -767,6 +812,42 @@ mod tests {
         events.iter().for_each(|e| v.push(e));
         let head = events.last().map(|e| (e.seq, e.hash.as_str()));
         v.finish(head)
+    }
+
+    #[test]
+    fn a_check_resumed_from_a_position_verifies_the_rest_and_finds_breaks_after_it() {
+        let events = chain_of(10);
+        let mut first = ChainVerifier::new(None);
+        events[..6].iter().for_each(|e| first.push(e));
+        let at = first.position().unwrap();
+        assert_eq!((at.seq, at.hash.as_str()), (6, events[5].hash.as_str()));
+        let head = Some((10, events[9].hash.as_str()));
+        let mut rest = ChainVerifier::resume(None, at.clone()).unwrap();
+        events[6..].iter().for_each(|e| rest.push(e));
+        let report = rest.finish(head);
+        assert!(report.valid, "{report:?}");
+        assert_eq!(report.events, 4);
+        let mut edited = events.clone();
+        edited[8].event.key_name = Some("someone else".into());
+        let mut rest = ChainVerifier::resume(None, at.clone()).unwrap();
+        edited[6..].iter().for_each(|e| rest.push(e));
+        assert!(rest.position().is_none());
+        assert_eq!(rest.finish(head).first_bad_seq, Some(9));
+        // A position whose hash is not the event's own does not link to the next event.
+        let wrong = ChainPosition {
+            hash: events[4].hash.clone(),
+            ..at.clone()
+        };
+        let mut rest = ChainVerifier::resume(None, wrong).unwrap();
+        events[6..].iter().for_each(|e| rest.push(e));
+        assert_eq!(rest.finish(head).first_bad_seq, Some(7));
+        // A position before the retention cut cannot be resumed from.
+        let cut = Checkpoint {
+            seq: 8,
+            hash: events[7].hash.clone(),
+            retained: 8,
+        };
+        assert!(ChainVerifier::resume(Some(cut), at).is_none());
     }
 
     #[test]

@@ -26,11 +26,12 @@ pub mod root_keys;
 pub mod store;
 pub mod text;
 mod unescape;
+pub mod verified_prefix;
 pub mod verify;
 
 pub use audit::{
-    AnchorPoint, AuditEvent, AuditFilter, ChainReport, ChainVerifier, Checkpoint, EventKind,
-    EventOutcome, KeptDigest, NewEvent,
+    AnchorPoint, AuditEvent, AuditFilter, ChainPosition, ChainReport, ChainVerifier, Checkpoint,
+    EventKind, EventOutcome, KeptDigest, NewEvent,
 };
 pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
 pub use changes::{Change, ChangeFeed, ChangeSubscription, ChangedObject};
@@ -50,4 +51,5 @@ pub use query::{PermissionQuery, QueryError};
 pub use rate_limit::{RateLimit, RateLimitDecision};
 pub use restrictions::{IpRange, Origin};
 pub use store::{KeyFilter, Records, Store, StoreError};
+pub use verified_prefix::VerifiedPrefix;
 pub use verify::{decide, Presented, VerifyCode};

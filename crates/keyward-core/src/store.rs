@@ -14,6 +14,7 @@ use crate::model::{
     KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
 };
 use crate::policy::WorkspacePolicy;
+use crate::verified_prefix::VerifiedPrefix;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -337,4 +338,17 @@ pub trait Store: Send + Sync + 'static {
         events: &[AuditEvent],
         head: &ChainHead,
     ) -> Result<(), StoreError>;
+
+    // Incremental chain verification (`crate::verified_prefix`): each workspace's signed
+    // verified prefix. The store keeps it as given; the caller checks its signature.
+
+    /// The workspace's stored verified prefix, if any.
+    async fn verified_prefix(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<VerifiedPrefix>, StoreError>;
+    /// Stores `prefix` in place of the workspace's previous one.
+    async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError>;
+    /// Forgets the workspace's verified prefix (the next check starts from the beginning).
+    async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError>;
 }

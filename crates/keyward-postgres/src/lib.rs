@@ -46,6 +46,7 @@ mod settings;
 mod spends;
 mod sql;
 mod store;
+mod verified_prefix;
 mod workspaces;
 
 pub use feed::PostgresChangeFeed;

@@ -3,6 +3,7 @@
 //! row by row, see the crate docs); every call is bounded by [`Timeouts`](crate::Timeouts).
 
 use crate::error::store_error;
+use crate::verified_prefix;
 use crate::{
     advice, audit, bounded, changes, dashboard, keys, restrictions, settings, workspaces,
     PostgresStore,
@@ -10,6 +11,7 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
+use keyward_core::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
@@ -647,5 +649,22 @@ impl Store for PostgresStore {
             tx.commit().await.map_err(store_error)
         })
         .await
+    }
+
+    async fn verified_prefix(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<VerifiedPrefix>, StoreError> {
+        self.call(verified_prefix::get(&self.pool, workspace_id))
+            .await
+    }
+
+    async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError> {
+        self.call(verified_prefix::put(&self.pool, prefix)).await
+    }
+
+    async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
+        self.call(verified_prefix::clear(&self.pool, workspace_id))
+            .await
     }
 }

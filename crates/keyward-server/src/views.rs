@@ -8,7 +8,7 @@ use keyward_api::{
     VerifyResponse,
 };
 use keyward_app::usage::UsageTracker;
-use keyward_app::{ChainCheck, Verification};
+use keyward_app::{ChainCheck, CheckStatus, Verification};
 use keyward_core::{
     AuditEvent, Credits, KeyRecord, RateLimitDecision, RootKey, WorkspacePolicy, WorkspaceSettings,
 };
@@ -164,6 +164,23 @@ pub fn chain_check_view(c: ChainCheck) -> keyward_api::ChainCheck {
                 reason: m.reason,
             })
             .collect(),
+        status: Some(match c.status {
+            CheckStatus::Verified => keyward_api::ChainStatus::Verified,
+            CheckStatus::Broken => keyward_api::ChainStatus::Broken,
+            CheckStatus::Pending => keyward_api::ChainStatus::Pending,
+        }),
+        verified_seq: c.verified_seq,
+        head_seq: c.head_seq,
+        resumed_from_seq: c.resumed_from_seq,
+        unverified_events: c.unverified_events,
+        full_check: c.full_check.map(|f| keyward_api::FullChainCheck {
+            running: f.running,
+            checked: f.checked,
+            total: f.total,
+            started_at: f.started_at,
+            finished_at: f.finished_at,
+            valid: f.valid,
+        }),
     }
 }
 

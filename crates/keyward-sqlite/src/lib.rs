@@ -23,6 +23,7 @@ mod settings;
 mod spends;
 mod sql;
 mod store;
+mod verified_prefix;
 mod workspaces;
 
 use keyward_core::StoreError;

@@ -2,12 +2,14 @@
 //! `BEGIN IMMEDIATE` transaction on the writer; reads use the reader pool.
 
 use crate::error::store_error;
+use crate::verified_prefix;
 use crate::{
     advice, audit, changes, dashboard, keys, restrictions, settings, workspaces, SqliteStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
+use keyward_core::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
     CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
@@ -546,5 +548,24 @@ impl Store for SqliteStore {
         commit(tx).await?;
         self.names.learn(learned);
         Ok(())
+    }
+
+    async fn verified_prefix(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<VerifiedPrefix>, StoreError> {
+        verified_prefix::get(&self.reader, workspace_id).await
+    }
+
+    async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        verified_prefix::put(&mut *tx, prefix).await?;
+        commit(tx).await
+    }
+
+    async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        verified_prefix::clear(&mut *tx, workspace_id).await?;
+        commit(tx).await
     }
 }

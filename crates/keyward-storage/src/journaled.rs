@@ -6,6 +6,7 @@ use crate::StorageMetrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
+use keyward_core::verified_prefix::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
     Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
@@ -436,5 +437,20 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
     ) -> Result<(), StoreError> {
         self.journal.settle().await?;
         self.inner.import_events(workspace_id, events, head).await
+    }
+
+    async fn verified_prefix(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<VerifiedPrefix>, StoreError> {
+        self.inner.verified_prefix(workspace_id).await
+    }
+
+    async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError> {
+        self.inner.put_verified_prefix(prefix).await
+    }
+
+    async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
+        self.inner.clear_verified_prefix(workspace_id).await
     }
 }

@@ -1,6 +1,6 @@
 //! The conformance suite every keyward storage engine passes unchanged: what the server relies
 //! on from a [`Store`](keyward_core::Store), written against the trait alone (no SQL, no file
-//! paths but those the engine hands out), in nine chapters:
+//! paths but those the engine hands out), in ten chapters:
 //!
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
@@ -23,6 +23,8 @@
 //!    pruning of what has ended.
 //! 9. [`advice`]: the safety advice — settings and dismissals written with their events,
 //!    observations per key, the workspace's items read worst first in pages.
+//! 10. [`verified_prefix`]: each workspace's signed verified prefix (incremental chain
+//!     verification) read back exactly as written, replaced, cleared, kept across a reopen.
 //!
 //! # Adopting the suite
 //!
@@ -69,6 +71,7 @@ pub mod journal;
 pub mod keys;
 pub mod restrictions;
 pub mod tenancy;
+pub mod verified_prefix;
 
 pub use engine::{close_journaled, open_journaled, Engine, JournalEngine, ThroughTheJournal};
 
@@ -203,6 +206,9 @@ macro_rules! __chapters_without_journal {
             the_advice_list_reads_worst_first_in_pages_and_a_replace_drops_old_items,
             a_dismissal_reads_back_takes_the_item_off_the_list_and_is_chained,
         ]);
+        $crate::__chapter!($engine, verified_prefix: [
+            a_verified_prefix_reads_back_signed_replaced_cleared_and_after_a_reopen,
+        ]);
     };
 }
 
@@ -244,6 +250,7 @@ mod tests {
             ("copy", include_str!("copy.rs")),
             ("dashboard", include_str!("dashboard.rs")),
             ("advice", include_str!("advice.rs")),
+            ("verified_prefix", include_str!("verified_prefix.rs")),
         ];
         let lib = include_str!("lib.rs");
         let macro_text = &lib[..lib.find("macro_rules! __chapter {").unwrap()];

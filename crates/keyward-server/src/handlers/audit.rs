@@ -128,18 +128,35 @@ pub async fn export(
         .into_response())
 }
 
-/// Recomputes the workspace's chain from its checkpoint to its head and compares the stored
-/// keys with the state the chain replays.
+/// `GET /v1/audit/verify`'s query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    /// Also start a whole re-verification from the start in the background; its progress
+    /// shows in `full_check`.
+    #[serde(default)]
+    full: bool,
+}
+
+/// Checks the workspace's chain in bounded time: a chain of up to 300,000 events whole (and
+/// the stored keys against the state it replays); a longer one from its signed verified
+/// prefix, its tail now when short enough, else `status: pending` with the progress of the
+/// background verification.
 #[utoipa::path(
     get, operation_id = "verify_audit_chain", path = "/audit/verify", tag = "audit", security(("root_key" = [])),
+    params(VerifyParams),
     responses((status = 200, description = "The chain check", body = ChainCheck))
 )]
 pub async fn verify_chain(
     State(app): State<Keyward>,
     RootPrincipal(principal): RootPrincipal,
+    ApiQuery(params): ApiQuery<VerifyParams>,
 ) -> ApiResult<Json<ChainCheck>> {
     let caller = principal.authorize::<AuditRead>()?;
-    Ok(Json(chain_check_view(app.check_chain(&caller).await?)))
+    Ok(Json(chain_check_view(
+        app.check_chain(&caller, params.full).await?,
+    )))
 }
 
 /// `POST /v1/audit/verify`: an anchor this server signed, as it was received.

@@ -223,7 +223,7 @@ struct CheckPage {
 /// Recomputes the chain now and shows whether it is whole.
 pub async fn check(State(ui): State<Ui>, signed: Signed) -> UiResult<Response> {
     let caller = signed.principal.authorize::<AuditRead>()?;
-    let check = ui.app.check_chain(&caller).await?;
+    let check = ui.app.check_chain(&caller, false).await?;
     page(CheckPage {
         layout: signed.layout.at("audit"),
         check,

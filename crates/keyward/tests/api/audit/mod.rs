@@ -1,6 +1,7 @@
 //! The audit trail, by behaviour: reading it (`queries`), what management writes
 //! (`management_events`), what verification records and counts (`recording_and_usage`),
-//! edits of the database the chain finds (`chain_edits`) and those only an anchor or a replay
+//! edits of the database the chain finds (`chain_edits`), how far the chain check verified and
+//! its background re-verification (`incremental_verify`) and those only an anchor or a replay
 //! of key state finds (`anchors_and_replay`), the `keyward audit` commands (`commands`),
 //! retention and the export checker's gaps (`retention`), and nothing answered unrecorded
 //! when storage fails (`storage_failures`), and usage counters written as increments
@@ -10,6 +11,7 @@
 mod anchors_and_replay;
 mod chain_edits;
 mod commands;
+mod incremental_verify;
 mod management_events;
 mod queries;
 mod recording_and_usage;

@@ -8,6 +8,7 @@ use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::{bootstrap, retention, Keyward};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
+use keyward_core::verified_prefix::VerifiedPrefix;
 use keyward_core::{
     AuditEvent, AuditFilter, ChainHead, Checkpoint, EventKind, Handover, KeyFilter, KeyHash,
     KeyRecord, KeyUsage, ManualClock, NewEvent, RootKey, Session, Store, StoreError,
@@ -336,6 +337,21 @@ impl Store for FaultyStore {
         self.inner
             .prune_events(workspace_id, kind, before, now)
             .await
+    }
+
+    async fn verified_prefix(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Option<VerifiedPrefix>, StoreError> {
+        self.inner.verified_prefix(workspace_id).await
+    }
+
+    async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError> {
+        self.inner.put_verified_prefix(prefix).await
+    }
+
+    async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
+        self.inner.clear_verified_prefix(workspace_id).await
     }
 }
 
