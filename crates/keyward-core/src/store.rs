@@ -14,6 +14,7 @@ use crate::model::{
     KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
 };
 use crate::policy::WorkspacePolicy;
+use crate::spend::RecordedSpend;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -337,4 +338,21 @@ pub trait Store: Send + Sync + 'static {
         events: &[AuditEvent],
         head: &ChainHead,
     ) -> Result<(), StoreError>;
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// [`Store::spend_credits`] and [`Store::append_events`] of the event
+    /// [`RecordedSpend::event_for`] the outcome. A store that can make both durable in one
+    /// write (the audit journal: one record) overrides this; this default spends, then
+    /// appends, so a crash between the two keeps the spend without its event.
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let outcome = self
+            .spend_credits(&spend.workspace_id, &spend.key_id, spend.cost, spend.now)
+            .await?;
+        self.append_events(vec![spend.into_event(outcome)]).await?;
+        Ok(outcome)
+    }
 }
