@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
-    RootKey, Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy,
-    WorkspaceSettings,
+    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent,
+    RecordedSpend, Records, RootKey, Session, Store, StoreError, UsageIncrement, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -546,5 +546,15 @@ impl Store for SqliteStore {
         commit(tx).await?;
         self.names.learn(learned);
         Ok(())
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// The spend batch appends the event in the transaction that spends (one commit).
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        self.spender.spend_and_record(spend).await
     }
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, KeyObservations};
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
-    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
+    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, RecordedSpend, Records, RootKey,
+    Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -413,5 +413,15 @@ impl<S: Store> Store for Grouped<S> {
         head: &ChainHead,
     ) -> Result<(), StoreError> {
         self.inner.import_events(workspace_id, events, head).await
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// The engine's own: its spend batch appends the event in the spend's transaction.
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        self.inner.spend_and_record(spend).await
     }
 }

@@ -47,4 +47,4 @@ pub use journal::{take_in_records, unseen, IngestTarget, JournalPosition};
 pub use journaled::Journaled;
 pub use keyward_journal::Options as JournalOptions;
 pub use metrics::{CommitStats, PoolState, StorageMetrics};
-pub use spends::{Spend, SpendAnswer, SpendBatch, Spender};
+pub use spends::{recorded_events, Spend, SpendAnswer, SpendBatch, Spender};
