@@ -20,7 +20,7 @@
 //! - [`Grouped`]: a `Store` whose appends are group-committed in front of an engine without a
 //!   journal (one transaction for every append waiting).
 //! - [`Spender`]: credit spends group-committed, applied by the engine ([`SpendBatch`]) in
-//!   order in one transaction.
+//!   order in one transaction, with the verification events they carry ([`recorded_events`]).
 //! - [`copy_database`]: every record and the audit trail of one store copied into another,
 //!   empty one, of any engine (`keyward migrate-db`).
 //!
