@@ -163,6 +163,7 @@ pub fn future_expiry(
 
 /// What the calling service tells verify about the request it is authorising; recorded in the
 /// audit trail as given, after the checks of [`audit_text`] (keys in it become their `start…`).
+#[derive(Clone)]
 pub struct RequestContext {
     action: Option<String>,
     resource: Option<String>,

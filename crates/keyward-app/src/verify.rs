@@ -98,11 +98,18 @@ impl Keyward {
             origin: context.origin.as_deref(),
         };
         let decided = decide(key.as_deref(), &presented, now);
+        let audit = self.index.verification_audit(workspace_id);
+        // Recorded whatever the outcome: a credit spend and its event are one durable write.
+        let record = (audit.records(true) && audit.records(false)).then_some(|| {
+            let context = context.clone();
+            events::key_verified(principal, key.as_deref(), VerifyCode::Valid, context, now)
+        });
         let Enforced {
             code,
             credits,
             rate_limit,
-        } = enforce(self, key.as_deref(), decided, cost, now).await?;
+            recorded,
+        } = enforce(self, key.as_deref(), decided, cost, now, record).await?;
         let valid = code == VerifyCode::Valid;
         // What the advice needs of a `VALID` answer, taken before the event takes the context.
         let sighting = key.as_ref().filter(|_| valid).map(|key| {
@@ -116,7 +123,7 @@ impl Keyward {
             );
             (key.clone(), sighting)
         });
-        if self.index.verification_audit(workspace_id).records(valid) {
+        if !recorded && audit.records(valid) {
             let event = events::key_verified(principal, key.as_deref(), code, context, now);
             // Fail closed: a verification that cannot be recorded is not answered.
             self.store

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::policy::WorkspacePolicy;
 use crate::verified_prefix::VerifiedPrefix;
+use crate::spend::RecordedSpend;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -351,4 +352,21 @@ pub trait Store: Send + Sync + 'static {
     async fn put_verified_prefix(&self, prefix: &VerifiedPrefix) -> Result<(), StoreError>;
     /// Forgets the workspace's verified prefix (the next check starts from the beginning).
     async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError>;
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// [`Store::spend_credits`] and [`Store::append_events`] of the event
+    /// [`RecordedSpend::event_for`] the outcome. A store that can make both durable in one
+    /// write (the audit journal: one record) overrides this; this default spends, then
+    /// appends, so a crash between the two keeps the spend without its event.
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let outcome = self
+            .spend_credits(&spend.workspace_id, &spend.key_id, spend.cost, spend.now)
+            .await?;
+        self.append_events(vec![spend.into_event(outcome)]).await?;
+        Ok(outcome)
+    }
 }

@@ -1,14 +1,15 @@
 //! What the audit journal (`keyward_storage::Journaled`) needs of PostgreSQL: the database's
 //! position in the journal and the journal in use (the one row of `audit_journal`), and
-//! taking a batch of journaled events into `audit_events` while advancing the position in
-//! the same transaction. One row: one journaled node per database (`keyward serve` on
+//! taking a batch of journaled records into `audit_events` (and the balances their credit
+//! spends left into `keys`) while advancing the position in the same transaction; the
+//! balance a credit spend draws from, for the journal's ledger. One row: one journaled node per database (`keyward serve` on
 //! PostgreSQL group-commits into the database instead, see the crate docs).
 
 use crate::error::store_error;
-use crate::{audit, bounded, PostgresStore};
+use crate::{audit, bounded, restrictions, PostgresStore};
 use async_trait::async_trait;
-use keyward_core::{NewEvent, StoreError};
-use keyward_storage::{unseen, IngestTarget, JournalPosition};
+use keyward_core::{Credits, NewEvent, StoreError};
+use keyward_storage::{final_balances, unseen, Entry, IngestTarget, JournalPosition};
 use sqlx::PgExecutor;
 
 /// Events chained and inserted per statement.
@@ -61,8 +62,20 @@ impl IngestTarget for PostgresStore {
         .await
     }
 
-    async fn take_in(&self, events: &[(u64, NewEvent)]) -> Result<(), StoreError> {
+    async fn take_in(&self, events: &[(u64, Entry)]) -> Result<(), StoreError> {
         bounded(self.timeouts.call, self.take_in_now(events)).await
+    }
+
+    async fn credit_balance(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+    ) -> Result<Option<(String, Option<Credits>)>, StoreError> {
+        bounded(self.timeouts.call, async {
+            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            restrictions::holder_credits(&mut conn, workspace_id, key_id, false).await
+        })
+        .await
     }
 
     async fn close(&self) {
@@ -71,7 +84,7 @@ impl IngestTarget for PostgresStore {
 }
 
 impl PostgresStore {
-    async fn take_in_now(&self, events: &[(u64, NewEvent)]) -> Result<(), StoreError> {
+    async fn take_in_now(&self, events: &[(u64, Entry)]) -> Result<(), StoreError> {
         let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
             return Ok(());
         };
@@ -85,8 +98,11 @@ impl PostgresStore {
             // Collected rather than mapped lazily: a closure type inside this future would
             // keep it from being `Send` for every lifetime (a rustc limitation with
             // `tokio::spawn`).
-            let events: Vec<&NewEvent> = chunk.iter().map(|(_, event)| event).collect();
+            let events: Vec<&NewEvent> = chunk.iter().filter_map(|(_, e)| e.event()).collect();
             audit::append(&mut tx, events).await?;
+        }
+        for balance in final_balances(fresh) {
+            restrictions::write_balance(&mut *tx, balance).await?;
         }
         sqlx::query("UPDATE audit_journal SET lsn = $1 WHERE id = 1")
             .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)

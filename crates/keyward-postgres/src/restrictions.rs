@@ -5,9 +5,10 @@ use crate::columns::{millis, to_i64, to_u64};
 use crate::error::store_error;
 use crate::sql::update_one;
 use chrono::{DateTime, Utc};
-use keyward_core::{CreditOutcome, KeyRecord, StoreError, WorkspacePolicy};
+use keyward_core::{CreditOutcome, Credits, KeyRecord, StoreError, WorkspacePolicy};
 pub(crate) use keyward_sql::credit_columns;
 pub(crate) use keyward_sql::limits::{rate_limit_columns, CreditColumns};
+use keyward_storage::Balance;
 use sqlx::{PgConnection, PgExecutor};
 
 /// Writes the key's credit columns (all four, `NULL` when it has no credits).
@@ -54,34 +55,7 @@ pub(crate) async fn spend(
     cost: u64,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditOutcome>, StoreError> {
-    let mut holder = key_id.to_owned();
-    let mut row = None;
-    for _ in 0..MAX_CHAIN {
-        let found: Option<SpendRow> = sqlx::query_as(concat!(
-            "SELECT replaced_by, ",
-            credit_columns!(),
-            " FROM keys WHERE workspace_id = $1 AND id = $2 FOR UPDATE"
-        ))
-        .bind(workspace_id)
-        .bind(&holder)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(store_error)?;
-        match found {
-            Some(SpendRow {
-                replaced_by: Some(successor),
-                ..
-            }) => holder = successor,
-            found => {
-                row = found;
-                break;
-            }
-        }
-    }
-    let Some(credits) = row
-        .map(|r| r.credits.into_credits(&format!("key {holder} credits")))
-        .transpose()?
-        .flatten()
+    let Some((holder, Some(credits))) = holder_credits(conn, workspace_id, key_id, true).await?
     else {
         return Ok(None);
     };
@@ -98,6 +72,75 @@ pub(crate) async fn spend(
         update_one(&mut *conn, query).await?;
     }
     Ok(Some(outcome))
+}
+
+/// The key whose balance a spend on `key_id` draws from (the last of its rotation chain) and
+/// its credits (`None`: it has none); `None` when no such key exists in the workspace. `lock`
+/// reads each key of the chain `FOR UPDATE`, for a transaction that spends.
+pub(crate) async fn holder_credits(
+    conn: &mut PgConnection,
+    workspace_id: &str,
+    key_id: &str,
+    lock: bool,
+) -> Result<Option<(String, Option<Credits>)>, StoreError> {
+    let sql = if lock {
+        concat!(
+            "SELECT replaced_by, ",
+            credit_columns!(),
+            " FROM keys WHERE workspace_id = $1 AND id = $2 FOR UPDATE"
+        )
+    } else {
+        concat!(
+            "SELECT replaced_by, ",
+            credit_columns!(),
+            " FROM keys WHERE workspace_id = $1 AND id = $2"
+        )
+    };
+    let mut holder = key_id.to_owned();
+    let mut row = None;
+    for _ in 0..MAX_CHAIN {
+        let found: Option<SpendRow> = sqlx::query_as(sql)
+            .bind(workspace_id)
+            .bind(&holder)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        match found {
+            Some(SpendRow {
+                replaced_by: Some(successor),
+                ..
+            }) => holder = successor,
+            found => {
+                row = found;
+                break;
+            }
+        }
+    }
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let credits = row.credits.into_credits(&format!("key {holder} credits"))?;
+    Ok(Some((holder, credits)))
+}
+
+/// Writes the balance a journaled spend left (its remaining credits and refill anchor), as it
+/// is: writing it twice leaves the same.
+pub(crate) async fn write_balance(
+    db: impl PgExecutor<'_>,
+    balance: &Balance,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE keys SET credits_remaining = $1, credits_refilled_at = $2 \
+         WHERE workspace_id = $3 AND id = $4",
+    )
+    .bind(to_i64(balance.remaining))
+    .bind(millis(balance.refilled_at))
+    .bind(&balance.workspace_id)
+    .bind(&balance.key_id)
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
 }
 
 /// Gives the key `to` the credit balance `from` holds now, inside the caller's write

@@ -1,13 +1,14 @@
 //! A batch of credit spends in SQL, for `keyward_storage::Spender`, which group-commits them:
-//! applied in order in one transaction, each spend reading the balance the one before it left.
+//! applied in order in one transaction, each spend reading the balance the one before it left,
+//! and the verification events the spends carry appended in it (one commit for both).
 //! The batch first locks every key it names (`FOR UPDATE`, in id order), so batches on two
 //! nodes touching the same keys run one after the other instead of deadlocking.
 
 use crate::error::store_error;
-use crate::{bounded, restrictions, Timeouts};
+use crate::{audit, bounded, restrictions, Timeouts};
 use async_trait::async_trait;
 use keyward_core::StoreError;
-use keyward_storage::{Spend, SpendAnswer, SpendBatch};
+use keyward_storage::{recorded_events, Spend, SpendAnswer, SpendBatch};
 use sqlx::PgPool;
 
 /// Applies spends on the pool.
@@ -63,6 +64,8 @@ async fn apply(pool: &PgPool, batch: &[Spend]) -> Result<Vec<SpendAnswer>, Store
             Err(e) => return Err(e),
         }
     }
+    let events = recorded_events(batch, &answers);
+    audit::append(&mut tx, events.iter()).await?;
     // Committed (durable, with PostgreSQL's default `synchronous_commit`) before any spend is
     // answered.
     tx.commit().await.map_err(store_error)?;

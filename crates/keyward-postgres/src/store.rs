@@ -14,9 +14,9 @@ use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, K
 use keyward_core::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
-    RootKey, Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy,
-    WorkspaceSettings,
+    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent,
+    RecordedSpend, Records, RootKey, Session, Store, StoreError, UsageIncrement, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -666,5 +666,15 @@ impl Store for PostgresStore {
     async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
         self.call(verified_prefix::clear(&self.pool, workspace_id))
             .await
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// The spend batch appends the event in the transaction that spends (one commit).
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        self.call(self.spender.spend_and_record(spend)).await
     }
 }

@@ -1,14 +1,15 @@
 //! What the audit journal (`keyward_storage::Journaled`) needs of SQLite: the database's
 //! position in the journal and the journal in use (the one row of `audit_journal`), and
-//! taking a batch of journaled events into `audit_events` while advancing the position in
-//! the same transaction.
+//! taking a batch of journaled records into `audit_events` (and the balances their credit
+//! spends left into `keys`) while advancing the position in the same transaction; the
+//! balance a credit spend draws from, for the journal's ledger.
 
 use crate::error::store_error;
 use crate::names::Learned;
-use crate::{audit, SqliteStore};
+use crate::{audit, restrictions, SqliteStore};
 use async_trait::async_trait;
-use keyward_core::{NewEvent, StoreError};
-use keyward_storage::{unseen, IngestTarget, JournalPosition};
+use keyward_core::{Credits, NewEvent, StoreError};
+use keyward_storage::{final_balances, unseen, Entry, IngestTarget, JournalPosition};
 use sqlx::SqliteExecutor;
 
 /// Events chained and inserted between yields to the runtime.
@@ -51,7 +52,7 @@ impl IngestTarget for SqliteStore {
         Ok(())
     }
 
-    async fn take_in(&self, events: &[(u64, NewEvent)]) -> Result<(), StoreError> {
+    async fn take_in(&self, events: &[(u64, Entry)]) -> Result<(), StoreError> {
         let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
             return Ok(());
         };
@@ -68,9 +69,12 @@ impl IngestTarget for SqliteStore {
             // Collected rather than mapped lazily: a closure type inside this future would
             // keep it from being `Send` for every lifetime (a rustc limitation with
             // `tokio::spawn`).
-            let events: Vec<&NewEvent> = chunk.iter().map(|(_, event)| event).collect();
+            let events: Vec<&NewEvent> = chunk.iter().filter_map(|(_, e)| e.event()).collect();
             learned.extend(audit::append(&mut tx, &self.names, events).await?);
             tokio::task::yield_now().await;
+        }
+        for balance in final_balances(fresh) {
+            restrictions::write_balance(&mut *tx, balance).await?;
         }
         sqlx::query("UPDATE audit_journal SET lsn = ? WHERE id = 1")
             .bind(i64::try_from(through).map_err(|_| StoreError::Corrupt("LSN overflow".into()))?)
@@ -80,6 +84,15 @@ impl IngestTarget for SqliteStore {
         tx.commit().await.map_err(store_error)?;
         self.names.learn(learned);
         Ok(())
+    }
+
+    async fn credit_balance(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+    ) -> Result<Option<(String, Option<Credits>)>, StoreError> {
+        let mut conn = self.reader.acquire().await.map_err(store_error)?;
+        restrictions::holder_credits(&mut conn, workspace_id, key_id).await
     }
 
     async fn close(&self) {

@@ -120,12 +120,13 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(error::store_error)?;
+            let names = Arc::<names::Names>::default();
             return Ok(Self {
-                spender: Spender::start(spends::SqliteSpends(pool.clone())),
+                spender: Spender::start(spends::SqliteSpends(pool.clone(), names.clone())),
                 writer: pool.clone(),
                 reader: pool,
                 file: None,
-                names: Arc::default(),
+                names,
             });
         }
 
@@ -155,12 +156,13 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(error::store_error)?;
+        let names = Arc::<names::Names>::default();
         Ok(Self {
-            spender: Spender::start(spends::SqliteSpends(writer.clone())),
+            spender: Spender::start(spends::SqliteSpends(writer.clone(), names.clone())),
             writer,
             reader,
             file,
-            names: Arc::default(),
+            names,
         })
     }
 

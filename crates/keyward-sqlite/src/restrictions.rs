@@ -5,9 +5,10 @@ use crate::columns::{millis, to_i64, to_u64};
 use crate::error::store_error;
 use crate::sql::update_one;
 use chrono::{DateTime, Utc};
-use keyward_core::{CreditOutcome, KeyRecord, StoreError, WorkspacePolicy};
+use keyward_core::{CreditOutcome, Credits, KeyRecord, StoreError, WorkspacePolicy};
 pub(crate) use keyward_sql::credit_columns;
 pub(crate) use keyward_sql::limits::{rate_limit_columns, CreditColumns};
+use keyward_storage::Balance;
 use sqlx::{SqliteConnection, SqliteExecutor};
 
 /// Writes the key's credit columns (all four, `NULL` when it has no credits).
@@ -38,25 +39,10 @@ pub(crate) async fn spend(
     cost: u64,
     now: DateTime<Utc>,
 ) -> Result<Option<CreditOutcome>, StoreError> {
-    let key_id = balance_holder(conn, workspace_id, key_id).await?;
-    let key_id = key_id.as_str();
-    let row: Option<CreditColumns> = sqlx::query_as(concat!(
-        "SELECT ",
-        credit_columns!(),
-        " FROM keys WHERE workspace_id = ? AND id = ?"
-    ))
-    .bind(workspace_id)
-    .bind(key_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    let Some(credits) = row
-        .map(|r| r.into_credits(&format!("key {key_id} credits")))
-        .transpose()?
-        .flatten()
-    else {
+    let Some((key_id, Some(credits))) = holder_credits(conn, workspace_id, key_id).await? else {
         return Ok(None);
     };
+    let key_id = key_id.as_str();
     let (after, outcome) = credits.spend(cost, now);
     if after != credits {
         let query = sqlx::query(
@@ -70,6 +56,51 @@ pub(crate) async fn spend(
         update_one(&mut *conn, query).await?;
     }
     Ok(Some(outcome))
+}
+
+/// The key whose balance a spend on `key_id` draws from (see [`balance_holder`]) and its
+/// credits (`None`: it has none); `None` when no such key exists in the workspace.
+pub(crate) async fn holder_credits(
+    conn: &mut SqliteConnection,
+    workspace_id: &str,
+    key_id: &str,
+) -> Result<Option<(String, Option<Credits>)>, StoreError> {
+    let holder = balance_holder(conn, workspace_id, key_id).await?;
+    let row: Option<CreditColumns> = sqlx::query_as(concat!(
+        "SELECT ",
+        credit_columns!(),
+        " FROM keys WHERE workspace_id = ? AND id = ?"
+    ))
+    .bind(workspace_id)
+    .bind(&holder)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let credits = row.into_credits(&format!("key {holder} credits"))?;
+    Ok(Some((holder, credits)))
+}
+
+/// Writes the balance a journaled spend left (its remaining credits and refill anchor), as it
+/// is: writing it twice leaves the same.
+pub(crate) async fn write_balance(
+    db: impl SqliteExecutor<'_>,
+    balance: &Balance,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE keys SET credits_remaining = ?, credits_refilled_at = ? \
+         WHERE workspace_id = ? AND id = ?",
+    )
+    .bind(to_i64(balance.remaining))
+    .bind(millis(balance.refilled_at))
+    .bind(&balance.workspace_id)
+    .bind(&balance.key_id)
+    .execute(db)
+    .await
+    .map_err(store_error)?;
+    Ok(())
 }
 
 /// Longest rotation chain followed; rotations are made one by one by people, so a chain

@@ -1,29 +1,36 @@
 //! A batch of credit spends in SQL, for `keyward_storage::Spender`, which group-commits them:
 //! applied in order in one `BEGIN IMMEDIATE` transaction on the writer, committed with one
-//! `fsync`, each spend reading the balance the one before it left.
+//! `fsync`, each spend reading the balance the one before it left, and the verification
+//! events the spends carry appended in it (one commit for both).
 
 use crate::error::store_error;
-use crate::restrictions;
+use crate::names::Names;
+use crate::{audit, restrictions};
 use async_trait::async_trait;
 use keyward_core::StoreError;
-use keyward_storage::{Spend, SpendAnswer, SpendBatch};
+use keyward_storage::{recorded_events, Spend, SpendAnswer, SpendBatch};
 use sqlx::SqlitePool;
+use std::sync::Arc;
 
 /// Applies spends on the writer.
 #[derive(Debug, Clone)]
-pub(crate) struct SqliteSpends(pub(crate) SqlitePool);
+pub(crate) struct SqliteSpends(pub(crate) SqlitePool, pub(crate) Arc<Names>);
 
 #[async_trait]
 impl SpendBatch for SqliteSpends {
     async fn apply_spends(&self, spends: &[Spend]) -> Result<Vec<SpendAnswer>, StoreError> {
-        apply(&self.0, spends).await
+        apply(&self.0, &self.1, spends).await
     }
 }
 
 /// Applies `batch` in order in one write transaction and commits it. A database failure
 /// fails the whole batch (nothing is committed); a key whose stored credits cannot be read
 /// fails only its own spends, since nothing was written for it.
-async fn apply(writer: &SqlitePool, batch: &[Spend]) -> Result<Vec<SpendAnswer>, StoreError> {
+async fn apply(
+    writer: &SqlitePool,
+    names: &Names,
+    batch: &[Spend],
+) -> Result<Vec<SpendAnswer>, StoreError> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -46,8 +53,11 @@ async fn apply(writer: &SqlitePool, batch: &[Spend]) -> Result<Vec<SpendAnswer>,
             Err(e) => return Err(e),
         }
     }
+    let events = recorded_events(batch, &answers);
+    let learned = audit::append(&mut tx, names, events.iter()).await?;
     // Committed (and, with `synchronous = FULL`, on disk) before any spend is answered.
     tx.commit().await.map_err(store_error)?;
+    names.learn(learned);
     Ok(answers)
 }
 
@@ -118,6 +128,7 @@ mod tests {
             key_id: key.id.clone(),
             cost: 1,
             now: t0,
+            event: None,
         })?);
         let live = store.spender.spend(&ws.id, &key.id, 1, t0).await?;
         assert_eq!(live, Some(CreditOutcome::Spent { remaining: 4 }));

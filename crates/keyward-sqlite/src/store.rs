@@ -12,9 +12,9 @@ use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, K
 use keyward_core::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, ChangedObject, Checkpoint,
-    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records,
-    RootKey, Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy,
-    WorkspaceSettings,
+    CreditOutcome, EventKind, Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent,
+    RecordedSpend, Records, RootKey, Session, Store, StoreError, UsageIncrement, Workspace,
+    WorkspacePolicy, WorkspaceSettings,
 };
 use sqlx::migrate::Migrator;
 use sqlx::{Sqlite, Transaction};
@@ -567,5 +567,15 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         verified_prefix::clear(&mut *tx, workspace_id).await?;
         commit(tx).await
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// The spend batch appends the event in the transaction that spends (one commit).
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        self.spender.spend_and_record(spend).await
     }
 }

@@ -9,8 +9,8 @@ use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, K
 use keyward_core::verified_prefix::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
-    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
+    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, RecordedSpend, Records, RootKey,
+    Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -429,5 +429,15 @@ impl<S: Store> Store for Grouped<S> {
 
     async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
         self.inner.clear_verified_prefix(workspace_id).await
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// The engine's own: its spend batch appends the event in the spend's transaction.
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        self.inner.spend_and_record(spend).await
     }
 }

@@ -9,20 +9,31 @@
 //! ([`IngestTarget::take_in`]), then releases their journal space. Opening replays whatever a
 //! crash left between the two.
 //!
+//! Credit spends go through the same writer ([`AuditJournal::spend`]): it decides each spend
+//! against the credit ledger ([`crate::ledger`]) in journal order and writes the balance it
+//! leaves in the same record as the verification's event ([`Entry::Spent`]), so a spend and
+//! its event are one durable write, and the ingester writes the balance into the engine in
+//! the transaction that takes the event in. Should the write fail, the ledger takes the
+//! batch's spends back. Writes that set credits [fence](AuditJournal::fence) the ledger.
+//!
 //! Readers and writers of the chain first [settle](crate::Journaled::settle): they wait until
 //! every event appended so far has been taken in, so a query sees every verification
 //! answered before it began, and a management event is chained after them.
 
+use crate::entry::{Balance, Entry};
 use crate::group_commit::{Batch, CommitOnThread, GroupCommit, Stopped};
+use crate::ledger::{Decided, Ledger};
 use async_trait::async_trait;
-use keyward_core::{NewEvent, StoreError};
+use chrono::{DateTime, Utc};
+use keyward_core::spend::event_for_outcome;
+use keyward_core::{CreditOutcome, Credits, NewEvent, StoreError};
 use keyward_journal::{Journal, JournalError, Options, Record, Releaser};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 /// Most appends the writer thread commits together.
 const MAX_GROUP: usize = 4096;
@@ -68,18 +79,28 @@ pub trait IngestTarget: Send + Sync + 'static {
     /// Clears the journal in use if it is still `journal_id`: everything is taken in, so
     /// another journal may continue (the database can move without the directory).
     async fn release_journal(&self, journal_id: &str) -> Result<(), StoreError>;
-    /// In one transaction: appends to their chains the events after the stored position
-    /// (see [`unseen`]) and advances the position to the last LSN of `events`. Taking in the
-    /// same records twice (a retry after a commit whose answer was lost) changes nothing.
-    async fn take_in(&self, events: &[(u64, NewEvent)]) -> Result<(), StoreError>;
+    /// In one transaction: appends to their chains the events of the entries after the stored
+    /// position (see [`unseen`]), writes the balances those entries left
+    /// ([`final_balances`](crate::final_balances)) and advances the position to the last LSN
+    /// of `entries`. Taking in the same records twice (a retry after a commit whose answer was
+    /// lost) changes nothing.
+    async fn take_in(&self, entries: &[(u64, Entry)]) -> Result<(), StoreError>;
+    /// The balance a spend on `key_id` draws from: the key holding it (the key itself, or the
+    /// last of its rotation chain) and that key's credits (`None`: it has none); `None` when
+    /// the key does not exist in the workspace.
+    async fn credit_balance(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
+    ) -> Result<Option<(String, Option<Credits>)>, StoreError>;
     /// Releases the engine's own resources (connections) once the journal is released.
     async fn close(&self) {}
 }
 
-/// The events of `events` after position `done`, for [`IngestTarget::take_in`] to call with
+/// The records of `events` after position `done`, for [`IngestTarget::take_in`] to call with
 /// the position it read inside its transaction: none if all were taken in already; an error
 /// if they do not continue the position without a gap.
-pub fn unseen(done: u64, events: &[(u64, NewEvent)]) -> Result<&[(u64, NewEvent)], StoreError> {
+pub fn unseen<T>(done: u64, events: &[(u64, T)]) -> Result<&[(u64, T)], StoreError> {
     let fresh = &events[events.partition_point(|(lsn, _)| *lsn <= done)..];
     if fresh.first().is_some_and(|(lsn, _)| *lsn != done + 1) {
         return Err(StoreError::Corrupt(format!(
@@ -89,18 +110,58 @@ pub fn unseen(done: u64, events: &[(u64, NewEvent)]) -> Result<&[(u64, NewEvent)
     Ok(fresh)
 }
 
-/// One caller's events, encoded, for the writer thread.
-struct Append {
-    payloads: Vec<Vec<u8>>,
-    events: Vec<NewEvent>,
+/// One caller's request to the writer thread.
+enum Append {
+    /// Events, encoded.
+    Events {
+        payloads: Vec<Vec<u8>>,
+        events: Vec<NewEvent>,
+    },
+    /// A spend for the writer to decide, holding the ledger's fence open until it is durable.
+    Spend {
+        spend: Box<CreditSpend>,
+        _fence: OwnedRwLockReadGuard<()>,
+    },
 }
 
-type Answer = Result<(), String>;
+/// Spend `cost` from a key's balance (after its refill as of `now`) and record `event`, if
+/// any, as [`event_for_outcome`] makes it.
+pub(crate) struct CreditSpend {
+    pub(crate) workspace_id: String,
+    pub(crate) key_id: String,
+    pub(crate) cost: u64,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) event: Option<NewEvent>,
+}
 
-/// Events made durable in the journal, with the LSNs they were given, on their way in.
+/// A spend's outcome (`None` for appended events, and for a key without credits).
+type Answer = Result<Option<CreditOutcome>, StoreError>;
+
+/// Records made durable in the journal, with the LSNs they were given, on their way in.
 struct Journaled {
     lsns: Range<u64>,
-    events: Vec<NewEvent>,
+    entries: Vec<Entry>,
+}
+
+/// Writes that set credits hold this exclusively; spends hold it shared until durable.
+type Fence = Arc<RwLock<()>>;
+
+/// Held by a write that sets credits: no spend is in flight, the engine holds every balance
+/// the ledger gave, and when it is dropped (after the write) the ledger is cleared.
+pub(crate) struct FenceGuard {
+    ledger: Arc<Mutex<Ledger>>,
+    _exclusive: OwnedRwLockWriteGuard<()>,
+}
+
+impl Drop for FenceGuard {
+    fn drop(&mut self) {
+        lock(&self.ledger).clear();
+    }
+}
+
+/// The ledger, also after a panic while it was held (each change to it is one insert).
+fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(crate) struct AuditJournal {
@@ -120,6 +181,9 @@ pub(crate) struct AuditJournal {
     /// Set while the ingester's last attempt to take events in failed (readiness): the
     /// events are safe in the journal, but the audit trail is not advancing.
     ingest_failing: Arc<AtomicBool>,
+    /// Balances of the keys spent through the journal (see [`crate::ledger`]).
+    ledger: Arc<Mutex<Ledger>>,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for AuditJournal {
@@ -180,7 +244,9 @@ impl AuditJournal {
         let hurry = Arc::new(Notify::new());
         let (to_ingest, queue) = mpsc::unbounded_channel();
         let (ingested_tx, ingested) = watch::channel(last);
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
         let writer = Writer {
+            ledger: ledger.clone(),
             journal,
             to_ingest,
             appended: appended.clone(),
@@ -211,6 +277,8 @@ impl AuditJournal {
             hurry,
             poisoned,
             ingest_failing,
+            ledger,
+            fence: Fence::default(),
         })
     }
 
@@ -229,8 +297,14 @@ impl AuditJournal {
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::Unavailable(format!("encoding an audit event: {e}")))?;
-        match self.appends.submit(Append { payloads, events }).await {
-            Ok(result) => result.map_err(StoreError::Unavailable),
+        self.submit(Append::Events { payloads, events })
+            .await
+            .map(|_| ())
+    }
+
+    async fn submit(&self, append: Append) -> Answer {
+        match self.appends.submit(append).await {
+            Ok(answer) => answer,
             Err(Stopped::Before) => Err(StoreError::Unavailable(
                 "the audit journal writer has stopped".into(),
             )),
@@ -238,6 +312,47 @@ impl AuditJournal {
                 "the audit journal writer stopped mid-batch".into(),
             )),
         }
+    }
+
+    /// Returns once the spend, decided by the writer in journal order, and its event are
+    /// durable in the journal, in one record (group-committed with whatever else was waiting).
+    pub(crate) async fn spend(&self, spend: CreditSpend) -> Answer {
+        if let Some(refusal) = spend.event.as_ref().and_then(NewEvent::refusal) {
+            return Err(StoreError::Refused(refusal.to_owned()));
+        }
+        let fence = self.fence.clone().read_owned().await;
+        let known = lock(&self.ledger).knows(&spend.workspace_id, &spend.key_id);
+        if !known {
+            let found = self
+                .target
+                .credit_balance(&spend.workspace_id, &spend.key_id)
+                .await?;
+            let Some((holder, credits)) = found else {
+                // No such key in the workspace: nothing to spend, the event all the same.
+                if let Some(event) = spend.event {
+                    self.append(vec![event_for_outcome(event, None)]).await?;
+                }
+                return Ok(None);
+            };
+            lock(&self.ledger).load(&spend.workspace_id, &spend.key_id, holder, credits);
+        }
+        self.submit(Append::Spend {
+            spend: Box::new(spend),
+            _fence: fence,
+        })
+        .await
+    }
+
+    /// Waits until no spend is in flight and the engine holds every balance the ledger gave,
+    /// and keeps spends out until the guard is dropped, which clears the ledger: for a write
+    /// that sets credits, so that no later spend decides on a balance from before it.
+    pub(crate) async fn fence(&self) -> Result<FenceGuard, StoreError> {
+        let exclusive = self.fence.clone().write_owned().await;
+        self.settle().await?;
+        Ok(FenceGuard {
+            ledger: self.ledger.clone(),
+            _exclusive: exclusive,
+        })
     }
 
     /// Whether the journal still accepts appends (it refuses them after a failed write, until
@@ -310,6 +425,7 @@ impl AuditJournal {
 /// when dropped.
 struct Writer {
     journal: Journal,
+    ledger: Arc<Mutex<Ledger>>,
     to_ingest: mpsc::UnboundedSender<Journaled>,
     appended: Arc<AtomicU64>,
     poisoned: Arc<AtomicBool>,
@@ -345,50 +461,144 @@ impl Writer {
         }
     }
 
-    /// Writes one group as one durable batch, hands its events to the ingester and answers
-    /// every caller in it.
+    /// Decides the group's spends, writes the group as one durable batch, hands its records
+    /// to the ingester and answers every caller in it; a failed write takes the spends back.
     fn commit_group(&mut self, batch: Batch<Append, Answer>) {
         let (group, answers) = batch.into_parts();
-        let payloads: Vec<&[u8]> = group
+        let mut taken: Vec<(Balance, Credits)> = Vec::new();
+        // Released only once the group is durable and counted as appended (below), so a
+        // write that sets credits never settles before a spend it waited for.
+        let mut fences = Vec::new();
+        let prepared: Vec<Prepared> = {
+            let mut ledger = lock(&self.ledger);
+            group
+                .into_iter()
+                .map(|append| match append {
+                    Append::Events { payloads, events } => Prepared {
+                        payloads,
+                        entries: events.into_iter().map(Entry::Event).collect(),
+                        answer: Ok(None),
+                    },
+                    Append::Spend {
+                        spend,
+                        _fence: fence,
+                    } => {
+                        fences.push(fence);
+                        decide(&mut ledger, *spend, &mut taken)
+                    }
+                })
+                .collect()
+        };
+        let payloads: Vec<&[u8]> = prepared
             .iter()
-            .flat_map(|a| a.payloads.iter().map(Vec::as_slice))
+            .flat_map(|p| p.payloads.iter().map(Vec::as_slice))
             .collect();
         let started = Instant::now();
-        let result = loop {
-            match self.journal.append(&payloads) {
-                // The ingester is behind by the whole journal: wait for it (backpressure),
-                // then fail closed.
-                Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
-                    std::thread::sleep(FULL_POLL);
+        let result = if payloads.is_empty() {
+            // Only spends that changed nothing: nothing to make durable.
+            Ok(None)
+        } else {
+            loop {
+                match self.journal.append(&payloads) {
+                    // The ingester is behind by the whole journal: wait for it (backpressure),
+                    // then fail closed.
+                    Err(JournalError::Full(_)) if started.elapsed() < FULL_WAIT => {
+                        std::thread::sleep(FULL_POLL);
+                    }
+                    other => break other.map(Some).map_err(|e| e.to_string()),
                 }
-                other => break other.map_err(|e| e.to_string()),
             }
         };
         tracing::debug!(
-            events = payloads.len(),
+            records = payloads.len(),
             micros = started.elapsed().as_micros() as u64,
             "journal group commit"
         );
         drop(payloads);
-        match &result {
+        match result {
             Ok(lsns) => {
-                let events = group.into_iter().flat_map(|a| a.events).collect();
-                let journaled = Journaled {
-                    lsns: lsns.clone(),
-                    events,
-                };
-                if self.to_ingest.send(journaled).is_err() {
-                    // Durable in the journal all the same; the next start takes it in.
-                    tracing::error!("the audit ingester has stopped");
+                let mut entries = Vec::new();
+                let answered: Vec<Answer> = prepared
+                    .into_iter()
+                    .map(|p| {
+                        entries.extend(p.entries);
+                        p.answer
+                    })
+                    .collect();
+                if let Some(lsns) = lsns {
+                    let last = lsns.end - 1;
+                    if self.to_ingest.send(Journaled { lsns, entries }).is_err() {
+                        // Durable in the journal all the same; the next start takes it in.
+                        tracing::error!("the audit ingester has stopped");
+                    }
+                    // Only after the send: a settle that sees this LSN finds its batch queued.
+                    self.appended.store(last, Ordering::Release);
                 }
-                // Only after the send: a settle that sees this LSN finds its batch queued.
-                self.appended.store(lsns.end - 1, Ordering::Release);
+                answers.each(answered);
             }
             Err(e) => {
+                let mut ledger = lock(&self.ledger);
+                for (balance, before) in taken.iter().rev() {
+                    ledger.undo(balance, *before);
+                }
+                drop(ledger);
                 tracing::error!(error = %e, "writing the audit journal failed; the verifications are refused");
+                answers.all(Err(StoreError::Unavailable(e)));
             }
         }
-        answers.all(result.map(|_| ()));
+        drop(fences);
+    }
+}
+
+/// One caller's records, encoded, and its answer should they be written.
+struct Prepared {
+    payloads: Vec<Vec<u8>>,
+    entries: Vec<Entry>,
+    answer: Answer,
+}
+
+/// Decides `spend` against the ledger: its record (the balance it left, if changed, and its
+/// event) and its outcome; what it took from the ledger goes on `taken`, to put back should
+/// the write fail.
+fn decide(
+    ledger: &mut Ledger,
+    spend: CreditSpend,
+    taken: &mut Vec<(Balance, Credits)>,
+) -> Prepared {
+    let refused = |answer: Answer| Prepared {
+        payloads: Vec::new(),
+        entries: Vec::new(),
+        answer,
+    };
+    let Some(Decided { outcome, changed }) =
+        ledger.spend(&spend.workspace_id, &spend.key_id, spend.cost, spend.now)
+    else {
+        // `AuditJournal::spend` loads the key before submitting, under the fence.
+        return refused(Err(StoreError::Unavailable(
+            "the credit ledger does not hold the key's balance".into(),
+        )));
+    };
+    let event = spend.event.map(|event| event_for_outcome(event, outcome));
+    let entry = match (changed, event) {
+        (Some((balance, before)), event) => {
+            taken.push((balance.clone(), before));
+            Entry::Spent { balance, event }
+        }
+        (None, Some(event)) => Entry::Event(event),
+        (None, None) => return refused(Ok(outcome)),
+    };
+    match entry.encode() {
+        Ok(payload) => Prepared {
+            payloads: vec![payload],
+            entries: vec![entry],
+            answer: Ok(outcome),
+        },
+        Err(e) => {
+            if let (Some(balance), Some((_, before))) = (entry.balance(), taken.pop()) {
+                ledger.undo(balance, before);
+            }
+            refused(Err(e))
+        }
     }
 }
 
@@ -405,19 +615,10 @@ pub async fn take_in_records(
     Ok(())
 }
 
-fn decode(records: &[Record]) -> Result<Vec<(u64, NewEvent)>, StoreError> {
+fn decode(records: &[Record]) -> Result<Vec<(u64, Entry)>, StoreError> {
     records
         .iter()
-        .map(|r| {
-            serde_json::from_slice(&r.payload)
-                .map(|event| (r.lsn, event))
-                .map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "audit journal record {} is not an event: {e}",
-                        r.lsn
-                    ))
-                })
-        })
+        .map(|r| Entry::decode(r.lsn, &r.payload).map(|entry| (r.lsn, entry)))
         .collect()
 }
 
@@ -448,9 +649,9 @@ async fn ingest(
                 Err(_) => break,
             }
         }
-        let events: Vec<(u64, NewEvent)> = batches
+        let events: Vec<(u64, Entry)> = batches
             .drain(..)
-            .flat_map(|b| b.lsns.zip(b.events))
+            .flat_map(|b| b.lsns.zip(b.entries))
             .collect();
         let Some(through) = events.last().map(|(lsn, _)| *lsn) else {
             continue;
@@ -481,11 +682,11 @@ mod tests {
     use chrono::Utc;
     use keyward_core::EventKind;
 
-    fn at(lsns: Range<u64>) -> Vec<(u64, NewEvent)> {
+    fn at(lsns: Range<u64>) -> Vec<(u64, Entry)> {
         lsns.map(|lsn| {
             (
                 lsn,
-                NewEvent::new("ws_1", Utc::now(), EventKind::KeyVerified),
+                Entry::Event(NewEvent::new("ws_1", Utc::now(), EventKind::KeyVerified)),
             )
         })
         .collect()

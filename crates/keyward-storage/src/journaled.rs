@@ -1,7 +1,8 @@
 //! [`Journaled`]: a [`Store`] whose appended events go through the audit journal (see
-//! [`crate::journal`]), settling before every chained write and every read of events.
+//! [`crate::journal`]), settling before every chained write and every read of events, and
+//! whose credit spends are decided by the journal's writer and journaled with their event.
 
-use crate::journal::{AuditJournal, IngestTarget};
+use crate::journal::{AuditJournal, CreditSpend, IngestTarget};
 use crate::StorageMetrics;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,13 +10,11 @@ use keyward_core::advice::{AdviceCursor, AdviceSettings, Dismissal, KeyAdvice, K
 use keyward_core::verified_prefix::VerifiedPrefix;
 use keyward_core::{
     AnchorPoint, AuditEvent, AuditFilter, ChainHead, Change, Checkpoint, CreditOutcome, EventKind,
-    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, Records, RootKey, Session, Store,
-    StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
+    Handover, KeyFilter, KeyHash, KeyRecord, KeyUsage, NewEvent, RecordedSpend, Records, RootKey,
+    Session, Store, StoreError, UsageIncrement, Workspace, WorkspacePolicy, WorkspaceSettings,
 };
 use keyward_journal::Options;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
 /// A store fed by the audit journal in `dir`: [`Store::append_events`] returns once the
@@ -25,6 +24,11 @@ use std::sync::Arc;
 /// the engine, so a query sees every verification answered before it began and a
 /// management event is chained after them. [`Store::ping`] fails while the journal refuses
 /// appends (after a failed write) or the engine is not taking its events in.
+///
+/// Credit spends ([`Store::spend_credits`], [`Store::spend_and_record`]) are decided by the
+/// journal's writer against its ledger and journaled, the balance they leave in the same
+/// record as the verification's event; reads of keys settle first, so they show every
+/// balance answered; writes that set credits fence the ledger (see [`crate::ledger`]).
 ///
 /// Whoever owns it calls [`Journaled::shut_down`] after the last request, so the engine
 /// alone is complete.
@@ -108,24 +112,21 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.journal.append(events).await
     }
 
-    // The verify path for keys with credits: the engine's future is handed back as it is,
-    // not wrapped in another.
-    fn spend_credits<'a, 'b, 'c, 'async_trait>(
-        &'a self,
-        workspace_id: &'b str,
-        key_id: &'c str,
+    async fn spend_credits(
+        &self,
+        workspace_id: &str,
+        key_id: &str,
         cost: u64,
         now: DateTime<Utc>,
-    ) -> Pin<
-        Box<dyn Future<Output = Result<Option<CreditOutcome>, StoreError>> + Send + 'async_trait>,
-    >
-    where
-        'a: 'async_trait,
-        'b: 'async_trait,
-        'c: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.spend_credits(workspace_id, key_id, cost, now)
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let spend = CreditSpend {
+            workspace_id: workspace_id.to_owned(),
+            key_id: key_id.to_owned(),
+            cost,
+            now,
+            event: None,
+        };
+        self.journal.spend(spend).await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -192,11 +193,13 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         new: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        self.journal.settle().await?;
+        let _fence = self.journal.fence().await?;
         self.inner.rotate_key(old, new, event).await
     }
 
+    // Reads of keys settle: their balances are in the engine once the journal is taken in.
     async fn key(&self, workspace_id: &str, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.journal.settle().await?;
         self.inner.key(workspace_id, id).await
     }
 
@@ -205,14 +208,17 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         workspace_id: &str,
         filter: &KeyFilter,
     ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.journal.settle().await?;
         self.inner.list_keys(workspace_id, filter).await
     }
 
     async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.journal.settle().await?;
         self.inner.all_keys().await
     }
 
     async fn each_key(&self, each: &mut (dyn FnMut(KeyRecord) + Send)) -> Result<(), StoreError> {
+        self.journal.settle().await?;
         self.inner.each_key(each).await
     }
 
@@ -278,7 +284,7 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         key: &KeyRecord,
         event: NewEvent,
     ) -> Result<(), StoreError> {
-        self.journal.settle().await?;
+        let _fence = self.journal.fence().await?;
         self.inner.update_key_and_credits(key, event).await
     }
 
@@ -426,6 +432,7 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
     }
 
     async fn import_records(&self, records: &Records) -> Result<(), StoreError> {
+        let _fence = self.journal.fence().await?;
         self.inner.import_records(records).await
     }
 
@@ -452,5 +459,22 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
 
     async fn clear_verified_prefix(&self, workspace_id: &str) -> Result<(), StoreError> {
         self.inner.clear_verified_prefix(workspace_id).await
+    }
+
+    // A credit spend and the verification that records it, as one durable write.
+
+    /// One journal record holds the balance the spend left and the event.
+    async fn spend_and_record(
+        &self,
+        spend: RecordedSpend,
+    ) -> Result<Option<CreditOutcome>, StoreError> {
+        let spend = CreditSpend {
+            workspace_id: spend.workspace_id,
+            key_id: spend.key_id,
+            cost: spend.cost,
+            now: spend.now,
+            event: Some(spend.event),
+        };
+        self.journal.spend(spend).await
     }
 }

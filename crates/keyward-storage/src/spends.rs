@@ -4,7 +4,9 @@
 //! transaction, so none is ever spent twice; each caller is answered only after the commit,
 //! so an answered spend is durable; a batch the engine fails spends nothing for anyone (every
 //! caller gets the error), while a key whose stored credits are unreadable fails only its own
-//! callers; a caller that has gone before its batch is applied spends nothing.
+//! callers; a caller that has gone before its batch is applied spends nothing. A spend may
+//! carry the verification event that records it ([`Spender::spend_and_record`]): the engine
+//! appends it, with the outcome the spend had, in the same transaction ([`recorded_events`]).
 //!
 //! The committer is a task on the Tokio runtime that started the [`Spender`]: once that
 //! runtime is gone, spends fail with `Unavailable`, so use a store on its own runtime.
@@ -12,7 +14,8 @@
 use crate::group_commit::{Batch, Commit, GroupCommit, Stopped, Waiting};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use keyward_core::{CreditOutcome, StoreError};
+use keyward_core::spend::event_for_outcome;
+use keyward_core::{CreditOutcome, NewEvent, RecordedSpend, StoreError};
 use std::future::Future;
 
 /// Most spends committed together.
@@ -29,13 +32,15 @@ pub struct Spend {
     pub key_id: String,
     pub cost: u64,
     pub now: DateTime<Utc>,
+    /// The verification to record with the spend, as it reads when the spend is granted.
+    pub event: Option<NewEvent>,
 }
 
 /// What an engine implements for its credit spends to be group-committed.
 #[async_trait]
 pub trait SpendBatch: Send + Sync + 'static {
-    /// Applies `spends` in order in one write transaction and commits it, answering each in
-    /// order. An `Err` fails the whole batch (nothing committed); a spend whose key's stored
+    /// Applies `spends` in order in one write transaction, appends the events they carry
+    /// ([`recorded_events`]) in it, and commits it, answering each in order. An `Err` fails the whole batch (nothing committed); a spend whose key's stored
     /// credits cannot be read is answered with its own error, leaving the others to commit.
     async fn apply_spends(&self, spends: &[Spend]) -> Result<Vec<SpendAnswer>, StoreError>;
 }
@@ -71,9 +76,39 @@ impl Spender {
             key_id: key_id.to_owned(),
             cost,
             now,
+            event: None,
         };
         self.0.submit(spend).await.map_err(stopped)?
     }
+
+    /// Spends as [`Spender::spend`] and appends the spend's event, with its outcome, in the
+    /// same transaction.
+    pub async fn spend_and_record(&self, spend: RecordedSpend) -> SpendAnswer {
+        if let Some(refusal) = spend.event.refusal() {
+            return Err(StoreError::Refused(refusal.to_owned()));
+        }
+        let spend = Spend {
+            workspace_id: spend.workspace_id,
+            key_id: spend.key_id,
+            cost: spend.cost,
+            now: spend.now,
+            event: Some(spend.event),
+        };
+        self.0.submit(spend).await.map_err(stopped)?
+    }
+}
+
+/// The events `spends` carry, each as its answer's outcome makes it, for the engine to append
+/// in the transaction that applied them; a spend answered with an error records nothing.
+pub fn recorded_events(spends: &[Spend], answers: &[SpendAnswer]) -> Vec<NewEvent> {
+    spends
+        .iter()
+        .zip(answers)
+        .filter_map(|(spend, answer)| {
+            let outcome = answer.as_ref().ok()?;
+            Some(event_for_outcome(spend.event.clone()?, *outcome))
+        })
+        .collect()
 }
 
 fn stopped(_: Stopped) -> StoreError {
@@ -135,6 +170,7 @@ mod tests {
             key_id: "key_1".into(),
             cost,
             now: Utc::now(),
+            event: None,
         }
     }
 

@@ -3,20 +3,27 @@
 //! with the journal in the directory the engine names. Appended events are taken into the
 //! database in journal order, each exactly once, whatever a crash left between the two; a
 //! journal that does not continue the database, or that another store holds, is refused.
+//! Credit spends journaled with their events leave their balance in the database exactly
+//! once, and a write that sets credits is never undone by spends journaled before it.
 //!
 //! A crash is built deterministically: journal records are written directly with
-//! `keyward_journal`, the way the journal's writer does (one JSON `NewEvent` per record),
+//! `keyward_journal`, the way the journal's writer does (one `keyward_storage::Entry` per
+//! record: an event, or a spend's balance and its event),
 //! while no store is open. The database's position in the journal is read through the
 //! engine's [`IngestTarget`].
 
 use crate::engine::{close_journaled, open_journaled};
 use crate::fixtures::{lone_workspace, new_key, start, verify_chain, Story};
+use crate::restrictions;
 use crate::JournalEngine;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use keyward_core::{AuditEvent, AuditFilter, EventKind, NewEvent, Store, Workspace};
+use keyward_core::{
+    AuditEvent, AuditFilter, CreditOutcome, EventKind, KeyRecord, NewEvent, RecordedSpend, Store,
+    Workspace,
+};
 use keyward_journal::{Journal, Options};
-use keyward_storage::{IngestTarget, Journaled};
+use keyward_storage::{Balance, Entry, IngestTarget, Journaled};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -472,4 +479,148 @@ pub async fn a_journaled_store_keeps_everything_across_a_reopen<E: JournalEngine
         "each verification went through the journal, once"
     );
     close(reopened, &f.journal).await
+}
+
+/// A workspace with one key holding `credits`, written without a journal, the store then
+/// closed.
+async fn metered_alone<E: JournalEngine>(
+    engine: &E,
+    f: &Files<E>,
+    credits: u64,
+) -> Result<(Workspace, KeyRecord)> {
+    let store = engine.open(&f.db).await?;
+    let ws = lone_workspace(&store, "Metered", "met", start()?).await?;
+    let key = restrictions::key(&ws, restrictions::with_credits(credits)?);
+    store.insert_key(&key, restrictions::event(&key)).await?;
+    engine.close(store).await?;
+    Ok((ws, key))
+}
+
+/// The verifications of `ws` in its chain, oldest first.
+async fn verified_events(store: &dyn Store, ws: &Workspace) -> Result<Vec<NewEvent>> {
+    Ok(crate::fixtures::ascending(store, &ws.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.event.kind == EventKind::KeyVerified.as_str())
+        .map(|e| e.event)
+        .collect())
+}
+
+/// A server killed after journaling credit spends (each record the balance a spend left and
+/// its verification), before the database took them in: the next open writes the last
+/// balance and takes the events in, once; opening again, or taking the same records in once
+/// more (a retry whose commit's answer was lost), changes nothing; and spending goes on from
+/// the balance the journal left.
+pub async fn spends_a_crash_left_in_the_journal_are_taken_in_exactly_once<E: JournalEngine>(
+    engine: &E,
+) -> Result<()> {
+    let f = files(engine).await?;
+    let t0 = start()?;
+    let (ws, key) = metered_alone(engine, &f, 10).await?;
+    let spent = |remaining: u64, event: Option<NewEvent>| Entry::Spent {
+        balance: Balance {
+            workspace_id: ws.id.clone(),
+            key_id: key.id.clone(),
+            remaining,
+            refilled_at: restrictions::t0(),
+        },
+        event,
+    };
+    let records = vec![
+        spent(9, Some(verification(&ws, t0, 1))),
+        spent(8, Some(verification(&ws, t0, 2))),
+        Entry::Event(verification(&ws, t0, 3)),
+        spent(7, None),
+    ];
+    let expected: Vec<NewEvent> = records.iter().filter_map(Entry::event).cloned().collect();
+    let encoded = records
+        .iter()
+        .map(Entry::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut journal, _) = Journal::open(&f.journal, Options::default(), 0)?;
+    assert_eq!(journal.append(&encoded)?, 1..5);
+    drop(journal);
+
+    for _ in 0..2 {
+        let store = journaled(engine, &f).await?;
+        assert_eq!(position(engine, &f).await?, 4);
+        assert_eq!(
+            restrictions::remaining(&store, &ws.id, &key.id).await?,
+            Some(7)
+        );
+        assert_eq!(verified_events(&store, &ws).await?, expected);
+        close(store, &f.journal).await?;
+    }
+
+    let store = engine.open(&f.db).await?;
+    let entries: Vec<(u64, Entry)> = (1..).zip(records).collect();
+    store.take_in(&entries).await?;
+    store.take_in(&entries[2..]).await?;
+    assert_eq!(
+        restrictions::remaining(&store, &ws.id, &key.id).await?,
+        Some(7)
+    );
+    assert_eq!(verified_events(&store, &ws).await?, expected);
+    engine.close(store).await?;
+
+    let store = journaled(engine, &f).await?;
+    let next = verification(&ws, t0, 5);
+    let spend = RecordedSpend {
+        workspace_id: ws.id.clone(),
+        key_id: key.id.clone(),
+        cost: 1,
+        now: restrictions::t0(),
+        event: next.clone(),
+    };
+    assert_eq!(
+        store.spend_and_record(spend).await?,
+        Some(CreditOutcome::Spent { remaining: 6 })
+    );
+    close(store, &f.journal).await?;
+    let store = engine.open(&f.db).await?;
+    assert_eq!(
+        restrictions::remaining(&store, &ws.id, &key.id).await?,
+        Some(6)
+    );
+    let all: Vec<NewEvent> = expected.into_iter().chain([next]).collect();
+    assert_eq!(verified_events(&store, &ws).await?, all);
+    let report = verify_chain(&store, &ws.id).await?;
+    assert!(report.valid, "{report:?}");
+    engine.close(store).await
+}
+
+/// Spends decided by the journal's ledger, then a write that sets the key's credits: the
+/// write's balance stands (the spends before it were taken in first, so none is written over
+/// it later), and the next spend draws from it, not from the ledger's older balance.
+pub async fn a_write_that_sets_credits_is_not_undone_by_spends_journaled_before_it<
+    E: JournalEngine,
+>(
+    engine: &E,
+) -> Result<()> {
+    let f = files(engine).await?;
+    let (ws, key) = metered_alone(engine, &f, 10).await?;
+    let store = journaled(engine, &f).await?;
+    for _ in 0..3 {
+        store
+            .spend_credits(&ws.id, &key.id, 1, restrictions::t0())
+            .await?;
+    }
+    let mut topped_up = key.clone();
+    topped_up.restrictions = restrictions::with_credits(100)?;
+    let updated = NewEvent::new(&ws.id, restrictions::t0(), EventKind::KeyUpdated)
+        .subject(&key.id, &key.name);
+    store.update_key_and_credits(&topped_up, updated).await?;
+    assert_eq!(
+        store
+            .spend_credits(&ws.id, &key.id, 1, restrictions::t0())
+            .await?,
+        Some(CreditOutcome::Spent { remaining: 99 })
+    );
+    close(store, &f.journal).await?;
+    let store = engine.open(&f.db).await?;
+    assert_eq!(
+        restrictions::remaining(&store, &ws.id, &key.id).await?,
+        Some(99)
+    );
+    engine.close(store).await
 }

@@ -5,12 +5,14 @@
 //! 1. [`keys`]: keys and lifecycle — workspaces, root keys and keys read back as written,
 //!    live names unique, updates, revocation, rotation, listing, settings, usage, reopening.
 //! 2. [`restrictions`]: restrictions and credits — round trips, atomic and durable spends,
-//!    refills, no stale balance written back, rotation sharing a balance, policies.
+//!    refills, no stale balance written back, rotation sharing a balance, a spend recorded
+//!    with its event, policies.
 //! 3. [`audit`]: audit chain and retention — one linked chain per workspace, batches all or
 //!    nothing, filters, pruning behind a checkpoint.
 //! 4. [`journal`]: journal crash recovery — the engine's store under
 //!    [`keyward_storage::Journaled`]: events left in the audit journal taken in once, in
-//!    order; a journal that does not continue the database, or is in use, refused.
+//!    order; credit spends journaled with their events applied exactly once; a journal that
+//!    does not continue the database, or is in use, refused.
 //! 5. [`tenancy`]: every query scoped by workspace; another workspace's objects answer exactly
 //!    as missing ones.
 //! 6. [`changes`]: the change log other nodes follow — one change per object a write changed,
@@ -112,6 +114,8 @@ macro_rules! conformance {
             a_journal_that_does_not_continue_the_database_is_refused,
             a_journal_in_use_is_refused,
             a_journaled_store_keeps_everything_across_a_reopen,
+            spends_a_crash_left_in_the_journal_are_taken_in_exactly_once,
+            a_write_that_sets_credits_is_not_undone_by_spends_journaled_before_it,
         ]);
     };
 }
@@ -151,6 +155,7 @@ macro_rules! __chapters_without_journal {
             an_update_never_writes_back_a_stale_balance,
             update_key_and_credits_replaces_the_balance,
             a_rotated_key_and_its_replacement_spend_one_balance_never_a_stale_copy,
+            a_spend_and_its_event_are_recorded_together_whatever_the_outcome,
             a_policy_is_stored_and_cleared,
         ]);
         $crate::__chapter!($engine, audit: [

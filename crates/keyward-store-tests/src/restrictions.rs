@@ -1,7 +1,8 @@
 //! Chapter 2, restrictions and credits: allowlists, credits and rate limits round-trip;
 //! spending is atomic under concurrency, each spend answered for its own key, and durable
 //! across a reopen; refills apply with the spend; an update never writes back a stale
-//! balance; a rotated key shares its replacement's balance; the workspace policy is stored.
+//! balance; a rotated key shares its replacement's balance; a spend recorded with its event
+//! keeps both, the event's outcome the spend's; the workspace policy is stored.
 
 use crate::fixtures::{fresh, lone_workspace, reopen};
 use crate::Engine;
@@ -10,7 +11,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyward_core::ids::{self, new_id};
 use keyward_core::{
     CreditOutcome, Credits, EventKind, IpRange, KeyHash, KeyRecord, NewEvent, Origin, RateLimit,
-    Refill, Restrictions, Store, StoreError, Workspace, WorkspacePolicy,
+    RecordedSpend, Refill, Restrictions, Store, StoreError, Workspace, WorkspacePolicy,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -350,5 +351,80 @@ pub async fn a_policy_is_stored_and_cleared<E: Engine>(engine: &E) -> Result<()>
     let ev = NewEvent::new(&a.id, t0(), EventKind::PolicyUpdated);
     store.set_workspace_policy(&a.id, &cleared, ev).await?;
     assert_eq!(store.workspace_policy(&a.id).await?, cleared);
+    Ok(())
+}
+
+/// A verification of `k` at `t0`, as recorded when its spend is granted.
+fn verified(k: &KeyRecord) -> NewEvent {
+    let mut event = NewEvent::new(&k.workspace_id, t0(), EventKind::KeyVerified)
+        .actor("root_credits", "bootstrap")
+        .subject(&k.id, &k.name);
+    "VALID".clone_into(&mut event.outcome);
+    event
+}
+
+/// Spends recorded with their events (`spend_and_record`), concurrently and beyond the
+/// balance: every granted spend has a `VALID` event, every refused one a `USAGE_EXCEEDED`
+/// event, the balance is what the granted spends left, and all of it survives a reopen with
+/// the chain intact.
+pub async fn a_spend_and_its_event_are_recorded_together_whatever_the_outcome<E: Engine>(
+    engine: &E,
+) -> Result<()> {
+    let (db, store) = fresh(engine).await?;
+    let ws = workspace(store.as_ref()).await?;
+    let k = key(&ws, with_credits(3)?);
+    store.insert_key(&k, event(&k)).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (store, spend) = (
+            store.clone(),
+            RecordedSpend {
+                workspace_id: ws.id.clone(),
+                key_id: k.id.clone(),
+                cost: 1,
+                now: t0(),
+                event: verified(&k),
+            },
+        );
+        tasks.spawn(async move { store.spend_and_record(spend).await });
+    }
+    let mut granted = 0;
+    while let Some(answer) = tasks.join_next().await {
+        match answer?? {
+            Some(CreditOutcome::Spent { .. }) => granted += 1,
+            Some(CreditOutcome::Exceeded { remaining: 0 }) => {}
+            other => anyhow::bail!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(granted, 3);
+    // A key that does not exist spends nothing; its verification is recorded all the same.
+    let missing = RecordedSpend {
+        key_id: "key_missing".into(),
+        ..RecordedSpend {
+            workspace_id: ws.id.clone(),
+            key_id: String::new(),
+            cost: 1,
+            now: t0(),
+            event: verified(&k),
+        }
+    };
+    assert_eq!(store.spend_and_record(missing).await?, None);
+
+    let store = reopen(engine, &db, store).await?;
+    assert_eq!(remaining(store.as_ref(), &ws.id, &k.id).await?, Some(0));
+    let outcomes: Vec<String> = crate::fixtures::ascending(store.as_ref(), &ws.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.event.kind == "key.verified")
+        .map(|e| e.event.outcome)
+        .collect();
+    let count = |o: &str| outcomes.iter().filter(|x| *x == o).count();
+    assert_eq!(
+        (count("VALID"), count("USAGE_EXCEEDED")),
+        (3 + 1, 5),
+        "one event per spend, its outcome the spend's: {outcomes:?}"
+    );
+    let report = crate::fixtures::verify_chain(store.as_ref(), &ws.id).await?;
+    assert!(report.valid, "{report:?}");
     Ok(())
 }
