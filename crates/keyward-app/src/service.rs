@@ -1,6 +1,7 @@
 //! [`Keyward`], the service type: the one piece of shared state every interface holds.
 
 use crate::advice::AdviceObserver;
+use crate::aggregate::Aggregates;
 use crate::anchors::Anchorer;
 use crate::error::AppError;
 use crate::follow::Freshness;
@@ -72,6 +73,8 @@ pub struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     /// What verification saw, on its way to the safety advice (`advice.rs`).
     pub(crate) advice: Arc<AdviceObserver>,
+    /// Verifications at the `aggregate` audit level not yet written (`aggregate.rs`).
+    pub(crate) aggregates: Arc<Aggregates>,
 }
 
 impl Keyward {
@@ -100,6 +103,7 @@ impl Keyward {
             freshness: None,
             metrics: Arc::new(Metrics::new()),
             advice: Arc::new(AdviceObserver::default()),
+            aggregates: Arc::new(Aggregates::default()),
         })))
     }
 
@@ -135,6 +139,11 @@ impl Keyward {
     /// The verification index (read access for start-up logs and benchmarks).
     pub fn index(&self) -> &KeyIndex {
         &self.index
+    }
+
+    /// Verifications counted at the `aggregate` audit level and not yet written.
+    pub fn aggregates(&self) -> &Aggregates {
+        &self.aggregates
     }
 
     /// Usage counters, which key views show.

@@ -1,13 +1,13 @@
 //! Verification, the hot path: look the presented key up in the in-memory index (a keyward
 //! key by its checksum first, anything else only among imported keys), `decide`,
-//! then the rate limit, then credits, then the audit event (durable before the answer), then
+//! then the rate limit, then credits, then the audit event (durable before the answer, or counted in an
+//! aggregate: `verify_audit.rs`), then
 //! usage — in that order, here and nowhere else. No other storage round-trip, except for
 //! keys with usage credits (an atomic spend) and, with Redis configured, keys with a rate
 //! limit (one counter increment).
 
 use crate::enforce::{enforce, Enforced};
 use crate::error::{AppError, AppResult};
-use crate::events;
 use crate::fields::RequestContext;
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
@@ -116,14 +116,8 @@ impl Keyward {
             );
             (key.clone(), sighting)
         });
-        if self.index.verification_audit(workspace_id).records(valid) {
-            let event = events::key_verified(principal, key.as_deref(), code, context, now);
-            // Fail closed: a verification that cannot be recorded is not answered.
-            self.store
-                .append_events(vec![event])
-                .await
-                .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        }
+        self.audit_verification(principal, key.as_deref(), code, context, now)
+            .await?;
         // Counted only once the verification is answered (after its event is durable).
         self.metrics.verified(code);
         if let Some(key) = &key {

@@ -2,7 +2,8 @@
 //! (`management_events`), what verification records and counts (`recording_and_usage`),
 //! edits of the database the chain finds (`chain_edits`) and those only an anchor or a replay
 //! of key state finds (`anchors_and_replay`), the `keyward audit` commands (`commands`),
-//! retention and the export checker's gaps (`retention`), and nothing answered unrecorded
+//! retention and the export checker's gaps (`retention`), audit levels per action
+//! (`levels`), and nothing answered unrecorded
 //! when storage fails (`storage_failures`), and usage counters written as increments
 //! (`usage_increments`). Tests that move time or break the store drive
 //! the router in process (`router_harness`).
@@ -10,6 +11,7 @@
 mod anchors_and_replay;
 mod chain_edits;
 mod commands;
+mod levels;
 mod management_events;
 mod queries;
 mod recording_and_usage;
