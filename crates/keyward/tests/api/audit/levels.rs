@@ -22,7 +22,7 @@ async fn verify(h: &Harness, key: &str, permission: &str, action: &str, ip: &str
 /// `(key_id, outcome, ip) → count` of the aggregate events in `events`, each checked to be
 /// of `minute`.
 fn counts(events: &[Value], minute: &str) -> Vec<Count> {
-    let mut out: Vec<_> = events
+    let out: Vec<_> = events
         .iter()
         .map(|e| {
             assert_eq!(e["kind"], "key.verified", "{e}");
