@@ -185,6 +185,9 @@ wire_enum! {
         All => "all",
         /// Only verifications that did not answer `VALID`.
         Failures => "failures",
+        /// Per-minute counts by key, action, outcome and network, as chained events
+        /// written every few seconds (a hard crash loses the last seconds' counts).
+        Aggregate => "aggregate",
         /// None; management events are always recorded.
         None => "none",
     }
@@ -441,7 +444,10 @@ mod tests {
 
     #[test]
     fn verification_audit_settings_are_spelled_as_on_the_wire() {
-        pins(VerificationAudit::KNOWN, &["all", "failures", "none"]);
+        pins(
+            VerificationAudit::KNOWN,
+            &["all", "failures", "aggregate", "none"],
+        );
     }
 
     #[test]

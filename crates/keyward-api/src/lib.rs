@@ -515,10 +515,28 @@ pub struct Unexplained {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkspaceSettings {
     pub workspace_id: String,
-    /// `all` (default), `failures` or `none`: which verifications the audit trail records.
+    /// `all` (default), `failures`, `aggregate` or `none`: which verifications the audit
+    /// trail records when no rule of `audit_rules` matches their action.
     pub verification_audit: VerificationAudit,
+    /// Levels per action pattern, in order: the first rule whose pattern matches a
+    /// verification's `action` decides its level.
+    #[serde(default)]
+    pub audit_rules: Vec<AuditRule>,
     /// Verification events older than this are pruned (default 90); management events stay.
     pub audit_retention_days: u32,
+}
+
+/// One audit rule: verifications whose `action` matches `pattern` are recorded at `level`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuditRule {
+    /// `*` (every verification), or `.`-separated parts each `*` (any one part) or literal:
+    /// `invoices.delete`, `*.read`, `invoices.*`.
+    #[cfg_attr(feature = "openapi", schema(max_length = 128, example = "*.read"))]
+    pub pattern: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_schema))]
+    pub level: VerificationAudit,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -529,6 +547,10 @@ pub struct UpdateWorkspaceSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = VerificationAudit::closed_or_null_schema))]
     pub verification_audit: Option<VerificationAudit>,
+    /// Replaces every audit rule (at most 32; `[]` removes them). A pattern may not repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub audit_rules: Option<Vec<AuditRule>>,
     /// Days verification events are kept, 1-3650.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]

@@ -183,11 +183,20 @@ pub(crate) fn workspace_updated(
         now,
         EventKind::WorkspaceUpdated,
     )
-    .detail(format!(
-        "verification_audit={}, audit_retention_days={}",
-        settings.verification_audit.as_str(),
-        settings.audit_retention_days
-    ))
+    .detail(if settings.audit_rules.is_empty() {
+        format!(
+            "verification_audit={}, audit_retention_days={}",
+            settings.verification_audit.as_str(),
+            settings.audit_retention_days
+        )
+    } else {
+        format!(
+            "verification_audit={}, audit_retention_days={}, audit_rules={}",
+            settings.verification_audit.as_str(),
+            settings.audit_retention_days,
+            settings.audit_rules
+        )
+    })
 }
 
 /// A new workspace and its first root key (`keyward init`, a first `serve`): no principal

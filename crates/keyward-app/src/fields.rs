@@ -192,6 +192,11 @@ impl RequestContext {
         })
     }
 
+    /// The action the calling service named, which chooses the audit level.
+    pub fn action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
     pub fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }

@@ -281,13 +281,20 @@ impl KeyIndex {
             .unwrap_or_else(|| WorkspaceSettings::defaults(workspace_id))
     }
 
-    /// Which verifications the workspace records (the hot path needs only this, not a copy
-    /// of the whole settings).
-    pub fn verification_audit(&self, workspace_id: &str) -> VerificationAudit {
+    /// The audit level of a verification in the workspace that named `action`: its first
+    /// matching rule's, else its `verification_audit` (the hot path needs only this, not a
+    /// copy of the whole settings).
+    pub fn verification_level(
+        &self,
+        workspace_id: &str,
+        action: Option<&str>,
+    ) -> VerificationAudit {
         let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
         settings
             .get(workspace_id)
-            .map_or(VerificationAudit::All, |s| s.verification_audit)
+            .map_or(VerificationAudit::All, |s| {
+                s.audit_rules.level(action, s.verification_audit)
+            })
     }
 
     pub fn put_settings(&self, settings: WorkspaceSettings) {

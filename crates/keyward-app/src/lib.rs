@@ -12,10 +12,12 @@
 //!   and only then placed in the index (`commit.rs`);
 //! - audit events are built in one module (`events.rs`);
 //! - verification runs `decide` → rate limit → credits → event → usage, in that order
-//!   (`verify.rs`).
+//!   (`verify.rs`); the workspace's audit level for the action decides whether the event is
+//!   recorded, aggregated per minute or skipped (`verify_audit.rs`).
 
 mod activity;
 pub mod advice;
+pub mod aggregate;
 pub mod anchor_key;
 pub mod anchors;
 mod audit;
@@ -49,6 +51,7 @@ mod service;
 mod system_clock;
 pub mod usage;
 mod verify;
+mod verify_audit;
 mod workspace;
 
 pub use activity::{Activity, MAX_EVENTS_READ};

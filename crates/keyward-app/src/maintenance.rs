@@ -1,7 +1,8 @@
-//! Background work of a running server: writing usage counters every few seconds, pruning
-//! old verification events, old changes and ended dashboard sessions and handover links every
-//! hour, signing audit chain heads that moved, verifying audit chains forward from their
-//! verified prefix (`chain_verifier.rs`), and the safety advice (folding verification's
+//! Background work of a running server: writing usage counters and aggregated verifications
+//! every few seconds, pruning old verification events, old changes and ended dashboard
+//! sessions and handover links every hour, signing audit chain heads that moved, verifying
+//! audit chains forward from their verified prefix (`chain_verifier.rs`), and the safety
+//! advice (folding verification's
 //! sightings in every second, writing them every 30 s, one bounded sweep page every 5 s).
 
 use crate::service::Keyward;
@@ -9,6 +10,9 @@ use crate::{follow, retention};
 use std::time::Duration;
 
 pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+/// How often aggregated verifications of ended minutes are written (`aggregate.rs`): what a
+/// hard crash can lose of them is at most this, plus the minute still open.
+pub const AGGREGATE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 pub const ADVICE_DRAIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const ADVICE_WRITE_INTERVAL: Duration = Duration::from_secs(30);
@@ -38,6 +42,14 @@ pub fn spawn(state: Keyward) {
         loop {
             tick.tick().await;
             flush_usage(&usage_state).await;
+        }
+    });
+    let aggregate_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(AGGREGATE_FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            flush_aggregates(&aggregate_state, false).await;
         }
     });
     tokio::spawn(async move {
@@ -101,6 +113,16 @@ pub async fn prune_dashboard(state: &Keyward) {
         Ok(0) => {}
         Ok(deleted) => tracing::debug!(deleted, "pruned ended dashboard sessions and links"),
         Err(e) => tracing::warn!(error = %e, "pruning dashboard sessions failed; will retry"),
+    }
+}
+
+/// Writes aggregated verifications: those of ended minutes periodically, every one
+/// (`everything`) once at shutdown.
+pub async fn flush_aggregates(state: &Keyward, everything: bool) {
+    match state.flush_aggregates(everything).await {
+        Ok(0) => {}
+        Ok(written) => tracing::debug!(written, "wrote aggregated verifications"),
+        Err(e) => tracing::warn!(error = %e, "writing aggregated verifications failed; will retry"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`Keyward`], the service type: the one piece of shared state every interface holds.
 
 use crate::advice::AdviceObserver;
+use crate::aggregate::Aggregates;
 use crate::anchors::Anchorer;
 use crate::chain_verifier::ChainProgress;
 use crate::error::AppError;
@@ -76,6 +77,8 @@ pub struct Inner {
     pub(crate) advice: Arc<AdviceObserver>,
     /// Incremental chain verification: the prefix signing key and each chain's progress.
     pub(crate) chain: Arc<ChainProgress>,
+    /// Verifications at the `aggregate` audit level not yet written (`aggregate.rs`).
+    pub(crate) aggregates: Arc<Aggregates>,
 }
 
 impl Keyward {
@@ -112,6 +115,7 @@ impl Keyward {
             metrics,
             advice: Arc::new(AdviceObserver::default()),
             chain,
+            aggregates: Arc::new(Aggregates::default()),
         })))
     }
 
@@ -158,6 +162,11 @@ impl Keyward {
     /// The verification index (read access for start-up logs and benchmarks).
     pub fn index(&self) -> &KeyIndex {
         &self.index
+    }
+
+    /// Verifications counted at the `aggregate` audit level and not yet written.
+    pub fn aggregates(&self) -> &Aggregates {
+        &self.aggregates
     }
 
     /// Usage counters, which key views show.

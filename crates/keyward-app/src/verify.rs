@@ -1,13 +1,13 @@
 //! Verification, the hot path: look the presented key up in the in-memory index (a keyward
-//! key by its checksum first, anything else only among imported keys), `decide`,
-//! then the rate limit, then credits, then the audit event (durable before the answer), then
-//! usage — in that order, here and nowhere else. No other storage round-trip, except for
-//! keys with usage credits (an atomic spend) and, with Redis configured, keys with a rate
-//! limit (one counter increment).
+//! key by its checksum first, anything else only among imported keys), `decide`, then the
+//! rate limit, then credits, then the audit event (durable before the answer, or counted in
+//! an aggregate: `verify_audit.rs`), then usage — in that order, here and nowhere else. No
+//! other storage round-trip, except for keys with usage credits (the spend, which carries the
+//! event when it is recorded whatever the outcome: one durable write) and, with Redis
+//! configured, keys with a rate limit (one counter increment).
 
 use crate::enforce::{enforce, Enforced};
 use crate::error::{AppError, AppResult};
-use crate::events;
 use crate::fields::RequestContext;
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::advice::Sighting;
 use keyward_core::credits::MAX_CREDITS;
 use keyward_core::{
-    decide, ApiKey, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
+    decide, ApiKey, AuditDecision, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -98,9 +98,12 @@ impl Keyward {
             origin: context.origin.as_deref(),
         };
         let decided = decide(key.as_deref(), &presented, now);
-        let audit = self.index.verification_audit(workspace_id);
+        let level = self.index.verification_level(workspace_id, context.action());
         // Recorded whatever the outcome: a credit spend and its event are one durable write.
-        let record = (audit.records(true) && audit.records(false)).then_some(|| {
+        let records_any_outcome = [true, false]
+            .into_iter()
+            .all(|valid| matches!(level.decide(valid), AuditDecision::Record));
+        let record = records_any_outcome.then_some(|| {
             let context = context.clone();
             events::key_verified(principal, key.as_deref(), VerifyCode::Valid, context, now)
         });
@@ -123,13 +126,11 @@ impl Keyward {
             );
             (key.clone(), sighting)
         });
-        if !recorded && audit.records(valid) {
-            let event = events::key_verified(principal, key.as_deref(), code, context, now);
-            // Fail closed: a verification that cannot be recorded is not answered.
-            self.store
-                .append_events(vec![event])
-                .await
-                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        // Unless it went with the credit spend, the event is recorded, aggregated or skipped
+        // as the workspace's level for the action says.
+        if !recorded {
+            self.audit_verification(principal, key.as_deref(), code, context, now)
+                .await?;
         }
         // Counted only once the verification is answered (after its event is durable).
         self.metrics.verified(code);

@@ -1,27 +1,42 @@
-//! The caller's workspace settings: which verifications the audit trail records and how long
-//! verification events are kept.
+//! The caller's workspace settings: which verifications the audit trail records (the default
+//! level and the levels per action pattern) and how long verification events are kept.
 
 use crate::commit::Change;
 use crate::error::{AppError, AppResult};
 use crate::events;
 use crate::rights::{AuditRead, Caller, Principal, WorkspaceWrite};
 use crate::service::Keyward;
-use keyward_core::{VerificationAudit, Workspace, WorkspaceSettings};
+use keyward_core::{AuditRules, VerificationAudit, Workspace, WorkspaceSettings};
 
 /// Changes to the workspace settings; `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsPatch {
     pub verification_audit: Option<VerificationAudit>,
+    /// Replaces every rule (see [`SettingsPatch::audit_rules`]).
+    pub audit_rules: Option<AuditRules>,
     /// 1 to `WorkspaceSettings::MAX_RETENTION_DAYS` (see [`SettingsPatch::retention_days`]).
     pub audit_retention_days: Option<u32>,
 }
 
 impl SettingsPatch {
-    /// `verification_audit` from its name (`all`, `failures`, `none`).
+    /// `verification_audit` from its name (`all`, `failures`, `aggregate`, `none`).
     pub fn verification_audit(name: &str) -> AppResult<VerificationAudit> {
-        VerificationAudit::parse(name).ok_or_else(|| {
-            AppError::Invalid("verification_audit must be all, failures or none".into())
-        })
+        level("verification_audit", name)
+    }
+
+    /// Audit rules from `(pattern, level)` pairs in order: at most 32, patterns as in
+    /// `keyward_core::audit_level`, none twice. A refusal names the rule's position, never its
+    /// text.
+    pub fn audit_rules<'a>(
+        raw: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> AppResult<AuditRules> {
+        let levels = raw
+            .enumerate()
+            .map(|(i, (pattern, name))| {
+                level(&format!("audit_rules[{i}].level"), name).map(|level| (pattern, level))
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        AuditRules::parse(levels.into_iter()).map_err(|e| AppError::Invalid(e.to_string()))
     }
 
     /// A retention in days, within bounds.
@@ -64,6 +79,9 @@ impl Keyward {
         if let Some(audit) = patch.verification_audit {
             settings.verification_audit = audit;
         }
+        if let Some(rules) = patch.audit_rules {
+            settings.audit_rules = rules;
+        }
         if let Some(days) = patch.audit_retention_days {
             settings.audit_retention_days = days;
         }
@@ -75,4 +93,11 @@ impl Keyward {
         writer.commit(Change::Settings(&settings), event).await?;
         Ok(settings)
     }
+}
+
+/// A level from its name; `field` names it in the refusal.
+fn level(field: &str, name: &str) -> AppResult<VerificationAudit> {
+    VerificationAudit::parse(name).ok_or_else(|| {
+        AppError::Invalid(format!("{field} must be all, failures, aggregate or none"))
+    })
 }

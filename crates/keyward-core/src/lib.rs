@@ -5,6 +5,7 @@
 pub mod advice;
 pub mod anchor;
 pub mod audit;
+pub mod audit_level;
 pub mod audit_replay;
 pub mod chain;
 pub mod changes;
@@ -34,6 +35,7 @@ pub use audit::{
     AnchorPoint, AuditEvent, AuditFilter, ChainPosition, ChainReport, ChainVerifier, Checkpoint,
     EventKind, EventOutcome, KeptDigest, NewEvent,
 };
+pub use audit_level::{ActionPattern, AuditDecision, AuditRule, AuditRuleError, AuditRules};
 pub use chain::{ChainHead, Linked, TamperedHead, BROKEN_LINK};
 pub use changes::{Change, ChangeFeed, ChangeSubscription, ChangedObject};
 pub use clock::{Clock, ManualClock};

@@ -1,6 +1,7 @@
 //! The records keyward keeps: workspaces (the tenant boundary), root keys (administrators'
 //! credentials) and keys (what integrations present). Only hashes of secrets live here.
 
+use crate::audit_level::AuditRules;
 use crate::credits::Credits;
 use crate::hashing::KeyHash;
 use crate::permission::Permission;
@@ -26,6 +27,9 @@ pub enum VerificationAudit {
     All,
     /// Only verifications that did not answer `VALID`.
     Failures,
+    /// Per-minute counts by key, action, outcome and network, written as chained events
+    /// every few seconds (not durable per request: see `docs/audit.md`).
+    Aggregate,
     /// None; management events are always recorded.
     None,
 }
@@ -35,23 +39,15 @@ impl VerificationAudit {
         match self {
             Self::All => "all",
             Self::Failures => "failures",
+            Self::Aggregate => "aggregate",
             Self::None => "none",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::All, Self::Failures, Self::None]
+        [Self::All, Self::Failures, Self::Aggregate, Self::None]
             .into_iter()
             .find(|v| v.as_str() == s)
-    }
-
-    /// Whether a verification that answered `valid` is recorded.
-    pub fn records(self, valid: bool) -> bool {
-        match self {
-            Self::All => true,
-            Self::Failures => !valid,
-            Self::None => false,
-        }
     }
 }
 
@@ -59,7 +55,10 @@ impl VerificationAudit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceSettings {
     pub workspace_id: String,
+    /// The level of a verification no rule of `audit_rules` matches.
     pub verification_audit: VerificationAudit,
+    /// Levels per action pattern, the first match winning (`audit_level.rs`).
+    pub audit_rules: AuditRules,
     /// Verification events older than this many days are pruned; management events are kept.
     pub audit_retention_days: u32,
 }
@@ -72,6 +71,7 @@ impl WorkspaceSettings {
         Self {
             workspace_id: workspace_id.to_owned(),
             verification_audit: VerificationAudit::All,
+            audit_rules: AuditRules::default(),
             audit_retention_days: Self::DEFAULT_RETENTION_DAYS,
         }
     }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 pub(crate) async fn all(db: impl PgExecutor<'_>) -> Result<Vec<WorkspaceSettings>, StoreError> {
     let query = sqlx::query_as::<_, SettingsRow>(
-        "SELECT workspace_id, verification_audit, audit_retention_days FROM workspace_settings",
+        "SELECT workspace_id, verification_audit, audit_retention_days, audit_rules \
+         FROM workspace_settings",
     );
     fetch_all(db, query).await
 }
@@ -20,14 +21,17 @@ pub(crate) async fn put(
     settings: &WorkspaceSettings,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO workspace_settings (workspace_id, verification_audit, audit_retention_days) \
-         VALUES ($1, $2, $3) ON CONFLICT (workspace_id) DO UPDATE SET \
+        "INSERT INTO workspace_settings \
+         (workspace_id, verification_audit, audit_retention_days, audit_rules) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id) DO UPDATE SET \
          verification_audit = excluded.verification_audit, \
-         audit_retention_days = excluded.audit_retention_days",
+         audit_retention_days = excluded.audit_retention_days, \
+         audit_rules = excluded.audit_rules",
     )
     .bind(&settings.workspace_id)
     .bind(settings.verification_audit.as_str())
     .bind(i64::from(settings.audit_retention_days))
+    .bind(settings.audit_rules.to_json())
     .execute(db)
     .await
     .map_err(store_error)?;

@@ -152,6 +152,15 @@ pub fn settings_patch(req: UpdateWorkspaceSettings) -> ApiResult<SettingsPatch> 
             .as_ref()
             .map(|audit| SettingsPatch::verification_audit(audit.as_str()))
             .transpose()?,
+        audit_rules: req
+            .audit_rules
+            .as_ref()
+            .map(|rules| {
+                SettingsPatch::audit_rules(
+                    rules.iter().map(|r| (r.pattern.as_str(), r.level.as_str())),
+                )
+            })
+            .transpose()?,
         audit_retention_days: req
             .audit_retention_days
             .map(SettingsPatch::retention_days)

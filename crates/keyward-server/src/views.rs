@@ -188,6 +188,15 @@ pub fn settings_view(s: &WorkspaceSettings) -> keyward_api::WorkspaceSettings {
     keyward_api::WorkspaceSettings {
         workspace_id: s.workspace_id.clone(),
         verification_audit: verification_audit(s.verification_audit),
+        audit_rules: s
+            .audit_rules
+            .rules()
+            .iter()
+            .map(|rule| keyward_api::AuditRule {
+                pattern: rule.pattern.as_str().to_owned(),
+                level: verification_audit(rule.level),
+            })
+            .collect(),
         audit_retention_days: s.audit_retention_days,
     }
 }
@@ -233,6 +242,7 @@ pub fn verification_audit(
     match audit {
         Domain::All => Wire::All,
         Domain::Failures => Wire::Failures,
+        Domain::Aggregate => Wire::Aggregate,
         Domain::None => Wire::None,
     }
 }
@@ -361,6 +371,7 @@ mod tests {
         for audit in [
             keyward_core::VerificationAudit::All,
             keyward_core::VerificationAudit::Failures,
+            keyward_core::VerificationAudit::Aggregate,
             keyward_core::VerificationAudit::None,
         ] {
             assert_eq!(json(&verification_audit(audit)), audit.as_str());

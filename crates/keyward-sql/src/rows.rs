@@ -8,7 +8,7 @@ use crate::columns::to_u64;
 use crate::columns::{hash, metadata, optional_time, permissions, time};
 use crate::limits::{self, CreditColumns};
 use keyward_core::{
-    AuditEvent, KeyRecord, KeyUsage, NewEvent, Restrictions, RootKey, StoreError,
+    AuditEvent, AuditRules, KeyRecord, KeyUsage, NewEvent, Restrictions, RootKey, StoreError,
     VerificationAudit, Workspace, WorkspaceSettings,
 };
 
@@ -203,6 +203,7 @@ pub struct SettingsRow {
     workspace_id: String,
     verification_audit: String,
     audit_retention_days: i64,
+    audit_rules: String,
 }
 
 impl IntoRecord for SettingsRow {
@@ -214,9 +215,12 @@ impl IntoRecord for SettingsRow {
             .ok_or_else(|| StoreError::Corrupt(what("verification_audit")))?;
         let audit_retention_days = u32::try_from(self.audit_retention_days)
             .map_err(|_| StoreError::Corrupt(what("audit_retention_days")))?;
+        let audit_rules = AuditRules::from_json(&self.audit_rules)
+            .ok_or_else(|| StoreError::Corrupt(what("audit_rules")))?;
         Ok(WorkspaceSettings {
             workspace_id: self.workspace_id,
             verification_audit,
+            audit_rules,
             audit_retention_days,
         })
     }

@@ -10,8 +10,8 @@ use crate::Engine;
 use anyhow::Result;
 use chrono::Duration;
 use keyward_core::{
-    Change, ChangedObject, EventKind, Store, StoreError, UsageIncrement, VerificationAudit,
-    WorkspacePolicy, WorkspaceSettings,
+    AuditRules, Change, ChangedObject, EventKind, Store, StoreError, UsageIncrement,
+    VerificationAudit, WorkspacePolicy, WorkspaceSettings,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -85,6 +85,7 @@ pub async fn every_write_records_one_change_per_object_it_changed<E: Engine>(
     let settings = WorkspaceSettings {
         workspace_id: acme.id.clone(),
         verification_audit: VerificationAudit::Failures,
+        audit_rules: AuditRules::default(),
         audit_retention_days: 30,
     };
     store

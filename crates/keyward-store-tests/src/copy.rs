@@ -10,7 +10,7 @@ use crate::Engine;
 use anyhow::{ensure, Result};
 use chrono::Duration;
 use keyward_core::{
-    EventKind, Store, UsageIncrement, VerificationAudit, Workspace, WorkspacePolicy,
+    AuditRules, EventKind, Store, UsageIncrement, VerificationAudit, Workspace, WorkspacePolicy,
     WorkspaceSettings,
 };
 use keyward_storage::{copy_database, read_records, CopyError};
@@ -38,6 +38,7 @@ async fn populated(story: &mut Story) -> Result<Vec<Workspace>> {
     let settings = WorkspaceSettings {
         workspace_id: acme.id.clone(),
         verification_audit: VerificationAudit::Failures,
+        audit_rules: AuditRules::parse([("*.read", VerificationAudit::Aggregate)].into_iter())?,
         audit_retention_days: 30,
     };
     let event = story.event(&acme, EventKind::WorkspaceUpdated);

@@ -8,7 +8,7 @@ use anyhow::Result;
 use chrono::Duration;
 use keyward_core::ids::{self, new_id};
 use keyward_core::{
-    EventKind, KeyFilter, KeyRecord, KeyStatus, KeyUsage, NewEvent, Store, StoreError,
+    AuditRules, EventKind, KeyFilter, KeyRecord, KeyStatus, KeyUsage, NewEvent, Store, StoreError,
     UsageIncrement, VerificationAudit, Workspace, WorkspaceSettings,
 };
 use std::collections::BTreeMap;
@@ -380,21 +380,37 @@ pub async fn cursor_pages_skip_and_repeat_no_key<E: Engine>(engine: &E) -> Resul
     Ok(())
 }
 
-/// Settings round-trip, and writing them appends to the chain like any change.
+/// Settings round-trip (every level, and the audit rules in their order), and writing them
+/// appends to the chain like any change.
 pub async fn workspace_settings_read_back_as_written<E: Engine>(engine: &E) -> Result<()> {
     let (_db, store) = fresh(engine).await?;
     let mut story = Story::new(store.clone())?;
     let (acme, _) = story.create_workspace("acme").await?;
-    let settings = WorkspaceSettings {
+    let mut settings = WorkspaceSettings {
         workspace_id: acme.id.clone(),
         verification_audit: VerificationAudit::Failures,
+        audit_rules: AuditRules::default(),
         audit_retention_days: 30,
     };
     store
         .put_workspace_settings(&settings, story.event(&acme, EventKind::WorkspaceUpdated))
         .await?;
+    assert_eq!(store.workspace_settings().await?, vec![settings.clone()]);
+    settings.verification_audit = VerificationAudit::Aggregate;
+    settings.audit_rules = AuditRules::parse(
+        [
+            ("invoices.delete", VerificationAudit::All),
+            ("*.read", VerificationAudit::Aggregate),
+            ("health", VerificationAudit::None),
+            ("*", VerificationAudit::Failures),
+        ]
+        .into_iter(),
+    )?;
+    store
+        .put_workspace_settings(&settings, story.event(&acme, EventKind::WorkspaceUpdated))
+        .await?;
     assert_eq!(store.workspace_settings().await?, vec![settings]);
-    story.appended(&acme, 1);
+    story.appended(&acme, 2);
     story.assert_chain_length(&acme).await?;
     assert!(verify_chain(store.as_ref(), &acme.id).await?.valid);
     Ok(())

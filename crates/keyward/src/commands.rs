@@ -147,8 +147,10 @@ pub async fn serve(
         config.ui.clone(),
     )
     .await?;
-    // Counters gathered since the last periodic flush.
+    // Counters gathered since the last periodic flush, and every aggregated verification
+    // (the open minute too: a minute written in two parts still adds up).
     maintenance::flush_usage(&state).await;
+    maintenance::flush_aggregates(&state, true).await;
     if let Err(e) = state.flush_advice_observations().await {
         tracing::warn!(error = %e, "writing advice observations at shutdown failed");
     }

@@ -121,6 +121,7 @@ pub async fn gateway(
         }
     }
     maintenance::flush_usage(&state).await;
+    maintenance::flush_aggregates(&state, true).await;
     database.close().await;
     tracing::info!("keyward gateway stopped");
     Ok(served?)

@@ -86,13 +86,13 @@ async fn bad_input_is_400_with_the_servers_message() {
         keyward
             .update_workspace(&UpdateWorkspaceSettings {
                 verification_audit: Some(VerificationAudit::from("sometimes")),
-                audit_retention_days: None,
+                ..Default::default()
             })
             .await,
     );
     assert_eq!(
         error.message.as_deref(),
-        Some("verification_audit must be all, failures or none")
+        Some("verification_audit must be all, failures, aggregate or none")
     );
 }
 

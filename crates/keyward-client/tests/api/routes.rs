@@ -4,9 +4,9 @@
 use crate::server;
 use keyward_client::api::leaks::{LeakReport, LeakedKey};
 use keyward_client::api::{
-    AuditKind, AuditOutcome, AuditQuery, CreateKeyRequest, CreateRootKeyRequest, KeyListQuery,
-    KeyStatus, Policy, ProbeStatus, RevokeKeyRequest, RotateKeyRequest, UpdateKeyRequest,
-    UpdateWorkspaceSettings, VerificationAudit, VerifyCode, VerifyRequest,
+    AuditKind, AuditOutcome, AuditQuery, AuditRule, CreateKeyRequest, CreateRootKeyRequest,
+    KeyListQuery, KeyStatus, Policy, ProbeStatus, RevokeKeyRequest, RotateKeyRequest,
+    UpdateKeyRequest, UpdateWorkspaceSettings, VerificationAudit, VerifyCode, VerifyRequest,
 };
 use keyward_client::StatusCode;
 
@@ -158,6 +158,10 @@ async fn root_keys_policy_and_workspace_settings() {
     let changed = keyward
         .update_workspace(&UpdateWorkspaceSettings {
             verification_audit: Some(VerificationAudit::Failures),
+            audit_rules: Some(vec![AuditRule {
+                pattern: "*.read".into(),
+                level: VerificationAudit::Aggregate,
+            }]),
             audit_retention_days: Some(30),
         })
         .await
@@ -165,6 +169,13 @@ async fn root_keys_policy_and_workspace_settings() {
         .value;
     assert_eq!(changed.verification_audit, VerificationAudit::Failures);
     assert_eq!(changed.audit_retention_days, 30);
+    assert_eq!(
+        changed.audit_rules,
+        [AuditRule {
+            pattern: "*.read".into(),
+            level: VerificationAudit::Aggregate,
+        }]
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ async fn the_workspace_setting_chooses_which_verifications_are_recorded() {
     let workspace_id = app.workspaces[0].id.clone();
     assert_eq!(
         api.get("/v1/workspace").await.expect(200),
-        &json!({"workspace_id": workspace_id, "verification_audit": "all", "audit_retention_days": 90})
+        &json!({"workspace_id": workspace_id, "verification_audit": "all", "audit_rules": [], "audit_retention_days": 90})
     );
     let stripe = api.new_key(STRIPE, &["invoices:delete"]).await;
     let unknown = unissued_key("bos");

@@ -100,7 +100,7 @@ async fn a_node_cut_from_the_database_answers_503_not_a_stale_valid_and_recovers
     a_client
         .update_workspace(&UpdateWorkspaceSettings {
             verification_audit: Some(VerificationAudit::None),
-            audit_retention_days: None,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -57,7 +57,7 @@ pub async fn run(a: &Client, b: &Client, cycles: usize) -> Vec<Duration> {
     // not the audit path (and the workspace change itself must reach B).
     a.update_workspace(&UpdateWorkspaceSettings {
         verification_audit: Some(VerificationAudit::None),
-        audit_retention_days: None,
+        ..Default::default()
     })
     .await
     .expect("the workspace's settings change");
