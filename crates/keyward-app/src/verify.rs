@@ -8,6 +8,7 @@
 
 use crate::enforce::{enforce, Enforced};
 use crate::error::{AppError, AppResult};
+use crate::events;
 use crate::fields::RequestContext;
 use crate::rights::{Caller, KeysVerify};
 use crate::service::Keyward;
