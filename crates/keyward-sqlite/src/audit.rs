@@ -2,12 +2,13 @@
 //! advancing each workspace's head in `audit_heads`; the linking itself is
 //! `keyward_core::chain`), and reading events back.
 //!
-//! `audit_events` carries the indexes the audit queries need (by key, kind, action and time)
-//! and no more: each one is another B-tree insert for every verification. Its row is lean
-//! (migration 0006): the workspace, kind, actor, key and outcome are integer references into
-//! `audit_names` (see `names.rs`), the hashes are 32-byte blobs, the event id has no index
-//! (nothing looks an event up by id), and the table is `WITHOUT ROWID` on
-//! `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the schema before).
+//! `audit_events` carries the indexes the audit queries need (by key, key and action, kind,
+//! action, outcome and time) and no more: each one is another B-tree insert for every
+//! verification. Its row is lean (migration 0006): the workspace, kind, actor, key and
+//! outcome are integer references into `audit_names` (see `names.rs`), the hashes are 32-byte
+//! blobs, the event id has no index (nothing looks an event up by id), and the table is
+//! `WITHOUT ROWID` on `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the
+//! schema before).
 //! Reads resolve the names in SQL (a primary-key lookup per name; a missing name reads as a
 //! marker, so the chain check reports that event), filters compare with the id of the name
 //! asked for (a constant subquery SQLite evaluates once), and each filtered query names its

@@ -9,6 +9,7 @@
 mod bulk;
 mod feed;
 mod nodes;
+mod partitions;
 mod timeouts;
 
 use anyhow::{Context, Result};
