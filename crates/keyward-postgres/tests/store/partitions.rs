@@ -143,3 +143,52 @@ async fn a_week_shared_by_two_workspaces_goes_at_the_last_ones_retention() -> Re
     store.close().await;
     Ok(())
 }
+
+/// Migration 0013 moves the events of a database written before it into their partitions:
+/// management events apart, each verification into its week's partition (weeks before 1970
+/// included), none lost.
+#[tokio::test]
+async fn the_upgrade_moves_existing_events_into_their_partitions() -> Result<()> {
+    if let Some(why) = unavailable() {
+        return keyward_store_tests::skip("the_upgrade_moves_existing_events", &why);
+    }
+    let db = create().await?;
+    let pool = sqlx::PgPool::connect(db.scratch.url()).await?;
+    for before in [
+        include_str!("../../migrations/0001_init.sql"),
+        include_str!("../../migrations/0008_changes.sql"),
+        include_str!("../../migrations/0009_ui.sql"),
+        include_str!("../../migrations/0010_imported.sql"),
+        include_str!("../../migrations/0011_advice.sql"),
+    ] {
+        sqlx::raw_sql(before).execute(&pool).await?;
+    }
+    let (t0, week) = week_of_start()?;
+    let t0 = t0.timestamp_millis();
+    sqlx::query(
+        "INSERT INTO audit_events (workspace_id, seq, id, time, kind, outcome, prev_hash, hash) \
+         VALUES ('ws', 1, 'e1', $1, 'workspace.created', 'ok', 'a', 'b'), \
+         ('ws', 2, 'e2', $1 + 1000, 'key.verified', 'VALID', 'b', 'c'), \
+         ('ws', 3, 'e3', -5, 'key.verified', 'VALID', 'c', 'd')",
+    )
+    .bind(t0)
+    .execute(&pool)
+    .await?;
+    sqlx::raw_sql(include_str!(
+        "../../migrations/0013_audit_filter_indexes.sql"
+    ))
+    .execute(&pool)
+    .await?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tableoid::regclass::text, seq FROM audit_events ORDER BY seq")
+            .fetch_all(&pool)
+            .await?;
+    let expected = vec![
+        ("audit_events_kept".to_owned(), 1),
+        (format!("audit_events_verified_w{week}"), 2),
+        ("audit_events_verified_wm1".to_owned(), 3),
+    ];
+    ensure!(rows == expected, "{rows:?}");
+    pool.close().await;
+    Ok(())
+}
