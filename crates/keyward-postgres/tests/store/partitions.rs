@@ -1,6 +1,7 @@
 //! Retention on PostgreSQL drops a week of verification events whole (a partition, migration
 //! 0013) when every event in it is one the row-by-row delete would remove, and deletes row by
-//! row otherwise; either way the chain verifies after.
+//! row otherwise; either way the chain verifies after. The upgrade to partitions keeps every
+//! event.
 
 use super::{create, open, unavailable};
 use anyhow::{ensure, Context, Result};
