@@ -14,6 +14,7 @@
 
 use crate::columns::{millis, to_u64};
 use crate::error::store_error;
+use crate::partitions;
 use crate::rows::EventRow;
 use crate::sql::{and_where, fetch_all};
 use keyward_core::audit::GENESIS_HASH;
@@ -40,6 +41,8 @@ pub(crate) async fn lock_head(
     conn: &mut PgConnection,
     workspace_id: &str,
 ) -> Result<ChainHead, StoreError> {
+    // The partitions' lock before the head's (see `partitions.rs`).
+    partitions::lock_for_append(&mut *conn).await?;
     // `DO UPDATE` (a no-op) rather than `DO NOTHING`: it locks the existing row and returns it.
     let (seq, hash): (i64, String) = sqlx::query_as(
         "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES ($1, 0, $2) \
@@ -233,32 +236,40 @@ pub(crate) async fn head(
     Ok(row.map(|(seq, hash)| ChainHead { seq, hash }))
 }
 
-/// A workspace's events matching `filter`, newest first.
+/// A workspace's events matching `filter`, newest first. Each filter the API offers has an
+/// index that ends in `seq` (migration 0013), which the planner seeks in each partition and
+/// merges newest first (a unit test checks the plans on an analyzed table).
 pub(crate) async fn newest_first(
     db: impl PgExecutor<'_>,
     workspace_id: &str,
     filter: &AuditFilter,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut sql = QueryBuilder::<Postgres>::new(concat!(
+    let mut sql = QueryBuilder::<Postgres>::new("");
+    select_newest_first(&mut sql, workspace_id, filter);
+    fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
+/// Appends the query of [`newest_first`] to `sql` (which tests start with `EXPLAIN`).
+fn select_newest_first<'a>(
+    sql: &mut QueryBuilder<'a, Postgres>,
+    workspace_id: &'a str,
+    filter: &'a AuditFilter,
+) {
+    sql.push(concat!(
         "SELECT ",
         event_columns!(),
         " FROM audit_events WHERE workspace_id = "
     ));
     sql.push_bind(workspace_id);
-    and_where(&mut sql, "key_id = ", filter.key_id.as_deref());
-    and_where(&mut sql, "kind = ", filter.kind.map(EventKind::as_str));
-    and_where(&mut sql, "action = ", filter.action.as_deref());
-    and_where(
-        &mut sql,
-        "outcome = ",
-        filter.outcome.map(EventOutcome::as_str),
-    );
-    and_where(&mut sql, "time >= ", filter.since.map(millis));
-    and_where(&mut sql, "time < ", filter.until.map(millis));
-    and_where(&mut sql, "seq < ", filter.before_seq);
+    and_where(sql, "key_id = ", filter.key_id.as_deref());
+    and_where(sql, "kind = ", filter.kind.map(EventKind::as_str));
+    and_where(sql, "action = ", filter.action.as_deref());
+    and_where(sql, "outcome = ", filter.outcome.map(EventOutcome::as_str));
+    and_where(sql, "time >= ", filter.since.map(millis));
+    and_where(sql, "time < ", filter.until.map(millis));
+    and_where(sql, "seq < ", filter.before_seq);
     sql.push(" ORDER BY seq DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
-    fetch_all(db, sql.build_query_as::<EventRow>()).await
 }
 
 /// At most `limit` events after `after_seq`, in chain order.
@@ -345,14 +356,26 @@ pub(crate) async fn prune(
     kind: EventKind,
     before_ms: i64,
 ) -> Result<Option<(u64, Checkpoint)>, StoreError> {
+    // Weeks that may be dropped whole, and if any, the lock that lets them go (taken before
+    // the head's, see `partitions.rs`).
+    let weeks = if kind == EventKind::KeyVerified {
+        partitions::weeks_before(&mut *conn, before_ms).await?
+    } else {
+        Vec::new()
+    };
+    if !weeks.is_empty() {
+        partitions::lock_for_drop(&mut *conn).await?;
+    }
     lock_head(&mut *conn, workspace_id).await?;
     // The cut: the newest event (of any kind) older than `before`. Events are appended in
     // about time order, so an event after the cut may be older than `before` too; it stays
     // until the next run. Its hash is read before anything is deleted, because it may be one
     // of the deleted events.
+    // By `audit_events_cut` (`time + 0`, see migration 0013); `time < $2` as well, so the weeks
+    // after the cut are not read.
     let cut: Option<(i64, String)> = sqlx::query_as(
         "SELECT seq, hash FROM audit_events WHERE workspace_id = $1 AND time < $2 \
-         ORDER BY time DESC, seq DESC LIMIT 1",
+         AND time + 0 < $2 ORDER BY time + 0 DESC, seq DESC LIMIT 1",
     )
     .bind(workspace_id)
     .bind(before_ms)
@@ -368,6 +391,7 @@ pub(crate) async fn prune(
     }
     // An event before the cut may be newer than `before` (a verification is stamped before
     // its batch commits): it stays.
+    let dropped = partitions::drop_covered(&mut *conn, workspace_id, cut_seq, &weeks).await?;
     let deleted = sqlx::query(
         "DELETE FROM audit_events WHERE workspace_id = $1 AND kind = $2 AND seq <= $3 \
          AND time < $4",
@@ -379,7 +403,8 @@ pub(crate) async fn prune(
     .execute(&mut *conn)
     .await
     .map_err(store_error)?
-    .rows_affected();
+    .rows_affected()
+        + dropped;
     let (retained,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND seq <= $2")
             .bind(workspace_id)
@@ -393,4 +418,159 @@ pub(crate) async fn prune(
         retained: to_u64(retained, &format!("checkpoint of {workspace_id}: retained"))?,
     };
     Ok(Some((deleted, checkpoint)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::ScratchDatabase;
+    use crate::PostgresStore;
+    use chrono::{DateTime, Utc};
+    use keyward_core::{Store, VerifyCode};
+
+    /// Each filter the API and the dashboard offer, with the columns every index scan of its
+    /// plan must seek (the index's leading columns after the workspace).
+    fn filters(now: DateTime<Utc>) -> Vec<(AuditFilter, &'static [&'static str])> {
+        let some = |s: &str| Some(s.to_owned());
+        let day = chrono::Duration::days(1);
+        let revoked = Some(EventOutcome::Verify(VerifyCode::Revoked));
+        vec![
+            (
+                AuditFilter {
+                    key_id: some("key_7"),
+                    ..AuditFilter::default()
+                },
+                &["key_id"],
+            ),
+            (
+                AuditFilter {
+                    key_id: some("key_7"),
+                    action: some("invoices.7"),
+                    ..AuditFilter::default()
+                },
+                &["key_id", "action"],
+            ),
+            (
+                AuditFilter {
+                    action: some("invoices.7"),
+                    since: Some(now - day),
+                    until: Some(now),
+                    ..AuditFilter::default()
+                },
+                &["action"],
+            ),
+            (
+                AuditFilter {
+                    outcome: revoked,
+                    ..AuditFilter::default()
+                },
+                &["outcome"],
+            ),
+            (
+                AuditFilter {
+                    outcome: revoked,
+                    since: Some(now - day),
+                    until: Some(now),
+                    before_seq: Some(190_000),
+                    ..AuditFilter::default()
+                },
+                &["outcome"],
+            ),
+            (
+                AuditFilter {
+                    kind: Some(EventKind::KeyRevoked),
+                    ..AuditFilter::default()
+                },
+                &["kind"],
+            ),
+            // Time alone: the primary key newest first, the weeks outside the range not read.
+            (
+                AuditFilter {
+                    since: Some(now - day),
+                    until: Some(now),
+                    ..AuditFilter::default()
+                },
+                &["workspace_id"],
+            ),
+        ]
+    }
+
+    /// On a table the planner has statistics for (200,000 events over partitions, then
+    /// `ANALYZE`), every filter seeks its index in each partition and merges them newest first:
+    /// no sequential scan, no sort of every match.
+    #[tokio::test]
+    async fn filtered_queries_seek_their_index() {
+        let Ok(server) = std::env::var("KEYWARD_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: KEYWARD_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let db = ScratchDatabase::create(&server).await.unwrap();
+        // Filling the table takes longer than a call may.
+        let patient = std::time::Duration::from_secs(300);
+        let timeouts = crate::Timeouts {
+            statement: patient,
+            call: patient,
+            ..crate::Timeouts::default()
+        };
+        let store = PostgresStore::connect_with(db.url(), timeouts).unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        // Four days of events, one every two seconds: a hundred keys, twenty actions, one
+        // revocation in a hundred and one refusal in fifty.
+        sqlx::query(
+            "INSERT INTO audit_events (workspace_id, seq, id, time, kind, key_id, action, \
+             outcome, prev_hash, hash) \
+             SELECT 'ws_a', i, 'ev_' || i, $1 - (200000 - i) * 2000, \
+             CASE WHEN i % 100 = 0 THEN 'key.revoked' ELSE 'key.verified' END, \
+             'key_' || (i % 100), 'invoices.' || (i % 20), \
+             CASE WHEN i % 50 = 25 THEN 'REVOKED' ELSE 'VALID' END, '', '' \
+             FROM generate_series(1, 200000) AS i",
+        )
+        .bind(now.timestamp_millis())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE audit_events")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        for (filter, columns) in filters(now) {
+            let filter = AuditFilter {
+                limit: 50,
+                ..filter
+            };
+            let mut sql = QueryBuilder::<Postgres>::new("EXPLAIN ");
+            select_newest_first(&mut sql, "ws_a", &filter);
+            let plan: Vec<(String,)> = sql.build_query_as().fetch_all(&store.pool).await.unwrap();
+            let plan: Vec<&str> = plan.iter().map(|(line,)| line.as_str()).collect();
+            let text = plan.join("\n");
+            assert!(!text.contains("Seq Scan"), "{filter:?} scans:\n{text}");
+            // A Sort node (a Merge Append's "Sort Key" is the merge of ordered index scans).
+            let node = |l: &&str| {
+                l.trim_start()
+                    .trim_start_matches("->")
+                    .trim_start()
+                    .to_owned()
+            };
+            assert!(
+                !plan
+                    .iter()
+                    .any(|l| node(l).starts_with("Sort  ") || l.contains("Incremental Sort")),
+                "{filter:?} sorts:\n{text}"
+            );
+            let scans = plan.iter().filter(|l| l.contains("Index Scan")).count();
+            let seeks: Vec<&&str> = plan.iter().filter(|l| l.contains("Index Cond")).collect();
+            assert!(scans > 0 && seeks.len() == scans, "{filter:?}:\n{text}");
+            for column in columns {
+                assert!(
+                    seeks.iter().all(|l| l.contains(&format!("({column} = "))),
+                    "{filter:?} does not seek {column}:\n{text}"
+                );
+            }
+            // And the query runs.
+            newest_first(&store.pool, "ws_a", &filter).await.unwrap();
+        }
+        store.close().await;
+        drop(db);
+    }
 }

@@ -40,6 +40,7 @@ mod error;
 mod feed;
 mod ingest;
 mod keys;
+mod partitions;
 mod restrictions;
 pub mod scratch;
 mod settings;

@@ -5,8 +5,8 @@
 use crate::error::store_error;
 use crate::verified_prefix;
 use crate::{
-    advice, audit, bounded, changes, dashboard, keys, restrictions, settings, workspaces,
-    PostgresStore,
+    advice, audit, bounded, changes, dashboard, keys, partitions, restrictions, settings,
+    workspaces, PostgresStore,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -132,7 +132,8 @@ impl Store for PostgresStore {
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")));
             pool.close().await;
-            run
+            run?;
+            partitions::create_ahead(&self.pool, chrono::Utc::now().timestamp_millis()).await
         })
         .await
     }
@@ -365,6 +366,7 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.call(async {
+            partitions::create_ahead(&self.pool, now.timestamp_millis()).await?;
             let mut tx = self.begin().await?;
             match audit::prune(&mut tx, workspace_id, kind, before.timestamp_millis()).await? {
                 Some((deleted, checkpoint)) => {

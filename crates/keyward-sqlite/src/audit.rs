@@ -2,12 +2,13 @@
 //! advancing each workspace's head in `audit_heads`; the linking itself is
 //! `keyward_core::chain`), and reading events back.
 //!
-//! `audit_events` carries the indexes the audit queries need (by key, kind, action and time)
-//! and no more: each one is another B-tree insert for every verification. Its row is lean
-//! (migration 0006): the workspace, kind, actor, key and outcome are integer references into
-//! `audit_names` (see `names.rs`), the hashes are 32-byte blobs, the event id has no index
-//! (nothing looks an event up by id), and the table is `WITHOUT ROWID` on
-//! `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the schema before).
+//! `audit_events` carries the indexes the audit queries need (by key, key and action, kind,
+//! action, outcome and time) and no more: each one is another B-tree insert for every
+//! verification. Its row is lean (migration 0006): the workspace, kind, actor, key and
+//! outcome are integer references into `audit_names` (see `names.rs`), the hashes are 32-byte
+//! blobs, the event id has no index (nothing looks an event up by id), and the table is
+//! `WITHOUT ROWID` on `(workspace_id, seq)` (`scripts/ingest-row-cost.py` compares it with the
+//! schema before).
 //! Reads resolve the names in SQL (a primary-key lookup per name; a missing name reads as a
 //! marker, so the chain check reports that event), filters compare with the id of the name
 //! asked for (a constant subquery SQLite evaluates once), and each filtered query names its
@@ -372,25 +373,38 @@ fn select_newest_first<'a>(
         " AND e.outcome",
         filter.outcome.map(EventOutcome::as_str),
     );
-    and_where(sql, "e.time >= ", filter.since.map(millis));
-    and_where(sql, "e.time < ", filter.until.map(millis));
+    // `+e.time`: the time is a condition on the rows the chosen index (or, without one, the
+    // primary key newest first) yields, never a reason to read the time index and sort.
+    and_where(sql, "+e.time >= ", filter.since.map(millis));
+    and_where(sql, "+e.time < ", filter.until.map(millis));
     and_where(sql, "e.seq < ", filter.before_seq);
     sql.push(" ORDER BY e.seq DESC LIMIT ")
         .push_bind(i64::from(filter.limit));
 }
 
-/// The index that serves `filter`, most selective first. Named because without statistics
-/// (nothing runs `ANALYZE`) SQLite reads a `WITHOUT ROWID` table newest first along its
-/// primary key and filters every row of the workspace, where the index seeks straight to them.
+/// The index that serves `filter`, most selective first; each ends in `seq`, so the page is
+/// one range of it read newest first (migrations 0006 and 0013). Named because without
+/// statistics (nothing runs `ANALYZE`) SQLite reads a `WITHOUT ROWID` table newest first along
+/// its primary key and filters every row of the workspace, where the index seeks straight to
+/// them. A filter on time alone walks the primary key newest first (see `+e.time`).
 fn index_for(filter: &AuditFilter) -> Option<&'static str> {
-    if filter.key_id.is_some() {
-        Some("audit_events_key")
-    } else if filter.action.is_some() {
-        Some("audit_events_action")
-    } else if filter.kind.is_some() {
-        Some("audit_events_kind")
-    } else {
-        None
+    match filter {
+        AuditFilter {
+            key_id: Some(_),
+            action: Some(_),
+            ..
+        } => Some("audit_events_key_action"),
+        AuditFilter {
+            key_id: Some(_), ..
+        } => Some("audit_events_key"),
+        AuditFilter {
+            action: Some(_), ..
+        } => Some("audit_events_action"),
+        AuditFilter {
+            outcome: Some(_), ..
+        } => Some("audit_events_outcome"),
+        AuditFilter { kind: Some(_), .. } => Some("audit_events_kind"),
+        _ => None,
     }
 }
 
@@ -625,19 +639,18 @@ mod tests {
     use chrono::DateTime;
     use keyward_core::Store;
 
-    /// Every filter that names an index is served by it, whatever SQLite would estimate.
-    #[tokio::test]
-    async fn filtered_queries_seek_their_index() {
-        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
+    /// Each filter the API and the dashboard offer, with the index that must serve it (`None`:
+    /// the primary key, newest first).
+    fn filters() -> Vec<(AuditFilter, Option<&'static str>)> {
         let some = |s: &str| Some(s.to_owned());
-        let cases = [
+        let time = DateTime::from_timestamp_millis;
+        vec![
             (
                 AuditFilter {
                     key_id: some("key_a"),
                     ..AuditFilter::default()
                 },
-                "audit_events_key",
+                Some("audit_events_key"),
             ),
             (
                 AuditFilter {
@@ -645,21 +658,45 @@ mod tests {
                     kind: Some(EventKind::KeyVerified),
                     ..AuditFilter::default()
                 },
-                "audit_events_key",
+                Some("audit_events_key"),
+            ),
+            (
+                AuditFilter {
+                    key_id: some("key_a"),
+                    action: some("invoices.delete"),
+                    ..AuditFilter::default()
+                },
+                Some("audit_events_key_action"),
             ),
             (
                 AuditFilter {
                     action: some("invoices.delete"),
                     ..AuditFilter::default()
                 },
-                "audit_events_action",
+                Some("audit_events_action"),
             ),
             (
                 AuditFilter {
                     kind: Some(EventKind::KeyRevoked),
                     ..AuditFilter::default()
                 },
-                "audit_events_kind",
+                Some("audit_events_kind"),
+            ),
+            (
+                AuditFilter {
+                    outcome: Some(EventOutcome::Verify(keyward_core::VerifyCode::Revoked)),
+                    ..AuditFilter::default()
+                },
+                Some("audit_events_outcome"),
+            ),
+            (
+                AuditFilter {
+                    outcome: Some(EventOutcome::Verify(keyward_core::VerifyCode::Revoked)),
+                    since: time(1),
+                    until: time(2),
+                    ..AuditFilter::default()
+                },
+                Some("audit_events_outcome"),
             ),
             // Paging back through one key's events, and an action over a time range.
             (
@@ -668,19 +705,31 @@ mod tests {
                     before_seq: Some(1_000),
                     ..AuditFilter::default()
                 },
-                "audit_events_key",
+                Some("audit_events_key"),
             ),
             (
                 AuditFilter {
                     action: some("invoices.delete"),
-                    since: DateTime::from_timestamp_millis(1),
-                    until: DateTime::from_timestamp_millis(2),
+                    since: time(1),
+                    until: time(2),
                     ..AuditFilter::default()
                 },
-                "audit_events_action",
+                Some("audit_events_action"),
             ),
-        ];
-        for (filter, index) in cases {
+            (
+                AuditFilter {
+                    since: time(1),
+                    until: time(2),
+                    ..AuditFilter::default()
+                },
+                None,
+            ),
+        ]
+    }
+
+    /// Asserts that every filter seeks its index (or the primary key) without sorting.
+    async fn assert_plans(store: &SqliteStore) {
+        for (filter, index) in filters() {
             let filter = AuditFilter {
                 limit: 10,
                 ..filter
@@ -692,8 +741,9 @@ mod tests {
             let main = &plan
                 .iter()
                 .find(|row| row.3.starts_with("SEARCH e"))
-                .unwrap()
+                .unwrap_or_else(|| panic!("{filter:?} scans: {plan:?}"))
                 .3;
+            let index = index.unwrap_or("PRIMARY KEY");
             assert!(main.contains(index), "{filter:?}: {main}");
             assert!(
                 !plan.iter().any(|row| row.3.contains("TEMP B-TREE")),
@@ -702,6 +752,37 @@ mod tests {
             // And the query runs.
             newest_first(&store.reader, "ws_a", &filter).await.unwrap();
         }
+    }
+
+    /// Every filter is served by its index, whatever SQLite would estimate: on an empty table
+    /// (no statistics), and on one with statistics (`ANALYZE`) where most events are one
+    /// key's verifications, the shape that tempts the planner towards another index.
+    #[tokio::test]
+    async fn filtered_queries_seek_their_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        assert_plans(&store).await;
+
+        // Names 1..=5: the workspace, two kinds, the key, an outcome; 20,000 events.
+        sqlx::query(
+            "INSERT INTO audit_names (id, value) VALUES (1, 'ws_a'), (2, 'key.verified'), \
+             (3, 'key.revoked'), (4, 'key_a'), (5, 'REVOKED')",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+             INSERT INTO audit_events (workspace_id, seq, id, time, kind, key_id, action, \
+             outcome, prev_hash, hash) SELECT 1, i, 'ev_' || i, i, 2 + (i % 100 = 0), 4, \
+             'invoices.' || (i % 7), 5 * (i % 50 = 0) + (i % 50 <> 0), zeroblob(32), \
+             zeroblob(32) FROM n",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE").execute(&store.writer).await.unwrap();
+        assert_plans(&store).await;
     }
 
     #[tokio::test]

@@ -2,13 +2,15 @@
 //! (`keyward-store-tests`) on a scratch database per test, three ways (appends committed one
 //! by one, group-committed under `Grouped` as `keyward serve` runs it, and through an audit
 //! journal); then what several nodes on one database need (`nodes.rs`) and the bounds on
-//! every call (`timeouts.rs`). Each runs when
+//! every call (`timeouts.rs`), and the weekly partitions of verification events
+//! (`partitions.rs`). Each runs when
 //! `KEYWARD_TEST_POSTGRES_URL` names a server (its databases are created and dropped there)
 //! and otherwise prints that it was skipped.
 
 mod bulk;
 mod feed;
 mod nodes;
+mod partitions;
 mod timeouts;
 
 use anyhow::{Context, Result};
