@@ -648,4 +648,10 @@ impl Store for PostgresStore {
         })
         .await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.call(changes::at(&self.pool, seq)).await
+    }
 }

@@ -547,4 +547,10 @@ impl Store for SqliteStore {
         self.names.learn(learned);
         Ok(())
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        changes::at(&self.reader, seq).await
+    }
 }

@@ -414,4 +414,10 @@ impl<S: Store> Store for Grouped<S> {
     ) -> Result<(), StoreError> {
         self.inner.import_events(workspace_id, events, head).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.inner.change_at(seq).await
+    }
 }

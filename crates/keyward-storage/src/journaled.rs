@@ -437,4 +437,10 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         self.journal.settle().await?;
         self.inner.import_events(workspace_id, events, head).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.inner.change_at(seq).await
+    }
 }
