@@ -346,3 +346,23 @@ async fn the_snapshot_is_readable_by_the_server_s_user_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn keyward_serve_writes_its_snapshot_at_shutdown_and_starts_from_it() {
+    let mut app = crate::helpers::spawn_app();
+    let api = app.api();
+    let kept = api
+        .new_key("Kept Across Restarts", &["invoices:read"])
+        .await;
+    let revoked = api
+        .new_key("Revoked Before Restart", &["invoices:read"])
+        .await;
+    api.revoke_key(&revoked.id, None).await.expect(200);
+    app.restart();
+    let log = app.log_text();
+    assert!(log.contains("wrote the index snapshot"), "{log}");
+    assert!(log.contains("key index loaded from its snapshot"), "{log}");
+    let api = app.api();
+    assert_eq!(api.verify_code(&kept.key, None).await, "VALID");
+    assert_eq!(api.verify_code(&revoked.key, None).await, "REVOKED");
+}
