@@ -22,8 +22,9 @@
 //! the database. Changes are applied under the write lock, so a change this node makes and
 //! the follower's re-read of an older one cannot overtake each other in the index.
 
+use crate::index::KeyIndex;
 use crate::service::Keyward;
-use keyward_core::{Change, ChangeFeed, ChangedObject, StoreError};
+use keyward_core::{Change, ChangeFeed, ChangedObject, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,13 +175,22 @@ async fn catch_up(app: &Keyward, seq: &mut i64) -> Result<(), StoreError> {
 /// in log order (a rotated key before its replacement), each once.
 async fn apply(app: &Keyward, changes: &[Change]) -> Result<(), StoreError> {
     let _writes = app.writes.lock().await;
-    let store = app.store.as_ref();
+    apply_to(&app.index, app.store.as_ref(), changes).await
+}
+
+/// [`apply`] to `index`, for a caller that holds the write lock or owns the index alone (a
+/// snapshot brought up to date, `snapshot.rs`).
+pub(crate) async fn apply_to(
+    index: &KeyIndex,
+    store: &dyn Store,
+    changes: &[Change],
+) -> Result<(), StoreError> {
     let changed = |kind| changes.iter().any(|c| c.object == kind);
     if changed(ChangedObject::Workspace) {
-        app.index.reload_workspaces(store).await?;
+        index.reload_workspaces(store).await?;
     }
     if changed(ChangedObject::RootKey) {
-        app.index.reload_root_keys(store).await?;
+        index.reload_root_keys(store).await?;
     }
     let mut seen = HashSet::new();
     for change in changes.iter().filter(|c| c.object == ChangedObject::Key) {
@@ -189,7 +199,7 @@ async fn apply(app: &Keyward, changes: &[Change]) -> Result<(), StoreError> {
         }
         // Keys are never deleted; a missing one was never committed here.
         if let Some(key) = store.key(&change.workspace_id, &change.id).await? {
-            app.index.put_key(key);
+            index.put_key(key);
         }
     }
     Ok(())

@@ -82,15 +82,31 @@ impl KeyIndex {
             })
             .await?;
         self.put_keys(batch);
+        self.finish_keys();
+        for root in roots {
+            self.put_root_key(root);
+        }
+        Ok(())
+    }
+
+    /// Completes a load of many keys: rotation links, and the table's spare room given back.
+    pub(crate) fn finish_keys(&self) {
         self.link_replacements();
         self.keys
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .shrink_to_fit();
-        for root in roots {
-            self.put_root_key(root);
-        }
-        Ok(())
+    }
+
+    /// Every key's full record, in slot order, to `each` (under the keys' read lock: a
+    /// verification still reads, a write waits); stops at the first error `each` returns.
+    pub(crate) fn each_key<E>(
+        &self,
+        mut each: impl FnMut(KeyRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let table = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let done = table.records().try_for_each(&mut each);
+        done
     }
 
     /// A replacement read before the key it replaced is not yet known as one when placed:
@@ -162,7 +178,7 @@ impl KeyIndex {
     }
 
     /// Places keys, each replacing the one with the same digest.
-    fn put_keys(&self, keys: Vec<KeyRecord>) {
+    pub(crate) fn put_keys(&self, keys: Vec<KeyRecord>) {
         if keys.iter().any(|key| key.imported) {
             self.has_imported.store(true, Ordering::Relaxed);
         }

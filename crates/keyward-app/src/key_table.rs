@@ -116,6 +116,15 @@ impl KeyTable {
         self.keys.shrink_to_fit();
     }
 
+    /// Every key's full record, in slot order.
+    pub(crate) fn records(&self) -> impl Iterator<Item = KeyRecord> + '_ {
+        self.keys.iter().filter_map(|key| {
+            let workspace = self.workspaces.get(key.workspace)?;
+            let permissions = self.permission_sets.get(key.permissions)?;
+            Some(key.record(workspace, permissions))
+        })
+    }
+
     /// Every key's id and digest (a walk over the compact records, for the rare lookup by id).
     pub(crate) fn ids(&self) -> impl Iterator<Item = (&str, KeyHash)> {
         self.keys.iter().map(|key| (key.id(), key.hash))

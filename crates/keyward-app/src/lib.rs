@@ -48,6 +48,7 @@ pub mod retention;
 pub mod rights;
 mod root_keys;
 mod service;
+pub mod snapshot;
 mod system_clock;
 pub mod usage;
 mod verify;

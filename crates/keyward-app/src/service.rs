@@ -14,6 +14,7 @@ use crate::usage::UsageTracker;
 use chrono::{DateTime, Utc};
 use keyward_core::anchor::AnchorSigningKey;
 use keyward_core::{Clock, KeyHash, Store, StoreError};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -84,14 +85,30 @@ pub struct Inner {
 impl Keyward {
     /// Loads every key and root key into the index.
     pub async fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        Self::load_from(store, clock, None).await
+    }
+
+    /// Loads the index from the snapshot at `snapshot` when it is valid for this database
+    /// (`snapshot.rs`), and from every key in storage otherwise.
+    pub async fn load_from(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        snapshot: Option<&Path>,
+    ) -> Result<Self, StoreError> {
         let loaded_at = Instant::now();
         // Read before the index: a change committed in between is applied again, never missed.
         let loaded_seq = store.last_change_seq().await?;
+        let index = async {
+            match snapshot {
+                Some(path) => match crate::snapshot::load(path, store.as_ref()).await? {
+                    Some(index) => Ok(index),
+                    None => KeyIndex::load(store.as_ref()).await,
+                },
+                None => KeyIndex::load(store.as_ref()).await,
+            }
+        };
         // Read side by side: each waits on the database much of the time.
-        let (index, usage) = tokio::try_join!(
-            KeyIndex::load(store.as_ref()),
-            UsageTracker::load(store.as_ref())
-        )?;
+        let (index, usage) = tokio::try_join!(index, UsageTracker::load(store.as_ref()))?;
         let metrics = Arc::new(Metrics::new());
         // Until an anchor key is given, prefixes are signed with a key of this process only:
         // after a restart they are not trusted and chains are verified from the start.

@@ -369,4 +369,16 @@ pub trait Store: Send + Sync + 'static {
         self.append_events(vec![spend.into_event(outcome)]).await?;
         Ok(outcome)
     }
+
+    // Index snapshots (a node's verification index written to a file and read back at
+    // start, `keyward_app::snapshot`).
+
+    /// The change recorded with sequence number `seq` and when it was recorded, if the log
+    /// still holds it: a snapshot taken at `seq` belongs to this database's history only if
+    /// the change there is the one it saw. The default holds none, so a store that does not
+    /// forward this answers "unknown" and a snapshot is never trusted through it.
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        let _ = seq;
+        Ok(None)
+    }
 }

@@ -3,7 +3,7 @@
 //! `migrations/0008_changes.sql`) and announced with `pg_notify` on commit; read in sequence
 //! order by followers; pruned by age.
 
-use crate::columns::millis;
+use crate::columns::{millis, time};
 use crate::error::store_error;
 use chrono::{DateTime, Utc};
 use keyward_core::{Change, ChangedObject, StoreError};
@@ -96,4 +96,22 @@ pub(crate) async fn prune(
             .await
             .map_err(store_error)?;
     Ok(done.rows_affected())
+}
+
+/// The change numbered `seq` and when it was recorded, while the log holds it.
+pub(crate) async fn at(
+    db: impl PgExecutor<'_>,
+    seq: i64,
+) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("SELECT workspace_id, object, object_id, at FROM changes WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(db)
+            .await
+            .map_err(store_error)?;
+    let Some((workspace_id, object, id, at)) = row else {
+        return Ok(None);
+    };
+    let change = Change::from_stored(seq, workspace_id, &object, id)?;
+    Ok(Some((change, time(at, &format!("change {seq} at"))?)))
 }

@@ -679,4 +679,10 @@ impl Store for PostgresStore {
     ) -> Result<Option<CreditOutcome>, StoreError> {
         self.call(self.spender.spend_and_record(spend)).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.call(changes::at(&self.pool, seq)).await
+    }
 }

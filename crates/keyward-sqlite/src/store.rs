@@ -578,4 +578,10 @@ impl Store for SqliteStore {
     ) -> Result<Option<CreditOutcome>, StoreError> {
         self.spender.spend_and_record(spend).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        changes::at(&self.reader, seq).await
+    }
 }

@@ -440,4 +440,10 @@ impl<S: Store> Store for Grouped<S> {
     ) -> Result<Option<CreditOutcome>, StoreError> {
         self.inner.spend_and_record(spend).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.inner.change_at(seq).await
+    }
 }

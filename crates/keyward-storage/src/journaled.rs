@@ -477,4 +477,10 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
         };
         self.journal.spend(spend).await
     }
+
+    // Index snapshots.
+
+    async fn change_at(&self, seq: i64) -> Result<Option<(Change, DateTime<Utc>)>, StoreError> {
+        self.inner.change_at(seq).await
+    }
 }

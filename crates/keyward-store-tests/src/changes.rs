@@ -264,3 +264,38 @@ pub async fn pruning_keeps_the_newest_change_and_the_numbers_survive_a_reopen<E:
     );
     Ok(())
 }
+
+pub async fn a_change_reads_back_by_its_number_with_its_time_until_pruned<E: Engine>(
+    engine: &E,
+) -> Result<()> {
+    let (_db, store) = fresh(engine).await?;
+    assert_eq!(
+        store.change_at(0).await?,
+        None,
+        "an empty log holds nothing"
+    );
+    let mut story = Story::new(store.clone())?;
+    let before = story.now;
+    let (acme, _) = story.create_workspace("acme").await?;
+    story.add_key(&acme, "Early Key", None).await?;
+    let cut = story.tick();
+    story.add_key(&acme, "Late Key", None).await?;
+    let last = store.last_change_seq().await?;
+    let logged = store.changes_since(0, 10).await?;
+    for change in &logged {
+        let Some((read, at)) = store.change_at(change.seq).await? else {
+            anyhow::bail!("change {} is in the log but does not read back", change.seq);
+        };
+        assert_eq!(&read, change);
+        assert!(
+            before <= at && at <= story.now,
+            "recorded at the write's time"
+        );
+    }
+    assert_eq!(store.change_at(last + 1).await?, None);
+    // What pruning removed no longer reads back; the newest still does.
+    store.prune_changes(cut).await?;
+    assert_eq!(store.change_at(1).await?, None);
+    assert!(store.change_at(last).await?.is_some());
+    Ok(())
+}

@@ -192,6 +192,7 @@ macro_rules! __chapters_without_journal {
             concurrent_writers_get_gap_free_numbers_in_commit_order
                 (flavor = "multi_thread", worker_threads = 4),
             pruning_keeps_the_newest_change_and_the_numbers_survive_a_reopen,
+            a_change_reads_back_by_its_number_with_its_time_until_pruned,
         ]);
         $crate::__chapter!($engine, copy: [
             a_copy_reads_back_identical_and_its_chains_verify_and_continue,

@@ -11,6 +11,7 @@ use anyhow::Context;
 use ipnet::IpNet;
 use keyward_app::bootstrap::{self, NewWorkspace};
 use keyward_app::follow::Following;
+use keyward_app::snapshot::{self, SnapshotWriter};
 use keyward_app::SystemClock;
 use keyward_app::{anchors, limits::RateLimiter, maintenance, Keyward};
 use keyward_core::{Clock, Store, Workspace};
@@ -119,6 +120,7 @@ pub async fn serve(
         state,
         database,
         _following,
+        snapshot,
     }) = opened
     else {
         tracing::info!("keyward stopped before its database answered");
@@ -135,6 +137,9 @@ pub async fn serve(
         "keyward listening on {scheme}://{addr}"
     );
     maintenance::spawn(state.clone());
+    if let Some(writer) = &snapshot {
+        snapshot::spawn(state.clone(), Arc::clone(writer));
+    }
     let shutdown = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
@@ -153,6 +158,10 @@ pub async fn serve(
     maintenance::flush_aggregates(&state, true).await;
     if let Err(e) = state.flush_advice_observations().await {
         tracing::warn!(error = %e, "writing advice observations at shutdown failed");
+    }
+    // The next start reads this instead of every key.
+    if let Some(writer) = &snapshot {
+        snapshot::log_written(writer.write(&state).await);
     }
     // Leaves the database complete: every journaled event taken in, the journal detached.
     database.close().await;
@@ -217,6 +226,8 @@ pub(crate) struct Started {
     pub(crate) database: database::Database,
     /// The change-log follower, stopped when dropped (none on a single node).
     pub(crate) _following: Option<Following>,
+    /// Writes the index's snapshot beside a SQLite file (`keyward_app::snapshot`).
+    pub(crate) snapshot: Option<Arc<SnapshotWriter>>,
 }
 
 pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
@@ -241,7 +252,7 @@ pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
         let path = config
             .root_key_file
             .clone()
-            .or_else(|| database_file.map(|file| beside(&file, ".root-key")))
+            .or_else(|| database_file.as_ref().map(|file| beside(file, ".root-key")))
             .unwrap_or_else(|| PathBuf::from("keyward.root-key"));
         let (workspace, said) = first_workspace(store.as_ref(), clock.as_ref(), &path).await?;
         tracing::warn!(
@@ -252,7 +263,16 @@ pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
     let limiter = RateLimiter::from_config(config.redis_url.as_deref())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(counters = limiter.kind(), "rate limits");
-    let mut state = Keyward::load(store, clock).await?.with_limiter(limiter);
+    // A single node's index is read from its snapshot beside the database file when valid;
+    // nodes that share a database read every key (their follower tracks other nodes).
+    let snapshot_path = database_file
+        .as_deref()
+        .filter(|_| database.shared_with_other_nodes().is_none())
+        .map(|file| beside(file, ".index"));
+    let mut state = Keyward::load_from(store, clock, snapshot_path.as_deref())
+        .await?
+        .with_limiter(limiter);
+    let snapshot = snapshot_path.map(|path| Arc::new(SnapshotWriter::new(&state, path)));
     state
         .metrics()
         .register_collector(Box::new(database.metrics.clone()));
@@ -274,6 +294,7 @@ pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {
         state,
         database,
         _following: following,
+        snapshot,
     })
 }
 

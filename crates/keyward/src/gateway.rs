@@ -70,6 +70,7 @@ pub async fn gateway(
         state,
         database,
         _following,
+        snapshot,
     } = commands::start(&run.serve).await?;
     let gateway = match Gateway::new(state.clone(), &run.root_key, run.config).await {
         Ok(gateway) => gateway,
@@ -86,6 +87,9 @@ pub async fn gateway(
         listener.local_addr()?
     );
     maintenance::spawn(state.clone());
+    if let Some(writer) = snapshot {
+        keyward_app::snapshot::spawn(state.clone(), writer);
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

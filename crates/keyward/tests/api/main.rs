@@ -24,6 +24,7 @@ mod gateway;
 mod helpers;
 mod http_hygiene;
 mod import;
+mod index_snapshot;
 mod leaks;
 mod lifecycle;
 mod load;
