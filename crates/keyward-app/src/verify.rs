@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use keyward_core::advice::Sighting;
 use keyward_core::credits::MAX_CREDITS;
 use keyward_core::{
-    decide, ApiKey, AuditDecision, KeyHash, KeyRecord, PermissionQuery, Presented, RateLimitDecision, VerifyCode,
+    decide, ApiKey, AuditDecision, KeyHash, KeyRecord, PermissionQuery, Presented,
+    RateLimitDecision, VerifyCode,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -99,7 +100,9 @@ impl Keyward {
             origin: context.origin.as_deref(),
         };
         let decided = decide(key.as_deref(), &presented, now);
-        let level = self.index.verification_level(workspace_id, context.action());
+        let level = self
+            .index
+            .verification_level(workspace_id, context.action());
         // Recorded whatever the outcome: a credit spend and its event are one durable write.
         let records_any_outcome = [true, false]
             .into_iter()

@@ -14,8 +14,8 @@ use crate::model::{
     KeyRecord, KeyStatus, KeyUsage, RootKey, UsageIncrement, Workspace, WorkspaceSettings,
 };
 use crate::policy::WorkspacePolicy;
-use crate::verified_prefix::VerifiedPrefix;
 use crate::spend::RecordedSpend;
+use crate::verified_prefix::VerifiedPrefix;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
