@@ -116,16 +116,11 @@ pub async fn serve(
         &mut stopped,
     )
     .await?;
-    let Some(Started {
-        state,
-        database,
-        _following,
-        snapshot,
-    }) = opened
-    else {
+    let Some(started) = opened else {
         tracing::info!("keyward stopped before its database answered");
         return Ok(());
     };
+    let state = started.state.clone();
     let addr = listener.local_addr()?;
     let scheme = if transport.tls.is_some() {
         "https"
@@ -136,10 +131,7 @@ pub async fn serve(
         keys = state.key_count(),
         "keyward listening on {scheme}://{addr}"
     );
-    maintenance::spawn(state.clone());
-    if let Some(writer) = &snapshot {
-        snapshot::spawn(state.clone(), Arc::clone(writer));
-    }
+    started.run_in_background();
     let shutdown = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
     };
@@ -152,19 +144,7 @@ pub async fn serve(
         config.ui.clone(),
     )
     .await?;
-    // Counters gathered since the last periodic flush, and every aggregated verification
-    // (the open minute too: a minute written in two parts still adds up).
-    maintenance::flush_usage(&state).await;
-    maintenance::flush_aggregates(&state, true).await;
-    if let Err(e) = state.flush_advice_observations().await {
-        tracing::warn!(error = %e, "writing advice observations at shutdown failed");
-    }
-    // The next start reads this instead of every key.
-    if let Some(writer) = &snapshot {
-        snapshot::log_written(writer.write(&state).await);
-    }
-    // Leaves the database complete: every journaled event taken in, the journal detached.
-    database.close().await;
+    started.finish().await;
     tracing::info!("keyward stopped");
     Ok(())
 }
@@ -228,6 +208,36 @@ pub(crate) struct Started {
     pub(crate) _following: Option<Following>,
     /// Writes the index's snapshot beside a SQLite file (`keyward_app::snapshot`).
     pub(crate) snapshot: Option<Arc<SnapshotWriter>>,
+}
+
+impl Started {
+    /// Starts the background work of a running server: maintenance, and the index's
+    /// snapshot when there is one.
+    pub(crate) fn run_in_background(&self) {
+        maintenance::spawn(self.state.clone());
+        if let Some(writer) = &self.snapshot {
+            snapshot::spawn(self.state.clone(), Arc::clone(writer));
+        }
+    }
+
+    /// Once serving has stopped: writes what is held in memory and leaves the database
+    /// complete, the same for every command that serves.
+    pub(crate) async fn finish(self) {
+        let state = &self.state;
+        // Counters gathered since the last periodic flush, and every aggregated verification
+        // (the open minute too: a minute written in two parts still adds up).
+        maintenance::flush_usage(state).await;
+        maintenance::flush_aggregates(state, true).await;
+        if let Err(e) = state.flush_advice_observations().await {
+            tracing::warn!(error = %e, "writing advice observations at shutdown failed");
+        }
+        // The next start reads this instead of every key.
+        if let Some(writer) = &self.snapshot {
+            snapshot::log_written(writer.write(state).await);
+        }
+        // Every journaled event taken in, the journal detached.
+        self.database.close().await;
+    }
 }
 
 pub(crate) async fn start(config: &ServeConfig) -> anyhow::Result<Started> {

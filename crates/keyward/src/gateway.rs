@@ -7,7 +7,6 @@
 use crate::commands::{self, Started};
 use crate::{Listen, ServeConfig};
 use anyhow::Context;
-use keyward_app::maintenance;
 use keyward_gateway::{Gateway, GatewayConfig, GatewayLimits};
 use keyward_server::serve_with;
 use std::future::Future;
@@ -66,16 +65,12 @@ pub async fn gateway(
         Some(api) => Some(bind(api).await?),
         None => None,
     };
-    let Started {
-        state,
-        database,
-        _following,
-        snapshot,
-    } = commands::start(&run.serve).await?;
+    let started: Started = commands::start(&run.serve).await?;
+    let state = started.state.clone();
     let gateway = match Gateway::new(state.clone(), &run.root_key, run.config).await {
         Ok(gateway) => gateway,
         Err(e) => {
-            database.close().await;
+            started.database.close().await;
             return Err(e.into());
         }
     };
@@ -86,10 +81,7 @@ pub async fn gateway(
         "keyward gateway listening on http://{}",
         listener.local_addr()?
     );
-    maintenance::spawn(state.clone());
-    if let Some(writer) = snapshot {
-        keyward_app::snapshot::spawn(state.clone(), writer);
-    }
+    started.run_in_background();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -124,9 +116,7 @@ pub async fn gateway(
             Ok(Ok(())) => {}
         }
     }
-    maintenance::flush_usage(&state).await;
-    maintenance::flush_aggregates(&state, true).await;
-    database.close().await;
+    started.finish().await;
     tracing::info!("keyward gateway stopped");
     Ok(served?)
 }
