@@ -1,14 +1,16 @@
 //! How long `audit verify` takes on a long chain: the whole verification from the start (what
 //! every answer did before the verified prefix, and what the background's first pass and its
 //! daily re-verification still do) against the answer once the background has caught up and
-//! a few thousand new events have arrived. The chain is filled through the store's import
-//! path (events linked in process, so it verifies), in a fresh SQLite file.
+//! a few thousand new events have arrived, and the answer against an anchor signed at the head
+//! (one event in [`MANAGED_EVERY`] is a management event, which an anchor binds one by one).
+//! The chain is filled through the store's import path (events linked in process, so it
+//! verifies), in a fresh SQLite file.
 //!
 //!     cargo run --release -p keyward-app --example chain_verify -- [events] [new events]
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use keyward_app::anchors::Anchorer;
-use keyward_app::{chain_answer, chain_verifier, CheckStatus, Keyward, SystemClock};
+use keyward_app::{anchor_check, chain_answer, chain_verifier, CheckStatus, Keyward, SystemClock};
 use keyward_core::anchor::AnchorSigningKey;
 use keyward_core::{AuditEvent, Clock, EventKind, NewEvent, Store};
 use keyward_sqlite::SqliteStore;
@@ -17,9 +19,16 @@ use std::time::{Duration, Instant};
 
 /// Events written per import transaction.
 const BATCH: usize = 50_000;
+/// One event in this many is a management event (a key updated).
+const MANAGED_EVERY: usize = 1000;
 
 fn verification(workspace_id: &str, clock: &dyn Clock, i: usize) -> NewEvent {
-    let mut event = NewEvent::new(workspace_id, clock.now(), EventKind::KeyVerified)
+    let kind = if i % MANAGED_EVERY == MANAGED_EVERY - 1 {
+        EventKind::KeyUpdated
+    } else {
+        EventKind::KeyVerified
+    };
+    let mut event = NewEvent::new(workspace_id, clock.now(), kind)
         .subject(&format!("key_{:06}", i % 1000), "Stripe sync");
     event.outcome = "VALID".to_owned();
     event.action = Some("invoices.read".to_owned());
@@ -74,9 +83,7 @@ async fn main() {
         .with_anchorer(Anchorer::new(key, None, Duration::from_secs(600)));
 
     let whole = Instant::now();
-    let check = keyward_app::audit_check::check(&app, &ws, None)
-        .await
-        .unwrap();
+    let check = keyward_app::audit_check::check(&app, &ws).await.unwrap();
     let whole = whole.elapsed();
     assert!(check.valid, "{check:?}");
 
@@ -88,6 +95,9 @@ async fn main() {
     let first_pass = Instant::now();
     chain_verifier::catch_up(&app, &ws).await.unwrap();
     let first_pass = first_pass.elapsed();
+    let signing = Instant::now();
+    let anchor = store.anchor_point(&ws).await.unwrap().unwrap();
+    let signing = signing.elapsed();
 
     let batch: Vec<NewEvent> = (0..new_events)
         .map(|i| verification(&ws, clock.as_ref(), i))
@@ -103,6 +113,14 @@ async fn main() {
     let again = chain_answer::answer(&app, &ws, false).await.unwrap();
     let idle = idle.elapsed();
     assert_eq!((again.status, again.events), (CheckStatus::Verified, 0));
+
+    let anchored = Instant::now();
+    let against = anchor_check::check(&app, &ws, anchor.clone())
+        .await
+        .unwrap();
+    let anchored = anchored.elapsed();
+    assert_eq!(against.status, CheckStatus::Verified, "{against:?}");
+    assert_eq!(against.anchor_seq, Some(anchor.seq));
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let chain_events = head.seq;
@@ -137,5 +155,16 @@ async fn main() {
         "| answer with nothing new | {:.1} ms | {:.4} |",
         ms(idle),
         idle.as_secs_f64() / whole.as_secs_f64()
+    );
+    println!(
+        "| the head's anchor point ({} kept events counted and digested) | {:.1} ms | {:.4} |",
+        anchor.kept,
+        ms(signing),
+        signing.as_secs_f64() / whole.as_secs_f64()
+    );
+    println!(
+        "| answer against that anchor | {:.1} ms | {:.4} |",
+        ms(anchored),
+        anchored.as_secs_f64() / whole.as_secs_f64()
     );
 }

@@ -3,7 +3,7 @@
 //! anchor.
 
 use crate::anchors::Anchorer;
-use crate::audit_check::{self, ChainCheck};
+use crate::audit_check::ChainCheck;
 use crate::error::{AppError, AppResult};
 use crate::rights::{AuditRead, Caller};
 use crate::service::Keyward;
@@ -167,7 +167,7 @@ impl Keyward {
         anchor
             .verify(&anchorer.public_key())
             .map_err(AppError::invalid)?;
-        Ok(audit_check::check(self, caller.workspace_id(), Some(anchor.point())).await?)
+        Ok(crate::anchor_check::check(self, caller.workspace_id(), anchor.point()).await?)
     }
 
     /// Signs the workspace's chain head now (also appended to the anchor log).

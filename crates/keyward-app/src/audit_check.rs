@@ -1,11 +1,10 @@
-//! `audit verify`: recomputes a workspace's chain from its checkpoint to its head (against a
-//! signed anchor when one is given), makes sure no event lies beyond the head, and replays
+//! `audit verify`: recomputes a workspace's chain from its checkpoint to its head, makes sure no event lies beyond the head, and replays
 //! key and root-key state from the chain to compare it with the stored records. Reads in
 //! pages, so memory grows with the workspace's keys (as the index does), not its events.
 
 use crate::service::Keyward;
 use keyward_core::audit_replay::StateReplay;
-use keyward_core::{AnchorPoint, ChainPosition, ChainVerifier, KeyFilter, StoreError};
+use keyward_core::{ChainPosition, ChainVerifier, KeyFilter, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Events and keys read per storage query.
@@ -96,12 +95,8 @@ pub struct Unexplained {
     pub reason: String,
 }
 
-pub async fn check(
-    state: &Keyward,
-    workspace_id: &str,
-    anchor: Option<AnchorPoint>,
-) -> Result<ChainCheck, StoreError> {
-    check_counting(state, workspace_id, anchor, &AtomicU64::new(0)).await
+pub async fn check(state: &Keyward, workspace_id: &str) -> Result<ChainCheck, StoreError> {
+    check_counting(state, workspace_id, &AtomicU64::new(0)).await
 }
 
 /// [`check`], adding each event checked to `progress` as it goes (a background whole
@@ -109,10 +104,9 @@ pub async fn check(
 pub async fn check_counting(
     state: &Keyward,
     workspace_id: &str,
-    anchor: Option<AnchorPoint>,
     progress: &AtomicU64,
 ) -> Result<ChainCheck, StoreError> {
-    let first = check_once(state, workspace_id, anchor.clone(), progress).await?;
+    let first = check_once(state, workspace_id, progress).await?;
     if first.unexplained.is_empty() {
         return Ok(first);
     }
@@ -120,13 +114,12 @@ pub async fn check_counting(
     // unexplained; with management writes held off, what remains is.
     let _writes = state.writes.lock().await;
     progress.store(0, Ordering::Relaxed);
-    check_once(state, workspace_id, anchor, progress).await
+    check_once(state, workspace_id, progress).await
 }
 
 async fn check_once(
     state: &Keyward,
     workspace_id: &str,
-    anchor: Option<AnchorPoint>,
     progress: &AtomicU64,
 ) -> Result<ChainCheck, StoreError> {
     let store = state.store.as_ref();
@@ -137,19 +130,7 @@ async fn check_once(
     // left for the next check.
     let head = store.chain_head(workspace_id).await?;
     let checkpoint_seq = checkpoint.as_ref().map(|c| c.seq);
-    let anchor_seq = anchor.as_ref().map(|a| a.seq);
-    let anchor_note = anchor
-        .as_ref()
-        .is_some_and(|a| a.kept_digest.is_none())
-        .then(|| {
-            "the anchor has no kept_digest (signed by an older version): the events before it \
-             that retention never deletes are bound by their number only, not their contents"
-                .to_owned()
-        });
     let mut verifier = ChainVerifier::new(checkpoint);
-    if let Some(anchor) = anchor {
-        verifier = verifier.with_anchor(anchor);
-    }
     let mut replay = StateReplay::new();
     let head_seq = head.as_ref().map(|head| head.seq);
     let mut after = 0;
@@ -208,8 +189,8 @@ async fn check_once(
         first_bad_seq: report.first_bad_seq,
         reason,
         checkpoint_seq,
-        anchor_seq,
-        anchor_note,
+        anchor_seq: None,
+        anchor_note: None,
         unexplained: unexplained
             .into_iter()
             .take(MAX_UNEXPLAINED)

@@ -58,7 +58,7 @@ async fn check_now(state: &Keyward, workspace_id: &str) -> Result<ChainCheck, St
         .map_or(0, |h| h.seq);
     if u64::try_from(head_seq).unwrap_or(0) <= state.chain.answer_bound {
         // A short chain is checked whole, records and all, and its prefix stored.
-        let check = audit_check::check(state, workspace_id, None).await?;
+        let check = audit_check::check(state, workspace_id).await?;
         let verified = check
             .verified_to
             .as_ref()

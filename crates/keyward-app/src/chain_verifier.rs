@@ -377,7 +377,7 @@ pub async fn full_check(state: &Keyward, workspace_id: &str) -> Result<ChainChec
             }
         })
     };
-    let result = audit_check::check_counting(state, workspace_id, None, &progress).await;
+    let result = audit_check::check_counting(state, workspace_id, &progress).await;
     watcher.abort();
     let check = match result {
         Ok(check) => check,

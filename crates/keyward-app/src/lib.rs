@@ -18,6 +18,7 @@
 mod activity;
 pub mod advice;
 pub mod aggregate;
+pub mod anchor_check;
 pub mod anchor_key;
 pub mod anchors;
 mod audit;

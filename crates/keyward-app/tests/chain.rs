@@ -1,15 +1,19 @@
 //! Incremental chain verification against a real SQLite file: answers from the signed
 //! verified prefix, a big tail answered `pending`, tampering after the prefix found at once
 //! and inside it by the whole re-verification, a forged or altered prefix refused, and the
-//! prefix trusted again after a restart with the same anchor key (and not with another).
+//! prefix trusted again after a restart with the same anchor key (and not with another); a
+//! long chain checked against a signed anchor by its management events, without walking the
+//! prefix.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_app::anchors::Anchorer;
-use keyward_app::{chain_answer, chain_verifier, ChainCheck, CheckStatus, Keyward};
+use keyward_app::{anchor_check, chain_answer, chain_verifier, ChainCheck, CheckStatus, Keyward};
 use keyward_core::anchor::AnchorSigningKey;
-use keyward_core::{ChainPosition, Clock, EventKind, ManualClock, NewEvent, Store, VerifiedPrefix};
+use keyward_core::{
+    AnchorPoint, ChainPosition, Clock, EventKind, ManualClock, NewEvent, Store, VerifiedPrefix,
+};
 use keyward_sqlite::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -296,4 +300,130 @@ async fn a_short_chain_is_checked_whole_on_every_answer() {
     );
     tamper(&world, 3).await;
     assert_eq!(answer(&app, &world).await.first_bad_seq, Some(3));
+}
+
+/// Appends `n` management events (of a kind retention never deletes).
+async fn append_managed(store: &dyn Store, world: &World, n: usize) {
+    let events = (0..n)
+        .map(|_| {
+            NewEvent::new(
+                &world.workspace_id,
+                world.clock.now(),
+                EventKind::KeyUpdated,
+            )
+        })
+        .collect();
+    store.append_events(events).await.unwrap();
+}
+
+/// The seqs of the workspace's management events, ascending.
+async fn managed_seqs(app: &Keyward, world: &World) -> Vec<i64> {
+    let head = head(app, world).await;
+    let kept = app
+        .store()
+        .kept_events(&world.workspace_id, 0, head, 10_000)
+        .await
+        .unwrap();
+    kept.iter().map(|e| e.seq).collect()
+}
+
+async fn against(app: &Keyward, world: &World, anchor: &AnchorPoint) -> ChainCheck {
+    anchor_check::check(app, &world.workspace_id, anchor.clone())
+        .await
+        .unwrap()
+}
+
+/// A long chain with management events among its verifications, anchored at its head, then
+/// verified to its head by the background and grown by `tail` verifications.
+async fn anchored_world(tail: usize) -> (World, Keyward, AnchorPoint) {
+    let (world, app) = world(100).await;
+    append_managed(app.store().as_ref(), &world, 3).await;
+    append(app.store().as_ref(), &world, 100).await;
+    let anchor = app
+        .store()
+        .anchor_point(&world.workspace_id)
+        .await
+        .unwrap()
+        .unwrap();
+    chain_verifier::catch_up(&app, &world.workspace_id)
+        .await
+        .unwrap();
+    append(app.store().as_ref(), &world, tail).await;
+    (world, app, anchor)
+}
+
+#[tokio::test]
+async fn a_long_chain_is_checked_against_its_anchor_without_walking_the_prefix() {
+    let (world, app, anchor) = anchored_world(20).await;
+    let check = against(&app, &world, &anchor).await;
+    assert_eq!(check.status, CheckStatus::Verified, "{check:?}");
+    assert!(check.valid);
+    assert_eq!(check.anchor_seq, Some(anchor.seq));
+    // Only the tail after the verified prefix was walked.
+    assert_eq!(check.events, 20);
+    assert_eq!(check.verified_seq, Some(anchor.seq + 20));
+    // More new events than one answer checks: pending, and still bound to the anchor.
+    append(app.store().as_ref(), &world, 2 * BOUND as usize).await;
+    let pending = against(&app, &world, &anchor).await;
+    assert_eq!(pending.status, CheckStatus::Pending, "{pending:?}");
+    assert_eq!(pending.anchor_seq, Some(anchor.seq));
+    assert!(pending.first_bad_seq.is_none());
+}
+
+#[tokio::test]
+async fn an_edited_management_event_inside_the_prefix_breaks_the_anchor_at_once() {
+    let (world, app, anchor) = anchored_world(20).await;
+    let edited = managed_seqs(&app, &world).await[2];
+    assert!(edited < anchor.seq);
+    tamper(&world, edited).await;
+    // Without the anchor the answer trusts the verified prefix.
+    assert_eq!(answer(&app, &world).await.status, CheckStatus::Verified);
+    let check = against(&app, &world, &anchor).await;
+    assert_eq!(check.status, CheckStatus::Broken, "{check:?}");
+    assert_eq!(check.first_bad_seq, Some(edited));
+    assert!(!check.valid);
+    // Found while the tail is pending too.
+    append(app.store().as_ref(), &world, 2 * BOUND as usize).await;
+    assert_eq!(
+        against(&app, &world, &anchor).await.first_bad_seq,
+        Some(edited)
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_management_event_or_a_changed_anchored_event_breaks_the_anchor() {
+    use sqlx::{ConnectOptions, Connection};
+    let (world, app, anchor) = anchored_world(20).await;
+    let deleted = managed_seqs(&app, &world).await[1];
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&world.db)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(
+        "DELETE FROM audit_events \
+         WHERE workspace_id = (SELECT id FROM audit_names WHERE value = ?) AND seq = ?",
+    )
+    .bind(&world.workspace_id)
+    .bind(deleted)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let check = against(&app, &world, &anchor).await;
+    assert_eq!(check.status, CheckStatus::Broken, "{check:?}");
+    assert_eq!(check.first_bad_seq, Some(anchor.seq));
+    assert!(check.reason.unwrap().contains("never deletes"));
+
+    // The anchored event is a verification, read on its own.
+    let (world, app, anchor) = anchored_world(20).await;
+    tamper(&world, anchor.seq).await;
+    let check = against(&app, &world, &anchor).await;
+    assert_eq!(check.first_bad_seq, Some(anchor.seq), "{check:?}");
+    // An anchor beyond the head: the chain was cut back before it.
+    let (world, app, mut anchor) = anchored_world(0).await;
+    anchor.seq += 5;
+    let check = against(&app, &world, &anchor).await;
+    assert_eq!(check.status, CheckStatus::Broken, "{check:?}");
+    assert_eq!(check.first_bad_seq, Some(anchor.seq - 4));
 }

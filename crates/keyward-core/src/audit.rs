@@ -424,8 +424,8 @@ pub struct ChainPosition {
 /// pruned verification events leave gaps: kept events must still hash correctly, link to a
 /// kept predecessor where there is one, and number exactly `checkpoint.retained`. The
 /// checkpoint must be the newest `audit.checkpoint` event of the chain itself, and a chain
-/// with events must have a recorded head. With an [`AnchorPoint`], the chain must still hold
-/// the anchored event unchanged and every event before it that retention never deletes.
+/// with events must have a recorded head. Whether the chain extends a signed anchor is
+/// [`crate::anchor_binding::AnchorBinding`]'s to say.
 pub struct ChainVerifier {
     cut: Checkpoint,
     /// The checkpoint the check was given (the store's newest `audit.checkpoint` event).
@@ -437,10 +437,6 @@ pub struct ChainVerifier {
     first_seq: Option<i64>,
     /// The newest `audit.checkpoint` event met in the chain, with its seq.
     newest_checkpoint: Option<(i64, Checkpoint)>,
-    anchor: Option<AnchorPoint>,
-    anchor_found: bool,
-    kept_to_anchor: u64,
-    kept_digest: KeptDigest,
     broken: Option<(i64, String)>,
 }
 
@@ -455,10 +451,6 @@ impl ChainVerifier {
             checked: 0,
             first_seq: None,
             newest_checkpoint: None,
-            anchor: None,
-            anchor_found: false,
-            kept_to_anchor: 0,
-            kept_digest: KeptDigest::default(),
             broken: None,
         }
     }
@@ -496,12 +488,6 @@ impl ChainVerifier {
             hash: self.prev_hash.clone()?,
             newest_checkpoint: self.newest_checkpoint.as_ref().map(|(_, c)| c.clone()),
         })
-    }
-
-    /// Also checks that the chain still extends `anchor` (a head signed earlier).
-    pub fn with_anchor(mut self, anchor: AnchorPoint) -> Self {
-        self.anchor = Some(anchor);
-        self
     }
 
     pub fn push(&mut self, event: &AuditEvent) {
@@ -542,9 +528,7 @@ impl ChainVerifier {
                 None
             }
         };
-        let reason = reason
-            .or_else(|| self.note_checkpoint(event))
-            .or_else(|| self.note_anchor(event));
+        let reason = reason.or_else(|| self.note_checkpoint(event));
         match reason {
             Some(reason) => {
                 // Before the cut gaps are normal, so the event itself is the first bad one.
@@ -574,29 +558,6 @@ impl ChainVerifier {
             }
             None => Some("an audit.checkpoint event records no checkpoint".to_owned()),
         }
-    }
-
-    /// Counts what the anchor counted, and compares the anchored event with the signed hash.
-    fn note_anchor(&mut self, event: &AuditEvent) -> Option<String> {
-        let anchor = self.anchor.as_ref()?;
-        if event.seq > anchor.seq {
-            return None;
-        }
-        if event.event.kind != EventKind::KeyVerified.as_str() {
-            self.kept_to_anchor += 1;
-        }
-        self.kept_digest.push(&event.event.kind, &event.hash);
-        if event.seq == anchor.seq {
-            self.anchor_found = true;
-            if event.hash != anchor.hash {
-                return Some(
-                    "the event at the anchored seq is not the one the anchor signed: the chain \
-                     was rewritten"
-                        .to_owned(),
-                );
-            }
-        }
-        None
     }
 
     /// An event lies after the head the check read, and the head read again afterwards is
@@ -659,12 +620,6 @@ impl ChainVerifier {
                     "events are stored but the chain has no recorded head".to_owned(),
                 );
             }
-            if let Some(anchor) = &self.anchor {
-                return broken(
-                    1,
-                    format!("the chain is empty, the anchor signed seq {}", anchor.seq),
-                );
-            }
             return self.valid();
         };
         self.skip_to_cut();
@@ -673,45 +628,6 @@ impl ChainVerifier {
                 self.expected_seq,
                 format!("the chain ends before its recorded head (seq {head_seq})"),
             );
-        }
-        if let Some(anchor) = self.anchor.take() {
-            if head_seq < anchor.seq {
-                return broken(
-                    head_seq + 1,
-                    format!(
-                        "the chain ends at seq {head_seq}, before the anchored seq {}: events \
-                         signed by the anchor are gone",
-                        anchor.seq
-                    ),
-                );
-            }
-            // An anchored verification may since have been pruned by retention: then the
-            // count below is what still binds the chain to the anchor.
-            if !self.anchor_found && anchor.seq > self.cut.seq {
-                return broken(anchor.seq, "the anchored event is missing".to_owned());
-            }
-            if self.kept_to_anchor != anchor.kept {
-                return broken(
-                    anchor.seq,
-                    format!(
-                        "{} events that retention never deletes lie at or before the anchored \
-                         seq, the anchor signed {}",
-                        self.kept_to_anchor, anchor.kept
-                    ),
-                );
-            }
-            if anchor
-                .kept_digest
-                .as_deref()
-                .is_some_and(|signed| signed != self.kept_digest.hex())
-            {
-                return broken(
-                    anchor.seq,
-                    "the events that retention never deletes at or before the anchored seq \
-                     are not the ones the anchor signed: one was edited"
-                        .to_owned(),
-                );
-            }
         }
         self.valid()
     }
@@ -956,42 +872,6 @@ mod tests {
         assert!(!report.valid);
         assert_eq!(report.first_bad_seq, Some(1));
         assert!(ChainVerifier::new(None).finish(None).valid);
-    }
-
-    #[test]
-    fn an_anchor_catches_a_rewritten_or_truncated_chain() {
-        let events = chain_of(6);
-        let mut digest = KeptDigest::default();
-        events[..4]
-            .iter()
-            .for_each(|e| digest.push(&e.event.kind, &e.hash));
-        let anchor = AnchorPoint {
-            seq: 4,
-            hash: events[3].hash.clone(),
-            kept: 4,
-            kept_digest: Some(digest.hex().to_owned()),
-        };
-        let check = |events: &[AuditEvent]| {
-            let mut v = ChainVerifier::new(None).with_anchor(anchor.clone());
-            events.iter().for_each(|e| v.push(e));
-            v.finish(events.last().map(|e| (e.seq, e.hash.as_str())))
-        };
-        assert!(check(&events).valid);
-        // Re-hashed forward from an edit at seq 2: every link holds, the anchored hash differs.
-        let mut rehashed = chain_of(1);
-        for e in &events[1..] {
-            let mut event = e.event.clone();
-            if e.seq == 2 {
-                event.detail = Some("rewritten".into());
-            }
-            let last = rehashed.last().unwrap();
-            let (seq, prev) = (last.seq, last.hash.clone());
-            rehashed.push(AuditEvent::chain(event, seq, &prev));
-        }
-        assert!(verify(&rehashed).valid);
-        assert_eq!(check(&rehashed).first_bad_seq, Some(4));
-        // Truncated before the anchor, head moved with it.
-        assert_eq!(check(&events[..3]).first_bad_seq, Some(4));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod advice;
 pub mod anchor;
+pub mod anchor_binding;
 pub mod audit;
 pub mod audit_level;
 pub mod audit_replay;
@@ -31,6 +32,7 @@ mod unescape;
 pub mod verified_prefix;
 pub mod verify;
 
+pub use anchor_binding::AnchorBinding;
 pub use audit::{
     AnchorPoint, AuditEvent, AuditFilter, ChainPosition, ChainReport, ChainVerifier, Checkpoint,
     EventKind, EventOutcome, KeptDigest, NewEvent,

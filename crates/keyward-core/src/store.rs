@@ -152,6 +152,30 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The events of every kind but `key.verified` (those retention never deletes) with
+    /// `after_seq < seq <= through_seq`, ascending, at most `limit`: what binds a chain to an
+    /// anchor (`AnchorBinding`). The default walks every event; an engine reads its kind
+    /// index, so the cost follows management events, not verifications.
+    async fn kept_events(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut kept = Vec::new();
+        let mut after = after_seq;
+        while after < through_seq && kept.len() < limit as usize {
+            let page = self.events_ascending(workspace_id, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            kept.extend(page.into_iter().filter(|e| {
+                e.seq <= through_seq && e.event.kind != EventKind::KeyVerified.as_str()
+            }));
+        }
+        kept.truncate(limit as usize);
+        Ok(kept)
+    }
     /// The chain's head: last `seq` and `hash` (None before the first event).
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Where retention last cut the chain (None if it never has): the checkpoint of the

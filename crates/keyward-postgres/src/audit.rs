@@ -290,6 +290,33 @@ pub(crate) async fn ascending(
     fetch_all(db, query).await
 }
 
+/// The events of every kind but `$2` (`key.verified`) with `$3 < seq <= $4`, in chain order,
+/// at most `$5`: the kind partitioning leaves the verifications' partitions out of the plan.
+const KEPT: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM audit_events WHERE workspace_id = $1 AND kind <> $2 AND seq > $3 AND seq <= $4 \
+     ORDER BY seq ASC LIMIT $5"
+);
+
+/// At most `limit` events of every kind but `key.verified` with `after_seq < seq <=
+/// through_seq`, in chain order ([`KEPT`]).
+pub(crate) async fn kept(
+    db: impl PgExecutor<'_>,
+    workspace_id: &str,
+    after_seq: i64,
+    through_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let query = sqlx::query_as::<_, EventRow>(KEPT)
+        .bind(workspace_id)
+        .bind(EventKind::KeyVerified.as_str())
+        .bind(after_seq)
+        .bind(through_seq)
+        .bind(i64::from(limit));
+    fetch_all(db, query).await
+}
+
 /// Where retention last cut a workspace's chain: the newest `audit.checkpoint` event's
 /// checkpoint. One whose detail does not parse (only tampering makes one) reads as none; the
 /// chain check reports that event.
@@ -570,6 +597,30 @@ mod tests {
             // And the query runs.
             newest_first(&store.pool, "ws_a", &filter).await.unwrap();
         }
+        // The kept events, as `audit verify --anchor` reads them: no verification partition.
+        let explain = format!(
+            "EXPLAIN {}",
+            KEPT.replace("$1", "'ws_a'")
+                .replace("$2", "'key.verified'")
+                .replace("$3", "0")
+                .replace("$4", "200000")
+                .replace("$5", "10000")
+        );
+        let plan: Vec<(String,)> = sqlx::query_as(&explain)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        let text: Vec<&str> = plan.iter().map(|(line,)| line.as_str()).collect();
+        let text = text.join("\n");
+        assert!(text.contains("audit_events_kept"), "{text}");
+        assert!(!text.contains("audit_events_verified"), "{text}");
+        assert_eq!(
+            kept(&store.pool, "ws_a", 0, 200_000, 10_000)
+                .await
+                .unwrap()
+                .len(),
+            2000
+        );
         store.close().await;
         drop(db);
     }

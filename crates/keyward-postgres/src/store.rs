@@ -345,6 +345,23 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn kept_events(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.call(audit::kept(
+            &self.pool,
+            workspace_id,
+            after_seq,
+            through_seq,
+            limit,
+        ))
+        .await
+    }
+
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         self.call(audit::head(&self.pool, workspace_id)).await
     }

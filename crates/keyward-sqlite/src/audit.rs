@@ -439,6 +439,26 @@ pub(crate) async fn ascending(
     fetch_all(db, query).await
 }
 
+/// At most `limit` events of every kind but `key.verified` with `after_seq < seq <=
+/// through_seq`, in chain order (see [`from_kept`]).
+pub(crate) async fn kept(
+    db: impl SqliteExecutor<'_>,
+    workspace_id: &str,
+    after_seq: i64,
+    through_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(concat!("SELECT ", event_columns!()));
+    from_kept(&mut sql, workspace_id);
+    sql.push(" AND e.seq > ")
+        .push_bind(after_seq)
+        .push(" AND e.seq <= ")
+        .push_bind(through_seq)
+        .push(" ORDER BY e.seq LIMIT ")
+        .push_bind(i64::from(limit));
+    fetch_all(db, sql.build_query_as::<EventRow>()).await
+}
+
 /// Where retention last cut a workspace's chain: the newest `audit.checkpoint` event's
 /// checkpoint (by the kind index). One whose detail does not parse (only tampering makes one)
 /// reads as none; the chain check reports that event.
@@ -492,25 +512,32 @@ pub(crate) async fn anchor_point(
 }
 
 /// Appends the query of [`anchor_point`]: the hashes (as events read them) of the events of
-/// every kind but `key.verified` at or before `seq`, found by one seek per kind, in seq
-/// order (management events only, so the sort is of the few events retention keeps).
+/// every kind but `key.verified` at or before `seq`, in seq order (see [`from_kept`]).
 fn select_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str, seq: i64) {
+    sql.push("SELECT lower(hex(e.hash))");
+    from_kept(sql, workspace_id);
+    sql.push(" AND e.seq <= ")
+        .push_bind(seq)
+        .push(" ORDER BY e.seq");
+}
+
+/// Appends ` FROM audit_events AS e … WHERE` the workspace's events of every kind but
+/// `key.verified`: one seek per kind on the kind index, so a sort by seq sorts management
+/// events only, the few that retention keeps.
+fn from_kept<'a>(sql: &mut QueryBuilder<'a, Sqlite>, workspace_id: &'a str) {
     sql.push(concat!(
-        "SELECT lower(hex(hash)) FROM audit_events INDEXED BY audit_events_kind \
-         WHERE workspace_id = ",
+        " FROM audit_events AS e INDEXED BY audit_events_kind WHERE e.workspace_id = ",
         name_id_up_to_the_value!()
     ));
     sql.push_bind(workspace_id)
-        .push(") AND kind IN (SELECT id FROM audit_names WHERE value IN (");
+        .push(") AND e.kind IN (SELECT id FROM audit_names WHERE value IN (");
     let mut separated = sql.separated(", ");
     for kind in EventKind::ALL {
         if kind != EventKind::KeyVerified {
             separated.push_bind(kind.as_str());
         }
     }
-    sql.push(")) AND seq <= ")
-        .push_bind(seq)
-        .push(" ORDER BY seq");
+    sql.push("))");
 }
 
 /// Retention's delete, by the kind index: the planner would walk the primary key over every
@@ -806,27 +833,34 @@ mod tests {
         );
     }
 
-    /// Anchoring counts management events by seeking the kind index per kind, never by
-    /// walking every verification.
+    /// Anchoring counts management events, and `audit verify --anchor` reads them, by seeking
+    /// the kind index per kind, never by walking every verification.
     #[tokio::test]
-    async fn the_anchor_count_seeks_the_kind_index() {
+    async fn the_kept_events_are_read_by_seeking_the_kind_index() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        let mut sql = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
-        select_kept(&mut sql, "ws_a", 10);
-        let plan: Vec<(i64, i64, i64, String)> =
-            sql.build_query_as().fetch_all(&store.reader).await.unwrap();
-        assert!(
-            plan.iter().any(|row| row
-                .3
-                .contains("audit_events_kind (workspace_id=? AND kind=? AND seq<?)")),
-            "{plan:?}"
-        );
-        assert!(
-            !plan
-                .iter()
-                .any(|row| row.3.starts_with("SCAN audit_events")),
-            "{plan:?}"
-        );
+        let mut counted = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        select_kept(&mut counted, "ws_a", 10);
+        let mut read = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT e.seq");
+        from_kept(&mut read, "ws_a");
+        read.push(" AND e.seq > 2 AND e.seq <= 10 ORDER BY e.seq LIMIT 5");
+        for (mut sql, seek) in [
+            (
+                counted,
+                "audit_events_kind (workspace_id=? AND kind=? AND seq<?)",
+            ),
+            (
+                read,
+                "audit_events_kind (workspace_id=? AND kind=? AND seq>? AND seq<?)",
+            ),
+        ] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sql.build_query_as().fetch_all(&store.reader).await.unwrap();
+            assert!(plan.iter().any(|row| row.3.contains(seek)), "{plan:?}");
+            assert!(
+                !plan.iter().any(|row| row.3.starts_with("SCAN")),
+                "{plan:?}"
+            );
+        }
     }
 }

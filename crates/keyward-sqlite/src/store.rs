@@ -290,6 +290,16 @@ impl Store for SqliteStore {
         audit::ascending(&self.reader, workspace_id, after_seq, limit).await
     }
 
+    async fn kept_events(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        audit::kept(&self.reader, workspace_id, after_seq, through_seq, limit).await
+    }
+
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         audit::head(&self.reader, workspace_id).await
     }

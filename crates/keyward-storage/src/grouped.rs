@@ -235,6 +235,18 @@ impl<S: Store> Store for Grouped<S> {
             .await
     }
 
+    async fn kept_events(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner
+            .kept_events(workspace_id, after_seq, through_seq, limit)
+            .await
+    }
+
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         self.inner.chain_head(workspace_id).await
     }

@@ -251,6 +251,19 @@ impl<S: Store + IngestTarget> Store for Journaled<S> {
             .await
     }
 
+    async fn kept_events(
+        &self,
+        workspace_id: &str,
+        after_seq: i64,
+        through_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.journal.settle().await?;
+        self.inner
+            .kept_events(workspace_id, after_seq, through_seq, limit)
+            .await
+    }
+
     async fn chain_head(&self, workspace_id: &str) -> Result<Option<ChainHead>, StoreError> {
         self.journal.settle().await?;
         self.inner.chain_head(workspace_id).await

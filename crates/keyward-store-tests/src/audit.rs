@@ -2,9 +2,9 @@
 //! event to event from the genesis and whole after batches of any size and concurrent
 //! writers; a batch is all or nothing; reads are newest first and every filter selects
 //! exactly what it says; retention prunes verifications behind a checkpoint and the chain
-//! still verifies.
+//! still verifies; the events retention keeps read alone, by range.
 
-use crate::fixtures::{all_events, fresh, lone_workspace, new_key, verify_chain, Story};
+use crate::fixtures::{all_events, ascending, fresh, lone_workspace, new_key, verify_chain, Story};
 use crate::Engine;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -411,6 +411,80 @@ pub async fn a_batch_with_a_refused_event_leaves_nothing_and_the_chain_continues
 }
 
 /// A store holding one workspace created at the returned time, with one event.
+/// `kept_events` reads every event but the verifications in its seq range, ascending, the
+/// first `limit` of them, before and after retention pruned verifications around them.
+pub async fn kept_events_are_every_event_but_verifications_in_their_range<E: Engine>(
+    engine: &E,
+) -> Result<()> {
+    let (_db, store) = fresh(engine).await?;
+    let (workspace, t0) = retention_workspace(store.as_ref()).await?;
+    let kinds = [
+        EventKind::KeyVerified,
+        EventKind::KeyCreated,
+        EventKind::KeyVerified,
+        EventKind::KeyVerified,
+        EventKind::KeyUpdated,
+        EventKind::KeyRevoked,
+    ];
+    for day in 1..=30 {
+        let kind = kinds[usize::try_from(day).context("day")? % kinds.len()];
+        store
+            .append_events(vec![NewEvent::new(
+                &workspace.id,
+                t0 + Duration::days(day),
+                kind,
+            )])
+            .await?;
+    }
+    let check = |after: i64, through: i64, limit: u32| {
+        let store = store.clone();
+        let workspace_id = workspace.id.clone();
+        async move {
+            let expected: Vec<AuditEvent> = ascending(store.as_ref(), &workspace_id)
+                .await?
+                .into_iter()
+                .filter(|e| e.seq > after && e.seq <= through)
+                .filter(|e| e.event.kind != EventKind::KeyVerified.as_str())
+                .take(limit as usize)
+                .collect();
+            let kept = store
+                .kept_events(&workspace_id, after, through, limit)
+                .await?;
+            ensure_eq(&kept, &expected, after, through, limit)
+        }
+    };
+    let head = store.chain_head(&workspace.id).await?.context("head")?.seq;
+    check(0, head, 1000).await?;
+    check(4, 20, 1000).await?;
+    check(0, head, 3).await?;
+    check(7, 7, 1000).await?;
+    check(head, head + 10, 1000).await?;
+    let cut = t0 + Duration::days(20);
+    store
+        .prune_events(&workspace.id, EventKind::KeyVerified, cut, cut)
+        .await?;
+    check(0, head + 1, 1000).await?;
+    check(2, 25, 4).await?;
+    Ok(())
+}
+
+fn ensure_eq(
+    kept: &[AuditEvent],
+    expected: &[AuditEvent],
+    after: i64,
+    through: i64,
+    limit: u32,
+) -> Result<()> {
+    let seqs = |events: &[AuditEvent]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    anyhow::ensure!(
+        kept == expected,
+        "kept_events({after}, {through}, {limit}): {:?}, expected {:?}",
+        seqs(kept),
+        seqs(expected)
+    );
+    Ok(())
+}
+
 async fn retention_workspace(store: &dyn Store) -> Result<(Workspace, DateTime<Utc>)> {
     let t0 = DateTime::from_timestamp_millis(1_800_000_000_000).context("time")?;
     let workspace = lone_workspace(store, "Retention", "ret", t0).await?;

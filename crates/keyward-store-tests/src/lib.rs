@@ -8,7 +8,7 @@
 //!    refills, no stale balance written back, rotation sharing a balance, a spend recorded
 //!    with its event, policies.
 //! 3. [`audit`]: audit chain and retention — one linked chain per workspace, batches all or
-//!    nothing, filters, pruning behind a checkpoint.
+//!    nothing, filters, pruning behind a checkpoint, the kept events read alone.
 //! 4. [`journal`]: journal crash recovery — the engine's store under
 //!    [`keyward_storage::Journaled`]: events left in the audit journal taken in once, in
 //!    order; credit spends journaled with their events applied exactly once; a journal that
@@ -172,6 +172,7 @@ macro_rules! __chapters_without_journal {
             retention_prunes_verifications_and_the_chain_still_verifies,
             retention_takes_an_old_event_appended_after_the_cut_at_the_next_run,
             retention_keeps_events_newer_than_the_cut_whatever_their_seq,
+            kept_events_are_every_event_but_verifications_in_their_range,
         ]);
         $crate::__chapter!($engine, tenancy: [
             another_workspaces_key_reads_as_a_missing_one,

@@ -24,6 +24,8 @@ const WORKSPACE: &str = "ws_bench";
 const STEP_MS: i64 = 10;
 /// Rows per insert statement (and transaction).
 const CHUNK: i64 = 500_000;
+/// How often the fill reports its progress on stderr, in events.
+const PROGRESS_EVERY: i64 = 10_000_000;
 /// Reads per filter; the median is reported.
 const READS: usize = 21;
 
@@ -114,6 +116,9 @@ impl Target {
                     .execute(pool)
                     .await?;
                 }
+            }
+            if end / PROGRESS_EVERY > (start - 1) / PROGRESS_EVERY {
+                eprintln!("filled {end} events");
             }
             start = end + 1;
         }
