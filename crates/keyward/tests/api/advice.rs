@@ -1,7 +1,8 @@
 //! Safety advice end to end: generated verification traffic makes items appear on
 //! `GET /v1/keys/{id}` and in `GET /v1/advice`, time (a `ManualClock`) makes them clear, a
-//! dismissal holds until the evidence changes, and unused keys are disabled automatically and
-//! reversibly. In process (`router(state)` with `oneshot`, in-memory SQLite).
+//! dismissal holds until the evidence changes, unused keys are disabled automatically and
+//! reversibly, and no key a caller wrote into its verifications shows in the advice. In
+//! process (`router(state)` with `oneshot`, in-memory SQLite).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -380,4 +381,48 @@ async fn a_key_used_only_through_another_node_is_not_disabled_as_unused() {
         .call("GET", &format!("/v1/keys/{id}"), json!(null))
         .await;
     assert_eq!(key["status"], json!("disabled"));
+}
+
+/// Advice carries what verifications showed (networks, counts), never what a caller wrote in
+/// them: a key pasted into the user agent of many verifications appears nowhere in the
+/// advice list or on the key's page, in plaintext, by its secret part or by its digest.
+#[tokio::test]
+async fn advice_never_carries_a_key_a_caller_wrote_into_its_verifications() {
+    use sha2::{Digest, Sha256};
+    let app = spawn().await;
+    let (key, id) = app
+        .create("Stripe Invoice Sending", json!(["invoices:*"]))
+        .await;
+    let (pasted, _) = app.create("Payroll Export Job", json!([])).await;
+    for n in 0..8 {
+        let request = json!({
+            "key": key,
+            "ip": format!("198.51.{n}.7"),
+            "user_agent": format!("sync/{n} (token {pasted})"),
+            "origin": format!("https://shop{n}.example.com"),
+            "permission": "invoices:read",
+        });
+        let (status, answer) = app.call("POST", "/v1/verify", request).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["valid"], json!(true), "{answer}");
+    }
+    app.state.flush_advice_observations().await.unwrap();
+    assert!(app
+        .listed()
+        .await
+        .contains(&(id.clone(), "shared_key".to_owned())));
+    let (_, list) = app.call("GET", "/v1/advice", json!(null)).await;
+    let (_, shown) = app
+        .call("GET", &format!("/v1/keys/{id}"), json!(null))
+        .await;
+    assert!(!shown["advice"].as_array().unwrap().is_empty(), "{shown}");
+    for text in [list.to_string(), shown["advice"].to_string()] {
+        for secret in [&pasted, &key] {
+            let (_, body) = secret.rsplit_once('_').unwrap();
+            let digest = hex::encode(Sha256::digest(secret.as_bytes()));
+            assert!(!text.contains(secret.as_str()), "{text}");
+            assert!(!text.contains(body), "{text}");
+            assert!(!text.to_ascii_lowercase().contains(&digest), "{text}");
+        }
+    }
 }
