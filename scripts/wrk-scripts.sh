@@ -5,7 +5,9 @@
 #   through $WORK, so export it);
 # - `wrk_result`, `cpu_ticks`, `TICK_US`, `machine_ticks`, `idle_percent` and `median` measure
 #   and summarise runs;
-# - `wait_for_server` waits for a started server to answer, `settle_audit` for its audit
+# - `ensure_port_free` refuses a port something already listens on (a server left from an
+#   interrupted run would answer for the new one), `wait_for_server` waits for a started
+#   server to answer, `settle_audit` for its audit
 #   trail to take in every verification answered so far;
 # - `set_verification_audit` switches the benchmark workspace's recording of verifications.
 write_wrk_scripts() {
@@ -93,6 +95,14 @@ idle_percent() {
 # The median of the numbers on stdin (space- or line-separated; of an even count, the lower
 # middle one).
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# ensure_port_free <port>: fails, naming the port, when something listens on it on loopback.
+ensure_port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 on 127.0.0.1 is in use (a server left from an earlier run?): stop it or set PORT" >&2
+    return 1
+  fi
+}
+
 # wait_for_server <url>: succeeds once the server at <url> answers /healthz (up to 60 s).
 wait_for_server() {
   for _ in $(seq 600); do
