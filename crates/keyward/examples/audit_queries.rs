@@ -8,8 +8,9 @@
 //!     audit_queries <database url> [sizes, e.g. 1000000,10000000]
 //!     audit_queries <database url> ingest <events>
 //!
-//! The URL names an empty database (a SQLite file, or a PostgreSQL database) it may fill; the
-//! trail is one workspace with a thousand keys, fifty actions cycling in blocks of a thousand
+//! The URL names a database (a SQLite file, or a PostgreSQL database) it may fill: an empty
+//! one, or one an earlier run filled, which it resumes (a size it already holds is read at the
+//! size it holds). The trail is one workspace with a thousand keys, fifty actions cycling in blocks of a thousand
 //! events, one event in 997 refused, one in a thousand a management event, an event every 10 ms.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -60,14 +61,14 @@ impl Target {
             // The names the generated rows refer to: the workspace, two kinds, two outcomes,
             // a thousand keys.
             sqlx::query(
-                "INSERT INTO audit_names (id, value) VALUES (1, 'ws_bench'), \
+                "INSERT OR IGNORE INTO audit_names (id, value) VALUES (1, 'ws_bench'), \
                  (2, 'key.verified'), (3, 'key.updated'), (4, 'VALID'), (5, 'RATE_LIMITED')",
             )
             .execute(&pool)
             .await?;
             sqlx::query(
                 "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 999) \
-                 INSERT INTO audit_names (id, value) SELECT 100 + i, 'key_' || i FROM k",
+                 INSERT OR IGNORE INTO audit_names (id, value) SELECT 100 + i, 'key_' || i FROM k",
             )
             .execute(&pool)
             .await?;
@@ -123,6 +124,25 @@ impl Target {
             start = end + 1;
         }
         Ok(())
+    }
+
+    /// The newest event an earlier run filled and the time it put its first event at (each
+    /// event [`STEP_MS`] after the one before); `None` in an empty database.
+    async fn filled(&self) -> anyhow::Result<Option<(i64, i64)>> {
+        let newest = |workspace: &str| {
+            format!(
+                "SELECT seq, time - seq * {STEP_MS} FROM audit_events \
+                 WHERE workspace_id = {workspace} ORDER BY seq DESC LIMIT 1"
+            )
+        };
+        Ok(match self {
+            Target::Sqlite(pool) => sqlx::query_as(&newest("1")).fetch_optional(pool).await?,
+            Target::Postgres(pool) => {
+                sqlx::query_as(&newest("'ws_bench'"))
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
     }
 
     /// Statistics for the planner, as a maintained database has them.
@@ -257,10 +277,11 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.trim().parse())
         .collect::<Result<_, _>>()?;
     let (store, target) = Target::open(url).await?;
-    let mut filled = 0;
+    let (mut filled, base_ms) = target.filled().await?.unwrap_or((0, base_ms));
     println!("| events | filter | first page of 50, median ms | × newest | rows |");
     println!("|---:|---|---:|---:|---:|");
     for size in sizes {
+        let size = size.max(filled);
         let started = Instant::now();
         target.fill(filled + 1, size, base_ms).await?;
         eprintln!(
