@@ -210,8 +210,26 @@ impl SqliteStore {
         })
     }
 
+    /// Copies every frame of the write-ahead log into the database file and empties the log,
+    /// so that the file alone holds every committed write: for a copy about to be read as one
+    /// file. Closing does this too, but only when the connection that closes last may write,
+    /// which is not certain with the reader pool closing beside it.
+    pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
+        let (busy, frames, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await
+                .map_err(error::store_error)?;
+        if busy != 0 || frames != copied {
+            return Err(StoreError::Unavailable(format!(
+                "the write-ahead log was not checkpointed whole ({copied} of {frames} frames)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
-    /// last connection closes. (A [`Journaled`] store closes its journal first, with
+    /// last connection closes when that one may write (see [`SqliteStore::checkpoint_wal`]). (A [`Journaled`] store closes its journal first, with
     /// `Journaled::close`.)
     pub async fn close(&self) {
         self.reader.close().await;

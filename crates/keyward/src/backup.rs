@@ -151,8 +151,12 @@ async fn copy_live(
         .await
         .context("opening the copy")?;
     let result = complete_copy(&copy, snapshot).await;
+    // The backup is the database file alone: what the copy took in must not stay in its WAL.
+    let checkpointed = copy.checkpoint_wal().await;
     copy.close().await;
-    result
+    let result = result?;
+    checkpointed.context("writing the copy's log into its file")?;
+    Ok(result)
 }
 
 /// Takes the journal's records after the copy's position into the copy and detaches it.

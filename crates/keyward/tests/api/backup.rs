@@ -156,6 +156,13 @@ async fn a_backup_after_a_crash_holds_the_verifications_only_the_journal_had() {
         "{} events taken in from the journal",
         manifest.journal_events_taken_in
     );
+    // The backup is its database file alone: no write left in a log beside it (closing the
+    // copy did not always checkpoint it, and such a restore would not start).
+    let wal = dir.path().join("backup").join("keyward.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the copy's write-ahead log still holds writes"
+    );
     let restored = backup::restore(&dir.path().join("backup"), &dir.path().join("data"))
         .await
         .unwrap();
