@@ -181,8 +181,8 @@ pub trait Store: Send + Sync + 'static {
     /// Where retention last cut the chain (None if it never has): the checkpoint of the
     /// chain's newest `audit.checkpoint` event.
     async fn checkpoint(&self, workspace_id: &str) -> Result<Option<Checkpoint>, StoreError>;
-    /// The chain's head as an anchor signs it (None before the first event). The default
-    /// reads every event up to the head; an engine can count with an index instead.
+    /// The chain's head as an anchor signs it (None before the first event): the events
+    /// retention never deletes up to it, counted and digested, read by [`Store::kept_events`].
     async fn anchor_point(&self, workspace_id: &str) -> Result<Option<AnchorPoint>, StoreError> {
         let Some(ChainHead { seq, hash }) = self.chain_head(workspace_id).await? else {
             return Ok(None);
@@ -190,18 +190,11 @@ pub trait Store: Send + Sync + 'static {
         let (mut kept, mut after) = (0, 0);
         let mut digest = crate::audit::KeptDigest::default();
         loop {
-            let page = self.events_ascending(workspace_id, after, 1000).await?;
+            let page = self.kept_events(workspace_id, after, seq, 1000).await?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            for e in page.iter().filter(|e| e.seq <= seq) {
-                if e.event.kind != EventKind::KeyVerified.as_str() {
-                    kept += 1;
-                }
-                digest.push(&e.event.kind, &e.hash);
-            }
-            if after >= seq {
-                break;
-            }
+            kept += page.len() as u64;
+            page.iter().for_each(|e| digest.push_kept(&e.hash));
         }
         Ok(Some(AnchorPoint {
             seq,

@@ -211,9 +211,8 @@ impl SqliteStore {
     }
 
     /// Copies every frame of the write-ahead log into the database file and empties the log,
-    /// so that the file alone holds every committed write: for a copy about to be read as one
-    /// file. Closing does this too, but only when the connection that closes last may write,
-    /// which is not certain with the reader pool closing beside it.
+    /// so that the file alone holds every committed write (a backup's copy is read as one
+    /// file); an error when a reader still holds part of the log.
     pub async fn checkpoint_wal(&self) -> Result<(), StoreError> {
         let (busy, frames, copied): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -228,11 +227,18 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Closes every connection, waiting for work in flight; the WAL is checkpointed as the
-    /// last connection closes when that one may write (see [`SqliteStore::checkpoint_wal`]). (A [`Journaled`] store closes its journal first, with
-    /// `Journaled::close`.)
+    /// Closes every connection, waiting for work in flight, and leaves every write in the
+    /// database file: the readers close first, then the writer checkpoints the WAL (SQLite
+    /// checkpoints as its last connection closes only when that one may write, and one of
+    /// the read-only readers could close last). (A [`Journaled`] store closes its journal
+    /// first, with `Journaled::close`.)
     pub async fn close(&self) {
         self.reader.close().await;
+        if self.file.is_some() {
+            if let Err(e) = self.checkpoint_wal().await {
+                tracing::warn!(error = %e, "the write-ahead log was not checkpointed at close");
+            }
+        }
         self.writer.close().await;
     }
 }

@@ -151,7 +151,8 @@ async fn copy_live(
         .await
         .context("opening the copy")?;
     let result = complete_copy(&copy, snapshot).await;
-    // The backup is the database file alone: what the copy took in must not stay in its WAL.
+    // The backup is the database file alone: what the copy took in must not stay in its WAL
+    // (closing checkpoints too, but only warns when it cannot).
     let checkpointed = copy.checkpoint_wal().await;
     copy.close().await;
     let result = result?;
